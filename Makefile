@@ -1,0 +1,49 @@
+# The command surface. Every target sets itself up on a fresh machine through the venv stamp.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PY := $(BIN)/python
+CONFIG := shared/pyproject.toml
+EMULATOR_FLAG := $(shell $(PYTHON) -c "import glob,os,shutil;r=os.environ.get('PLAYBOOKS_GCLOUD_ROOT','/usr/lib/google-cloud-sdk');print('--require-emulators' if shutil.which('java') and os.path.exists(r+'/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar') and glob.glob(r+'/platform/pubsub-emulator/lib/cloud-pubsub-emulator-*.jar') else '')")
+
+.PHONY: dev up down test lint typecheck fmt bench requirements clean
+
+$(STAMP): shared/pyproject.toml shared/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c shared/constraints.txt -e 'shared[dev]'
+	touch $@
+
+dev: $(STAMP)
+	$(PY) -m emulators dev
+
+up: $(STAMP)
+	$(PY) -m emulators up
+
+down: $(STAMP)
+	$(PY) -m emulators down
+
+lint: $(STAMP)
+	$(BIN)/ruff check --config $(CONFIG) .
+	$(BIN)/ruff format --config $(CONFIG) --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --config-file $(CONFIG) shared/src functions/main.py emulators
+
+test: lint typecheck
+	@if [ -z "$(EMULATOR_FLAG)" ]; then echo "!!! EMULATOR TIER SKIPPED: java or the Firestore/Pub/Sub emulator files are missing on this machine"; fi
+	$(BIN)/pytest -c tests/pytest.ini tests $(EMULATOR_FLAG)
+
+bench: $(STAMP)
+	$(BIN)/pytest -c tests/pytest.ini tests/bench -p no:cacheprovider --benchmark-only -s -q
+
+requirements: $(STAMP)
+	$(PY) -m playbook_core.runtime.requirements > functions/requirements.txt
+
+fmt: $(STAMP)
+	$(BIN)/ruff format --config $(CONFIG) .
+	$(BIN)/ruff check --config $(CONFIG) --fix .
+
+clean:
+	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,113 @@
+"""One error hierarchy, so every boundary maps failures to a status and a retry decision alike.
+
+PlaybooksError (500, not retriable)
+├── BadRequest (400)
+│   ├── PlaybookInvalid (422, carries issues with path/line/column)
+│   ├── PayloadTooLarge (413)
+│   └── UnsupportedMediaType (415)
+├── Unauthenticated (401)
+├── Forbidden (403)
+├── NotFound (404)
+├── Conflict (409)
+│   └── AlreadyExists (409)
+├── PreconditionFailed (412)
+├── RateLimited (429, retriable)
+└── Unavailable (503, retriable): storage, bus or queue down
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Issue(BaseModel):
+    """One validation error or warning, in the api.md §4 / domain.md §3.7 shape."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    path: str
+    line: int | None
+    column: int | None
+    message: str
+
+    def sort_key(self) -> tuple[int, int, str]:
+        return (self.line or 0, self.column or 0, self.path)
+
+
+class PlaybooksError(Exception):
+    status: ClassVar[int] = 500
+    retriable: ClassVar[bool] = False
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+
+
+class BadRequest(PlaybooksError):
+    status = 400
+    code = "bad-request"
+
+
+class PlaybookInvalid(BadRequest):
+    status = 422
+    code = "playbook-invalid"
+
+    def __init__(self, errors: list[Issue], warnings: list[Issue] | None = None) -> None:
+        super().__init__("Playbook definition is invalid")
+        self.errors = errors
+        self.warnings = warnings or []
+
+
+class PayloadTooLarge(BadRequest):
+    status = 413
+    code = "too-large"
+
+
+class UnsupportedMediaType(BadRequest):
+    status = 415
+    code = "unsupported-media-type"
+
+
+class Unauthenticated(PlaybooksError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(PlaybooksError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(PlaybooksError):
+    status = 404
+    code = "not-found"
+
+
+class Conflict(PlaybooksError):
+    status = 409
+    code = "conflict"
+
+
+class AlreadyExists(Conflict):
+    code = "already-exists"
+
+
+class PreconditionFailed(PlaybooksError):
+    status = 412
+    code = "precondition-failed"
+
+
+class RateLimited(PlaybooksError):
+    status = 429
+    retriable = True
+    code = "rate-limited"
+
+
+class Unavailable(PlaybooksError):
+    status = 503
+    retriable = True
+    code = "unavailable"

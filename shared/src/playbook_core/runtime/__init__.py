@@ -1,0 +1,1 @@
+"""Glue for functions/main.py: bootstrap, boundaries, CloudEvent decoding, the manifest."""
