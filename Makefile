@@ -36,10 +36,10 @@ test: lint typecheck
 	$(BIN)/pytest -c tests/pytest.ini tests $(EMULATOR_FLAG)
 
 bench: $(STAMP)
-	$(BIN)/pytest -c tests/pytest.ini tests/bench -p no:cacheprovider --benchmark-only -s -q
+	$(BIN)/pytest -c tests/pytest.ini tests/bench -s -q
 
 requirements: $(STAMP)
-	$(PY) -m playbook_core.runtime.requirements > functions/requirements.txt
+	$(PY) shared/tools/pin_requirements.py > functions/requirements.txt
 
 fmt: $(STAMP)
 	$(BIN)/ruff format --config $(CONFIG) .

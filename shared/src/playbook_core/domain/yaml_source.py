@@ -21,6 +21,8 @@ MAX_NODES = 10_000
 MAX_DEPTH = 20
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _STR = "tag:yaml.org,2002:str"
+# libyaml's parser when the wheel has it (about 10x faster); same SafeLoader semantics either way.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -78,7 +80,7 @@ def compose(text: str) -> yaml.Node:
     """Steps 2–3: parse with SafeLoader events, then compose exactly one document."""
     aliases = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_LOADER):
             if isinstance(event, yaml.AliasEvent):
                 aliases += 1
                 if aliases > MAX_ALIASES:
@@ -102,7 +104,7 @@ def compose(text: str) -> yaml.Node:
                         )
                     ]
                 )
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
         problem = exc.problem or str(exc)
         raise YamlRejected(
