@@ -1,0 +1,433 @@
+"""The in-repo Cloud Tasks emulator, driven only through the official google-cloud-tasks client."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import grpc
+import pytest
+from google.api_core import exceptions
+from google.cloud import tasks_v2
+from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+from emulators.cloud_tasks import backoff, start_tasks_emulator
+
+LOCATION = "projects/demo-playbooks/locations/us-central1"
+SCALE = 0.01  # retry waits in hundredths: min_backoff 20 s becomes 0.2 s
+
+
+def eventually(check, timeout=5.0, interval=0.02):
+    """Poll `check` until it returns something truthy; fail with its last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s (last value: {result!r})")
+        time.sleep(interval)
+
+
+@dataclass
+class Received:
+    at: float  # wall clock, comparable with task schedule times
+    method: str
+    path: str
+    headers: Message  # case-insensitive, like HTTP itself
+    body: bytes
+
+
+@dataclass
+class Recorder:
+    """HTTP target that records every request and can be told to fail the next N of them."""
+
+    base_url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    fail_next: int = 0
+    fail_status: int = 503
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_request(self, received: Received) -> int:
+        with self.lock:
+            self.requests.append(received)
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return self.fail_status
+            return 200
+
+    def for_path(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+
+@pytest.fixture
+def recorder():
+    rec = Recorder()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _record(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            status = rec.on_request(
+                Received(time.time(), self.command, self.path, self.headers, body)
+            )
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET = do_PUT = do_DELETE = _record  # noqa: N815  # http.server looks up these names
+
+        def log_message(self, *_args):  # keep pytest output clean
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    # A short poll interval keeps shutdown() (which waits for one poll) fast.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    rec.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield rec
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _client(address):
+    channel = grpc.insecure_channel(address)
+    return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    running = start_tasks_emulator(backoff_scale=SCALE, oidc=True)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def client(emulator):
+    tasks = _client(emulator.address)
+    yield tasks
+    tasks.transport.close()
+
+
+def _retry(min_s=20, max_s=300, doublings=3, attempts=5):
+    return tasks_v2.RetryConfig(
+        max_attempts=attempts,
+        min_backoff=timedelta(seconds=min_s),
+        max_backoff=timedelta(seconds=max_s),
+        max_doublings=doublings,
+    )
+
+
+def _new_queue(client, retry=None):
+    queue = tasks_v2.Queue(
+        name=f"{LOCATION}/queues/q-{uuid.uuid4().hex[:12]}", retry_config=retry or _retry()
+    )
+    return client.create_queue(parent=LOCATION, queue=queue)
+
+
+@pytest.fixture
+def queue(client):
+    return _new_queue(client)
+
+
+def _task(url, *, name="", when=None, body=b"{}", headers=None, oidc=None):
+    return tasks_v2.Task(
+        name=name,
+        schedule_time=when,
+        http_request=tasks_v2.HttpRequest(
+            url=url,
+            http_method=tasks_v2.HttpMethod.POST,
+            headers=headers or {"Content-Type": "application/json"},
+            body=body,
+            oidc_token=oidc,
+        ),
+    )
+
+
+def _path():
+    return f"/run/{uuid.uuid4().hex}"
+
+
+def test_queue_lifecycle(client, recorder):
+    created = _new_queue(client, tasks_v2.RetryConfig(max_attempts=4))
+    assert created.state == tasks_v2.Queue.State.RUNNING
+    assert created.retry_config.max_attempts == 4
+    assert created.retry_config.max_doublings == 16  # unset fields get Google's defaults
+    with pytest.raises(exceptions.AlreadyExists):
+        client.create_queue(parent=LOCATION, queue=tasks_v2.Queue(name=created.name))
+
+    assert client.get_queue(name=created.name) == created
+    assert created.name in [q.name for q in client.list_queues(parent=LOCATION)]
+
+    changed = tasks_v2.Queue(name=created.name, retry_config=tasks_v2.RetryConfig(max_attempts=7))
+    client.update_queue(queue=changed, update_mask={"paths": ["retry_config.max_attempts"]})
+    stored = client.get_queue(name=created.name)
+    assert stored.retry_config.max_attempts == 7
+    assert stored.retry_config.max_doublings == 16  # untouched by the masked update
+
+    assert client.pause_queue(name=created.name).state == tasks_v2.Queue.State.PAUSED
+    assert client.resume_queue(name=created.name).state == tasks_v2.Queue.State.RUNNING
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    for _ in range(3):
+        client.create_task(parent=created.name, task=_task(recorder.base_url, when=later))
+    assert len(list(client.list_tasks(parent=created.name))) == 3
+    assert client.purge_queue(name=created.name).purge_time is not None
+    assert list(client.list_tasks(parent=created.name)) == []
+
+    client.delete_queue(name=created.name)
+    with pytest.raises(exceptions.NotFound):
+        client.get_queue(name=created.name)
+    with pytest.raises(exceptions.NotFound):
+        client.delete_queue(name=created.name)
+
+
+def test_unlimited_attempts_are_refused(client):
+    queue = tasks_v2.Queue(name=f"{LOCATION}/queues/unlimited", retry_config=_retry(attempts=-1))
+    with pytest.raises(exceptions.InvalidArgument):
+        client.create_queue(parent=LOCATION, queue=queue)
+
+
+def test_paused_queue_holds_tasks_until_resumed(client, recorder):
+    paused, running = _new_queue(client), _new_queue(client)
+    client.pause_queue(name=paused.name)
+    held, control = _path(), _path()
+    client.create_task(parent=paused.name, task=_task(recorder.base_url + held))
+    client.create_task(parent=running.name, task=_task(recorder.base_url + control))
+
+    eventually(lambda: recorder.for_path(control))  # dispatched after the held task was due
+    assert recorder.for_path(held) == []
+
+    client.resume_queue(name=paused.name)
+    assert len(eventually(lambda: recorder.for_path(held))) == 1
+
+
+def test_task_names_are_never_reused(client, queue, recorder):
+    live = f"{queue.name}/tasks/live-{uuid.uuid4().hex}"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    client.create_task(parent=queue.name, task=_task(recorder.base_url, name=live, when=later))
+    with pytest.raises(exceptions.AlreadyExists):
+        client.create_task(parent=queue.name, task=_task(recorder.base_url, name=live))
+
+    path, executed = _path(), f"{queue.name}/tasks/done-{uuid.uuid4().hex}"
+    client.create_task(parent=queue.name, task=_task(recorder.base_url + path, name=executed))
+    eventually(lambda: _gone(client, executed))
+    with pytest.raises(exceptions.AlreadyExists):
+        client.create_task(parent=queue.name, task=_task(recorder.base_url, name=executed))
+
+    client.delete_task(name=live)
+    with pytest.raises(exceptions.AlreadyExists):
+        client.create_task(parent=queue.name, task=_task(recorder.base_url, name=live))
+
+
+def test_server_assigns_a_name_when_none_is_given(client, queue, recorder):
+    later = datetime.now(UTC) + timedelta(hours=1)
+    task = client.create_task(parent=queue.name, task=_task(recorder.base_url, when=later))
+    assert task.name.startswith(f"{queue.name}/tasks/")
+    assert task.name.rsplit("/", 1)[1].isdigit()
+    assert client.get_task(name=task.name).create_time is not None
+
+
+def test_unknown_queue_and_absent_task_are_not_found(client, queue, recorder):
+    with pytest.raises(exceptions.NotFound):
+        client.create_task(parent=f"{LOCATION}/queues/nope", task=_task(recorder.base_url))
+    absent = f"{queue.name}/tasks/absent"
+    for call in (client.get_task, client.delete_task, client.run_task):
+        with pytest.raises(exceptions.NotFound):
+            call(name=absent)
+
+
+def test_schedule_time_is_honoured_and_run_task_skips_it(client, queue, recorder):
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    path = _path()
+    task = client.create_task(parent=queue.name, task=_task(recorder.base_url + path, when=due))
+    assert client.get_task(name=task.name).dispatch_count == 0
+
+    (received,) = eventually(lambda: recorder.for_path(path), timeout=5)
+    assert received.at >= due.timestamp()
+
+    far, forced = datetime.now(UTC) + timedelta(hours=1), _path()
+    task = client.create_task(parent=queue.name, task=_task(recorder.base_url + forced, when=far))
+    client.run_task(name=task.name)
+    (received,) = eventually(lambda: recorder.for_path(forced), timeout=2)
+    assert received.at < far.timestamp()
+
+
+def test_push_carries_the_cloud_tasks_headers(client, queue, recorder):
+    path, task_id = _path(), f"t-{uuid.uuid4().hex}"
+    body = json.dumps({"attempt": 1}).encode()
+    task = client.create_task(
+        parent=queue.name,
+        task=_task(
+            recorder.base_url + path,
+            name=f"{queue.name}/tasks/{task_id}",
+            body=body,
+            headers={"Content-Type": "application/json", "X-Trace": "abc"},
+        ),
+    )
+
+    (received,) = eventually(lambda: recorder.for_path(path))
+    headers = received.headers
+    assert received.method == "POST"
+    assert received.body == body
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Trace"] == "abc"
+    assert headers["User-Agent"] == "Google-Cloud-Tasks"
+    assert headers["X-CloudTasks-QueueName"] == queue.name.rsplit("/", 1)[1]
+    assert headers["X-CloudTasks-TaskName"] == task_id
+    assert headers["X-CloudTasks-TaskRetryCount"] == "0"
+    assert headers["X-CloudTasks-TaskExecutionCount"] == "0"
+    assert float(headers["X-CloudTasks-TaskETA"]) == pytest.approx(
+        task.schedule_time.timestamp(), abs=1e-3
+    )
+    assert "X-CloudTasks-TaskPreviousResponse" not in headers
+    assert "Authorization" not in headers  # no oidc_token on the task
+
+
+def test_failures_are_retried_with_growing_backoff(client, queue, recorder):
+    recorder.fail_next = 2
+    path = _path()
+    client.create_task(parent=queue.name, task=_task(recorder.base_url + path))
+
+    first, second, third = eventually(
+        lambda: len(recorder.for_path(path)) >= 3 and recorder.for_path(path)
+    )
+    # Lower bounds only: a loaded machine can stretch a gap but never shorten it.
+    assert second.at - first.at >= 20 * SCALE * 0.95  # min_backoff
+    assert third.at - second.at >= 40 * SCALE * 0.95  # doubled once
+    assert [r.headers["X-CloudTasks-TaskRetryCount"] for r in (first, second, third)] == [
+        "0",
+        "1",
+        "2",
+    ]
+    assert second.headers["X-CloudTasks-TaskPreviousResponse"] == "503"
+    assert "503" in second.headers["X-CloudTasks-TaskRetryReason"]
+    # Google does not count 5xx answers as executions.
+    assert third.headers["X-CloudTasks-TaskExecutionCount"] == "0"
+
+
+def test_attempts_are_recorded_on_the_task(client, recorder):
+    queue = _new_queue(client, _retry(min_s=50, max_s=1000))  # 0.5 s, then 1 s, between attempts
+    recorder.fail_next, recorder.fail_status = 2, 404
+    path = _path()
+    task = client.create_task(parent=queue.name, task=_task(recorder.base_url + path))
+
+    def answered():  # at least one answer, and no push in flight
+        t = client.get_task(name=task.name)
+        return t.response_count >= 1 and t.dispatch_count == t.response_count and t
+
+    failed = eventually(answered)
+    assert failed.first_attempt.dispatch_time is not None
+    assert failed.last_attempt.response_status.code == 5  # NOT_FOUND
+    assert failed.schedule_time > failed.last_attempt.dispatch_time  # backing off
+
+    _, retried, *_ = eventually(
+        lambda: len(recorder.for_path(path)) >= 2 and recorder.for_path(path)
+    )
+    assert retried.headers["X-CloudTasks-TaskExecutionCount"] == "1"  # a 404 is an execution
+    assert retried.headers["X-CloudTasks-TaskPreviousResponse"] == "404"
+    with contextlib.suppress(exceptions.NotFound):  # stop it before the recorder goes away
+        client.delete_task(name=task.name)
+
+
+def test_gives_up_after_max_attempts(client, recorder):
+    queue = _new_queue(client, _retry(min_s=10, attempts=3))
+    recorder.fail_next = 1000
+    path = _path()
+    task = client.create_task(parent=queue.name, task=_task(recorder.base_url + path))
+
+    eventually(lambda: _gone(client, task.name))
+    assert len(recorder.for_path(path)) == 3  # every attempt happens before the deletion
+
+
+def test_oidc_token_when_enabled(client, queue, recorder):
+    path = _path()
+    oidc = tasks_v2.OidcToken(service_account_email="invoker@demo.iam.gserviceaccount.com")
+    client.create_task(parent=queue.name, task=_task(recorder.base_url + path, oidc=oidc))
+
+    (received,) = eventually(lambda: recorder.for_path(path))
+    scheme, token = received.headers["Authorization"].split(" ")
+    header, claims, signature = (_b64json(p) if p else p for p in token.split("."))
+    assert scheme == "Bearer"
+    assert header["alg"] == "none"
+    assert claims["email"] == "invoker@demo.iam.gserviceaccount.com"
+    assert claims["aud"] == recorder.base_url + path  # defaults to the URL
+    assert signature == ""
+
+
+def test_no_oidc_token_unless_enabled(recorder):
+    running = start_tasks_emulator(backoff_scale=SCALE)
+    client = _client(running.address)
+    try:
+        queue = _new_queue(client)
+        path = _path()
+        oidc = tasks_v2.OidcToken(service_account_email="a@b.c", audience="https://x")
+        client.create_task(parent=queue.name, task=_task(recorder.base_url + path, oidc=oidc))
+        (received,) = eventually(lambda: recorder.for_path(path))
+        assert "Authorization" not in received.headers
+    finally:
+        client.transport.close()
+        running.stop()
+
+
+def test_backoff_doubles_then_grows_linearly_up_to_the_cap():
+    retry = tasks_v2.RetryConfig(
+        min_backoff=timedelta(seconds=10), max_backoff=timedelta(seconds=300), max_doublings=3
+    )
+    waits = [backoff(retry, failures) for failures in range(1, 9)]
+    assert waits == [10, 20, 40, 80, 160, 240, 300, 300]  # the example in RetryConfig's docs
+
+
+def _gone(client, name):
+    try:
+        client.get_task(name=name)
+    except exceptions.NotFound:
+        return True
+    return False
+
+
+def _b64json(part):
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+@pytest.mark.stack
+def test_process_mode_announces_readiness_and_stops_on_sigterm():
+    root = Path(__file__).resolve().parents[2]
+    command = [
+        sys.executable,
+        "-m",
+        "emulators.cloud_tasks",
+        "--port",
+        "0",
+        "--backoff-scale",
+        "0.01",
+    ]
+    proc = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)  # noqa: S603  # our own module
+    try:
+        ready = proc.stdout.readline()  # the first line, or "" if the process died
+        assert ready.startswith("ready 127.0.0.1:")
+        client = _client(ready.split()[1])
+        assert _new_queue(client).state == tasks_v2.Queue.State.RUNNING
+        client.transport.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
