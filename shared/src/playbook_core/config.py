@@ -1,0 +1,86 @@
+"""Settings: the only reader of environment variables. Fails closed in a deployed runtime."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from playbook_core.domain.errors import PlaybooksError
+
+
+class ConfigError(PlaybooksError):
+    code = "configuration"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLAYBOOKS_", extra="ignore", frozen=True)
+
+    backend: Literal["emulators", "embedded"] = "emulators"
+    data_dir: str = ".local"
+    gateway_port: int = 8080
+    # Where task and push targets point: the local gateway, or the deployed functions' base URL.
+    functions_base_url: str = "http://127.0.0.1:8080"
+    steps_queue: str = "playbook-steps"
+    events_topic: str = "playbook-events"
+    region: str = "us-central1"
+
+    project: str = Field("demo-playbooks", validation_alias=_env("GOOGLE_CLOUD_PROJECT"))
+    deployed_service: str | None = Field(None, validation_alias=_env("K_SERVICE"))
+    firestore_emulator_host: str | None = Field(
+        None, validation_alias=_env("FIRESTORE_EMULATOR_HOST")
+    )
+    pubsub_emulator_host: str | None = Field(None, validation_alias=_env("PUBSUB_EMULATOR_HOST"))
+    cloud_tasks_emulator_host: str | None = Field(
+        None, validation_alias=_env("CLOUD_TASKS_EMULATOR_HOST")
+    )
+    cloud_scheduler_emulator_host: str | None = Field(
+        None, validation_alias=_env("CLOUD_SCHEDULER_EMULATOR_HOST")
+    )
+    firebase_auth_emulator_host: str | None = Field(
+        None, validation_alias=_env("FIREBASE_AUTH_EMULATOR_HOST")
+    )
+    shopify_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SHOPIFY_WEBHOOK_SECRET")
+    )
+    woocommerce_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("WOOCOMMERCE_WEBHOOK_SECRET")
+    )
+    cron_secret: SecretStr | None = Field(None, validation_alias=_env("CRON_SECRET"))
+    mailjet_api_base: str = Field(
+        "https://api.mailjet.com", validation_alias=_env("MAILJET_API_BASE")
+    )
+    mailjet_api_key: SecretStr | None = Field(None, validation_alias=_env("MAILJET_API_KEY"))
+    mailjet_secret_key: SecretStr | None = Field(None, validation_alias=_env("MAILJET_SECRET_KEY"))
+    mailjet_from_email: str = Field(
+        "playbooks@bakedbot.ai", validation_alias=_env("MAILJET_FROM_EMAIL")
+    )
+    mailjet_from_name: str = Field("BakedBot AI", validation_alias=_env("MAILJET_FROM_NAME"))
+    blackleaf_api_base: str | None = Field(None, validation_alias=_env("BLACKLEAF_API_BASE"))
+    blackleaf_api_key: SecretStr | None = Field(None, validation_alias=_env("BLACKLEAF_API_KEY"))
+    agent_harness_url: str | None = Field(None, validation_alias=_env("AGENT_HARNESS_URL"))
+    agent_harness_token: SecretStr | None = Field(
+        None, validation_alias=_env("AGENT_HARNESS_TOKEN")
+    )
+    slack_alert_webhook_url: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_ALERT_WEBHOOK_URL")
+    )
+
+    @model_validator(mode="after")
+    def _fail_closed_when_deployed(self) -> Settings:
+        if self.deployed_service:
+            if self.backend != "emulators":
+                raise ConfigError("PLAYBOOKS_BACKEND=embedded is refused in a deployed runtime")
+            if self.firebase_auth_emulator_host:
+                raise ConfigError("FIREBASE_AUTH_EMULATOR_HOST is refused in a deployed runtime")
+        return self
+
+
+def load_settings() -> Settings:
+    """Read the environment once; a bad value stops bootstrap with one clear message."""
+    return Settings()

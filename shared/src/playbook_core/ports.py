@@ -1,0 +1,142 @@
+"""Every dependency the services need, as typing.Protocols; adapters implement them.
+
+Atomicity is part of each method's contract (proved by tests/contract on every adapter), never a
+leaked transaction object from a client library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+T = TypeVar("T")
+
+FilterOp = Literal[
+    "==", "!=", "<", "<=", ">", ">=", "in", "not-in", "array-contains", "array-contains-any"
+]
+Direction = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True)
+class Increment:
+    """Write sentinel: add `amount` to a numeric field (missing counts as 0)."""
+
+    amount: int | float
+
+
+@dataclass(frozen=True)
+class DeleteField:
+    """Write sentinel: remove the field."""
+
+
+DELETE_FIELD = DeleteField()
+
+
+@dataclass(frozen=True)
+class Where:
+    field: str  # dotted path into maps, e.g. "lastTouch.playbookId"
+    op: FilterOp
+    value: Any
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    field: str
+    direction: Direction = "asc"
+
+
+@dataclass(frozen=True)
+class Doc:
+    id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    docs: list[Doc]
+    # Opaque cursor for the next page (None at the end); pass back as `start_after`.
+    next_cursor: str | None
+
+
+class Transaction(Protocol):
+    """Reads first, then writes; the store retries the whole function on contention."""
+
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None: ...
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None: ...
+    def set(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None: ...
+    def update(self, collection: str, doc_id: str, changes: Mapping[str, Any]) -> None: ...
+    def delete(self, collection: str, doc_id: str) -> None: ...
+
+
+class DocumentStore(Protocol):
+    """Firestore-shaped document storage.
+
+    `collection` may be a subcollection path (`playbooks/pb_1/versions`). Values: None, bool, int,
+    float, str, aware datetime, list, dict. Errors: AlreadyExists (create), NotFound (update),
+    Unavailable (storage down).
+    """
+
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None: ...
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None: ...
+    def set(
+        self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
+    ) -> None: ...
+    def update(self, collection: str, doc_id: str, changes: Mapping[str, Any]) -> None: ...
+    def delete(self, collection: str, doc_id: str) -> None: ...
+    def query(
+        self,
+        collection: str,
+        where: Sequence[Where] = (),
+        order_by: Sequence[OrderBy] = (),
+        limit: int = 100,
+        start_after: str | None = None,
+    ) -> Page: ...
+    def transaction(self, work: Callable[[Transaction], T]) -> T: ...
+    def ping(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    data: bytes
+    attributes: dict[str, str]
+
+
+class EventBus(Protocol):
+    def publish(self, topic: str, data: bytes, attributes: Mapping[str, str]) -> str: ...
+    def ping(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    queue: str
+    name: str  # deterministic (domain.md: "t" + h(executionId, stepIndex, attempt)); dedup key
+    url: str  # the HTTP target, e.g. the gateway or the deployed function URL
+    body: dict[str, Any]
+    schedule_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """A queue's retry policy for infrastructure failures (the handler answered non-2xx)."""
+
+    name: str
+    max_attempts: int = 20
+    min_backoff_s: float = 5.0
+    max_backoff_s: float = 300.0
+    max_doublings: int = 16
+
+
+class TaskQueue(Protocol):
+    def enqueue(self, task: TaskRequest) -> bool:
+        """True when created; False when a task of that name exists or existed (not an error)."""
+        ...
+
+    def ping(self) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
