@@ -2,25 +2,54 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import functions_framework
-from flask import Request, Response, jsonify
+from flask import Request, Response
+
+from playbook_core.domain.errors import NotFound
+from playbook_core.runtime.bootstrap import app
+from playbook_core.runtime.cloudevents import decode_firestore_change, decode_pubsub
+from playbook_core.runtime.http import http_boundary, json_response, read_model, task_boundary
+from playbook_core.runtime.tasks import task_attempt
+from playbook_core.service.steps import StepTask
 
 
 @functions_framework.http
+@http_boundary
 def playbooks_api(request: Request) -> Response:
-    """Dashboard API. Only the health route exists until the storage and API issues land."""
+    """Dashboard API; routes arrive with the API issue. Health always answers 200 with its body."""
     if request.method == "GET" and request.path.rstrip("/") == "/v1/health":
-        return jsonify({"status": "ok", "offline": False, "checks": {}})
-    response = jsonify(
-        {
-            "type": "https://bakedbot.ai/problems/not-found",
-            "title": "Not found",
-            "status": 404,
-            "detail": f"no route for {request.method} {request.path}",
-            "errors": [],
-            "warnings": [],
-        }
-    )
-    response.status_code = 404
-    response.mimetype = "application/problem+json"
-    return response
+        return json_response(app().health())
+    raise NotFound(f"no route for {request.method} {request.path}")
+
+
+@functions_framework.http
+@task_boundary
+def execute_step(request: Request) -> Response:
+    task = read_model(request, StepTask)
+    return json_response(app().run_step(task, task_attempt(dict(request.headers.items()))))
+
+
+@functions_framework.cloud_event
+def on_event_published(event: Any) -> None:
+    app().event_published(decode_pubsub(event.data))
+
+
+def _document_changed(function: str, event: Any) -> None:
+    app().document_changed(function, decode_firestore_change(event.get_attributes(), event.data))
+
+
+@functions_framework.cloud_event
+def on_order_written(event: Any) -> None:
+    _document_changed("on_order_written", event)
+
+
+@functions_framework.cloud_event
+def on_customer_written(event: Any) -> None:
+    _document_changed("on_customer_written", event)
+
+
+@functions_framework.cloud_event
+def on_inventory_written(event: Any) -> None:
+    _document_changed("on_inventory_written", event)

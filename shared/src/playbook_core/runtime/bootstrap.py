@@ -1,0 +1,156 @@
+"""Build the app once per instance from Settings: adapters chosen by PLAYBOOKS_BACKEND."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playbook_core import logging as json_logging
+from playbook_core.config import Settings, load_settings
+from playbook_core.ports import Clock, DocumentStore, EventBus, QueueConfig, TaskQueue
+from playbook_core.runtime.cloudevents import DocumentChange, PubsubMessage
+from playbook_core.runtime.manifest import FirestoreTrigger, Manifest, PubsubTrigger, load_manifest
+from playbook_core.runtime.tasks import TaskAttempt
+from playbook_core.service import intake, steps
+from playbook_core.service.health import check_health
+
+_log = logging.getLogger("playbooks.bootstrap")
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: DocumentStore
+    bus: EventBus
+    queue: TaskQueue
+    clock: Clock
+
+    def health(self) -> dict[str, Any]:
+        s = self.settings
+        return check_health(
+            probes={
+                "firestore": self.store.ping,
+                "pubsub": self.bus.ping,
+                "tasks": self.queue.ping,
+            },
+            configured={
+                "mailjet": bool(s.mailjet_api_key and s.mailjet_secret_key),
+                "blackleaf": bool(s.blackleaf_api_base and s.blackleaf_api_key),
+                "harness": bool(s.agent_harness_url),
+                "slack": bool(s.slack_alert_webhook_url),
+            },
+        )
+
+    def document_changed(self, function: str, change: DocumentChange) -> dict[str, Any]:
+        return intake.document_changed(
+            function=function, path=change.path, kind=change.kind,
+            changed=change.changed, event_id=change.event_id,
+        )  # fmt: skip
+
+    def event_published(self, message: PubsubMessage) -> dict[str, Any]:
+        return intake.event_published(message_id=message.message_id, attributes=message.attributes)
+
+    def run_step(self, task: steps.StepTask, attempt: TaskAttempt) -> dict[str, Any]:
+        return steps.run_step(task, store=self.store, retry_count=attempt.retry_count)
+
+
+def _queue_config(manifest: Manifest, name: str) -> QueueConfig:
+    queue = next(q for q in manifest.queues if q.name == name)
+    return QueueConfig(
+        name=queue.name,
+        max_attempts=queue.retry.max_attempts,
+        min_backoff_s=float(queue.retry.min_backoff.removesuffix("s")),
+        max_backoff_s=float(queue.retry.max_backoff.removesuffix("s")),
+    )
+
+
+def _trigger_urls(settings: Settings, manifest: Manifest) -> dict[str, str]:
+    """Firestore document pattern (`orders/{orderId}`) → the gateway's trigger route."""
+    base, project = settings.functions_base_url, settings.project
+    return {
+        f.trigger.document: f"{base}/functions/projects/{project}/triggers/{project}:{f.name}"
+        for f in manifest.functions
+        if isinstance(f.trigger, FirestoreTrigger)
+    }
+
+
+def _build_embedded(settings: Settings) -> App:
+    from playbook_core.adapters.clock import SystemClock  # noqa: PLC0415 - per-backend imports
+    from playbook_core.adapters.embedded import EmbeddedStore  # noqa: PLC0415
+    from playbook_core.adapters.firestore_events import FirestoreTriggerPoster  # noqa: PLC0415
+    from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue  # noqa: PLC0415
+
+    manifest = load_manifest()
+    urls = _trigger_urls(settings, manifest)
+
+    def url_for(path: str) -> str | None:
+        # Patterns are `collection/{id}`: only top-level documents of that collection match.
+        parts = path.split("/")
+        if len(parts) != 2:
+            return None
+        return next((url for doc, url in urls.items() if doc.split("/")[0] == parts[0]), None)
+
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    store = EmbeddedStore(
+        str(Path(settings.data_dir) / "playbooks.sqlite3"),
+        on_commit=FirestoreTriggerPoster(url_for),
+    )
+    bus = InProcessBus()
+    for function in manifest.functions:
+        if isinstance(function.trigger, PubsubTrigger):
+            topic = next(t for t in manifest.topics if t.name == function.trigger.topic)
+            bus.subscribe(
+                topic.name, f"{settings.functions_base_url}/{function.name}/",
+                max_delivery_attempts=topic.max_delivery_attempts, dead_letter=topic.dead_letter,
+            )  # fmt: skip
+    queue = InProcessTaskQueue()
+    for declared in manifest.queues:
+        queue.create_queue(_queue_config(manifest, declared.name))
+    return App(settings, store, bus, queue, SystemClock())
+
+
+def _build_google(settings: Settings) -> App:
+    from playbook_core.adapters.clock import SystemClock  # noqa: PLC0415 - per-backend imports
+    from playbook_core.adapters.cloud_tasks import CloudTasksQueue  # noqa: PLC0415
+    from playbook_core.adapters.firestore import FirestoreStore  # noqa: PLC0415
+    from playbook_core.adapters.pubsub import PubsubBus  # noqa: PLC0415
+
+    return App(
+        settings,
+        FirestoreStore(settings.project),
+        PubsubBus(settings.project),
+        CloudTasksQueue(
+            settings.project, settings.region, emulator_host=settings.cloud_tasks_emulator_host
+        ),
+        SystemClock(),
+    )
+
+
+def build(settings: Settings) -> App:
+    json_logging.configure()
+    built = _build_embedded(settings) if settings.backend == "embedded" else _build_google(settings)
+    _log.info("playbooks app built", extra={"fields": {"backend": settings.backend}})
+    return built
+
+
+_app: App | None = None
+_lock = threading.Lock()
+
+
+def app() -> App:
+    """The instance's app, built on first use (never at import: cold starts stay cheap)."""
+    global _app  # noqa: PLW0603 - one app per function instance, by design
+    with _lock:
+        if _app is None:
+            _app = build(load_settings())
+        return _app
+
+
+def use(prebuilt: App | None) -> None:
+    """Install a prebuilt app (tests, the local stack) or clear it."""
+    global _app  # noqa: PLW0603
+    with _lock:
+        _app = prebuilt
