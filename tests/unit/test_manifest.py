@@ -33,17 +33,3 @@ def test_every_registered_function_has_a_manifest_entry_and_back():
 def test_every_manifest_entry_builds_with_functions_framework(function):
     app = functions_framework.create_app(function.name, str(MAIN), function.signature)
     assert app is not None
-
-
-def test_health_answers_through_the_deployed_entry_point():
-    client = functions_framework.create_app("playbooks_api", str(MAIN), "http").test_client()
-    response = client.get("/v1/health")
-    assert response.status_code == 200
-    assert response.get_json()["status"] == "ok"
-
-
-def test_unknown_route_is_problem_json():
-    client = functions_framework.create_app("playbooks_api", str(MAIN), "http").test_client()
-    response = client.get("/v1/nothing-here")
-    assert response.status_code == 404
-    assert response.mimetype == "application/problem+json"
