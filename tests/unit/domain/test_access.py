@@ -3,6 +3,7 @@ import pytest
 from playbook_core.domain.access import (
     SYSTEM,
     Caller,
+    can_see_org,
     default_view,
     require_approver,
     require_editor,
@@ -44,6 +45,7 @@ def test_org_ids_list_grants_several_orgs():
 
 def test_super_user_acts_on_every_org():
     boss = caller("super_user", orgs=())
+    assert can_see_org(boss, "org_z")
     require_editor(boss, "org_z")
     require_approver(boss, "org_z")
     require_system(boss)
