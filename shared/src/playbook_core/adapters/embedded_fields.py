@@ -1,0 +1,226 @@
+"""Firestore write semantics over plain dicts, and the tagged JSON the embedded store keeps on disk.
+
+SQLite keeps text, so datetimes (and maps whose keys could be mistaken for tags) carry a tag; and
+create/set/merge/update with `Increment` and `DELETE_FIELD` follow the Firestore client's rules
+(checked on the emulator), so code proven on the embedded backend behaves the same in the cloud.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from playbook_core.ports import DeleteField, Increment
+
+FieldPath = tuple[str, ...]
+
+# Tags; a user map with a key starting with "$" is wrapped in _MAP so it never reads as a tag.
+_TIMESTAMP, _MAP, _FLOAT = "$t", "$m", "$f"
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+# --- stored form -----------------------------------------------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """One value as JSON-ready data; rejects what Firestore would not store."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise ValueError("integers must fit in 64 bits, as in Firestore")
+        return value
+    if isinstance(value, float):
+        # SQLite's JSON functions reject NaN/Infinity literals, which would break every query.
+        return value if math.isfinite(value) else {_FLOAT: repr(value)}
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime: store aware UTC datetimes")
+        return {_TIMESTAMP: value.astimezone(UTC).isoformat()}
+    if isinstance(value, list | tuple):
+        if any(isinstance(item, list | tuple) for item in value):
+            raise ValueError("an array cannot hold an array directly, as in Firestore")
+        return [encode(item) for item in value]
+    if isinstance(value, Mapping):
+        fields = encode_map(value)
+        return {_MAP: fields} if any(key.startswith("$") for key in fields) else fields
+    raise TypeError(f"cannot store a value of type {type(value).__name__}")
+
+
+def encode_map(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A document or map body; the top level is never wrapped, so SQL paths into it stay plain."""
+    out: dict[str, Any] = {}
+    for key, item in data.items():
+        out[_field_name(key)] = encode(item)
+    return out
+
+
+def _field_name(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise TypeError("field names must be non-empty strings")
+    return key
+
+
+def decode(raw: Any) -> Any:
+    if isinstance(raw, list):
+        return [decode(item) for item in raw]
+    if isinstance(raw, dict):
+        if _MAP in raw:
+            return decode_map(raw[_MAP])
+        if _TIMESTAMP in raw:
+            return datetime.fromisoformat(raw[_TIMESTAMP]).astimezone(UTC)
+        if _FLOAT in raw:
+            return float(raw[_FLOAT])
+        return decode_map(raw)
+    return raw
+
+
+def decode_map(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: decode(item) for key, item in raw.items()}
+
+
+def dumps(data: Mapping[str, Any]) -> str:
+    # ensure_ascii=False keeps strings as UTF-8 so SQLite's json_extract compares them verbatim.
+    return json.dumps(encode_map(data), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def loads(text: str) -> dict[str, Any]:
+    return decode_map(json.loads(text))
+
+
+# --- field paths -------------------------------------------------------------------------------
+
+
+def split_path(path: str) -> FieldPath:
+    parts = tuple(path.split("."))
+    if not all(parts):
+        raise ValueError(f"invalid field path {path!r}")
+    return parts
+
+
+def get_path(data: Mapping[str, Any], path: FieldPath) -> tuple[bool, Any]:
+    """(found, value) at a dotted path; a non-map on the way means absent."""
+    current: Any = data
+    for part in path:
+        if not isinstance(current, Mapping) or part not in current:
+            return False, None
+        current = current[part]
+    return True, current
+
+
+def _set_path(doc: dict[str, Any], path: FieldPath, value: Any) -> None:
+    current = doc
+    for part in path[:-1]:
+        child = current.get(part)
+        if not isinstance(child, dict):  # Firestore replaces a non-map on the way with a map
+            child = current[part] = {}
+        current = child
+    current[path[-1]] = copy.deepcopy(value)
+
+
+def _delete_path(doc: dict[str, Any], path: FieldPath) -> None:
+    found, parent = get_path(doc, path[:-1])
+    if found and isinstance(parent, dict):
+        parent.pop(path[-1], None)
+
+
+def _increment(doc: dict[str, Any], path: FieldPath, amount: float) -> None:
+    _, current = get_path(doc, path)
+    numeric = isinstance(current, int | float) and not isinstance(current, bool)
+    _set_path(doc, path, current + amount if numeric else amount)  # non-numbers become the amount
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """A write split the way the Firestore client splits it: data, deletes, then transforms."""
+
+    sets: list[tuple[FieldPath, Any]] = field(default_factory=list)
+    deletes: list[FieldPath] = field(default_factory=list)
+    increments: list[tuple[FieldPath, float]] = field(default_factory=list)
+
+    def add(self, path: FieldPath, value: Any) -> None:
+        if isinstance(value, DeleteField):
+            self.deletes.append(path)
+        elif isinstance(value, Increment):
+            if isinstance(value.amount, bool) or not isinstance(value.amount, int | float):
+                raise TypeError("Increment takes an int or a float")
+            self.increments.append((path, value.amount))
+        else:
+            encode(value)  # reject unsupported values before anything is written
+            self.sets.append((path, value))
+
+    def apply(self, doc: dict[str, Any]) -> dict[str, Any]:
+        for path, value in self.sets:
+            _set_path(doc, path, value)
+        for path in self.deletes:
+            _delete_path(doc, path)
+        for path, amount in self.increments:  # transforms run after the data, as in Firestore
+            _increment(doc, path, amount)
+        return doc
+
+
+def _leaves(data: Mapping[str, Any], prefix: FieldPath) -> Iterator[tuple[FieldPath, Any]]:
+    """Depth-first leaves; an empty map is a leaf value, as in the client's extract_fields."""
+    for key, value in data.items():
+        path = (*prefix, _field_name(key))
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, path)
+        else:
+            yield path, value
+
+
+def _plan(data: Mapping[str, Any], prefix: FieldPath = ()) -> _Plan:
+    plan = _Plan()
+    for path, value in _leaves(data, prefix):
+        plan.add(path, value)
+    return plan
+
+
+def replaced(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The document `create()` or `set()` without merge writes."""
+    plan = _plan(data)
+    if plan.deletes:
+        raise ValueError("DELETE_FIELD needs set(merge=True) or update()")
+    return plan.apply({})
+
+
+def merged(existing: Mapping[str, Any] | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    """`set(merge=True)`: every leaf of `data` is written at its path; other fields stay."""
+    return _plan(data).apply(copy.deepcopy(dict(existing or {})))
+
+
+def updated(existing: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`update()`: each key is a dotted path whose value is replaced (maps are not merged)."""
+    if not changes:
+        raise ValueError("update() needs at least one field")
+    paths = sorted(split_path(key) for key in changes)
+    for shorter, longer in itertools.pairwise(paths):  # sorted: a prefix sits next to its child
+        if longer[: len(shorter)] == shorter:
+            raise ValueError(f"conflicting field paths {'.'.join(shorter)} and {'.'.join(longer)}")
+    cleared, plan = [], _Plan()
+    for key, value in changes.items():
+        path = split_path(key)
+        if isinstance(value, Mapping) and value:
+            # The client puts the key in the update mask, so the old map goes even when the new
+            # one holds only transforms (checked on the emulator: {"a": {"b": Increment(1)}}).
+            cleared.append(path)
+            nested = _plan(value, path)
+            if nested.deletes:
+                raise ValueError("DELETE_FIELD inside a map value: use a dotted path instead")
+            plan.sets += nested.sets
+            plan.increments += nested.increments
+        else:
+            plan.add(path, value)
+    doc = copy.deepcopy(dict(existing))
+    for path in cleared:
+        _delete_path(doc, path)
+    return plan.apply(doc)
