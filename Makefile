@@ -7,7 +7,7 @@ PY := $(BIN)/python
 CONFIG := shared/pyproject.toml
 EMULATOR_FLAG := $(shell $(PYTHON) -c "import glob,os,shutil;r=os.environ.get('PLAYBOOKS_GCLOUD_ROOT','/usr/lib/google-cloud-sdk');print('--require-emulators' if shutil.which('java') and os.path.exists(r+'/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar') and glob.glob(r+'/platform/pubsub-emulator/lib/cloud-pubsub-emulator-*.jar') else '')")
 
-.PHONY: dev up down test lint typecheck fmt bench requirements clean
+.PHONY: dev up down test lint typecheck fmt bench requirements openapi clean
 
 $(STAMP): shared/pyproject.toml shared/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench: $(STAMP)
 
 requirements: $(STAMP)
 	$(PY) shared/tools/pin_requirements.py > functions/requirements.txt
+
+openapi: $(STAMP)
+	$(PY) -m playbook_core.runtime.openapi
 
 fmt: $(STAMP)
 	$(BIN)/ruff format --config $(CONFIG) .

@@ -7,7 +7,7 @@ from typing import Any
 import functions_framework
 from flask import Request, Response
 
-from playbook_core.domain.errors import NotFound
+from playbook_core.runtime.api import dispatch
 from playbook_core.runtime.bootstrap import app
 from playbook_core.runtime.cloudevents import decode_firestore_change, decode_pubsub
 from playbook_core.runtime.http import http_boundary, json_response, read_model, task_boundary
@@ -18,10 +18,7 @@ from playbook_core.service.steps import StepTask
 @functions_framework.http
 @http_boundary
 def playbooks_api(request: Request) -> Response:
-    """Dashboard API; routes arrive with the API issue. Health always answers 200 with its body."""
-    if request.method == "GET" and request.path.rstrip("/") == "/v1/health":
-        return json_response(app().health())
-    raise NotFound(f"no route for {request.method} {request.path}")
+    return dispatch(request, app())
 
 
 @functions_framework.http

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from playbook_core import catalog
+from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
 from playbook_core.domain.errors import Issue, PlaybookInvalid
 from playbook_core.domain.loading import load_text
 from playbook_core.domain.playbook import PlaybookDefinition
@@ -65,6 +66,13 @@ def list_catalog(tier_name: str | None) -> int:
     return 0
 
 
+def token(org_ids: list[str], role: str, uid: str, approver: bool, project: str) -> int:
+    """An unsigned Firebase-emulator token for the local stack (refused by deployed functions)."""
+    extra = {"playbookApprover": True} if approver else {}
+    print(unsigned_token(local_claims(project, uid, role, org_ids, **extra)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="playbooks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -73,7 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("schema", help="print the JSON Schema of the playbook document")
     listing = commands.add_parser("catalog", help="list system registry ids")
     listing.add_argument("--tier", help="scout, pro, growth or empire (enterprise = empire)")
+    local = commands.add_parser("token", help="print a local (unsigned) dashboard token")
+    local.add_argument("--org", action="append", default=[], help="org id; repeat for several")
+    local.add_argument("--role", default="brand_admin")
+    local.add_argument("--uid", default="local-user")
+    local.add_argument("--approver", action="store_true", help="add playbookApprover: true")
+    local.add_argument("--project", default="demo-playbooks")
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return token(args.org, args.role, args.uid, args.approver, args.project)
     if args.command == "validate":
         return validate(args.files)
     if args.command == "schema":

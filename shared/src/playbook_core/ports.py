@@ -140,3 +140,32 @@ class TaskQueue(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class IdFactory(Protocol):
+    """The few random ids (`pb_…`, `man_…`); everything else is derived from content."""
+
+    def random(self, prefix: str) -> str: ...
+
+
+class TokenVerifier(Protocol):
+    """Firebase ID token → verified claims; raises Unauthenticated."""
+
+    def verify(self, token: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class HarnessReply:
+    output: Any
+    score: int
+    issues: list[Any]
+    remediation: str | None
+
+
+class AgentHarness(Protocol):
+    """Runs one agent task; raises Transient/Permanent provider errors (domain.md §11.3)."""
+
+    def run(
+        self, *, agent: str, task: str, payload: Mapping[str, Any], context: Mapping[str, Any],
+        timeout_s: float,
+    ) -> HarnessReply: ...  # fmt: skip

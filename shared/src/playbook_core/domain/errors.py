@@ -40,11 +40,13 @@ class Issue(BaseModel):
 class PlaybooksError(Exception):
     status: ClassVar[int] = 500
     retriable: ClassVar[bool] = False
-    code: ClassVar[str] = "internal"
+    code: str = "internal"  # a class default; an instance may name a sharper problem type
 
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(detail or self.code)
+    def __init__(self, detail: str = "", *, code: str | None = None) -> None:
+        super().__init__(detail or code or self.code)
         self.detail = detail
+        if code is not None:
+            self.code = code
 
 
 class BadRequest(PlaybooksError):
@@ -85,6 +87,11 @@ class Forbidden(PlaybooksError):
 class NotFound(PlaybooksError):
     status = 404
     code = "not-found"
+
+
+class MethodNotAllowed(PlaybooksError):
+    status = 405
+    code = "method-not-allowed"
 
 
 class Conflict(PlaybooksError):

@@ -121,7 +121,9 @@ def transition(
     """The next (status, pausedReason), or Conflict when the operation does not apply."""
     if operation == "toggle_on" and status in ("draft", "paused", "disabled"):
         if not has_triggers_and_steps:
-            raise Conflict("not_activatable: a playbook needs a trigger and a step to be active")
+            raise Conflict(
+                "a playbook needs a trigger and a step to be active", code="not-activatable"
+            )
         return "active", None
     if operation == "registry_activation" and status != "archived":
         return "active", None
@@ -133,6 +135,8 @@ def transition(
         return "archived", None
     if operation == "restore" and status == "archived":
         if archived_at is None or now is None or now - archived_at > RESTORE_WINDOW:
-            raise Conflict("restore_window_passed: a playbook can be restored within 30 days")
+            raise Conflict(
+                "a playbook can be restored within 30 days", code="restore-window-passed"
+            )
         return "paused", "user"
-    raise Conflict(f"invalid_transition: cannot {operation} a playbook that is {status}")
+    raise Conflict(f"cannot {operation} a playbook that is {status}", code="invalid-transition")

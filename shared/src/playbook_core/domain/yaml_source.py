@@ -225,3 +225,26 @@ def _coerce(value: Any) -> Any:
 
 def read(raw: bytes | str) -> tuple[Any, SourceMap, list[Issue]]:
     return construct(compose(decode(raw)))
+
+
+_DOCUMENT_MARKER = re.compile(r"^---(?:\s.*)?$")
+
+
+def split_documents(text: str) -> list[tuple[int, str]]:
+    """Split a multi-document YAML stream at `---` lines: (first line number, document text).
+
+    Each part is then validated on its own, so one bad document never hides the good ones.
+    """
+    parts: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = 1
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if _DOCUMENT_MARKER.match(line.rstrip("\r\n")):
+            if any(item.strip() and not item.lstrip().startswith("#") for item in current):
+                parts.append((start, "".join(current)))
+            current, start = [], number + 1
+            continue
+        current.append(line)
+    if any(item.strip() and not item.lstrip().startswith("#") for item in current):
+        parts.append((start, "".join(current)))
+    return parts

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from playbook_core import logging as json_logging
+from playbook_core.adapters.firebase_auth import EmulatorTokens, FirebaseTokens
+from playbook_core.adapters.ids import RandomIds
 from playbook_core.config import Settings, load_settings
-from playbook_core.ports import Clock, DocumentStore, EventBus, QueueConfig, TaskQueue
+from playbook_core.ports import (
+    Clock,
+    DocumentStore,
+    EventBus,
+    IdFactory,
+    QueueConfig,
+    TaskQueue,
+    TokenVerifier,
+)
 from playbook_core.runtime.cloudevents import DocumentChange, PubsubMessage
 from playbook_core.runtime.manifest import FirestoreTrigger, Manifest, PubsubTrigger, load_manifest
 from playbook_core.runtime.tasks import TaskAttempt
@@ -27,6 +37,14 @@ class App:
     bus: EventBus
     queue: TaskQueue
     clock: Clock
+    ids: IdFactory = field(default_factory=RandomIds)
+    verifier: TokenVerifier | None = None
+
+    @property
+    def tokens(self) -> TokenVerifier:
+        if self.verifier is None:
+            self.verifier = _token_verifier(self.settings)
+        return self.verifier
 
     def health(self) -> dict[str, Any]:
         s = self.settings
@@ -55,6 +73,13 @@ class App:
 
     def run_step(self, task: steps.StepTask, attempt: TaskAttempt) -> dict[str, Any]:
         return steps.run_step(task, store=self.store, retry_count=attempt.retry_count)
+
+
+def _token_verifier(settings: Settings) -> TokenVerifier:
+    """Unsigned emulator tokens only when the auth emulator is configured (never when deployed)."""
+    if settings.firebase_auth_emulator_host:
+        return EmulatorTokens(settings.project)
+    return FirebaseTokens(settings.project)
 
 
 def _queue_config(manifest: Manifest, name: str) -> QueueConfig:

@@ -1,0 +1,150 @@
+"""The dashboard API's router: path templates, authentication, body decoding, org checks."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from flask import Request, Response
+
+from playbook_core.domain.access import SYSTEM, Caller
+from playbook_core.domain.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+
+if TYPE_CHECKING:
+    from playbook_core.runtime.bootstrap import App
+
+Auth = Literal["public", "user"]
+MAX_BODY = 1024 * 1024
+YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
+_PARAM = re.compile(r"\{([A-Za-z]+)\}")
+
+
+@dataclass(frozen=True)
+class Call:
+    request: Request
+    app: App
+    caller: Caller
+    params: dict[str, str]
+
+    def query(self, name: str, default: str | None = None) -> str | None:
+        return self.request.args.get(name, default)
+
+    def json_body(self) -> Any:
+        body = _raw_body(self.request)
+        if not body:
+            return {}
+        if "json" not in self.request.mimetype:
+            raise UnsupportedMediaType("send application/json")
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+
+    def definition_body(self) -> tuple[str, bytes | Any]:
+        """('yaml', raw bytes) for YAML bodies or {yaml}; ('json', data) for JSON definitions."""
+        body = _raw_body(self.request)
+        if self.request.mimetype in YAML_TYPES:
+            return "yaml", body
+        data = self.json_body()
+        if isinstance(data, dict) and set(data) == {"yaml"} and isinstance(data["yaml"], str):
+            return "yaml", data["yaml"].encode("utf-8")
+        return "json", data
+
+
+def _raw_body(request: Request) -> bytes:
+    if (request.content_length or 0) > MAX_BODY:
+        raise PayloadTooLarge("the body is larger than 1 MiB")
+    body = request.get_data(cache=True)
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge("the body is larger than 1 MiB")
+    return body
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    handler: Callable[[Call], Response]
+    auth: Auth
+    summary: str
+    status: int
+    regex: re.Pattern[str] = field(compare=False)
+
+
+ROUTES: list[Route] = []
+
+
+def route(
+    method: str, template: str, *, summary: str, status: int = 200, auth: Auth = "user"
+) -> Callable[[Callable[[Call], Response]], Callable[[Call], Response]]:
+    pieces = _PARAM.split(template)  # literal, name, literal, name, ...
+    pattern = "".join(
+        f"(?P<{piece}>[A-Za-z0-9_.-]+)" if index % 2 else re.escape(piece)
+        for index, piece in enumerate(pieces)
+    )
+
+    def register(handler: Callable[[Call], Response]) -> Callable[[Call], Response]:
+        ROUTES.append(
+            Route(method, template, handler, auth, summary, status, re.compile(f"^{pattern}$"))
+        )
+        return handler
+
+    return register
+
+
+def authenticate(request: Request, app: App) -> Caller:
+    secret = app.settings.cron_secret
+    presented = request.headers.get("X-Cron-Secret")
+    if presented is not None:
+        if secret and hmac.compare_digest(presented.encode(), secret.get_secret_value().encode()):
+            return SYSTEM
+        raise Unauthenticated("the system secret is wrong")
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("send Authorization: Bearer <Firebase ID token>")
+    claims = app.tokens.verify(token.strip())
+    org_ids = {str(claims["orgId"])} if claims.get("orgId") else set()
+    if isinstance(claims.get("orgIds"), list):
+        org_ids |= {str(org) for org in claims["orgIds"]}
+    return Caller(
+        uid=str(claims["sub"]),
+        role=str(claims.get("role", "")),
+        org_ids=frozenset(org_ids),
+        approver=claims.get("playbookApprover") is True,
+    )
+
+
+def all_routes() -> list[Route]:
+    """Every route; importing the route modules registers them (once)."""
+    from playbook_core.runtime import api_org, api_playbooks  # noqa: F401, PLC0415
+
+    return ROUTES
+
+
+def dispatch(request: Request, app: App) -> Response:
+    path = request.path.rstrip("/") or "/"
+    allowed: list[str] = []
+    for candidate in all_routes():
+        match = candidate.regex.match(path)
+        if match is None:
+            continue
+        if candidate.method != request.method:
+            allowed.append(candidate.method)
+            continue
+        caller = SYSTEM if candidate.auth == "public" else authenticate(request, app)
+        return candidate.handler(Call(request, app, caller, match.groupdict()))
+    if allowed:
+        raise MethodNotAllowed(f"use {', '.join(sorted(set(allowed)))} here")
+    raise NotFound(f"no route for {request.method} {request.path}")

@@ -1,0 +1,252 @@
+"""Dashboard routes for playbooks (api.md §5): decode, check the caller, call a service, encode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from playbook_core.domain.access import default_view, require_editor, require_reader
+from playbook_core.domain.documents import etag
+from playbook_core.domain.errors import BadRequest
+from playbook_core.domain.loading import Validated, load_data, load_text
+from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.http import json_response
+from playbook_core.service import library, listing, playbooks
+
+ORG = "/v1/orgs/{orgId}"
+ONE = ORG + "/playbooks/{playbookId}"
+
+
+def _reader(call: Call) -> str:
+    org_id = call.params["orgId"]
+    require_reader(call.caller, org_id)
+    return org_id
+
+
+def _editor(call: Call) -> str:
+    org_id = call.params["orgId"]
+    require_editor(call.caller, org_id)
+    return org_id
+
+
+def _validated(call: Call) -> Validated:
+    kind, body = call.definition_body()
+    return load_text(body) if kind == "yaml" else load_data(body)
+
+
+def _playbook_response(document: dict[str, Any], status: int = 200, **extra: Any) -> Response:
+    headers = {"ETag": etag(document)}
+    if status == 201:
+        headers["Location"] = f"/v1/orgs/{document['orgId']}/playbooks/{document['id']}"
+    return json_response({**document, **extra}, status, headers)
+
+
+def _format(call: Call) -> str:
+    fmt = call.query("format", "yaml")
+    if fmt not in ("yaml", "json"):
+        raise BadRequest("format is yaml or json")
+    return fmt or "yaml"
+
+
+def _text(body: str, fmt: str) -> Response:
+    mimetype = "application/json" if fmt == "json" else "application/yaml"
+    return Response(body, 200, mimetype=mimetype)
+
+
+@route("GET", ORG + "/playbooks", summary="List playbooks with stats")
+def list_playbooks(call: Call) -> Response:
+    org_id = _reader(call)
+    view = call.query("view", "auto")
+    if view not in ("auto", "brand", "dispensary", "all"):
+        raise BadRequest("view is auto, brand, dispensary or all")
+    size = call.query("pageSize", "50") or "50"
+    if not size.isdigit():
+        raise BadRequest("pageSize is a number from 1 to 100")
+    result = listing.list_playbooks(
+        org_id=org_id, view=default_view(call.caller) if view == "auto" else view,  # type: ignore[arg-type]
+        status=call.query("status"), category=call.query("category"), agent=call.query("agent"),
+        q=call.query("q"), page_size=int(size), page_token=call.query("pageToken"),
+        store=call.app.store,
+    )  # fmt: skip
+    return json_response(result)
+
+
+@route("POST", ORG + "/playbooks", summary="Create a playbook from YAML or JSON", status=201)
+def create_playbook(call: Call) -> Response:
+    org_id = _editor(call)
+    validated = _validated(call)
+    document = playbooks.create_playbook(
+        org_id=org_id, validated=validated, actor=call.caller.uid, reason="create",
+        source={"kind": "user"}, store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+    )  # fmt: skip
+    warnings = [w.model_dump() for w in validated.warnings]
+    return _playbook_response(document, 201, warnings=warnings)
+
+
+@route("POST", ORG + "/playbooks:validate", summary="Validate a definition without saving")
+def validate_playbook(call: Call) -> Response:
+    _reader(call)
+    validated = _validated(call)
+    return json_response(
+        {
+            "valid": True, "errors": [], "warnings": [w.model_dump() for w in validated.warnings],
+            "requiresApproval": validated.requires_approval,
+            "normalized": validated.definition.to_document(),
+        }
+    )  # fmt: skip
+
+
+@route("GET", ONE, summary="One playbook (Accept: application/yaml for YAML)")
+def get_playbook(call: Call) -> Response:
+    org_id = _reader(call)
+    document = playbooks.load_playbook(call.app.store, org_id, call.params["playbookId"])
+    if "yaml" in (call.request.headers.get("Accept") or ""):
+        response = _text(library.export_one(document, "yaml"), "yaml")
+        response.headers["ETag"] = etag(document)
+        return response
+    return _playbook_response(document)
+
+
+@route("PUT", ONE, summary="Replace the definition (a new version); If-Match honoured")
+def update_playbook(call: Call) -> Response:
+    org_id = _editor(call)
+    validated = _validated(call)
+    document = playbooks.write_definition(
+        org_id=org_id, playbook_id=call.params["playbookId"], validated=validated,
+        actor=call.caller.uid, reason="update", store=call.app.store, clock=call.app.clock,
+        if_match=call.request.headers.get("If-Match"),
+    )  # fmt: skip
+    return _playbook_response(document, warnings=[w.model_dump() for w in validated.warnings])
+
+
+@route("DELETE", ONE, summary="Soft delete (confirm=true required)", status=204)
+def delete_playbook(call: Call) -> Response:
+    org_id = _editor(call)
+    document, repeated = playbooks.delete_playbook(
+        org_id=org_id, playbook_id=call.params["playbookId"],
+        confirm=call.query("confirm") == "true", actor=call.caller.uid,
+        store=call.app.store, clock=call.app.clock,
+    )  # fmt: skip
+    if repeated:
+        return _playbook_response(document)
+    return Response(status=204, headers={"ETag": etag(document)})
+
+
+def _status_change(call: Call, operation: str) -> Response:
+    org_id = _editor(call)
+    document = playbooks.change_status(
+        org_id=org_id, playbook_id=call.params["playbookId"], operation=operation,  # type: ignore[arg-type]
+        actor=call.caller.uid, store=call.app.store, clock=call.app.clock,
+    )  # fmt: skip
+    return _playbook_response(document)
+
+
+@route("POST", ONE + ":toggle", summary="Enable or disable; listeners and schedules follow")
+def toggle_playbook(call: Call) -> Response:
+    body = call.json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
+        raise BadRequest('send {"enabled": true|false}')
+    return _status_change(call, "toggle_on" if body["enabled"] else "toggle_off")
+
+
+@route("POST", ONE + ":restore", summary="Undo a delete within 30 days")
+def restore_playbook(call: Call) -> Response:
+    return _status_change(call, "restore")
+
+
+@route("POST", ONE + ":duplicate", summary="Copy as <id>_copy_<n>, disabled", status=201)
+def duplicate_playbook(call: Call) -> Response:
+    org_id = _editor(call)
+    document = playbooks.duplicate_playbook(
+        org_id=org_id, playbook_id=call.params["playbookId"], actor=call.caller.uid,
+        store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+    )  # fmt: skip
+    return _playbook_response(document, 201)
+
+
+@route("GET", ONE + "/versions", summary="Version history, newest first")
+def list_versions(call: Call) -> Response:
+    org_id = _reader(call)
+    versions = library.list_versions(
+        org_id=org_id, playbook_id=call.params["playbookId"], store=call.app.store
+    )
+    return json_response({"versions": versions})
+
+
+@route("GET", ONE + "/versions/{version}", summary="One immutable version")
+def get_version(call: Call) -> Response:
+    org_id = _reader(call)
+    if not call.params["version"].isdigit():
+        raise BadRequest("version is a positive number")
+    version = library.get_version(
+        org_id=org_id, playbook_id=call.params["playbookId"],
+        version=int(call.params["version"]), store=call.app.store,
+    )  # fmt: skip
+    return json_response(version)
+
+
+@route("POST", ONE + ":rollback", summary="A new version equal to version n")
+def rollback_playbook(call: Call) -> Response:
+    org_id = _editor(call)
+    body = call.json_body()
+    version = body.get("version") if isinstance(body, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BadRequest('send {"version": n}')
+    document = library.rollback(
+        org_id=org_id, playbook_id=call.params["playbookId"], version=version,
+        actor=call.caller.uid, store=call.app.store, clock=call.app.clock,
+    )  # fmt: skip
+    return _playbook_response(document)
+
+
+@route("GET", ONE + ":export", summary="Download one playbook as YAML or JSON")
+def export_playbook(call: Call) -> Response:
+    org_id = _reader(call)
+    fmt = _format(call)
+    document = playbooks.load_playbook(call.app.store, org_id, call.params["playbookId"])
+    return _text(library.export_one(document, fmt), fmt)
+
+
+@route("GET", ORG + "/playbooks:export", summary="Download every playbook of the org")
+def export_all(call: Call) -> Response:
+    org_id = _reader(call)
+    fmt = _format(call)
+    documents, cursor = [], None
+    while True:
+        page = listing.list_playbooks(
+            org_id=org_id, view="all", status=None, category=None, agent=None, q=None,
+            page_size=100, page_token=cursor, store=call.app.store,
+        )  # fmt: skip
+        documents += page["playbooks"]
+        cursor = page["nextPageToken"]
+        if cursor is None:
+            break
+    return _text(library.export_many(documents, fmt), fmt)
+
+
+@route("POST", ORG + "/playbooks:import", summary="Import YAML or JSON, disabled", status=201)
+def import_playbooks(call: Call) -> Response:
+    org_id = _editor(call)
+    kind, body = call.definition_body()
+    raw = body if kind == "yaml" else call.request.get_data()
+    content_type = "application/yaml" if kind == "yaml" else "application/json"
+    result = library.import_playbooks(
+        org_id=org_id, body=raw, content_type=content_type,
+        actor=call.caller.uid, store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+    )  # fmt: skip
+    return json_response(result, 201 if result["imported"] else 422)
+
+
+@route("POST", ORG + "/playbooks:clone", summary="Clone a template", status=201)
+def clone_template(call: Call) -> Response:
+    org_id = _editor(call)
+    body = call.json_body()
+    template_id = body.get("templateId") if isinstance(body, dict) else None
+    if not isinstance(template_id, str):
+        raise BadRequest('send {"templateId": ...}')
+    document = library.clone_template(
+        org_id=org_id, template_id=template_id, actor=call.caller.uid,
+        store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+    )  # fmt: skip
+    return _playbook_response(document, 201)

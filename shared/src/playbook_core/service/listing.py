@@ -1,0 +1,75 @@
+"""The playbooks list page (domain.md §10.1): one indexed query, reads proportional to the page."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from playbook_core.domain.documents import PLAYBOOKS, query_tokens
+from playbook_core.domain.errors import BadRequest
+from playbook_core.ports import DocumentStore, OrderBy, Where
+
+SUMMARIES = "playbook_summaries"
+MAX_PAGE = 100
+View = Literal["brand", "dispensary", "all"]
+STATUSES = frozenset({"draft", "active", "paused", "disabled", "archived"})
+
+_EMPTY_STATS = {
+    "runs30d": 0,
+    "successRate30d": None,
+    "deliveries30d": 0,
+    "skipped30d": 0,
+    "revenue30d": "0.00",
+    "lastRunAt": None,
+    "lastRunStatus": None,
+    "pendingApprovals": 0,
+}
+
+
+def list_playbooks(
+    *,
+    org_id: str,
+    view: View,
+    status: str | None,
+    category: str | None,
+    agent: str | None,
+    q: str | None,
+    page_size: int,
+    page_token: str | None,
+    store: DocumentStore,
+) -> dict[str, Any]:
+    if not 1 <= page_size <= MAX_PAGE:
+        raise BadRequest(f"pageSize must be between 1 and {MAX_PAGE}")
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"unknown status '{status}'")
+    where = [Where("orgId", "==", org_id)]
+    # Archived playbooks only appear when asked for by status.
+    where.append(Where("status", "==", status) if status else Where("archived", "==", False))  # noqa: FBT003
+    if view != "all":
+        where.append(Where("isCustom", "==", view == "brand"))
+    if category:
+        where.append(Where("category", "==", category))
+    if agent:
+        where.append(Where("agent", "==", agent))
+    tokens = query_tokens(q or "")
+    if tokens:
+        where.append(Where("searchTokens", "array-contains-any", tokens))
+    page = store.query(
+        PLAYBOOKS, where, [OrderBy("updatedAt", "desc")], limit=page_size, start_after=page_token
+    )
+    summaries = store.get_many(SUMMARIES, [doc.id for doc in page.docs])
+    playbooks = [{**doc.data, "stats": _stats(summaries.get(doc.id))} for doc in page.docs]
+    return {"playbooks": playbooks, "nextPageToken": page.next_cursor}
+
+
+def _stats(summary: dict[str, Any] | None) -> dict[str, Any]:
+    if summary is None:
+        return dict(_EMPTY_STATS)
+    last30 = summary.get("last30", {})
+    return {
+        **_EMPTY_STATS,
+        "runs30d": last30.get("executions", 0),
+        "successRate30d": summary.get("successRate30"),
+        "lastRunAt": summary.get("lastRunAt"),
+        "lastRunStatus": summary.get("lastRunStatus"),
+        "pendingApprovals": summary.get("pendingApprovals", 0),
+    }

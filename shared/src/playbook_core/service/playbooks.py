@@ -1,0 +1,294 @@
+"""Playbook use cases (domain.md §3.10): every write validated, versioned and synced atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from playbook_core.domain.documents import (
+    PLAYBOOKS,
+    PURGE_AFTER,
+    definition_fields,
+    definition_of,
+    etag,
+    new_playbook,
+    status_fields,
+    version_document,
+    versions_path,
+)
+from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, PreconditionFailed
+from playbook_core.domain.ids import next_copy_id
+from playbook_core.domain.lifecycle import (
+    Operation,
+    SourceKind,
+    Status,
+    VersionReason,
+    initial_status,
+    transition,
+    version_doc_id,
+)
+from playbook_core.domain.loading import Validated, load_data
+from playbook_core.domain.playbook import PlaybookDefinition
+from playbook_core.domain.sync import LISTENERS, SCHEDULES, listener_docs, schedule_docs
+from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Where
+
+SETTINGS = "playbook_settings"
+ASSIGNMENTS = "playbook_assignments"
+EXECUTIONS = "playbook_executions"
+_SYNCED: frozenset[Status] = frozenset({"active", "paused"})
+MAX_COPY_ATTEMPTS = 1000
+
+
+def load_playbook(
+    reader: DocumentStore | Transaction, org_id: str, playbook_id: str
+) -> dict[str, Any]:
+    """The playbook, or NotFound, also when it belongs to another org (never reveal it exists)."""
+    document = reader.get(PLAYBOOKS, playbook_id)
+    if document is None or document.get("orgId") != org_id:
+        raise NotFound(f"no playbook '{playbook_id}' in this organization")
+    return document
+
+
+def org_timezone(reader: DocumentStore | Transaction, org_id: str) -> str | None:
+    settings = reader.get(SETTINGS, org_id) or {}
+    timezone = settings.get("timezone")
+    return timezone if isinstance(timezone, str) else None
+
+
+def sync_triggers(
+    tx: Transaction,
+    *,
+    org_id: str,
+    playbook_id: str,
+    old: PlaybookDefinition | None,
+    new: PlaybookDefinition,
+    status: Status,
+    version: int,
+    timezone: str | None,
+    clock: Clock,
+) -> None:
+    """Make listeners and schedules match the definition and status (none unless active/paused)."""
+    now = clock.now()
+
+    def implied(definition: PlaybookDefinition, active: bool) -> list[dict[str, Any]]:
+        listeners = listener_docs(
+            org_id=org_id, playbook_id=playbook_id, definition=definition, active=active, now=now
+        )
+        schedules = schedule_docs(
+            org_id=org_id, playbook_id=playbook_id, version=version, definition=definition,
+            active=active, org_timezone=timezone, now=now,
+        )  # fmt: skip
+        return [listeners, schedules]
+
+    wanted = implied(new, status == "active") if status in _SYNCED else [{}, {}]
+    previous = [implied(d, active=False) for d in (old, new) if d is not None]
+    for index, collection in enumerate((LISTENERS, SCHEDULES)):
+        stale = {doc_id for docs in previous for doc_id in docs[index]} - set(wanted[index])
+        for doc_id in stale:
+            tx.delete(collection, doc_id)
+        for doc_id, doc in wanted[index].items():
+            tx.set(collection, doc_id, doc)
+
+
+def create_playbook(
+    *,
+    org_id: str,
+    validated: Validated,
+    actor: str,
+    source: dict[str, Any],
+    reason: VersionReason,
+    store: DocumentStore,
+    clock: Clock,
+    ids: IdFactory,
+    playbook_id: str | None = None,
+    status: Status | None = None,
+) -> dict[str, Any]:
+    kind: SourceKind = source["kind"]
+    chosen = status or initial_status(kind)
+    new_id = playbook_id or ids.random("pb_")
+    now = clock.now()
+    document = new_playbook(
+        playbook_id=new_id, org_id=org_id, definition=validated.definition, status=chosen,
+        source=source, actor=actor, now=now,
+    )  # fmt: skip
+    version = version_document(
+        org_id=org_id, playbook_id=new_id, version=1, definition=validated.definition,
+        reason=reason, actor=actor, now=now,
+    )  # fmt: skip
+
+    def work(tx: Transaction) -> None:
+        timezone = org_timezone(tx, org_id) if chosen in _SYNCED else None
+        tx.create(PLAYBOOKS, new_id, document)
+        tx.create(versions_path(new_id), version_doc_id(1), version)
+        if chosen in _SYNCED:
+            sync_triggers(
+                tx, org_id=org_id, playbook_id=new_id, old=None, new=validated.definition,
+                status=chosen, version=1, timezone=timezone, clock=clock,
+            )  # fmt: skip
+
+    store.transaction(work)
+    return document
+
+
+def _check_activatable(definition: PlaybookDefinition) -> None:
+    if not (definition.triggers and definition.steps):
+        raise Conflict(
+            "an active playbook needs at least one trigger and one step", code="not-activatable"
+        )
+
+
+def write_definition(
+    *,
+    org_id: str,
+    playbook_id: str,
+    validated: Validated,
+    actor: str,
+    reason: VersionReason,
+    store: DocumentStore,
+    clock: Clock,
+    if_match: str | None = None,
+    rolled_back_from: int | None = None,
+) -> dict[str, Any]:
+    """A new immutable version n+1 and the playbook updated to it, listeners re-synced, at once."""
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        current = load_playbook(tx, org_id, playbook_id)
+        timezone = org_timezone(tx, org_id)
+        if if_match is not None and if_match != etag(current):
+            raise PreconditionFailed("the playbook changed since it was read; reload and retry")
+        if current["status"] == "archived":
+            raise Conflict("restore the playbook before editing it", code="archived")
+        if current["status"] == "active":
+            _check_activatable(validated.definition)
+        now, version = clock.now(), current["version"] + 1
+        changes = {
+            **definition_fields(validated.definition),
+            "version": version,
+            "revision": current["revision"] + 1,
+            "updatedAt": now,
+            "updatedBy": actor,
+        }
+        tx.create(
+            versions_path(playbook_id),
+            version_doc_id(version),
+            version_document(
+                org_id=org_id, playbook_id=playbook_id, version=version,
+                definition=validated.definition, reason=reason, actor=actor, now=now,
+                rolled_back_from=rolled_back_from,
+            ),
+        )  # fmt: skip
+        tx.set(PLAYBOOKS, playbook_id, {**current, **changes})
+        sync_triggers(
+            tx, org_id=org_id, playbook_id=playbook_id, old=definition_of(current),
+            new=validated.definition, status=current["status"], version=version,
+            timezone=timezone, clock=clock,
+        )  # fmt: skip
+        return {**current, **changes}
+
+    return store.transaction(work)
+
+
+def change_status(
+    *,
+    org_id: str,
+    playbook_id: str,
+    operation: Operation,
+    actor: str,
+    store: DocumentStore,
+    clock: Clock,
+    extra: Callable[[Transaction, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Toggle, tier pause, delete or restore: status, listeners and schedules in one transaction."""
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        current = load_playbook(tx, org_id, playbook_id)
+        timezone = org_timezone(tx, org_id)
+        definition = definition_of(current)
+        now = clock.now()
+        status, paused_reason = transition(
+            current["status"], operation,
+            has_triggers_and_steps=bool(definition.triggers and definition.steps),
+            archived_at=current.get("archivedAt"), now=now,
+        )  # fmt: skip
+        changes: dict[str, Any] = {
+            **status_fields(status, paused_reason),
+            "revision": current["revision"] + 1,
+            "updatedAt": now,
+            "updatedBy": actor,
+        }
+        if status == "archived":
+            changes |= {"archivedAt": now, "purgeAfter": now + PURGE_AFTER}
+        elif current["status"] == "archived":
+            changes |= {"archivedAt": None, "purgeAfter": None}
+        if extra is not None:
+            extra(tx, current)
+        tx.set(PLAYBOOKS, playbook_id, {**current, **changes})
+        sync_triggers(
+            tx, org_id=org_id, playbook_id=playbook_id, old=definition, new=definition,
+            status=status, version=current["version"], timezone=timezone, clock=clock,
+        )  # fmt: skip
+        return {**current, **changes}
+
+    return store.transaction(work)
+
+
+def duplicate_playbook(
+    *, org_id: str, playbook_id: str, actor: str, store: DocumentStore, clock: Clock, ids: IdFactory
+) -> dict[str, Any]:
+    source = load_playbook(store, org_id, playbook_id)
+    definition = definition_of(source)
+    copy = definition.model_copy(update={"name": f"{definition.name} (copy)"[:120]})
+    validated = load_data(copy.to_document())
+    version = source["version"]
+    taken: set[str] = set()
+    for _ in range(MAX_COPY_ATTEMPTS):
+        candidate = next_copy_id(playbook_id, taken)
+        try:
+            return create_playbook(
+                org_id=org_id, validated=validated, actor=actor, reason="duplicate",
+                source={"kind": "duplicate", "playbookId": playbook_id, "version": version},
+                store=store, clock=clock, ids=ids, playbook_id=candidate,
+            )  # fmt: skip
+        except AlreadyExists:
+            taken.add(candidate)
+    raise Conflict("too many copies of this playbook", code="too-many-copies")
+
+
+def delete_playbook(
+    *, org_id: str, playbook_id: str, confirm: bool, actor: str, store: DocumentStore, clock: Clock
+) -> tuple[dict[str, Any], bool]:
+    """Soft delete; (document, already_archived). Without confirm nothing changes."""
+    current = load_playbook(store, org_id, playbook_id)
+    if not confirm:
+        raise Conflict("Deleting a playbook requires confirm=true", code="confirmation-required")
+    if current["status"] == "archived":
+        return current, True
+    pending = store.query(
+        EXECUTIONS,
+        [Where("orgId", "==", org_id), Where("playbookId", "==", playbook_id),
+         Where("status", "in", ["queued", "pending_approval"])],
+        limit=500,
+    ).docs  # fmt: skip
+
+    def cancel_runs_and_pause_assignment(tx: Transaction, document: dict[str, Any]) -> None:
+        registry_id = document.get("source", {}).get("registryId")
+        assignment = tx.get(ASSIGNMENTS, f"{org_id}_{registry_id}") if registry_id else None
+        now = clock.now()
+        for run in pending:
+            tx.update(
+                EXECUTIONS,
+                run.id,
+                {"status": "cancelled", "statusReason": "playbook_archived", "updatedAt": now},
+            )
+        if assignment is not None:
+            tx.update(
+                ASSIGNMENTS,
+                f"{org_id}_{registry_id}",
+                {"status": "paused", "pausedReason": "user", "pausedAt": now, "updatedAt": now},
+            )
+
+    document = change_status(
+        org_id=org_id, playbook_id=playbook_id, operation="delete", actor=actor,
+        store=store, clock=clock, extra=cancel_runs_and_pause_assignment,
+    )  # fmt: skip
+    return document, False

@@ -1,0 +1,126 @@
+"""No way across a tenant boundary, checked for every route of the router (domain.md §7.13)."""
+
+import json
+
+import pytest
+
+from playbook_core.runtime.api import all_routes
+
+ORG_ROUTES = [r for r in all_routes() if "{orgId}" in r.template]
+SECRET_NAME = "Org B secret plan"
+
+
+@pytest.fixture
+def two_orgs(api):
+    b = api.as_(orgs=("org_b",)).post(
+        "/v1/orgs/org_b/playbooks", json={"name": SECRET_NAME, "agent": "craig"}
+    )
+    assert b.status_code == 201
+    return api, b.get_json()["id"]
+
+
+def fill(template, org_id, playbook_id):
+    return (
+        template.replace("{orgId}", org_id)
+        .replace("{playbookId}", playbook_id)
+        .replace("{version}", "1")
+    )
+
+
+def body_for(route):
+    if route.template.endswith(":toggle"):
+        return {"enabled": True}
+    if route.template.endswith(":rollback"):
+        return {"version": 1}
+    if route.template.endswith(":clone"):
+        return {"templateId": "daily_intel"}
+    if route.template.endswith("Tier"):
+        return {"tier": "scout", "toTier": "scout"}
+    return {"name": "X", "agent": "craig"}
+
+
+def call(client, route, path):
+    method = route.method.lower()
+    if method in ("post", "put", "patch"):
+        return getattr(client, method)(path, json=body_for(route))
+    return getattr(client, method)(path)
+
+
+@pytest.mark.parametrize("route", ORG_ROUTES, ids=lambda r: f"{r.method} {r.template}")
+def test_brand_user_of_org_a_is_refused_on_org_b(two_orgs, route):
+    api, b_playbook = two_orgs
+    response = call(api.as_(), route, fill(route.template, "org_b", b_playbook))
+    assert response.status_code == 403
+    assert SECRET_NAME not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in ORG_ROUTES if "{playbookId}" in r.template],
+    ids=lambda r: f"{r.method} {r.template}",
+)
+def test_org_b_playbook_under_org_a_path_is_not_found(two_orgs, route):
+    api, b_playbook = two_orgs
+    response = call(api.as_(), route, fill(route.template, "org_a", b_playbook))
+    assert response.status_code in (404, 403)  # 403 only where the route itself is system-only
+    if route.template.endswith("Tier"):
+        return
+    assert response.status_code == 404
+    assert SECRET_NAME not in response.get_data(as_text=True)
+    assert api.app.store.get("playbooks", b_playbook)["status"] == "draft"
+
+
+def test_super_user_reads_and_edits_both_orgs(two_orgs):
+    api, b_playbook = two_orgs
+    boss = api.as_(role="super_user", orgs=())
+    assert boss.get(f"/v1/orgs/org_b/playbooks/{b_playbook}").status_code == 200
+    assert (
+        boss.post("/v1/orgs/org_a/playbooks", json={"name": "A", "agent": "craig"}).status_code
+        == 201
+    )
+    renamed = boss.put(
+        f"/v1/orgs/org_b/playbooks/{b_playbook}", json={"name": "Renamed", "agent": "craig"}
+    )
+    assert renamed.status_code == 200
+
+
+def test_listing_never_shows_another_orgs_playbooks(two_orgs):
+    api, _ = two_orgs
+    api.as_().post("/v1/orgs/org_a/playbooks", json={"name": "Mine", "agent": "craig"})
+    body = api.as_().get("/v1/orgs/org_a/playbooks?view=all").get_data(as_text=True)
+    assert [p["name"] for p in json.loads(body)["playbooks"]] == ["Mine"]
+    assert SECRET_NAME not in body
+
+
+def test_viewer_reads_but_cannot_write(two_orgs):
+    api, _ = two_orgs
+    viewer = api.as_(role="brand_member")
+    assert viewer.get("/v1/orgs/org_a/playbooks").status_code == 200
+    assert (
+        viewer.post("/v1/orgs/org_a/playbooks", json={"name": "N", "agent": "craig"}).status_code
+        == 403
+    )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-a-jwt"},
+        {"Authorization": "Basic abc"},
+        {"X-Cron-Secret": "wrong"},
+    ],
+)
+def test_missing_or_bad_credentials_are_401(api, headers):
+    response = api.client.get("/v1/orgs/org_a/playbooks", headers=headers)
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+
+
+def test_signed_looking_token_is_refused_by_the_emulator_verifier(api):
+    header = "eyJhbGciOiJSUzI1NiJ9"  # {"alg":"RS256"}: only unsigned tokens are accepted locally
+    token = api.headers()["Authorization"].split(" ")[1].split(".")
+    response = api.client.get(
+        "/v1/orgs/org_a/playbooks", headers={"Authorization": f"Bearer {header}.{token[1]}.sig"}
+    )
+    assert response.status_code == 401

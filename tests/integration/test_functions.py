@@ -1,0 +1,170 @@
+"""Each deployed entry point through functions-framework's own app, with an embedded app installed."""
+
+import base64
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import functions_framework
+import pytest
+
+from playbook_core.adapters.embedded import EmbeddedStore
+from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
+from playbook_core.config import Settings
+from playbook_core.domain.errors import Unavailable
+from playbook_core.runtime import bootstrap
+from playbook_core.testing import FrozenClock
+
+ROOT = Path(__file__).parents[2]
+MAIN = str(ROOT / "functions" / "main.py")
+EVENTS = ROOT / "tests" / "data" / "cloudevents"
+
+
+class DownStore(EmbeddedStore):
+    """Storage that is unreachable: every read fails the way the adapters report it."""
+
+    def get(self, _collection, _doc_id):
+        raise Unavailable("firestore unreachable")
+
+    def ping(self):
+        raise Unavailable("firestore unreachable")
+
+
+def install(store):
+    bus, queue = InProcessBus(), InProcessTaskQueue()
+    app = bootstrap.App(
+        Settings(backend="embedded"),
+        store,
+        bus,
+        queue,
+        FrozenClock(datetime(2026, 11, 24, tzinfo=UTC)),
+    )
+    bootstrap.use(app)
+    return app
+
+
+@pytest.fixture
+def app():
+    store = EmbeddedStore(":memory:")
+    installed = install(store)
+    yield installed
+    bootstrap.use(None)
+    installed.bus.close()
+    installed.queue.close()
+    store.close()
+
+
+@pytest.fixture
+def down_app():
+    store = DownStore(":memory:")
+    installed = install(store)
+    yield installed
+    bootstrap.use(None)
+    installed.bus.close()
+    installed.queue.close()
+    store.close()
+
+
+def client(name, signature="http"):
+    return functions_framework.create_app(name, MAIN, signature).test_client()
+
+
+TASK_HEADERS = {
+    "X-CloudTasks-QueueName": "playbook-steps",
+    "X-CloudTasks-TaskName": "t0123",
+    "X-CloudTasks-TaskRetryCount": "2",
+    "X-CloudTasks-TaskExecutionCount": "2",
+    "X-CloudTasks-TaskETA": "1795000000",
+}
+
+
+def test_health_reports_each_dependency(app):
+    response = client("playbooks_api").get("/v1/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["offline"] is False
+    assert {body["checks"][name] for name in ("firestore", "pubsub", "tasks")} == {"ok"}
+    assert set(body["checks"]) >= {"mailjet", "blackleaf", "harness", "slack"}
+
+
+def test_health_still_answers_200_when_storage_is_down(down_app):
+    response = client("playbooks_api").get("/v1/health")
+    assert response.status_code == 200
+    assert response.get_json()["offline"] is True
+    assert response.get_json()["checks"]["firestore"] == "down"
+
+
+def test_unknown_api_route_is_problem_json(app):
+    response = client("playbooks_api").get("/v1/nothing")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["type"] == "https://bakedbot.ai/problems/not-found"
+
+
+def test_task_for_a_missing_execution_is_acknowledged(app):
+    body = {"executionId": "ev_missing", "stepIndex": 0, "attempt": 1, "orgId": "org_a"}
+    response = client("execute_step").post("/", json=body, headers=TASK_HEADERS)
+    assert response.status_code == 200
+    assert response.get_json() == {"acknowledged": True, "outcome": "missing_execution"}
+
+
+def test_task_with_a_forged_org_is_acknowledged_and_does_nothing(app):
+    app.store.create("playbook_executions", "ev_1", {"orgId": "org_a", "status": "queued"})
+    body = {"executionId": "ev_1", "stepIndex": 0, "attempt": 1, "orgId": "org_b"}
+    response = client("execute_step").post("/", json=body, headers=TASK_HEADERS)
+    assert response.get_json()["outcome"] == "tenant_mismatch"
+    assert app.store.get("playbook_executions", "ev_1")["status"] == "queued"
+
+
+def test_malformed_task_is_acknowledged_not_retried_forever(app):
+    response = client("execute_step").post("/", json={"executionId": "x"}, headers=TASK_HEADERS)
+    assert response.status_code == 200
+    assert response.get_json()["error"] == "bad-request"
+
+
+def test_storage_down_answers_503_so_cloud_tasks_redelivers(down_app):
+    body = {"executionId": "ev_1", "stepIndex": 0, "attempt": 1, "orgId": "org_a"}
+    response = client("execute_step").post("/", json=body, headers=TASK_HEADERS)
+    assert response.status_code == 503
+
+
+def binary_cloudevent(name):
+    headers = json.loads((EVENTS / f"{name}.headers.json").read_text())
+    return headers, (EVENTS / f"{name}.body").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["firestore_customer_created", "firestore_customer_updated"])
+def test_recorded_emulator_cloudevent_reaches_on_customer_written(app, name, caplog):
+    headers, body = binary_cloudevent(name)
+    with caplog.at_level(logging.INFO, logger="playbooks.intake"):
+        response = client("on_customer_written", "cloudevent").post("/", data=body, headers=headers)
+    assert response.status_code == 200
+    fields = caplog.records[-1].fields
+    assert fields["document"] == "customers/cus_demo1"
+    assert fields["kind"] == ("created" if name.endswith("created") else "updated")
+    if name.endswith("updated"):
+        assert fields["changed"] == ["firstName"]
+
+
+def test_pubsub_push_reaches_on_event_published(app, caplog):
+    envelope = {"eventId": "shp_1", "name": "order.created", "orgId": "org_a"}
+    push = {
+        "message": {
+            "data": base64.b64encode(json.dumps(envelope).encode()).decode(),
+            "attributes": {"orgId": "org_a", "name": "order.created", "eventId": "shp_1"},
+            "messageId": "42",
+            "publishTime": "2026-11-24T00:00:00Z",
+        },
+        "subscription": "projects/demo-playbooks/subscriptions/playbook-dispatch",
+    }
+    with caplog.at_level(logging.INFO, logger="playbooks.intake"):
+        response = client("on_event_published", "cloudevent").post("/", json=push)
+    assert response.status_code == 200
+    assert caplog.records[-1].fields == {
+        "messageId": "42",
+        "eventId": "shp_1",
+        "eventName": "order.created",
+        "orgId": "org_a",
+    }
