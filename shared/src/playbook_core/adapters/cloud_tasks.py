@@ -1,0 +1,140 @@
+"""Cloud Tasks behind the TaskQueue port: named HTTP tasks, so a repeated enqueue is a no-op."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import grpc  # type: ignore[import-untyped]  # grpcio ships no stubs
+from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
+from google.cloud import tasks_v2
+from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+from playbook_core.domain import errors
+from playbook_core.ports import QueueConfig, TaskRequest
+
+# A bad task (name, URL, body) never succeeds on retry: report it as our bug, not an outage.
+_PERMANENT = (gexc.InvalidArgument, gexc.FailedPrecondition, gexc.PermissionDenied)
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Client failures as domain errors; the cause keeps the client's detail for logs."""
+    try:
+        yield
+    except errors.PlaybooksError:
+        raise
+    except gexc.NotFound as exc:  # the queue: wiring has not created it
+        raise errors.NotFound(f"{what}: queue not found") from exc
+    except _PERMANENT as exc:
+        raise errors.PlaybooksError(f"cloud tasks refused {what} ({type(exc).__name__})") from exc
+    except gexc.GoogleAPIError as exc:  # service down or overloaded: retry later
+        raise errors.Unavailable(f"cloud tasks unavailable ({type(exc).__name__})") from exc
+
+
+class CloudTasksQueue:
+    """TaskQueue on Cloud Tasks, or on our emulator when `emulator_host` (host:port) is given.
+
+    The official client ignores emulator variables, so the emulator gets an explicit insecure
+    gRPC channel. With `service_account_email`, tasks carry an OIDC token for that account
+    (audience: the task URL, Cloud Tasks' default).
+    """
+
+    def __init__(
+        self,
+        project: str,
+        location: str,
+        emulator_host: str | None = None,
+        service_account_email: str | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        self._project, self._location = project, location
+        self._emulator_host, self._service_account = emulator_host, service_account_email
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._client: tasks_v2.CloudTasksClient | None = None
+        # Safe to retry: tasks are named, so a create that landed comes back as AlreadyExists.
+        self._retry = gretry.Retry(
+            predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded),
+            initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout,
+        )  # fmt: skip
+
+    def client(self) -> tasks_v2.CloudTasksClient:
+        with self._lock:  # built on first use: importing the adapter needs no credentials
+            if self._client is None:
+                if self._emulator_host:
+                    channel = grpc.insecure_channel(self._emulator_host)
+                    transport = CloudTasksGrpcTransport(channel=channel)
+                    self._client = tasks_v2.CloudTasksClient(transport=transport)
+                else:
+                    self._client = tasks_v2.CloudTasksClient()
+            return self._client
+
+    def queue_path(self, queue: str) -> str:
+        return f"projects/{self._project}/locations/{self._location}/queues/{queue}"
+
+    def enqueue(self, task: TaskRequest) -> bool:
+        parent = self.queue_path(task.queue)
+        request = tasks_v2.HttpRequest(
+            http_method=tasks_v2.HttpMethod.POST,
+            url=task.url,
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(task.body, separators=(",", ":")).encode(),
+        )
+        if self._service_account:
+            request.oidc_token = tasks_v2.OidcToken(service_account_email=self._service_account)
+        created = tasks_v2.Task(name=f"{parent}/tasks/{task.name}", http_request=request)
+        if task.schedule_time is not None:
+            created.schedule_time = task.schedule_time
+        with _translated(f"task {task.name}"):
+            try:
+                self.client().create_task(
+                    parent=parent, task=created, retry=self._retry, timeout=self._timeout
+                )
+            except gexc.AlreadyExists:
+                return False  # same name: this attempt was enqueued (or ran) already
+        return True
+
+    def ping(self) -> None:
+        # One page of one queue is the cheapest call that needs the service; a refusal of
+        # permission still proves it answered (the enqueuer may not be allowed to list).
+        parent = f"projects/{self._project}/locations/{self._location}"
+        try:
+            with _translated("queue listing"):
+                self.client().list_queues(
+                    request={"parent": parent, "page_size": 1},
+                    retry=None, timeout=min(self._timeout, 2.0),
+                )  # fmt: skip
+        except errors.PlaybooksError as exc:
+            if not isinstance(exc.__cause__, gexc.PermissionDenied):
+                raise
+
+    def ensure_queue(self, config: QueueConfig) -> None:
+        """Create the queue, or bring an existing one's retry policy to `config` (idempotent)."""
+        queue = tasks_v2.Queue(
+            name=self.queue_path(config.name),
+            retry_config=tasks_v2.RetryConfig(
+                max_attempts=config.max_attempts,
+                min_backoff=timedelta(seconds=config.min_backoff_s),
+                max_backoff=timedelta(seconds=config.max_backoff_s),
+                max_doublings=config.max_doublings,
+            ),
+        )
+        parent = f"projects/{self._project}/locations/{self._location}"
+        with _translated(f"queue {config.name}"):
+            try:
+                self.client().create_queue(
+                    parent=parent, queue=queue, retry=self._retry, timeout=self._timeout
+                )
+            except gexc.AlreadyExists:
+                self.client().update_queue(
+                    queue=queue,
+                    update_mask={"paths": ["retry_config"]},
+                    retry=self._retry,
+                    timeout=self._timeout,
+                )
