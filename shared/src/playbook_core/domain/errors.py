@@ -64,6 +64,16 @@ class PlaybookInvalid(BadRequest):
         self.warnings = warnings or []
 
 
+class GenerationFailed(PlaybookInvalid):
+    """The agent's draft stayed invalid after the repair rounds; carries the last draft."""
+
+    code = "generation-failed"
+
+    def __init__(self, errors: list[Issue], last_yaml: str | None) -> None:
+        super().__init__(errors)
+        self.last_yaml = last_yaml
+
+
 class PayloadTooLarge(BadRequest):
     status = 413
     code = "too-large"
@@ -118,3 +128,33 @@ class Unavailable(PlaybooksError):
     status = 503
     retriable = True
     code = "unavailable"
+
+
+class ProviderError(PlaybooksError):
+    """A provider call failed; `transient` ones are retried with backoff (domain.md §7.5)."""
+
+    status = 502
+    code = "provider_error"
+    transient: bool = False
+    retry_after_s: float | None = None
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+
+
+class TransientProviderError(ProviderError):
+    transient = True
+    code = "provider_unavailable"
+
+
+class PermanentProviderError(ProviderError):
+    code = "provider_rejected"

@@ -10,9 +10,10 @@ from playbook_core.domain.access import default_view, require_editor, require_re
 from playbook_core.domain.documents import etag
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.loading import Validated, load_data, load_text
+from playbook_core.domain.playbook import AGENTS
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
-from playbook_core.service import library, listing, playbooks
+from playbook_core.service import generate, library, listing, playbooks
 
 ORG = "/v1/orgs/{orgId}"
 ONE = ORG + "/playbooks/{playbookId}"
@@ -250,3 +251,22 @@ def clone_template(call: Call) -> Response:
         store=call.app.store, clock=call.app.clock, ids=call.app.ids,
     )  # fmt: skip
     return _playbook_response(document, 201)
+
+
+@route(
+    "POST", ORG + "/playbooks:generate", summary="Natural language to a validated draft", status=201
+)
+def generate_playbook(call: Call) -> Response:
+    org_id = _editor(call)
+    body = call.json_body()
+    prompt = body.get("prompt") if isinstance(body, dict) else None
+    agent = body.get("agent", "leo") if isinstance(body, dict) else "leo"
+    if not isinstance(prompt, str) or not 1 <= len(prompt.strip()) <= 4000:
+        raise BadRequest('send {"prompt": "Create a playbook for ..."} (1-4000 characters)')
+    if agent not in AGENTS or agent == "system":
+        raise BadRequest(f"unknown agent '{agent}'")
+    result = generate.generate_playbook(
+        org_id=org_id, prompt=prompt.strip(), agent=agent, actor=call.caller.uid,
+        harness=call.app.harness(), store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+    )  # fmt: skip
+    return json_response(result, 201)

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from playbook_core import logging as json_logging
+from playbook_core.adapters.agent_http import HttpAgentHarness
 from playbook_core.adapters.firebase_auth import EmulatorTokens, FirebaseTokens
 from playbook_core.adapters.ids import RandomIds
 from playbook_core.config import Settings, load_settings
+from playbook_core.domain.errors import Unavailable
 from playbook_core.ports import (
+    AgentHarness,
     Clock,
     DocumentStore,
     EventBus,
@@ -39,6 +42,16 @@ class App:
     clock: Clock
     ids: IdFactory = field(default_factory=RandomIds)
     verifier: TokenVerifier | None = None
+    agents: AgentHarness | None = None
+
+    def harness(self) -> AgentHarness:
+        if self.agents is None:
+            url = self.settings.agent_harness_url
+            if not url:
+                raise Unavailable("the agent harness is not configured (AGENT_HARNESS_URL)")
+            token = self.settings.agent_harness_token
+            self.agents = HttpAgentHarness(url, token.get_secret_value() if token else None)
+        return self.agents
 
     @property
     def tokens(self) -> TokenVerifier:

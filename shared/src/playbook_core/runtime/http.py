@@ -11,7 +11,13 @@ from typing import Any, TypeVar
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from playbook_core.domain.errors import BadRequest, Issue, PlaybookInvalid, PlaybooksError
+from playbook_core.domain.errors import (
+    BadRequest,
+    GenerationFailed,
+    Issue,
+    PlaybookInvalid,
+    PlaybooksError,
+)
 
 PROBLEM_BASE = "https://bakedbot.ai/problems/"
 _log = logging.getLogger("playbooks.http")
@@ -48,6 +54,14 @@ def problem(
 
 
 def problem_for(error: PlaybooksError) -> Response:
+    if isinstance(error, GenerationFailed):
+        response = problem(
+            error.status, error.code, "The generated playbook is invalid",
+            errors=error.errors, warnings=error.warnings,
+        )  # fmt: skip
+        body = json.loads(response.get_data())
+        response.set_data(json.dumps({**body, "yaml": error.last_yaml}))
+        return response
     if isinstance(error, PlaybookInvalid):
         return problem(
             error.status, error.code, "Playbook definition is invalid",
