@@ -169,3 +169,13 @@ class AgentHarness(Protocol):
         self, *, agent: str, task: str, payload: Mapping[str, Any], context: Mapping[str, Any],
         timeout_s: float,
     ) -> HarnessReply: ...  # fmt: skip
+
+
+class Secrets(Protocol):
+    """Secret values by reference; values never leave the server (domain.md §6.1)."""
+
+    def put(self, name: str, value: str) -> str:
+        """Store a new version under `name`; returns the reference to keep in documents."""
+        ...
+
+    def get(self, reference: str) -> str: ...

@@ -11,7 +11,7 @@ from playbook_core.domain.errors import BadRequest, Forbidden
 from playbook_core.domain.tiers import parse_tier
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
-from playbook_core.service import library, settings, tiers
+from playbook_core.service import library, settings, sources, tiers
 
 ORG = "/v1/orgs/{orgId}"
 
@@ -94,3 +94,33 @@ def patch_settings(call: Call) -> Response:
         org_id=org_id, changes=body, store=call.app.store, clock=call.app.clock
     )
     return json_response(result)
+
+
+@route(
+    "POST",
+    ORG + "/webhook-sources",
+    summary="Register a store; the secret stays server side",
+    status=201,
+)
+def register_webhook_source(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_editor(call.caller, org_id)
+    body = call.json_body()
+    if not isinstance(body, dict) or body.get("platform") not in ("shopify", "woocommerce"):
+        raise BadRequest(
+            'send {"platform": "shopify"|"woocommerce", "shopDomain"|"sourceUrl", "secret"?}'
+        )
+    address = body.get("shopDomain") if body["platform"] == "shopify" else body.get("sourceUrl")
+    secret, threshold = body.get("secret"), body.get("lowStockThreshold")
+    if not isinstance(address, str):
+        raise BadRequest("shopDomain (Shopify) or sourceUrl (WooCommerce) is required")
+    if secret is not None and not isinstance(secret, str):
+        raise BadRequest("secret is a string")
+    if threshold is not None and (not isinstance(threshold, int) or not 0 <= threshold <= 100000):
+        raise BadRequest("lowStockThreshold is a whole number from 0 to 100000")
+    result = sources.register_source(
+        org_id=org_id, platform=body["platform"], address=address, secret=secret,
+        low_stock_threshold=threshold, store=call.app.store, secrets=call.app.secrets(),
+        clock=call.app.clock,
+    )  # fmt: skip
+    return json_response(result, 201)

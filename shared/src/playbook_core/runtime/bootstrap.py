@@ -12,6 +12,7 @@ from playbook_core import logging as json_logging
 from playbook_core.adapters.agent_http import HttpAgentHarness
 from playbook_core.adapters.firebase_auth import EmulatorTokens, FirebaseTokens
 from playbook_core.adapters.ids import RandomIds
+from playbook_core.adapters.secrets import SecretManagerSecrets, StoreSecrets
 from playbook_core.config import Settings, load_settings
 from playbook_core.domain.errors import Unavailable
 from playbook_core.ports import (
@@ -21,6 +22,7 @@ from playbook_core.ports import (
     EventBus,
     IdFactory,
     QueueConfig,
+    Secrets,
     TaskQueue,
     TokenVerifier,
 )
@@ -43,6 +45,17 @@ class App:
     ids: IdFactory = field(default_factory=RandomIds)
     verifier: TokenVerifier | None = None
     agents: AgentHarness | None = None
+    vault: Secrets | None = None
+
+    def secrets(self) -> Secrets:
+        if self.vault is None:
+            deployed = self.settings.deployed_service is not None
+            self.vault = (
+                SecretManagerSecrets(self.settings.project)
+                if deployed
+                else StoreSecrets(self.store)
+            )
+        return self.vault
 
     def harness(self) -> AgentHarness:
         if self.agents is None:

@@ -1,0 +1,76 @@
+"""Registering a store's webhooks (api.md §5): the org binding plus a secret reference."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from playbook_core.domain.errors import BadRequest, Conflict
+from playbook_core.domain.webhooks import (
+    normalise_source_url,
+    shop_domain,
+    shopify_source_id,
+    woocommerce_source_id,
+)
+from playbook_core.ports import Clock, DocumentStore, Secrets, Transaction
+
+SOURCES = "webhook_sources"
+MIN_SECRET_LENGTH = 8
+
+
+def register_source(
+    *,
+    org_id: str,
+    platform: Literal["shopify", "woocommerce"],
+    address: str,
+    secret: str | None,
+    low_stock_threshold: int | None,
+    store: DocumentStore,
+    secrets: Secrets,
+    clock: Clock,
+) -> dict[str, Any]:
+    """Create or update the source for this org; a store bound to another org is refused."""
+    if platform == "shopify":
+        source_id, key = shopify_source_id(address), {"shopDomain": shop_domain(address)}
+    else:
+        source_id, key = (
+            woocommerce_source_id(address),
+            {"sourceUrl": normalise_source_url(address)},
+        )
+    if secret is not None and len(secret) < MIN_SECRET_LENGTH:
+        raise BadRequest("a webhook secret has at least 8 characters")
+    reference = secrets.put(f"webhook-{source_id.replace('.', '-')}", secret) if secret else None
+    now = clock.now()
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        current = tx.get(SOURCES, source_id)
+        if current is not None and current.get("orgId") != org_id:
+            raise Conflict("this store is registered to another organization", code="source-taken")
+        refs = list((current or {}).get("secretRefs", []))
+        if reference is not None:
+            refs = [reference, *[r for r in refs if r != reference]][
+                :2
+            ]  # current first, one previous
+        previous = current or {}
+        document = {
+            "orgId": org_id, "platform": platform, **key, "secretRefs": refs, "status": "active",
+            "lowStockThreshold": low_stock_threshold, "createdAt": previous.get("createdAt", now),
+            "lastSeenAt": previous.get("lastSeenAt"), "updatedAt": now,
+        }  # fmt: skip
+        tx.set(SOURCES, source_id, document)
+        return document
+
+    document = store.transaction(work)
+    return public_view(source_id, document)
+
+
+def public_view(source_id: str, document: dict[str, Any]) -> dict[str, Any]:
+    """What a caller may see: never the secret, never the reference."""
+    return {
+        "id": source_id,
+        "platform": document["platform"],
+        "shopDomain": document.get("shopDomain"),
+        "sourceUrl": document.get("sourceUrl"),
+        "status": document["status"],
+        "hasSecret": bool(document.get("secretRefs")),
+        "lowStockThreshold": document.get("lowStockThreshold"),
+    }
