@@ -1,28 +1,133 @@
-"""`python -m emulators dev|up|down`: the local stack's command line (make dev / up / down)."""
+"""`python -m emulators dev|up|down [--state-dir DIR]`: the local stack (make dev / up / down)."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import signal
 import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-PLAN = """\
-make dev will start, on 127.0.0.1:
-  - the official Firestore and Pub/Sub emulators (embedded store and in-process bus without Java)
-  - our Cloud Tasks and Cloud Scheduler emulators (emulators/cloud_tasks.py, cloud_scheduler.py)
-  - every function of functions/manifest.yaml behind the gateway on :8080
-  - stand-ins for Mailjet, Blackleaf, the agent harness and Slack (emulators/standins.py)
-then seed the demo org and play the demo of ../shared/spec/api.md section 2.
-The stack runner lands with the local-stack issue; today this prints the plan only.
-"""
+from emulators import processes, stack
+from emulators.processes import StartError
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
-def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "dev"
-    if command not in ("dev", "up", "down"):
-        print(f"usage: python -m emulators dev|up|down (got {command!r})", file=sys.stderr)
-        return 2
-    print(PLAN)
+def _write_customer(state: dict[str, Any], state_dir: Path) -> str:
+    python, project = shlex.quote(sys.executable), state["project"]
+    if state["firestore"]:
+        write = (
+            "from google.cloud import firestore; "
+            'firestore.Client().document("customers/c1").set({"email": "c1@example.com"})'
+        )
+        env = f"FIRESTORE_EMULATOR_HOST={state['firestore']} GOOGLE_CLOUD_PROJECT={project}"
+        return f"{env} {python} -c {shlex.quote(write)}"
+    # Embedded: write through the stack's SQLite file; its commit hook posts the trigger event.
+    hook = f"{state['gateway']}/functions/projects/{project}/triggers/{project}:on_customer_written"
+    write = (
+        "from playbook_core.adapters.embedded import EmbeddedStore; "
+        "from playbook_core.adapters.firestore_events import FirestoreTriggerPoster; "
+        f"p = FirestoreTriggerPoster(lambda path: {json.dumps(hook)}); "
+        f"EmbeddedStore({json.dumps(str(state_dir / 'playbooks.sqlite3'))}, on_commit=p)"
+        '.set("customers", "c1", {"email": "c1@example.com"}); p.drain(); p.close()'
+    )
+    return f"{python} -c {shlex.quote(write)}"
+
+
+def _examples(state: dict[str, Any], state_dir: Path) -> list[str]:
+    return [
+        "# health (storage, bus, queue and provider configuration):",
+        f"curl -s {state['gateway']}/playbooks_api/v1/health",
+        "# write a customer: on_customer_written logs 'document change received':",
+        _write_customer(state, state_dir),
+        "# follow the functions' JSON log lines:",
+        f"tail -f {state_dir / 'logs/gateway.log'}",
+    ]
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt  # SIGTERM ends `dev` the same way Ctrl-C does: through `down`
+
+
+def dev(state_dir: Path) -> int:
+    state_dir = state_dir.resolve()
+    before = stack.read_state(state_dir)
+    if before is not None and before.get("pids") and not stack.running(before)[1]:
+        stack.up(state_dir)  # says it is running; that stack is not ours to stop on Ctrl-C
+        return 0
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        code = stack.up(state_dir)
+        state = stack.read_state(state_dir)
+        if code or state is None:
+            return code or 1
+        print("\ntry:")
+        print("\n".join(f"  {line}" for line in _examples(state, state_dir)))
+        print("\nthe demo org and the scripted demo arrive with the dashboard API issue.")
+        print("serving until Ctrl-C …", flush=True)
+        _watch(state, stack.state_file(state_dir))
+    except KeyboardInterrupt:
+        # A second Ctrl-C must not cut `down` short and leave Java running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("\ninterrupted: stopping (further Ctrl-C is ignored until everything is down)")
+        code = stack.down(state_dir)
+        _reap_children()
+        return code
+    print("the stack was stopped from elsewhere")
     return 0
 
 
+def _reap_children() -> None:
+    """`dev` is every part's parent: collect their exit statuses so none lingers <defunct>."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def _watch(state: dict[str, Any], state_path: Path) -> None:
+    """Sleep until interrupted; say once if a part dies, so a silent hole is never served."""
+    reported: set[str] = set()
+    while state_path.exists():  # gone: someone ran `make down` meanwhile
+        time.sleep(1.0)
+        for name, pid in state["pids"].items():
+            if name not in reported and not processes.alive(pid):
+                reported.add(name)
+                print(f"!! {name} (pid {pid}) exited; see its log under logs/", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulators",
+        description="Run the local stack (../shared/local-gcp.md, spec/api.md §2).",
+    )
+    parser.add_argument(
+        "command", nargs="?", default="dev", choices=("dev", "up", "down"),
+        help="dev: up, serve until Ctrl-C, down; up: start detached; down: stop by PID",
+    )  # fmt: skip
+    parser.add_argument(
+        "--state-dir", type=Path, default=stack.DEFAULT_STATE_DIR,
+        help="where stack.json, logs/ and embedded data live (default: .local)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            return stack.up(args.state_dir)
+        if args.command == "down":
+            return stack.down(args.state_dir)
+        return dev(args.state_dir)
+    except StartError as exc:
+        print(f"{args.command} failed: {exc}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

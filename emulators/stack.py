@@ -1,0 +1,285 @@
+"""The stack runner: `up` starts every part detached and wires it, `down` stops it by PID."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from emulators import official, processes, wiring
+from emulators.processes import Part, StartError
+from emulators.standins import (
+    BLACKLEAF_TEST_KEY,
+    HARNESS_TEST_TOKEN,
+    MAILJET_TEST_KEY,
+    MAILJET_TEST_SECRET,
+)
+from playbook_core.runtime.manifest import load_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STATE_DIR = ROOT / ".local"
+ENDPOINTS = ("gateway", "firestore", "pubsub", "tasks", "scheduler")
+STANDINS = ("mailjet", "blackleaf", "agents", "slack")
+STOP_ORDER = ("firestore", "pubsub", "gateway", "scheduler", "tasks", "standins")  # Java first
+REGION = "us-central1"
+DEV_CRON_SECRET = "local-dev-cron-secret"  # noqa: S105 - a fixed local value, never deployed
+AUTH_EMULATOR_MARKER = "127.0.0.1:9099"  # unsigned dev tokens accepted (api.md §3); nothing listens
+
+
+def down_hint(state_dir: Path) -> str:
+    if state_dir == DEFAULT_STATE_DIR.resolve():
+        return "`make down` stops it"
+    return f"`python -m emulators down --state-dir {state_dir}` stops it"
+
+
+def state_file(state_dir: Path) -> Path:
+    return state_dir / "stack.json"
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(state_file(state_dir).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return state
+
+
+def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
+    temporary = state_file(state_dir).with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=2) + "\n")
+    temporary.replace(state_file(state_dir))  # readers never see half a file
+
+
+@contextmanager
+def _exclusive(state_dir: Path) -> Iterator[None]:
+    """One `up`/`down` at a time per state dir: two racing `up`s would start twins."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / ".stack.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartError(f"another up/down is already working on {state_dir}") from None
+        yield
+
+
+def choose_backend() -> tuple[str, official.Availability]:
+    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
+    forced = os.environ.get("PLAYBOOKS_BACKEND")
+    if forced:
+        if forced not in ("emulators", "embedded"):
+            raise StartError(f"PLAYBOOKS_BACKEND must be emulators or embedded, not {forced!r}")
+        if forced == "emulators" and not found.present:
+            raise StartError(f"PLAYBOOKS_BACKEND=emulators but missing {found.missing}")
+        print(f"backend: {forced} (PLAYBOOKS_BACKEND)")
+        return forced, found
+    if found.present:
+        print("backend: emulators (java and the Firestore/Pub/Sub emulator JARs found)")
+        return "emulators", found
+    print(f"backend: embedded (no official emulators: missing {found.missing})")
+    return "embedded", found
+
+
+def gateway_port() -> int:
+    raw = os.environ.get("PLAYBOOKS_GATEWAY_PORT") or "8080"
+    if not raw.isdigit():
+        raise StartError(f"PLAYBOOKS_GATEWAY_PORT must be a port number, not {raw!r}")
+    wanted = int(raw)
+    if wanted and processes.port_free(wanted):
+        return wanted
+    port = processes.free_port()
+    if wanted:
+        print(f"port {wanted} is taken; the gateway uses {port} instead")
+    return port
+
+
+def _base_env(backend: str) -> dict[str, str]:
+    env = dict(os.environ)
+    # A deployed-runtime marker or a stray emulator address from the shell must not leak in.
+    for name in ("K_SERVICE", "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"):
+        env.pop(name, None)
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        PYTHONUNBUFFERED="1",
+        PLAYBOOKS_BACKEND=backend,
+        GOOGLE_CLOUD_PROJECT=official.PROJECT,
+        MAILJET_API_KEY=MAILJET_TEST_KEY,
+        MAILJET_SECRET_KEY=MAILJET_TEST_SECRET,
+        BLACKLEAF_API_KEY=BLACKLEAF_TEST_KEY,
+        AGENT_HARNESS_TOKEN=HARNESS_TEST_TOKEN,
+    )
+    return env
+
+
+def gateway_env(base: dict[str, str], state_dir: Path, endpoints: dict[str, Any]) -> dict[str, str]:
+    """Everything the functions read from the environment, pointed at this stack."""
+    env = dict(base)
+    for name in ("CLOUD_TASKS_EMULATOR_HOST", "CLOUD_SCHEDULER_EMULATOR_HOST"):
+        env.pop(name, None)
+    hosts = {
+        "FIRESTORE_EMULATOR_HOST": endpoints["firestore"],
+        "PUBSUB_EMULATOR_HOST": endpoints["pubsub"],
+        "CLOUD_TASKS_EMULATOR_HOST": endpoints["tasks"],
+        "CLOUD_SCHEDULER_EMULATOR_HOST": endpoints["scheduler"],
+    }
+    env.update({name: value for name, value in hosts.items() if value})
+    env.update(
+        PLAYBOOKS_DATA_DIR=str(state_dir),
+        PLAYBOOKS_FUNCTIONS_BASE_URL=endpoints["gateway"],
+        PLAYBOOKS_GATEWAY_PORT=endpoints["gateway"].rsplit(":", 1)[1],
+        MAILJET_API_BASE=endpoints["mailjet"],
+        BLACKLEAF_API_BASE=endpoints["blackleaf"],
+        AGENT_HARNESS_URL=endpoints["agents"],
+        SLACK_ALERT_WEBHOOK_URL=f"{endpoints['slack']}/alerts",
+        CRON_SECRET=env.get("CRON_SECRET") or DEV_CRON_SECRET,
+        FIREBASE_AUTH_EMULATOR_HOST=AUTH_EMULATOR_MARKER,
+    )
+    return env
+
+
+def _python_part(name: str, log_dir: Path, env: dict[str, str], module: str, *args: str) -> Part:
+    process, log = processes.launch(
+        name, processes.python_module(module, *args), log_dir, env, ROOT
+    )
+    return Part(name, process, log, lambda: processes.first_line(log, "ready "))
+
+
+def _java_part(emulator: official.Emulator) -> Part:
+    host = emulator.host
+    return Part(
+        emulator.name, emulator.process, emulator.log_path,
+        lambda: host if processes.http_ok(f"http://{host}/") else None,
+    )  # fmt: skip
+
+
+def _standins_part(log_dir: Path, env: dict[str, str]) -> Part:
+    args = processes.python_module("emulators.standins")
+    process, log = processes.launch("standins", args, log_dir, env, ROOT)
+    return Part("standins", process, log, lambda: processes.first_line(log, "{", strip=False))
+
+
+def _gateway_part(log_dir: Path, env: dict[str, str], port: int) -> Part:
+    args = processes.python_module("emulators.gateway", "--port", str(port))
+    process, log = processes.launch("gateway", args, log_dir, env, ROOT)
+
+    def probe() -> str | None:
+        url = processes.first_line(log, "ready ")
+        return url if url and processes.http_ok(f"{url}/playbooks_api/v1/health") else None
+
+    return Part("gateway", process, log, probe)
+
+
+def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[str, Any]:
+    """Start, wait, wire; on any failure stop what was started. Returns stack.json's content."""
+    logs, parts = state_dir / "logs", []
+    base = _base_env(backend)
+    port = gateway_port()
+    gateway_url = f"http://127.0.0.1:{port}"
+    firestore: official.Emulator | None = None
+    try:
+        # Phase 1, in parallel: everything the gateway's environment has to name.
+        scheduler_args = ["--port", "0"]
+        if backend == "emulators":
+            hook = f"127.0.0.1:{port}"  # the gateway starts in phase 2, before any trigger fires
+            firestore = official.start_firestore(found, logs, functions_emulator=hook)
+            pubsub = official.start_pubsub(found, logs)
+            parts += [_java_part(firestore), _java_part(pubsub)]
+            parts.append(_python_part("tasks", logs, base, "emulators.cloud_tasks", "--port", "0"))
+            scheduler_args += ["--pubsub-host", pubsub.host]  # for Pub/Sub-target jobs
+        parts.append(
+            _python_part("scheduler", logs, base, "emulators.cloud_scheduler", *scheduler_args)
+        )
+        parts.append(_standins_part(logs, base))
+        processes.wait_ready(parts)
+        found_at = {part.name: part.endpoint for part in parts}
+        endpoints: dict[str, Any] = {
+            "gateway": gateway_url,
+            **{name: found_at.get(name) for name in ENDPOINTS[1:]},
+            **json.loads(found_at["standins"] or "{}"),
+        }
+        # Phase 2: the gateway, then the wiring that points everything at it.
+        gateway = _gateway_part(logs, gateway_env(base, state_dir, endpoints), port)
+        parts.append(gateway)
+        processes.wait_ready([gateway])
+        targets = wiring.Targets(
+            gateway=gateway_url, region=REGION, scheduler=endpoints["scheduler"],
+            firestore=firestore, pubsub=endpoints["pubsub"], tasks=endpoints["tasks"],
+        )  # fmt: skip
+        for line in wiring.wire(load_manifest(), backend, targets):
+            print(f"  wired {line}")
+    except BaseException:
+        # Ctrl-C or a failed start must not leave half a stack running.
+        for part in reversed(parts):
+            processes.stop(part.process.pid)
+            part.process.wait()  # reap: our children, not yet orphaned
+        raise
+    return {
+        **{name: endpoints[name] for name in (*ENDPOINTS, *STANDINS)},
+        "backend": backend,
+        "project": official.PROJECT,
+        "demoOrgId": None,  # demo seeding lands with the dashboard API issue
+        "pids": {part.name: part.process.pid for part in parts},
+    }
+
+
+def running(state: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(alive, dead) part names of a recorded stack."""
+    pids: dict[str, int] = state.get("pids", {})
+    alive = [name for name, pid in pids.items() if processes.ours(pid)]
+    return alive, [name for name in pids if name not in alive]
+
+
+def _stop_recorded(state_dir: Path, state: dict[str, Any]) -> list[str]:
+    """Stop every recorded PID (Java first); returns the names still alive afterwards."""
+    pids: dict[str, int] = state.get("pids", {})
+    order = [n for n in STOP_ORDER if n in pids] + [n for n in pids if n not in STOP_ORDER]
+    for name in order:
+        print(f"  {name} (pid {pids[name]}): {processes.stop(pids[name])}")
+    state_file(state_dir).unlink(missing_ok=True)
+    return [name for name in order if processes.ours(pids[name])]
+
+
+def up(state_dir: Path = DEFAULT_STATE_DIR) -> int:
+    state_dir = state_dir.resolve()
+    with _exclusive(state_dir):
+        previous = read_state(state_dir)
+        if previous is not None:
+            _, dead = running(previous)
+            if previous.get("pids") and not dead:
+                print(f"the stack is already running: gateway {previous['gateway']}")
+                print(f"  endpoints in {state_file(state_dir)}; {down_hint(state_dir)}")
+                return 0
+            print(f"cleaning up a previous stack (exited: {', '.join(dead) or 'unknown'})")
+            _stop_recorded(state_dir, previous)
+        started = time.monotonic()
+        backend, found = choose_backend()
+        state = _start(state_dir, backend, found)
+        _write_state(state_dir, state)
+    took = time.monotonic() - started
+    width = max(map(len, (*ENDPOINTS, *STANDINS)))
+    for name in (*ENDPOINTS, *STANDINS):
+        print(f"  {name:<{width}}  {state[name] or '-'}")
+    print(f"stack up in {took:.1f} s ({backend}); endpoints in {state_file(state_dir)}")
+    print(f"  logs in {state_dir / 'logs'}; {down_hint(state_dir)}")
+    return 0
+
+
+def down(state_dir: Path = DEFAULT_STATE_DIR) -> int:
+    state_dir = state_dir.resolve()
+    with _exclusive(state_dir):
+        state = read_state(state_dir)
+        if state is None:
+            print(f"no stack is running ({state_file(state_dir)} does not exist)")
+            return 0
+        print("stopping the stack")
+        left = _stop_recorded(state_dir, state)
+    if left:
+        print(f"still running after SIGKILL: {', '.join(left)}", file=sys.stderr)
+        return 1
+    print("stack stopped; nothing left running")
+    return 0

@@ -1,0 +1,145 @@
+"""Manifest → topics, push subscriptions, queues, scheduler jobs and Firestore triggers, locally."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from emulators import official
+from playbook_core.ports import QueueConfig
+from playbook_core.runtime.manifest import (
+    FirestoreTrigger,
+    Manifest,
+    PubsubTrigger,
+    Queue,
+    SchedulerTrigger,
+)
+
+if TYPE_CHECKING:
+    from playbook_core.adapters.pubsub import PubsubBus
+
+PROJECT = official.PROJECT
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where the wiring points things and which emulators it talks to (None: not running)."""
+
+    gateway: str
+    region: str
+    scheduler: str
+    firestore: official.Emulator | None = None
+    pubsub: str | None = None
+    tasks: str | None = None
+
+
+def queue_config(queue: Queue) -> QueueConfig:
+    return QueueConfig(
+        name=queue.name,
+        max_attempts=queue.retry.max_attempts,
+        min_backoff_s=float(queue.retry.min_backoff.removesuffix("s")),
+        max_backoff_s=float(queue.retry.max_backoff.removesuffix("s")),
+    )
+
+
+@contextmanager
+def _pubsub_env(host: str) -> Iterator[None]:
+    # The official Pub/Sub client finds the emulator only through this variable.
+    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = saved
+
+
+def wire_pubsub(manifest: Manifest, targets: Targets) -> list[str]:
+    from playbook_core.adapters.pubsub import PubsubBus  # noqa: PLC0415 - emulators backend only
+
+    assert targets.pubsub is not None  # noqa: S101 - callers pass it for the emulators backend
+    with _pubsub_env(targets.pubsub):
+        bus = PubsubBus(PROJECT)
+        try:
+            return _wire_topics(bus, manifest, targets.gateway)
+        finally:
+            bus.close()
+
+
+def _wire_topics(bus: PubsubBus, manifest: Manifest, gateway: str) -> list[str]:
+    done: list[str] = []
+    for topic in manifest.topics:
+        bus.ensure_topic(topic.name, topic.dead_letter)
+        done.append(f"topic {topic.name} (dead letter {topic.dead_letter})")
+    for function in manifest.functions:
+        if not isinstance(function.trigger, PubsubTrigger):
+            continue
+        topic = next(t for t in manifest.topics if t.name == function.trigger.topic)
+        push_url = f"{gateway}/{function.name}/"
+        bus.ensure_push_subscription(
+            topic.name, function.trigger.subscription, push_url,
+            topic.dead_letter, topic.max_delivery_attempts,
+        )  # fmt: skip
+        done.append(f"subscription {function.trigger.subscription} → {push_url}")
+    return done
+
+
+def wire_queues(manifest: Manifest, targets: Targets) -> list[str]:
+    from playbook_core.adapters.cloud_tasks import CloudTasksQueue  # noqa: PLC0415
+
+    queue = CloudTasksQueue(PROJECT, targets.region, emulator_host=targets.tasks)
+    done: list[str] = []
+    for declared in manifest.queues:
+        queue.ensure_queue(queue_config(declared))
+        done.append(f"queue {declared.name} (max {declared.retry.max_attempts} attempts)")
+    return done
+
+
+def wire_scheduler(manifest: Manifest, targets: Targets) -> list[str]:
+    wanted = [
+        (job, f"{targets.gateway}/{function.name}{job.path}")
+        for function in manifest.functions
+        if isinstance(function.trigger, SchedulerTrigger)
+        for job in function.trigger.jobs
+    ]
+    if not wanted:
+        return []
+    from playbook_core.adapters.scheduler import SchedulerJobs  # noqa: PLC0415
+
+    jobs = SchedulerJobs(PROJECT, targets.region, targets.scheduler)
+    for job, url in wanted:
+        jobs.ensure_http_job(job.job, job.schedule, job.timezone, url)
+    return [f"job {job.job} ({job.schedule} {job.timezone}) → {url}" for job, url in wanted]
+
+
+def wire_firestore(manifest: Manifest, targets: Targets) -> list[str]:
+    assert targets.firestore is not None  # noqa: S101 - callers pass it for the emulators backend
+    done: list[str] = []
+    for function in manifest.functions:
+        if isinstance(function.trigger, FirestoreTrigger):
+            trigger = function.trigger
+            official.register_firestore_trigger(
+                targets.firestore, function.name, trigger.document, trigger.event
+            )
+            done.append(f"trigger {trigger.document} ({trigger.event}) → {function.name}")
+    return done
+
+
+def wire(manifest: Manifest, backend: str, targets: Targets) -> list[str]:
+    """Idempotent, so a re-run after an emulator reset restores everything; returns what it did.
+
+    Embedded: the gateway's in-process bus and queue subscribe themselves at bootstrap and the
+    embedded store posts trigger events itself, so only the Scheduler jobs are external.
+    """
+    done: list[str] = []
+    if backend == "emulators":
+        done += wire_pubsub(manifest, targets)
+        done += wire_queues(manifest, targets)
+        done += wire_firestore(manifest, targets)
+    done += wire_scheduler(manifest, targets)
+    return done
