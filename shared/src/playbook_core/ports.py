@@ -179,3 +179,44 @@ class Secrets(Protocol):
         ...
 
     def get(self, reference: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    to: str
+    subject: str
+    text: str | None
+    html: str | None
+    custom_id: str  # the delivery id, so provider logs and our records join (domain.md §7.7)
+    event_payload: str
+    reply_to: str | None = None
+    template_id: int | None = None
+    variables: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    provider_message_id: str
+    provider_extra: dict[str, Any]
+
+
+class Mailer(Protocol):
+    """Mailjet Send API v3.1; raises TransientProviderError / PermanentProviderError."""
+
+    def send(self, message: EmailMessage) -> SentMessage: ...
+
+    def find_sent(self, custom_id: str) -> SentMessage | None:
+        """Crash recovery: the message already sent under this CustomID, if any."""
+        ...
+
+
+class SmsSender(Protocol):
+    """Blackleaf; the provider dedupes on `client_reference` (domain.md §11.2)."""
+
+    def send_sms(
+        self, *, to: str, body: str, client_reference: str, org_id: str
+    ) -> SentMessage: ...
+
+
+class SlackNotifier(Protocol):
+    def post(self, webhook_url: str, text: str) -> None: ...
