@@ -1,0 +1,39 @@
+"""Dashboard routes for events: ingest from the existing app, and the event log."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from playbook_core.domain.access import require_reader, require_system
+from playbook_core.domain.errors import BadRequest
+from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.http import json_response
+from playbook_core.service import ingest
+
+EVENTS = "/v1/orgs/{orgId}/events"
+
+
+@route("POST", EVENTS, summary="Ingest an event (system or super_user)", status=202)
+def ingest_event(call: Call) -> Response:
+    require_system(call.caller)
+    result = ingest.ingest_event(
+        org_id=call.params["orgId"], body=call.json_body(), actor=call.caller.uid,
+        store=call.app.store, bus=call.app.bus, topic=call.app.settings.events_topic,
+        clock=call.app.clock,
+    )  # fmt: skip
+    return json_response(result, 202)
+
+
+@route("GET", EVENTS, summary="The event log with each event's outcome, newest first")
+def list_events(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_reader(call.caller, org_id)
+    size = call.query("pageSize", "50") or "50"
+    if not size.isdigit():
+        raise BadRequest("pageSize is a number from 1 to 100")
+    result = ingest.list_events(
+        org_id=org_id, name=call.query("name"), outcome=call.query("outcome"),
+        since=call.query("from"), page_size=int(size), page_token=call.query("pageToken"),
+        store=call.app.store,
+    )  # fmt: skip
+    return json_response(result)

@@ -1,0 +1,25 @@
+"""Dashboard routes that start runs (api.md §5 `:run`): decode, check the caller, call a service."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from playbook_core.domain.access import require_editor
+from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.http import json_response
+from playbook_core.service import manual
+
+ONE = "/v1/orgs/{orgId}/playbooks/{playbookId}"
+
+
+@route("POST", ONE + ":run", summary="Run an active playbook now (Idempotency-Key)", status=202)
+def run_playbook(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_editor(call.caller, org_id)
+    execution_id = manual.run_manually(
+        org_id=org_id, playbook_id=call.params["playbookId"], user_id=call.caller.uid,
+        body=call.json_body(), raw_key=call.request.headers.get("Idempotency-Key"),
+        store=call.app.store, queue=call.app.queue, target=call.app.step_target,
+        clock=call.app.clock, ids=call.app.ids,
+    )  # fmt: skip
+    return json_response({"executionId": execution_id}, 202)

@@ -1,0 +1,62 @@
+"""Publishing canonical events and recording what became of each (the "why didn't it run" log)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from playbook_core.domain.envelope import EventEnvelope
+from playbook_core.domain.ids import h
+from playbook_core.ports import DocumentStore, EventBus
+
+EVENT_LOG = "playbook_event_log"
+EVENT_LOG_TTL = timedelta(days=30)
+OUTCOMES = frozenset(
+    {
+        "dispatched", "not_dispatched", "execution_created", "duplicate_event", "no_listeners",
+        "playbook_inactive", "filtered", "tenant_mismatch", "loop_blocked", "unknown_event",
+        "unknown_org", "invalid_envelope", "ignored_topic", "dead_lettered",
+    }
+)  # fmt: skip
+
+
+def publish_event(envelope: EventEnvelope, *, bus: EventBus, topic: str) -> str:
+    return bus.publish(topic, envelope.encode(), envelope.attributes())
+
+
+def identity_hash(identity_key: str | None) -> str | None:
+    """Event logs never keep a raw email or phone: only a hash of the identity key."""
+    return h(identity_key) if identity_key else None
+
+
+def record_outcome(
+    *,
+    store: DocumentStore,
+    envelope: EventEnvelope,
+    outcome: str,
+    matches: list[dict[str, Any]] | None = None,
+    identity_key: str | None = None,
+    order_summary: dict[str, Any] | None = None,
+) -> str:
+    """Upsert `playbook_event_log/evl_…` (domain.md §2.2, §5.6); the latest outcome wins."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown event-log outcome {outcome!r}")
+    log_id = "evl_" + h(envelope.org_id, envelope.event_id)
+    document: dict[str, Any] = {
+        "orgId": envelope.org_id,
+        "eventId": envelope.event_id,
+        "name": envelope.name,
+        "originalName": envelope.original_name,
+        "source": {"kind": envelope.source.kind, "ref": envelope.source.ref},
+        "occurredAt": envelope.occurred_at,
+        "receivedAt": envelope.received_at,
+        "customerId": envelope.customer.id if envelope.customer else None,
+        "identityHash": identity_hash(identity_key),
+        "outcome": outcome,
+        "matches": matches or [],
+        "expiresAt": envelope.received_at + EVENT_LOG_TTL,
+    }
+    if order_summary is not None:
+        document["orderSummary"] = order_summary
+    store.set(EVENT_LOG, log_id, document)
+    return log_id

@@ -1,0 +1,133 @@
+"""POST …/playbooks/{id}:run (domain.md §3.10 Run, api.md §5): editors start active playbooks."""
+
+import pytest
+
+from playbook_core.domain.executions import manual_execution_id
+from playbook_core.ports import QueueConfig
+from playbook_core.testing import RecordingServer
+
+BASE = "/v1/orgs/org_a/playbooks"
+YAML = {"Content-Type": "application/yaml"}
+DEFINITION = """name: Run me
+agent: craig
+triggers:
+  - {id: by_hand, type: manual}
+steps:
+  - {id: hello, action: notify, params: {channel: dashboard, to: "role:admin", message: Hi}}
+"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    started = RecordingServer().start()  # the execute_step target: answers 200, records tasks
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def runnable(api, server):
+    api.app.settings = api.app.settings.model_copy(update={"functions_base_url": server.url})
+    api.app.queue.create_queue(QueueConfig("playbook-steps"))
+    return api
+
+
+def playbook(api, active=True):
+    created = api.as_().post(BASE, data=DEFINITION, headers=YAML).get_json()
+    if active:
+        toggled = api.as_().post(f"{BASE}/{created['id']}:toggle", json={"enabled": True})
+        assert toggled.status_code == 200
+    return created["id"]
+
+
+def run(api, playbook_id, role="brand_admin", orgs=("org_a",), **kwargs):
+    return api.as_(role, orgs).post(f"{BASE}/{playbook_id}:run", **kwargs)
+
+
+def test_run_answers_202_with_the_execution_and_enqueues_step_zero(runnable):
+    playbook_id = playbook(runnable)
+    body = {"input": {"reason": "demo"}, "customer": {"email": " Jo@X.io ", "firstName": "Jo"}}
+    response = run(runnable, playbook_id, json=body)
+    assert response.status_code == 202
+    execution_id = response.get_json()["executionId"]
+    assert execution_id.startswith("man_")
+    stored = runnable.app.store.get("playbook_executions", execution_id)
+    assert (stored["status"], stored["triggeredBy"], stored["userId"]) == (
+        "queued", "manual", "uid_brand_admin",
+    )  # fmt: skip
+    assert stored["trigger"] == {"type": "manual", "triggerId": "by_hand"}
+    assert stored["input"] == {"reason": "demo"}
+    assert stored["customer"] == {"email": "jo@x.io", "firstName": "Jo"}
+    assert stored["playbookVersion"] == 1
+    [task] = runnable.app.queue.enqueued
+    assert task.body == {
+        "executionId": execution_id,
+        "stepIndex": 0,
+        "attempt": 1,
+        "orgId": "org_a",
+    }
+
+
+def test_runs_without_a_key_are_separate_runs(runnable):
+    playbook_id = playbook(runnable)
+    first, second = run(runnable, playbook_id), run(runnable, playbook_id)
+    assert first.get_json()["executionId"] != second.get_json()["executionId"]
+
+
+def test_idempotency_key_gives_the_same_execution_and_no_second_run(runnable):
+    playbook_id = playbook(runnable)
+    headers = {"Idempotency-Key": "click-42"}
+    first = run(runnable, playbook_id, headers=headers)
+    second = run(runnable, playbook_id, headers=headers)
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert (
+        first.get_json()
+        == second.get_json()
+        == {"executionId": manual_execution_id(playbook_id, "click-42")}
+    )
+    assert len(runnable.app.queue.enqueued) == 1
+    runs = runnable.app.store.query("playbook_executions", limit=10).docs
+    assert [doc.id for doc in runs] == [manual_execution_id(playbook_id, "click-42")]
+
+
+def test_a_playbook_that_is_not_active_is_409_not_active(runnable):
+    playbook_id = playbook(runnable, active=False)
+    response = run(runnable, playbook_id)
+    assert response.status_code == 409
+    assert response.get_json()["type"] == "https://bakedbot.ai/problems/not_active"
+    assert runnable.app.store.query("playbook_executions", limit=10).docs == []
+
+
+def test_viewers_cannot_run(runnable):
+    playbook_id = playbook(runnable)
+    assert run(runnable, playbook_id, role="brand_member").status_code == 403
+
+
+def test_another_orgs_caller_or_playbook_is_refused(runnable):
+    playbook_id = playbook(runnable)
+    assert run(runnable, playbook_id, orgs=("org_b",)).status_code == 403
+    foreign = runnable.as_("brand_admin", ("org_b",)).post(
+        f"/v1/orgs/org_b/playbooks/{playbook_id}:run"
+    )
+    assert foreign.status_code == 404
+    assert runnable.app.store.query("playbook_executions", limit=10).docs == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"input": [1]},
+        {"customer": {"email": "nope"}},
+        {"customer": {"ssn": "1"}},
+        {"other": 1},
+        [1],
+    ],
+)
+def test_malformed_bodies_are_400(runnable, body):
+    playbook_id = playbook(runnable)
+    assert run(runnable, playbook_id, json=body).status_code == 400
+
+
+def test_a_malformed_idempotency_key_is_400(runnable):
+    playbook_id = playbook(runnable)
+    response = run(runnable, playbook_id, headers={"Idempotency-Key": "x" * 300})
+    assert response.status_code == 400
