@@ -1,0 +1,214 @@
+"""Dashboard routes for runs: executions, cancel, approvals, deliveries and dry runs (api.md §5)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Response
+
+from playbook_core.domain.access import require_approver, require_editor, require_reader
+from playbook_core.domain.errors import BadRequest, PlaybooksError
+from playbook_core.domain.executions import EXECUTIONS, TERMINAL
+from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.http import json_response
+from playbook_core.service import approvals, runs_api
+
+ORG = "/v1/orgs/{orgId}"
+MAX_BATCH = 100
+DRY_RUN_WAIT_S = 25.0
+
+
+def _page(call: Call) -> tuple[int, str | None]:
+    size = call.query("pageSize", "50") or "50"
+    if not size.isdigit() or not 1 <= int(size) <= 100:
+        raise BadRequest("pageSize is a number from 1 to 100")
+    return int(size), call.query("pageToken")
+
+
+@route("GET", ORG + "/executions", summary="Runs, newest first, with step results")
+def list_executions(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_reader(call.caller, org_id)
+    size, token = _page(call)
+    return json_response(
+        runs_api.list_executions(
+            org_id=org_id,
+            playbook_id=call.query("playbookId"),
+            status=call.query("status"),
+            page_size=size,
+            page_token=token,
+            store=call.app.store,
+        )
+    )
+
+
+@route("GET", ORG + "/executions/{executionId}", summary="One run with its steps")
+def get_execution(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_reader(call.caller, org_id)
+    return json_response(
+        runs_api.execution_with_steps(
+            org_id=org_id, execution_id=call.params["executionId"], store=call.app.store
+        )
+    )
+
+
+@route(
+    "POST",
+    ORG + "/executions/{executionId}:cancel",
+    summary="Cancel a queued, running or pending run",
+)
+def cancel_execution(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_editor(call.caller, org_id)
+    return json_response(
+        runs_api.cancel_execution(
+            org_id=org_id,
+            execution_id=call.params["executionId"],
+            actor=call.caller.uid,
+            store=call.app.store,
+            clock=call.app.clock,
+        )
+    )
+
+
+@route("GET", ORG + "/approvals", summary="The approval queue, newest first")
+def list_approvals(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_reader(call.caller, org_id)
+    size, token = _page(call)
+    return json_response(
+        approvals.list_approvals(
+            org_id=org_id,
+            status=call.query("status"),
+            store=call.app.store,
+            page_size=size,
+            page_token=token,
+        )
+    )
+
+
+def _decide(call: Call, execution_id: str, *, approve: bool, notes: str | None) -> dict[str, Any]:
+    return approvals.decide(
+        org_id=call.params["orgId"],
+        execution_id=execution_id,
+        approve=approve,
+        reviewer={"uid": call.caller.uid},
+        notes=notes,
+        store=call.app.store,
+        queue=call.app.queue,
+        target=call.app.step_target,
+        clock=call.app.clock,
+    )
+
+
+def _notes(call: Call) -> str | None:
+    body = call.json_body()
+    notes = body.get("notes") if isinstance(body, dict) else None
+    if notes is not None and (not isinstance(notes, str) or len(notes) > 2000):
+        raise BadRequest("notes is text of at most 2000 characters")
+    return notes
+
+
+@route("POST", ORG + "/approvals/{executionId}:approve", summary="Approve; the run resumes once")
+def approve(call: Call) -> Response:
+    require_approver(call.caller, call.params["orgId"])
+    return json_response(
+        _decide(call, call.params["executionId"], approve=True, notes=_notes(call))
+    )
+
+
+@route("POST", ORG + "/approvals/{executionId}:reject", summary="Reject; nothing is sent")
+def reject(call: Call) -> Response:
+    require_approver(call.caller, call.params["orgId"])
+    return json_response(
+        _decide(call, call.params["executionId"], approve=False, notes=_notes(call))
+    )
+
+
+@route("POST", ORG + "/approvals:batchApprove", summary="Approve up to 100 runs; per-id results")
+def batch_approve(call: Call) -> Response:
+    require_approver(call.caller, call.params["orgId"])
+    body = call.json_body()
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= MAX_BATCH
+        or not all(isinstance(i, str) for i in ids)
+    ):
+        raise BadRequest('send {"ids": [executionId, ...]} with 1 to 100 ids')
+    results = []
+    for execution_id in ids:
+        try:
+            _decide(call, execution_id, approve=True, notes=None)
+            results.append({"id": execution_id, "status": "approved"})
+        except PlaybooksError as error:
+            results.append({"id": execution_id, "status": "error", "error": error.code})
+    return json_response({"results": results})
+
+
+@route("GET", ORG + "/deliveries", summary="Deliveries, including skipped sends with reasons")
+def list_deliveries(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_reader(call.caller, org_id)
+    size, token = _page(call)
+    return json_response(
+        runs_api.list_deliveries(
+            org_id=org_id,
+            status=call.query("status"),
+            reason=call.query("reason"),
+            playbook_id=call.query("playbookId"),
+            page_size=size,
+            page_token=token,
+            store=call.app.store,
+        )
+    )
+
+
+@route(
+    "POST",
+    ORG + "/playbooks/{playbookId}:dryRun",
+    summary="The whole pipeline, nothing sent",
+    status=202,
+)
+def dry_run(call: Call) -> Response:
+    org_id = call.params["orgId"]
+    require_editor(call.caller, org_id)
+    body = call.json_body()
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object")
+    execution = runs_api.start_dry_run(
+        org_id=org_id,
+        playbook_id=call.params["playbookId"],
+        body=body,
+        actor=call.caller.uid,
+        store=call.app.store,
+        queue=call.app.queue,
+        target=call.app.step_target,
+        clock=call.app.clock,
+        ids=call.app.ids,
+    )
+    if call.query("wait") != "true":
+        return json_response({"executionId": execution["id"]}, 202)
+    finished = _wait(call, execution["id"])
+    if finished is None:
+        return json_response({"executionId": execution["id"], "finished": False}, 202)
+    return json_response(
+        {
+            "executionId": execution["id"],
+            "status": finished["status"],
+            "trace": finished.get("trace", []),
+        }
+    )
+
+
+def _wait(call: Call, execution_id: str) -> dict[str, Any] | None:
+    """`?wait=true`: poll the run for up to 25 s (the steps run on the queue, not here)."""
+    deadline = time.monotonic() + DRY_RUN_WAIT_S
+    while time.monotonic() < deadline:
+        execution = call.app.store.get(EXECUTIONS, execution_id)
+        if execution is not None and execution.get("status") in TERMINAL:
+            return execution
+        time.sleep(0.1)
+    return None

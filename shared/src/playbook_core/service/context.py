@@ -1,0 +1,71 @@
+"""The render context a step sees (domain.md §3.5 roots), built from stored facts only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playbook_core.ports import DocumentStore, OrderBy
+
+SETTINGS = "playbook_settings"
+ORGANIZATIONS = "organizations"
+
+
+def steps_path(execution_id: str) -> str:
+    return f"playbook_executions/{execution_id}/steps"
+
+
+def step_doc_id(index: int) -> str:
+    return f"{index:03d}"
+
+
+def org_context(store: DocumentStore, org_id: str) -> dict[str, Any]:
+    """`org.*`: settings first, then the existing app's organization document."""
+    settings = store.get(SETTINGS, org_id) or {}
+    organization = store.get(ORGANIZATIONS, org_id) or {}
+    owner_email = organization.get("ownerEmail")
+    return {
+        "id": org_id,
+        "name": organization.get("name", org_id),
+        "timezone": settings.get("timezone") or organization.get("timezone") or "America/New_York",
+        "tier": settings.get("tier"),
+        "admin_email": settings.get("adminEmail") or owner_email,
+        "owner_email": owner_email,
+        "alert_phone": settings.get("alertPhone"),
+        "slackConfigured": bool(settings.get("slackWebhookSecretRef")),
+    }
+
+
+def step_outputs(store: DocumentStore, execution_id: str) -> dict[str, Any]:
+    """`steps.<id>.output` for every finished earlier step of this execution."""
+    page = store.query(steps_path(execution_id), order_by=[OrderBy("index")], limit=50)
+    return {
+        doc.data["stepId"]: {"output": doc.data.get("output"), "status": doc.data.get("status")}
+        for doc in page.docs
+        if doc.data.get("status") in ("completed", "skipped")
+    }
+
+
+def build_context(
+    store: DocumentStore, execution: dict[str, Any], playbook: dict[str, Any]
+) -> dict[str, Any]:
+    trigger = execution.get("trigger") or {}
+    return {
+        "event": execution.get("event") or {},
+        "customer": execution.get("customer") or {},
+        "org": org_context(store, execution["orgId"]),
+        "user": {"id": playbook.get("createdBy")},
+        "current_user": {"id": execution.get("userId")},
+        "steps": step_outputs(store, execution["id"]),
+        "execution": {
+            "id": execution["id"],
+            "triggeredBy": execution.get("triggeredBy"),
+            "slotLocal": trigger.get("slotLocal"),
+            "localDate": trigger.get("localDate"),
+            "dryRun": bool(execution.get("dryRun")),
+        },
+        "playbook": {
+            "id": execution["playbookId"],
+            "name": execution.get("playbookName"),
+            "version": execution.get("playbookVersion"),
+        },
+    }
