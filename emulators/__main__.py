@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emulators import processes, stack
+import httpx
+
+from emulators import demo, processes, stack
 from emulators.processes import StartError
 
 if TYPE_CHECKING:
@@ -42,14 +44,28 @@ def _write_customer(state: dict[str, Any], state_dir: Path) -> str:
 
 
 def _examples(state: dict[str, Any], state_dir: Path) -> list[str]:
+    secret = stack.cron_secret()
+    shown = secret if secret == stack.DEV_CRON_SECRET else "$CRON_SECRET"  # never echo a real one
+    listing = f"{state['gateway']}/playbooks_api/v1/orgs/{state['demoOrgId']}/playbooks"
     return [
         "# health (storage, bus, queue and provider configuration):",
         f"curl -s {state['gateway']}/playbooks_api/v1/health",
+        "# the demo org's tier playbooks, as a system call:",
+        f"curl -s -H 'X-Cron-Secret: {shown}' '{listing}?view=dispensary'",
         "# write a customer: on_customer_written logs 'document change received':",
         _write_customer(state, state_dir),
         "# follow the functions' JSON log lines:",
         f"tail -f {state_dir / 'logs/gateway.log'}",
     ]
+
+
+def _play(state: dict[str, Any], state_dir: Path) -> None:
+    """The scripted demo; a failure is reported, and the stack keeps serving for a look."""
+    print()
+    try:
+        demo.play(state, str(state["demoOrgId"]), state_dir)
+    except (demo.DemoError, httpx.HTTPError) as exc:
+        print(f"!! the demo stopped: {exc}; see {state_dir / 'logs/gateway.log'}", flush=True)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -61,17 +77,21 @@ def dev(state_dir: Path) -> int:
     state_dir = state_dir.resolve()
     before = stack.read_state(state_dir)
     if before is not None and before.get("pids") and not stack.running(before)[1]:
-        stack.up(state_dir)  # says it is running; that stack is not ours to stop on Ctrl-C
-        return 0
+        # Someone's `make up`: seed it if needed and play, but it is not ours to serve or stop.
+        code = stack.up(state_dir, seed=demo.seed)
+        state = stack.read_state(state_dir)
+        if code == 0 and state is not None:
+            _play(state, state_dir)
+        return code
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        code = stack.up(state_dir)
+        code = stack.up(state_dir, seed=demo.seed)
         state = stack.read_state(state_dir)
         if code or state is None:
             return code or 1
+        _play(state, state_dir)
         print("\ntry:")
         print("\n".join(f"  {line}" for line in _examples(state, state_dir)))
-        print("\nthe demo org and the scripted demo arrive with the dashboard API issue.")
         print("serving until Ctrl-C …", flush=True)
         _watch(state, stack.state_file(state_dir))
     except KeyboardInterrupt:
@@ -117,10 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         "--state-dir", type=Path, default=stack.DEFAULT_STATE_DIR,
         help="where stack.json, logs/ and embedded data live (default: .local)",
     )  # fmt: skip
+    parser.add_argument(
+        "--seed", choices=("demo", "none"), default="demo",
+        help="up: seed the demo org (default, as api.md §2 says) or nothing; dev always seeds",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            return stack.up(args.state_dir)
+            return stack.up(args.state_dir, seed=demo.seed if args.seed == "demo" else None)
         if args.command == "down":
             return stack.down(args.state_dir)
         return dev(args.state_dir)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ STOP_ORDER = ("firestore", "pubsub", "gateway", "scheduler", "tasks", "standins"
 REGION = "us-central1"
 DEV_CRON_SECRET = "local-dev-cron-secret"  # noqa: S105 - a fixed local value, never deployed
 AUTH_EMULATOR_MARKER = "127.0.0.1:9099"  # unsigned dev tokens accepted (api.md §3); nothing listens
+# Seeds a started stack through its API (stack.json's content, the state dir) → the demo org id.
+Seeder = Callable[[dict[str, Any], Path], str]
 
 
 def down_hint(state_dir: Path) -> str:
@@ -98,6 +100,11 @@ def gateway_port() -> int:
     return port
 
 
+def cron_secret() -> str:
+    """The X-Cron-Secret system calls present; the gateway gets the same value."""
+    return os.environ.get("CRON_SECRET") or DEV_CRON_SECRET
+
+
 def _base_env(backend: str) -> dict[str, str]:
     env = dict(os.environ)
     # A deployed-runtime marker or a stray emulator address from the shell must not leak in.
@@ -136,7 +143,7 @@ def gateway_env(base: dict[str, str], state_dir: Path, endpoints: dict[str, Any]
         BLACKLEAF_API_BASE=endpoints["blackleaf"],
         AGENT_HARNESS_URL=endpoints["agents"],
         SLACK_ALERT_WEBHOOK_URL=f"{endpoints['slack']}/alerts",
-        CRON_SECRET=env.get("CRON_SECRET") or DEV_CRON_SECRET,
+        CRON_SECRET=cron_secret(),
         FIREBASE_AUTH_EMULATOR_HOST=AUTH_EMULATOR_MARKER,
     )
     return env
@@ -222,7 +229,7 @@ def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[
         **{name: endpoints[name] for name in (*ENDPOINTS, *STANDINS)},
         "backend": backend,
         "project": official.PROJECT,
-        "demoOrgId": None,  # demo seeding lands with the dashboard API issue
+        "demoOrgId": None,  # set by the seeder once the demo org is in
         "pids": {part.name: part.process.pid for part in parts},
     }
 
@@ -244,7 +251,23 @@ def _stop_recorded(state_dir: Path, state: dict[str, Any]) -> list[str]:
     return [name for name in order if processes.ours(pids[name])]
 
 
-def up(state_dir: Path = DEFAULT_STATE_DIR) -> int:
+def _seed(state_dir: Path, state: dict[str, Any], seed: Seeder) -> None:
+    """Seed through the running gateway and record `demoOrgId`; a failure raises StartError."""
+    started = time.monotonic()
+    try:
+        org_id = seed(state, state_dir)
+    except Exception as exc:  # Ctrl-C (not an Exception) passes through untouched
+        raise StartError(
+            f"seeding the demo org failed: {exc}\n{state_dir / 'logs' / 'gateway.log'}:\n"
+            f"{processes.log_tail(state_dir / 'logs' / 'gateway.log', 10)}"
+        ) from exc
+    state["demoOrgId"] = org_id
+    _write_state(state_dir, state)
+    print(f"demo org {org_id} seeded in {time.monotonic() - started:.1f} s")
+
+
+def up(state_dir: Path = DEFAULT_STATE_DIR, seed: Seeder | None = None) -> int:
+    """Start the stack detached; with `seed`, also seed the demo org (api.md §2)."""
     state_dir = state_dir.resolve()
     with _exclusive(state_dir):
         previous = read_state(state_dir)
@@ -252,6 +275,8 @@ def up(state_dir: Path = DEFAULT_STATE_DIR) -> int:
             _, dead = running(previous)
             if previous.get("pids") and not dead:
                 print(f"the stack is already running: gateway {previous['gateway']}")
+                if seed is not None and not previous.get("demoOrgId"):
+                    _seed(state_dir, previous, seed)  # not ours to stop if this fails
                 print(f"  endpoints in {state_file(state_dir)}; {down_hint(state_dir)}")
                 return 0
             print(f"cleaning up a previous stack (exited: {', '.join(dead) or 'unknown'})")
@@ -260,6 +285,13 @@ def up(state_dir: Path = DEFAULT_STATE_DIR) -> int:
         backend, found = choose_backend()
         state = _start(state_dir, backend, found)
         _write_state(state_dir, state)
+        if seed is not None:
+            try:
+                _seed(state_dir, state, seed)
+            except BaseException:
+                # All or nothing, as a failed start: no half-seeded stack keeps running.
+                _stop_recorded(state_dir, state)
+                raise
     took = time.monotonic() - started
     width = max(map(len, (*ENDPOINTS, *STANDINS)))
     for name in (*ENDPOINTS, *STANDINS):

@@ -130,7 +130,7 @@ def test_up_returns_quickly_and_every_endpoint_answers(stack):
     assert set(stack.state) == KEYS
     assert stack.state["backend"] == "emulators"
     assert stack.state["project"] == PROJECT
-    assert stack.state["demoOrgId"] is None
+    assert stack.state["demoOrgId"] == "org_demo_dispensary"  # `make up` seeds (api.md §2)
     for name in ("firestore", "pubsub"):
         assert httpx.get(f"http://{stack.state[name]}/", timeout=5).text.strip() == "Ok"
     for name in ("mailjet", "blackleaf", "agents", "slack"):

@@ -1,0 +1,549 @@
+"""The demo org and the scripted demo of `make dev` (api.md §2), through the public HTTP API.
+
+Everything the dashboard API can do goes through the gateway, as the existing Next.js app calls
+it: system calls with `X-Cron-Secret`, the rest as the org's editor with an unsigned emulator
+token (api.md §3). Only what no route covers touches Firestore directly: the demo customers and
+the org's name (`customers`, `organizations`: the existing app's collections), written so that
+they reach the same Firestore triggers a real write would, and one read of a listener document
+(what the dashboard's live view would show). Seeding and playing are idempotent: a second run
+against the same state fails nowhere and changes nothing, apart from the webhook sources'
+`updatedAt` (registering a store is the API's create-or-update; there is no route to read one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from emulators.stack import DEFAULT_STATE_DIR, cron_secret
+from playbook_core import catalog
+from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
+from playbook_core.domain.ids import h
+from playbook_core.domain.sync import LISTENERS, listener_id
+from playbook_core.domain.tiers import Tier, ids_for_tier
+from playbook_core.domain.validation import E164, EMAIL
+from playbook_core.ports import DocumentStore
+from playbook_core.runtime.manifest import FirestoreTrigger, load_manifest
+
+SPEC_PATH = Path(__file__).resolve().parent / "seed" / "demo_org.yaml"
+EMBEDDED_DB = "playbooks.sqlite3"  # in PLAYBOOKS_DATA_DIR, which the stack sets to its state dir
+TIMEOUT_S = 30.0
+CUSTOM_NAME = "Big-order VIP thank-you"
+CUSTOM_EVENT = "order.completed"
+CUSTOM_YAML = f"""\
+name: {CUSTOM_NAME}
+description: Thank customers whose completed order is $150 or more, and tell the team.
+agent: craig
+category: marketing
+tags: [demo, vip, post-purchase]
+triggers:
+  - id: big_order
+    type: event
+    eventName: {CUSTOM_EVENT}
+    filters:
+      - {{path: data.total, op: gte, value: 150}}
+steps:
+  - id: compose
+    action: delegate
+    params:
+      agent: craig
+      task: Write a warm VIP thank-you note for this order with one perk for the next visit.
+      input:
+        order: "{{{{ event.data }}}}"
+        customer: "{{{{ customer }}}}"
+  - id: email
+    action: send_email
+    condition: {{path: customer.email, op: exists}}
+    params:
+      to: "{{{{ customer.email }}}}"
+      subject: "{{{{ steps.compose.output.title }}}}"
+      body: "{{{{ steps.compose.output.body }}}}"
+  - id: tell_team
+    action: notify
+    params:
+      channel: dashboard
+      to: role:admin
+      message: "VIP thank-you on its way for order {{{{ event.data.orderNumber }}}}."
+"""
+BAD_YAML = """\
+name: Broken thank-you
+agent: craig
+triggers:
+  - {type: event, eventName: order.completed}
+steps:
+  - action: send_email
+    params:
+      to: "{{ customer.email | lower }}"
+      subject: Thanks!
+      body: Thanks for your order.
+"""
+STILL_TO_COME = (  # (the piece of api.md §2's demo, the issue it arrives with)
+    (
+        "a signed Shopify orders/fulfilled webhook → order.completed → dispatch to listeners",
+        "the event pipeline issue (webhook functions, canonical events, dispatch)",
+    ),
+    (
+        "post-purchase-thank-you paused for approval → approved → email in the Mailjet stand-in",
+        "the execution engine issue (steps, approval gate, sends)",
+    ),
+    (
+        "a second signed orders/create, same customer → attributed to that playbook in analytics",
+        "the attribution issue (last-touch attribution, analytics)",
+    ),
+)
+
+
+class DemoError(RuntimeError):
+    """A seeding or demo call answered something other than what the demo relies on."""
+
+
+# --- the demo org (emulators/seed/demo_org.yaml) ----------------------------------------------
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class OrgSpec(_Spec):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    tier: Tier
+    timezone: str
+    admin_email: Annotated[str, Field(pattern=EMAIL.pattern)]
+
+
+class EditorSpec(_Spec):
+    uid: str
+    role: Literal["brand", "brand_admin", "dispensary", "dispensary_admin"]
+    email: Annotated[str, Field(pattern=EMAIL.pattern)]
+
+
+class SourceSpec(_Spec):
+    platform: Literal["shopify", "woocommerce"]
+    shop_domain: str | None = None
+    source_url: str | None = None
+    secret: Annotated[str, Field(min_length=8)]
+
+    @model_validator(mode="after")
+    def _one_address(self) -> SourceSpec:
+        shopify = self.platform == "shopify"
+        if (self.shop_domain is None) == shopify or (self.source_url is None) != shopify:
+            raise ValueError("shopify sources take shopDomain, woocommerce sources sourceUrl")
+        return self
+
+    def body(self) -> dict[str, str | None]:
+        address = "shopDomain" if self.platform == "shopify" else "sourceUrl"
+        value = self.shop_domain if self.platform == "shopify" else self.source_url
+        return {"platform": self.platform, address: value, "secret": self.secret}
+
+
+class Consent(_Spec):
+    email: bool | None = None
+    sms: bool | None = None
+
+
+class CustomerSpec(_Spec):
+    name: Annotated[str, Field(min_length=1)]
+    email: Annotated[str, Field(pattern=EMAIL.pattern)]
+    phone: Annotated[str, Field(pattern=E164.pattern)] | None = None
+    consent: Consent = Consent()
+
+
+class DemoSpec(_Spec):
+    org: OrgSpec
+    editor: EditorSpec
+    webhook_sources: list[SourceSpec]
+    customers: list[CustomerSpec]
+
+    @property
+    def secrets(self) -> list[str]:
+        return [source.secret for source in self.webhook_sources]
+
+
+def load_spec(path: Path = SPEC_PATH) -> DemoSpec:
+    return DemoSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def customer_documents(spec: DemoSpec) -> dict[str, dict[str, Any]]:
+    """`customers/{id}` content; ids as the dispatcher mints them, `cus_`+h(orgId, email)."""
+    documents = {}
+    for customer in spec.customers:
+        first, _, last = customer.name.partition(" ")
+        email = customer.email.strip().lower()
+        documents[f"cus_{h(spec.org.id, email)}"] = {
+            "orgId": spec.org.id, "email": email, "phone": customer.phone,
+            "firstName": first, "lastName": last or None,
+            "consent": customer.consent.model_dump(), "source": "demo", "createdBy": "demo-seed",
+        }  # fmt: skip
+    return documents
+
+
+# --- the API as the dashboard calls it ---------------------------------------------------------
+
+
+class Api:
+    """The gateway's `playbooks_api`; every answer is checked for the webhook secrets."""
+
+    def __init__(self, stack: Mapping[str, Any], spec: DemoSpec) -> None:
+        editor = spec.editor
+        claims = local_claims(
+            stack["project"], editor.uid, editor.role, [spec.org.id], email=editor.email
+        )
+        self._user = {"Authorization": f"Bearer {unsigned_token(claims)}"}
+        self._system = {"X-Cron-Secret": cron_secret()}
+        self._secrets = spec.secrets
+        self._http = httpx.Client(
+            base_url=f"{stack['gateway']}/playbooks_api/v1", timeout=TIMEOUT_S, trust_env=False
+        )  # local: never a proxy
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._http.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        system: bool = False,
+        expect: tuple[int, ...] = (200,),
+        json: Any = None,
+        content: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        response = self._http.request(
+            method, path, json=json, content=content, params=params,
+            headers={**(self._system if system else self._user), **(headers or {})},
+        )  # fmt: skip
+        if any(secret in response.text for secret in self._secrets):
+            raise DemoError(f"{method} {path}: the answer contains a webhook secret")
+        if response.status_code not in expect:
+            raise DemoError(f"{method} {path} answered {response.status_code}: {_detail(response)}")
+        return response
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict):
+        errors = [f"{e.get('code')} at {e.get('path')!r}" for e in body.get("errors") or []]
+        return "; ".join(filter(None, [str(body.get("detail") or body.get("title")), *errors]))
+    return str(body)[:300]
+
+
+# --- direct storage, only where no route exists -------------------------------------------------
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
+def _trigger_urls(stack: Mapping[str, Any]) -> Callable[[str], str | None]:
+    """Top-level document path → the gateway's trigger route, as the emulator's hook posts."""
+    project, gateway = stack["project"], stack["gateway"]
+    routes = {
+        function.trigger.document.split("/")[0]: (
+            f"{gateway}/functions/projects/{project}/triggers/{project}:{function.name}"
+        )
+        for function in load_manifest().functions
+        if isinstance(function.trigger, FirestoreTrigger)
+    }
+
+    def url_for(path: str) -> str | None:
+        parts = path.split("/")
+        return routes.get(parts[0]) if len(parts) == 2 else None
+
+    return url_for
+
+
+@contextmanager
+def open_store(stack: Mapping[str, Any], state_dir: Path) -> Iterator[DocumentStore]:
+    """The stack's documents: the Firestore emulator, or its SQLite file with trigger posts."""
+    if stack["backend"] == "emulators":
+        from playbook_core.adapters.firestore import FirestoreStore  # noqa: PLC0415
+
+        store = FirestoreStore(stack["project"])
+        with _environment("FIRESTORE_EMULATOR_HOST", stack["firestore"]):
+            client = store.client()  # the official client reads the emulator address once
+        try:
+            yield store  # the emulator itself posts each write to the gateway's trigger route
+        finally:
+            client.close()  # type: ignore[no-untyped-call]
+        return
+    from playbook_core.adapters.embedded import EmbeddedStore  # noqa: PLC0415
+    from playbook_core.adapters.firestore_events import FirestoreTriggerPoster  # noqa: PLC0415
+
+    poster = FirestoreTriggerPoster(_trigger_urls(stack), project=stack["project"])
+    embedded = EmbeddedStore(str(state_dir.resolve() / EMBEDDED_DB), on_commit=poster)
+    try:
+        yield embedded
+        poster.drain()  # every trigger event handed to the gateway before we return
+    finally:
+        embedded.close()
+        poster.close()
+
+
+def _put_if_changed(
+    store: DocumentStore, collection: str, doc_id: str, data: dict[str, Any]
+) -> bool:
+    """Write only when the content differs: a re-seed fires no trigger and moves no stamp."""
+    current = store.get(collection, doc_id)
+    if current is not None and all(current.get(key) == value for key, value in data.items()):
+        return False
+    now = datetime.now(UTC)
+    created = current.get("createdAt", now) if current else now
+    store.set(collection, doc_id, {**data, "createdAt": created, "updatedAt": now})
+    return True
+
+
+# --- seeding -------------------------------------------------------------------------------------
+
+
+def _say(line: str, lines: list[str] | None = None) -> None:
+    print(line, flush=True)
+    if lines is not None:
+        lines.append(line)
+
+
+def seed(
+    stack: dict[str, Any], state_dir: Path = DEFAULT_STATE_DIR, spec: DemoSpec | None = None
+) -> str:
+    """Seed the demo org into a running stack; returns its id. Idempotent."""
+    spec = spec or load_spec()
+    org = spec.org
+    _say(f"seeding the demo org {org.id} ({org.name}) through {stack['gateway']}")
+    with Api(stack, spec) as api:
+        result = api.call("POST", "/admin/seed-playbooks", system=True).json()
+        if result["failed"]:
+            raise DemoError(f"template seeding failed: {result['failed']}")
+        _say(f"  templates: {len(result['seeded'])} seeded, {len(result['skipped'])} already there")
+        _settings(api, spec)
+        for source in spec.webhook_sources:
+            view = api.call(
+                "POST", f"/orgs/{org.id}/webhook-sources", json=source.body(), expect=(201,)
+            ).json()
+            if not view["hasSecret"]:
+                raise DemoError(f"webhook source {view['id']} has no secret")
+            _say(f"  webhook source {view['id']}: {view['status']}, secret kept server side")
+        _activate(api, spec)
+    with open_store(stack, state_dir) as store:
+        organization = {"orgId": org.id, "name": org.name}
+        written = _put_if_changed(store, "organizations", org.id, organization)
+        _say(f"  organizations/{org.id}: {'written' if written else 'unchanged'} ({org.name})")
+        documents = customer_documents(spec)
+        changed = [
+            doc_id
+            for doc_id, data in documents.items()
+            if _put_if_changed(store, "customers", doc_id, data)
+        ]
+        _say(
+            f"  customers: {len(changed)} written, {len(documents) - len(changed)} unchanged"
+            + (" → on_customer_written" if changed else "")
+        )
+    return org.id
+
+
+def _settings(api: Api, spec: DemoSpec) -> None:
+    org = spec.org
+    current = api.call("GET", f"/orgs/{org.id}/settings").json()
+    wanted = {"timezone": org.timezone, "adminEmail": org.admin_email}
+    changes = {key: value for key, value in wanted.items() if current.get(key) != value}
+    if changes:  # only what differs: a re-seed writes nothing
+        api.call("PATCH", f"/orgs/{org.id}/settings", json=changes)
+    shown = ", ".join(f"{key} {value}" for key, value in wanted.items())
+    _say(f"  settings: {shown} ({'set' if changes else 'unchanged'})")
+
+
+def _activate(api: Api, spec: DemoSpec) -> None:
+    org = spec.org
+    result = api.call(
+        "POST", f"/orgs/{org.id}:activateTier", system=True, json={"tier": org.tier}
+    ).json()
+    expected = ids_for_tier(list(catalog.registry()), org.tier)
+    if result["failed"] or sorted(result["activated"] + result["skipped"]) != sorted(expected):
+        raise DemoError(f"activating {org.tier} answered {result}")
+    _say(
+        f"  tier {org.tier}: {len(result['activated'])} playbooks activated, "
+        f"{len(result['skipped'])} already active"
+    )
+
+
+# --- the demo ------------------------------------------------------------------------------------
+
+
+def play(
+    stack: dict[str, Any],
+    org_id: str,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    spec: DemoSpec | None = None,
+) -> list[str]:
+    """Play the parts of api.md §2's demo that exist today; returns the lines it printed."""
+    spec = spec or load_spec()
+    if org_id != spec.org.id:
+        raise DemoError(f"the demo plays {spec.org.id}, not {org_id}")
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        _say(line, lines)
+
+    say(f"demo: {spec.org.name} ({org_id}), the API called as its {spec.editor.role} would")
+    with Api(stack, spec) as api:
+        steps = _Steps(api, f"/orgs/{org_id}", say)
+        steps.list_registry(spec.org.tier)
+        playbook = steps.create_custom()
+        steps.validate_bad_yaml()
+        steps.toggle_on(playbook)
+        with open_store(stack, state_dir) as store:
+            steps.show_listener(store, str(playbook["id"]))
+        steps.duplicate(str(playbook["id"]))
+        steps.export(str(playbook["id"]))
+    say("not playable yet, the rest of api.md §2's demo:")
+    for piece, issue in STILL_TO_COME:
+        say(f"  - {piece}")
+        say(f"      arrives with {issue}")
+    return lines
+
+
+class _Steps:
+    """One method per demo step; each prints `n. what: call → result`. Re-runs reuse the work."""
+
+    def __init__(self, api: Api, org: str, say: Callable[[str], None]) -> None:
+        self.api, self.org, self.say = api, org, say
+
+    def _pages(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            cursor = {"pageToken": token} if token else {}
+            page = self.api.call(
+                "GET", f"{self.org}/playbooks", params={**params, "pageSize": "100", **cursor}
+            ).json()
+            found += page["playbooks"]
+            token = page["nextPageToken"]
+            if token is None:
+                return found
+
+    def list_registry(self, tier: str) -> None:
+        registry = self._pages({"view": "dispensary", "status": "active"})
+        agents = ", ".join(f"{a} {n}" for a, n in Counter(p["agent"] for p in registry).items())
+        self.say(
+            f"  1. the tier's playbooks: GET …/playbooks?view=dispensary&status=active → "
+            f"{len(registry)} active registry playbooks for {tier} ({agents})"
+        )
+
+    def create_custom(self) -> dict[str, Any]:
+        """Created once; later runs find it by name instead of piling up copies."""
+        earlier = [
+            p
+            for p in self._pages({"view": "brand", "q": "vip"})
+            if p["name"] == CUSTOM_NAME and p["source"]["kind"] == "user"
+        ]
+        if earlier:
+            found = min(earlier, key=lambda p: str(p["createdAt"]))
+            self.say(
+                f"  2. a custom playbook from YAML: created by an earlier run, found with "
+                f"GET …/playbooks?view=brand&q=vip → {_brief(found)}"
+            )
+            return found
+        created: dict[str, Any] = self.api.call(
+            "POST", f"{self.org}/playbooks", content=CUSTOM_YAML,
+            headers={"Content-Type": "application/yaml"}, expect=(201,),
+        ).json()  # fmt: skip
+        self.say(
+            f"  2. a custom playbook from YAML: POST …/playbooks (application/yaml) → 201 "
+            f"{_brief(created)}, requiresApproval {str(created['requiresApproval']).lower()}"
+        )
+        return created
+
+    def validate_bad_yaml(self) -> None:
+        answer = self.api.call(
+            "POST", f"{self.org}/playbooks:validate", content=BAD_YAML,
+            headers={"Content-Type": "application/yaml"}, expect=(422,),
+        ).json()  # fmt: skip
+        errors = answer["errors"]
+        if not errors or any(e["line"] is None or e["column"] is None for e in errors):
+            raise DemoError(f"validation answered without YAML positions: {answer}")
+        self.say("  3. validation catches a bad YAML: POST …/playbooks:validate → 422")
+        for error in errors:
+            self.say(
+                f"       {error['code']} at {error['path']} (line {error['line']}, "
+                f"column {error['column']}): {error['message']}"
+            )
+
+    def toggle_on(self, playbook: dict[str, Any]) -> None:
+        playbook_id = playbook["id"]
+        if playbook["status"] == "active":
+            self.say("  4. toggle it on: already active since an earlier run")
+            return
+        toggled = self.api.call(
+            "POST", f"{self.org}/playbooks/{playbook_id}:toggle", json={"enabled": True}
+        ).json()
+        playbook.update(toggled)
+        self.say(
+            f"  4. toggle it on: POST …/{playbook_id}:toggle {{enabled: true}} → 200, "
+            f"{toggled['status']}"
+        )
+
+    def show_listener(self, store: DocumentStore, playbook_id: str) -> None:
+        # No route lists listeners yet (the graph arrives with analytics): read the document the
+        # dashboard's live view would.
+        doc_id = listener_id(playbook_id, CUSTOM_EVENT)
+        listener = store.get(LISTENERS, doc_id)
+        if listener is None or listener["status"] != "active":
+            raise DemoError(f"no active {CUSTOM_EVENT} listener for {playbook_id}: {listener}")
+        self.say(
+            f"  5. its listener: {LISTENERS}/{doc_id} → {listener['eventName']}, "
+            f"{listener['status']}, triggers {', '.join(listener['triggerIds'])}"
+        )
+
+    def duplicate(self, playbook_id: str) -> None:
+        copy_id = f"{playbook_id}_copy_1"
+        existing = self.api.call("GET", f"{self.org}/playbooks/{copy_id}", expect=(200, 404))
+        if existing.status_code == 200:
+            self.say(
+                f"  6. duplicate it: made by an earlier run, GET …/{copy_id} → "
+                f"{_brief(existing.json())}"
+            )
+            return
+        copy = self.api.call(
+            "POST", f"{self.org}/playbooks/{playbook_id}:duplicate", expect=(201,)
+        ).json()
+        self.say(f"  6. duplicate it: POST …/{playbook_id}:duplicate → 201 {_brief(copy)}")
+
+    def export(self, playbook_id: str) -> None:
+        exported = self.api.call(
+            "GET", f"{self.org}/playbooks/{playbook_id}:export", params={"format": "yaml"}
+        ).text.splitlines()
+        self.say(f"  7. export it as YAML: GET …/{playbook_id}:export?format=yaml → 200")
+        for line in exported:
+            self.say(f"       | {line}")
+
+
+def _brief(playbook: Mapping[str, Any]) -> str:
+    return f'{playbook["id"]} "{playbook["name"]}", {playbook["status"]}, v{playbook["version"]}'
