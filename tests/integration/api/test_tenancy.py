@@ -24,6 +24,7 @@ def fill(template, org_id, playbook_id):
         template.replace("{orgId}", org_id)
         .replace("{playbookId}", playbook_id)
         .replace("{version}", "1")
+        .replace("{executionId}", "ev_unknown")
     )
 
 
@@ -124,3 +125,25 @@ def test_signed_looking_token_is_refused_by_the_emulator_verifier(api):
         "/v1/orgs/org_a/playbooks", headers={"Authorization": f"Bearer {header}.{token[1]}.sig"}
     )
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in ORG_ROUTES if "{executionId}" in r.template],
+    ids=lambda r: f"{r.method} {r.template}",
+)
+def test_org_b_execution_under_org_a_path_is_not_found(two_orgs, route):
+    api, b_playbook = two_orgs
+    api.app.store.create(
+        "playbook_executions",
+        "ev_b",
+        {"id": "ev_b", "orgId": "org_b", "status": "queued", "playbookId": b_playbook},
+    )
+    api.app.store.create(
+        "playbook_approvals", "ev_b", {"id": "ev_b", "orgId": "org_b", "status": "pending"}
+    )
+    path = route.template.replace("{orgId}", "org_a").replace("{executionId}", "ev_b")
+    response = call(api.as_(), route, path)
+    assert response.status_code == 404
+    assert api.app.store.get("playbook_executions", "ev_b")["status"] == "queued"
+    assert api.app.store.get("playbook_approvals", "ev_b")["status"] == "pending"

@@ -77,33 +77,9 @@ def decode(raw: bytes | str) -> str:
 
 
 def compose(text: str) -> yaml.Node:
-    """Steps 2–3: parse with SafeLoader events, then compose exactly one document."""
-    aliases = 0
+    """Steps 2–3: check the event stream, then compose exactly one document."""
     try:
-        for event in yaml.parse(text, Loader=_LOADER):
-            if isinstance(event, yaml.AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    raise YamlRejected(
-                        [
-                            _issue(
-                                "alias_limit",
-                                "the document uses more than 20 aliases",
-                                event.start_mark,
-                            )
-                        ]
-                    )
-            tag = getattr(event, "tag", None)
-            if tag is not None and isinstance(event, yaml.NodeEvent):
-                raise YamlRejected(
-                    [
-                        _issue(
-                            "forbidden_tag",
-                            f"YAML tags such as '{tag}' are not allowed",
-                            event.start_mark,
-                        )
-                    ]
-                )
+        _check_events(text)
         documents = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
         raise YamlRejected([_syntax_issue(text, exc)]) from exc
@@ -115,6 +91,32 @@ def compose(text: str) -> yaml.Node:
     root = documents[0]
     _check_graph(root)
     return root
+
+
+def _check_events(text: str) -> None:
+    """Depth, aliases and tags from the event stream, before anything is composed.
+
+    The composer recurses (in C with libyaml), so a deeply nested document must be refused
+    here: composing 30,000 nested brackets would overflow the C stack and kill the process.
+    """
+    aliases = depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                message = "the document nests deeper than 20 levels"
+                raise YamlRejected([_issue("too_deep", message, event.start_mark)])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                message = "the document uses more than 20 aliases"
+                raise YamlRejected([_issue("alias_limit", message, event.start_mark)])
+        tag = getattr(event, "tag", None)
+        if tag is not None and isinstance(event, yaml.NodeEvent):
+            message = f"YAML tags such as '{tag}' are not allowed"
+            raise YamlRejected([_issue("forbidden_tag", message, event.start_mark)])
 
 
 def _syntax_issue(text: str, fast: yaml.MarkedYAMLError) -> Issue:

@@ -50,6 +50,8 @@ class Call:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:  # `[[[[…` thousands deep: a 400, not a 500
+            raise BadRequest("the JSON body nests too deeply") from exc
 
     def definition_body(self) -> tuple[str, bytes | Any]:
         """('yaml', raw bytes) for YAML bodies or {yaml}; ('json', data) for JSON definitions."""
@@ -112,7 +114,7 @@ def authenticate(request: Request, app: App) -> Caller:
         raise Unauthenticated("the system secret is wrong")
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token or not token.isascii():  # JWTs are ASCII
         raise Unauthenticated("send Authorization: Bearer <Firebase ID token>")
     claims = app.tokens.verify(token.strip())
     org_ids = {str(claims["orgId"])} if claims.get("orgId") else set()
@@ -128,7 +130,13 @@ def authenticate(request: Request, app: App) -> Caller:
 
 def all_routes() -> list[Route]:
     """Every route; importing the route modules registers them (once)."""
-    from playbook_core.runtime import api_org, api_playbooks  # noqa: F401, PLC0415
+    from playbook_core.runtime import (  # noqa: F401, PLC0415
+        api_events,
+        api_executions,
+        api_org,
+        api_playbooks,
+        api_runs,
+    )
 
     return ROUTES
 

@@ -116,7 +116,8 @@ def register_webhook_source(call: Call) -> Response:
         raise BadRequest("shopDomain (Shopify) or sourceUrl (WooCommerce) is required")
     if secret is not None and not isinstance(secret, str):
         raise BadRequest("secret is a string")
-    if threshold is not None and (not isinstance(threshold, int) or not 0 <= threshold <= 100000):
+    whole = isinstance(threshold, int) and not isinstance(threshold, bool)  # JSON true is no number
+    if threshold is not None and (not whole or not 0 <= threshold <= 100000):
         raise BadRequest("lowStockThreshold is a whole number from 0 to 100000")
     result = sources.register_source(
         org_id=org_id, platform=body["platform"], address=address, secret=secret,

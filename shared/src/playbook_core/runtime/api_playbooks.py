@@ -8,7 +8,7 @@ from flask import Response
 
 from playbook_core.domain.access import default_view, require_editor, require_reader
 from playbook_core.domain.documents import etag
-from playbook_core.domain.errors import BadRequest
+from playbook_core.domain.errors import BadRequest, Issue, PlaybookInvalid
 from playbook_core.domain.loading import Validated, load_data, load_text
 from playbook_core.domain.playbook import AGENTS
 from playbook_core.runtime.api import Call, route
@@ -17,6 +17,7 @@ from playbook_core.service import generate, library, listing, playbooks
 
 ORG = "/v1/orgs/{orgId}"
 ONE = ORG + "/playbooks/{playbookId}"
+_NOTHING_TO_IMPORT = "nothing to import: send YAML documents, a JSON object or array, or {yaml}"
 
 
 def _reader(call: Call) -> str:
@@ -231,12 +232,30 @@ def import_playbooks(call: Call) -> Response:
     org_id = _editor(call)
     kind, body = call.definition_body()
     raw = body if kind == "yaml" else call.request.get_data()
+    if not raw.strip():
+        raise BadRequest(_NOTHING_TO_IMPORT)
     content_type = "application/yaml" if kind == "yaml" else "application/json"
     result = library.import_playbooks(
         org_id=org_id, body=raw, content_type=content_type,
         actor=call.caller.uid, store=call.app.store, clock=call.app.clock, ids=call.app.ids,
     )  # fmt: skip
-    return json_response(result, 201 if result["imported"] else 422)
+    if result["imported"]:
+        return json_response(result, 201)
+    if not result["errors"]:
+        raise BadRequest(_NOTHING_TO_IMPORT)
+    # Nothing imported is a failed validation: problem+json like every error (api.md §4).
+    raise PlaybookInvalid(_import_issues(result["errors"]))
+
+
+def _import_issues(failures: list[dict[str, Any]]) -> list[Issue]:
+    """One issue per problem, its path prefixed with the document's index: `[1].steps[0].action`."""
+    issues = []
+    for failed in failures:
+        prefix = f"[{failed['index']}]"
+        for issue in failed["errors"]:
+            path = f"{prefix}.{issue['path']}" if issue["path"] else prefix
+            issues.append(Issue(**{**issue, "path": path}))
+    return issues
 
 
 @route("POST", ORG + "/playbooks:clone", summary="Clone a template", status=201)

@@ -31,6 +31,11 @@ QUERY: dict[str, list[str]] = {
     "DELETE /v1/orgs/{orgId}/playbooks/{playbookId}": ["confirm"],
     "POST /v1/admin/seed-playbooks": ["force"],
 }
+# Success answers besides a route's main one.
+ALSO: dict[str, dict[str, str]] = {
+    "DELETE /v1/orgs/{orgId}/playbooks/{playbookId}": {"200": "already archived: a repeat delete"},
+    "POST /v1/orgs/{orgId}/playbooks:import": {"201": "imported, with per-document errors"},
+}
 _BODIES = {
     ":toggle": {
         "type": "object",
@@ -125,6 +130,8 @@ def _operation(route: Any) -> dict[str, Any]:
     ]
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses: dict[str, Any] = {str(route.status): {"description": route.summary}}
+    for status, description in ALSO.get(key, {}).items():
+        responses[status] = {"description": description}
     for status in ("400", "401", "403", "404", "409", "412", "413", "415", "422", "503"):
         responses.setdefault(status, {"description": "problem", "content": problem})
     operation: dict[str, Any] = {
