@@ -21,6 +21,36 @@ def playbooks_api(request: Request) -> Response:
     return dispatch(request, app())
 
 
+def _webhook(platform: str, request: Request) -> Response:
+    status, body = app().receive_webhook(
+        platform,
+        headers=dict(request.headers.items()),
+        body=request.get_data(cache=False),
+        remote_ip=request.remote_addr,
+        query_org_id=request.args.get("orgId"),
+    )
+    return json_response(body, status)
+
+
+@functions_framework.http
+@http_boundary
+def webhook_shopify(request: Request) -> Response:
+    return _webhook("shopify", request)
+
+
+@functions_framework.http
+@http_boundary
+def webhook_woocommerce(request: Request) -> Response:
+    return _webhook("woocommerce", request)
+
+
+@functions_framework.http
+@task_boundary
+def cron_playbooks(request: Request) -> Response:
+    body = request.get_json(silent=True) if request.content_length else None
+    return json_response(app().cron(request.path.rstrip("/") or "/", body or {}))
+
+
 @functions_framework.http
 @task_boundary
 def execute_step(request: Request) -> Response:
@@ -33,20 +63,25 @@ def on_event_published(event: Any) -> None:
     app().event_published(decode_pubsub(event.data))
 
 
-def _document_changed(function: str, event: Any) -> None:
-    app().document_changed(function, decode_firestore_change(event.get_attributes(), event.data))
+@functions_framework.cloud_event
+def on_order_event(event: Any) -> None:
+    app().order_event(decode_pubsub(event.data))
+
+
+def _document_changed(event: Any) -> None:
+    app().document_changed(decode_firestore_change(event.get_attributes(), event.data))
 
 
 @functions_framework.cloud_event
 def on_order_written(event: Any) -> None:
-    _document_changed("on_order_written", event)
+    _document_changed(event)
 
 
 @functions_framework.cloud_event
 def on_customer_written(event: Any) -> None:
-    _document_changed("on_customer_written", event)
+    _document_changed(event)
 
 
 @functions_framework.cloud_event
 def on_inventory_written(event: Any) -> None:
-    _document_changed("on_inventory_written", event)
+    _document_changed(event)

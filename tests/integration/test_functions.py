@@ -110,12 +110,15 @@ def test_task_for_a_missing_execution_is_acknowledged(app):
     assert response.get_json() == {"acknowledged": True, "outcome": "missing_execution"}
 
 
-def test_task_with_a_forged_org_is_acknowledged_and_does_nothing(app):
-    app.store.create("playbook_executions", "ev_1", {"orgId": "org_a", "status": "queued"})
+def test_task_with_a_forged_org_fails_the_run_before_any_side_effect(app):
+    app.store.create(
+        "playbook_executions", "ev_1", {"id": "ev_1", "orgId": "org_a", "status": "queued"}
+    )
     body = {"executionId": "ev_1", "stepIndex": 0, "attempt": 1, "orgId": "org_b"}
     response = client("execute_step").post("/", json=body, headers=TASK_HEADERS)
     assert response.get_json()["outcome"] == "tenant_mismatch"
-    assert app.store.get("playbook_executions", "ev_1")["status"] == "queued"
+    stored = app.store.get("playbook_executions", "ev_1")
+    assert (stored["status"], stored["statusReason"]) == ("failed", "tenant_mismatch")
 
 
 def test_malformed_task_is_acknowledged_not_retried_forever(app):
@@ -135,21 +138,38 @@ def binary_cloudevent(name):
     return headers, (EVENTS / f"{name}.body").read_bytes()
 
 
-@pytest.mark.parametrize("name", ["firestore_customer_created", "firestore_customer_updated"])
-def test_recorded_emulator_cloudevent_reaches_on_customer_written(app, name, caplog):
+@pytest.mark.parametrize(
+    ("name", "event_name"),
+    [
+        ("firestore_customer_created", "customer.signup"),
+        ("firestore_customer_updated", "customer.updated"),
+    ],
+)
+def test_recorded_emulator_cloudevent_reaches_on_customer_written(app, name, event_name, caplog):
     headers, body = binary_cloudevent(name)
-    with caplog.at_level(logging.INFO, logger="playbooks.intake"):
+    with caplog.at_level(logging.INFO, logger="playbooks.changes"):
         response = client("on_customer_written", "cloudevent").post("/", data=body, headers=headers)
     assert response.status_code == 200
-    fields = caplog.records[-1].fields
+    [received] = [r for r in caplog.records if r.getMessage() == "document change received"]
+    fields = received.fields
+    assert fields["function"] == "on_customer_written"
     assert fields["document"] == "customers/cus_demo1"
+    assert fields["ceId"] == headers["ce-id"]
     assert fields["kind"] == ("created" if name.endswith("created") else "updated")
     if name.endswith("updated"):
         assert fields["changed"] == ["firstName"]
+    [(topic, message)] = app.bus.published
+    assert topic == "playbook-events"
+    assert message.attributes["name"] == event_name
+    assert message.attributes["orgId"] == "org_demo"
 
 
 def test_pubsub_push_reaches_on_event_published(app, caplog):
-    envelope = {"eventId": "shp_1", "name": "order.created", "orgId": "org_a"}
+    envelope = {
+        "eventId": "shp_1", "orgId": "org_a", "name": "order.created",
+        "occurredAt": "2026-11-24T00:00:00Z", "receivedAt": "2026-11-24T00:00:01Z",
+        "source": {"kind": "shopify", "ref": "shop.myshopify.com"}, "data": {"orderId": "1"},
+    }  # fmt: skip
     push = {
         "message": {
             "data": base64.b64encode(json.dumps(envelope).encode()).decode(),
@@ -159,12 +179,15 @@ def test_pubsub_push_reaches_on_event_published(app, caplog):
         },
         "subscription": "projects/demo-playbooks/subscriptions/playbook-dispatch",
     }
-    with caplog.at_level(logging.INFO, logger="playbooks.intake"):
+    with caplog.at_level(logging.INFO, logger="playbooks.dispatch"):
         response = client("on_event_published", "cloudevent").post("/", json=push)
     assert response.status_code == 200
-    assert caplog.records[-1].fields == {
+    received = next(r for r in caplog.records if r.getMessage() == "event message received")
+    assert received.fields == {
         "messageId": "42",
         "eventId": "shp_1",
         "eventName": "order.created",
         "orgId": "org_a",
     }
+    log = app.store.query("playbook_event_log").docs
+    assert [d.data["outcome"] for d in log] == ["no_listeners"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +11,12 @@ from typing import Any
 
 from playbook_core import logging as json_logging
 from playbook_core.adapters.agent_http import HttpAgentHarness
+from playbook_core.adapters.blackleaf import BlackleafSms
 from playbook_core.adapters.firebase_auth import EmulatorTokens, FirebaseTokens
 from playbook_core.adapters.ids import RandomIds
+from playbook_core.adapters.mailjet import MailjetMailer
 from playbook_core.adapters.secrets import SecretManagerSecrets, StoreSecrets
+from playbook_core.adapters.slack import SlackWebhook
 from playbook_core.config import Settings, load_settings
 from playbook_core.domain.errors import Unavailable
 from playbook_core.ports import (
@@ -29,8 +33,13 @@ from playbook_core.ports import (
 from playbook_core.runtime.cloudevents import DocumentChange, PubsubMessage
 from playbook_core.runtime.manifest import FirestoreTrigger, Manifest, PubsubTrigger, load_manifest
 from playbook_core.runtime.tasks import TaskAttempt
-from playbook_core.service import intake, steps
+from playbook_core.service import steps
+from playbook_core.service.alerts import Alerter
+from playbook_core.service.engine import Engine
+from playbook_core.service.engine import run_step as run_engine_step
 from playbook_core.service.health import check_health
+from playbook_core.service.runs import StepTarget
+from playbook_core.service.send_step import Senders
 
 _log = logging.getLogger("playbooks.bootstrap")
 
@@ -88,17 +97,123 @@ class App:
             },
         )
 
-    def document_changed(self, function: str, change: DocumentChange) -> dict[str, Any]:
-        return intake.document_changed(
-            function=function, path=change.path, kind=change.kind,
-            changed=change.changed, event_id=change.event_id,
-        )  # fmt: skip
+    @property
+    def step_target(self) -> StepTarget:
+        base = self.settings.functions_base_url.rstrip("/")
+        return StepTarget(queue=self.settings.steps_queue, url=f"{base}/execute_step/")
+
+    def document_changed(self, change: DocumentChange) -> dict[str, Any]:
+        from playbook_core.service import changes  # noqa: PLC0415 - per-entry-point imports
+
+        return changes.document_changed(
+            change,
+            store=self.store,
+            bus=self.bus,
+            topic=self.settings.events_topic,
+            clock=self.clock,
+        )
 
     def event_published(self, message: PubsubMessage) -> dict[str, Any]:
-        return intake.event_published(message_id=message.message_id, attributes=message.attributes)
+        from playbook_core.service import dispatch  # noqa: PLC0415
+
+        return dispatch.dispatch_message(
+            message,
+            store=self.store,
+            queue=self.queue,
+            target=self.step_target,
+            clock=self.clock,
+        )
+
+    def order_event(self, message: PubsubMessage) -> dict[str, Any]:
+        from playbook_core.service import attribution  # noqa: PLC0415
+
+        return attribution.handle_order_message(message, store=self.store, clock=self.clock)
+
+    def receive_webhook(
+        self,
+        platform: str,
+        *,
+        headers: dict[str, str],
+        body: bytes,
+        remote_ip: str | None,
+        query_org_id: str | None,
+    ) -> tuple[int, dict[str, Any]]:
+        from playbook_core.service import webhooks  # noqa: PLC0415
+
+        s = self.settings
+        fallback = (
+            s.shopify_webhook_secret if platform == "shopify" else s.woocommerce_webhook_secret
+        )
+        return webhooks.receive_webhook(
+            platform,
+            headers=headers,
+            body=body,
+            remote_ip=remote_ip,
+            query_org_id=query_org_id,
+            store=self.store,
+            secrets=self.secrets(),
+            bus=self.bus,
+            topic=s.events_topic,
+            clock=self.clock,
+            fallback_secret=fallback.get_secret_value() if fallback else None,
+        )
+
+    def cron(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        from playbook_core.service import schedules  # noqa: PLC0415
+
+        return schedules.handle_cron(
+            path,
+            body,
+            store=self.store,
+            queue=self.queue,
+            target=self.step_target,
+            clock=self.clock,
+            bus=self.bus,
+            topic=self.settings.events_topic,
+        )
+
+    def engine(self) -> Engine:
+        s = self.settings
+        mailer = None
+        if s.mailjet_api_key and s.mailjet_secret_key:
+            mailer = MailjetMailer(
+                s.mailjet_api_base,
+                s.mailjet_api_key.get_secret_value(),
+                s.mailjet_secret_key.get_secret_value(),
+                s.mailjet_from_email,
+                s.mailjet_from_name,
+            )
+        sms = None
+        if s.blackleaf_api_base and s.blackleaf_api_key:
+            sms = BlackleafSms(s.blackleaf_api_base, s.blackleaf_api_key.get_secret_value())
+        fallback = s.slack_alert_webhook_url
+        alerts = Alerter(
+            self.store,
+            SlackWebhook(),
+            self.secrets(),
+            fallback.get_secret_value() if fallback else None,
+        )
+        try:
+            harness: AgentHarness | None = self.harness()
+        except Unavailable:
+            harness = None
+        return Engine(
+            store=self.store,
+            queue=self.queue,
+            target=self.step_target,
+            clock=self.clock,
+            bus=self.bus,
+            topic=s.events_topic,
+            secrets=self.secrets(),
+            slack=SlackWebhook(),
+            senders=Senders(mailer=mailer, sms=sms, alerts=alerts),
+            harness=harness,
+            jitter=random.uniform(0.8, 1.2),  # noqa: S311
+        )
 
     def run_step(self, task: steps.StepTask, attempt: TaskAttempt) -> dict[str, Any]:
-        return steps.run_step(task, store=self.store, retry_count=attempt.retry_count)
+        del attempt  # the payload's own attempt number is authoritative (§7.3)
+        return run_engine_step(task, self.engine())
 
 
 def _token_verifier(settings: Settings) -> TokenVerifier:
@@ -154,9 +269,11 @@ def _build_embedded(settings: Settings) -> App:
         if isinstance(function.trigger, PubsubTrigger):
             topic = next(t for t in manifest.topics if t.name == function.trigger.topic)
             bus.subscribe(
-                topic.name, f"{settings.functions_base_url}/{function.name}/",
-                max_delivery_attempts=topic.max_delivery_attempts, dead_letter=topic.dead_letter,
-            )  # fmt: skip
+                topic.name,
+                f"{settings.functions_base_url}/{function.name}/",
+                max_delivery_attempts=topic.max_delivery_attempts,
+                dead_letter=topic.dead_letter,
+            )
     queue = InProcessTaskQueue()
     for declared in manifest.queues:
         queue.create_queue(_queue_config(manifest, declared.name))
