@@ -157,3 +157,15 @@ def test_org_timezone_change_moves_inherited_schedules(api):
 def test_health_and_openapi_are_public(api):
     assert api.client.get("/v1/health").status_code == 200
     assert api.client.get("/v1/openapi.json").get_json()["openapi"].startswith("3.1")
+
+
+def test_slack_reference_must_name_a_slack_secret(api):
+    ok = api.as_().patch(
+        "/v1/orgs/org_a/settings", json={"slackWebhookSecretRef": "projects/p/secrets/slack-org-a"}
+    )
+    assert ok.status_code == 200
+    refused = api.as_().patch(
+        "/v1/orgs/org_a/settings",
+        json={"slackWebhookSecretRef": "projects/p/secrets/MAILJET_API_KEY"},
+    )
+    assert refused.status_code == 422

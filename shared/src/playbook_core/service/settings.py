@@ -15,8 +15,10 @@ from playbook_core.ports import Clock, DocumentStore, Where
 from playbook_core.service.playbooks import SETTINGS
 
 SCHEDULES = "playbook_schedules"
-# A Secret Manager resource name, or a key of the local embedded secret store.
-_REFERENCE_NAME = r"^projects/[^/]+/secrets/[^/]+(/versions/[^/]+)?$|^local:[A-Za-z0-9_.-]+$"
+# A Slack secret only (`slack-` names): an editor must not point alerts at another secret.
+_REFERENCE_NAME = (
+    r"^projects/[^/]+/secrets/slack-[^/]+(/versions/[^/]+)?$|^local:slack-[A-Za-z0-9_.-]+$"
+)
 
 
 class ChannelCap(BaseModel):
