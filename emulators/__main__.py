@@ -84,6 +84,8 @@ def dev(state_dir: Path) -> int:
             _play(state, state_dir)
         return code
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A backgrounded `make dev &` starts with SIGINT ignored; Ctrl-C must still stop the stack.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         code = stack.up(state_dir, seed=demo.seed)
         state = stack.read_state(state_dir)

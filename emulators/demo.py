@@ -2,36 +2,45 @@
 
 Everything the dashboard API can do goes through the gateway, as the existing Next.js app calls
 it: system calls with `X-Cron-Secret`, the rest as the org's editor with an unsigned emulator
-token (api.md §3). Only what no route covers touches Firestore directly: the demo customers and
+token (api.md §3). Shopify's deliveries go to `webhook_shopify`, signed with the demo source's
+secret as Shopify signs them (domain.md §6.1), and everything after that is the real pipeline:
+Pub/Sub push → `on_event_published` → Cloud Tasks → `execute_step` → the agent harness and
+Mailjet stand-ins. Only what no route covers touches Firestore directly: the demo customers and
 the org's name (`customers`, `organizations`: the existing app's collections), written so that
 they reach the same Firestore triggers a real write would, and one read of a listener document
-(what the dashboard's live view would show). Seeding and playing are idempotent: a second run
-against the same state fails nowhere and changes nothing, apart from the webhook sources'
-`updatedAt` (registering a store is the API's create-or-update; there is no route to read one).
+(what the dashboard's live view would show). Seeding is idempotent: a second run against the same
+state changes nothing, apart from the webhook sources' `updatedAt` (registering a store is the
+API's create-or-update; there is no route to read one). Playing again reuses the playbooks it
+made and sends fresh orders (new order and event ids), so the pipeline runs again: within 24 h
+the same customer's thank-you is then skipped as `deduped` (domain.md §7.8), which it says.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from emulators.stack import DEFAULT_STATE_DIR, cron_secret
+from emulators.stack import DEFAULT_STATE_DIR, ROOT, cron_secret
 from playbook_core import catalog
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
+from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.ids import h
 from playbook_core.domain.sync import LISTENERS, listener_id
 from playbook_core.domain.tiers import Tier, ids_for_tier
 from playbook_core.domain.validation import E164, EMAIL
+from playbook_core.domain.webhooks import signature
 from playbook_core.ports import DocumentStore
 from playbook_core.runtime.manifest import FirestoreTrigger, load_manifest
 
@@ -87,20 +96,18 @@ steps:
       subject: Thanks!
       body: Thanks for your order.
 """
-STILL_TO_COME = (  # (the piece of api.md §2's demo, the issue it arrives with)
-    (
-        "a signed Shopify orders/fulfilled webhook → order.completed → dispatch to listeners",
-        "the event pipeline issue (webhook functions, canonical events, dispatch)",
-    ),
-    (
-        "post-purchase-thank-you paused for approval → approved → email in the Mailjet stand-in",
-        "the execution engine issue (steps, approval gate, sends)",
-    ),
-    (
-        "a second signed orders/create, same customer → attributed to that playbook in analytics",
-        "the attribution issue (last-touch attribution, analytics)",
-    ),
-)
+POST_PURCHASE = "post-purchase-thank-you"  # the registry playbook api.md §2's story is about
+PIPELINE_TIMEOUT_S = 30.0  # webhook → pending_approval, approval → completed
+ATTRIBUTION_TIMEOUT_S = 15.0
+POLL_S = 0.2
+# Recorded Shopify deliveries (the shapes Shopify sends); the demo re-addresses them.
+WEBHOOK_FIXTURES = ROOT / "tests" / "data" / "webhooks"
+ORDER_FIXTURES = {
+    "orders/fulfilled": "shopify_orders_fulfilled.json",
+    "orders/create": "shopify_orders_create.json",
+}
+ATTRIBUTION_ISSUE = "the attribution issue (last-touch attribution, analytics)"
+T = TypeVar("T")
 
 
 class DemoError(RuntimeError):
@@ -166,10 +173,31 @@ class DemoSpec(_Spec):
     editor: EditorSpec
     webhook_sources: list[SourceSpec]
     customers: list[CustomerSpec]
+    demo_customer: Annotated[str, Field(pattern=EMAIL.pattern)]
+
+    @model_validator(mode="after")
+    def _playable(self) -> DemoSpec:
+        if not any(source.platform == "shopify" for source in self.webhook_sources):
+            raise ValueError("the demo sends Shopify orders: declare a shopify webhook source")
+        found = [c for c in self.customers if c.email.lower() == self.demo_customer.lower()]
+        if not found:
+            raise ValueError("demoCustomer must be the email of one of the customers")
+        if found[0].consent.email is False:
+            raise ValueError("demoCustomer must not have refused email: the demo emails them")
+        return self
 
     @property
     def secrets(self) -> list[str]:
         return [source.secret for source in self.webhook_sources]
+
+    @property
+    def shopify(self) -> SourceSpec:
+        return next(source for source in self.webhook_sources if source.platform == "shopify")
+
+    @property
+    def story_customer(self) -> CustomerSpec:
+        wanted = self.demo_customer.lower()
+        return next(c for c in self.customers if c.email.lower() == wanted)
 
 
 def load_spec(path: Path = SPEC_PATH) -> DemoSpec:
@@ -190,6 +218,62 @@ def customer_documents(spec: DemoSpec) -> dict[str, dict[str, Any]]:
     return documents
 
 
+def shopify_order(
+    topic: str,
+    *,
+    order_id: int,
+    email: str,
+    name: str = "",
+    phone: str | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """A recorded Shopify order delivery, re-addressed: this order id, customer and time.
+
+    The recorded bodies are of a cancelled 2021 order; the copy is a paid order of now (fulfilled
+    now and created two hours ago for `orders/fulfilled`), since attribution is anchored on the
+    order's own time. Re-serialised: whoever sends it signs exactly these bytes.
+    """
+    body: dict[str, Any] = json.loads((WEBHOOK_FIXTURES / ORDER_FIXTURES[topic]).read_bytes())
+    now = now or datetime.now(UTC)
+    fulfilled = topic == "orders/fulfilled"
+    created = now - timedelta(hours=2) if fulfilled else now
+    first, _, last = name.partition(" ")
+    number = order_id % 1_000_000
+
+    def stamp(moment: datetime | None) -> str | None:
+        return moment.isoformat(timespec="milliseconds") if moment else None
+
+    body.update(
+        id=order_id, admin_graphql_api_id=f"gid://shopify/Order/{order_id}",
+        name=f"#{number}", number=number, order_number=number,
+        email=email, contact_email=email, phone=phone,
+        created_at=stamp(created), processed_at=stamp(created), updated_at=stamp(now),
+        closed_at=stamp(now if fulfilled else None), cancelled_at=None, cancel_reason=None,
+        confirmed=True, financial_status="paid",
+        fulfillment_status="fulfilled" if fulfilled else None,
+    )  # fmt: skip
+    body["customer"].update(
+        email=email, phone=phone, first_name=first or None, last_name=last or None
+    )
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def shopify_headers(
+    source: SourceSpec, topic: str, body: bytes, event_key: str, *, secret: str | None = None
+) -> dict[str, str]:
+    """The headers Shopify sends: the HMAC of the exact bytes, topic, shop and the event id."""
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Hmac-Sha256": signature(secret or source.secret, body),
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": str(source.shop_domain),
+        "X-Shopify-Event-Id": event_key,
+        "X-Shopify-Webhook-Id": f"wh-{event_key}",
+        "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "X-Shopify-API-Version": "2025-01",
+    }
+
+
 # --- the API as the dashboard calls it ---------------------------------------------------------
 
 
@@ -207,12 +291,26 @@ class Api:
         self._http = httpx.Client(
             base_url=f"{stack['gateway']}/playbooks_api/v1", timeout=TIMEOUT_S, trust_env=False
         )  # local: never a proxy
+        self._plain = httpx.Client(timeout=TIMEOUT_S, trust_env=False)  # webhooks, stand-ins
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._http.close()
+        self._plain.close()
+
+    def _checked(self, what: str, response: httpx.Response) -> httpx.Response:
+        if any(secret in response.text for secret in self._secrets):
+            raise DemoError(f"{what}: the answer contains a webhook secret")
+        return response
+
+    def post_raw(self, url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+        """A POST outside the dashboard API (a webhook delivery), as the sender makes it."""
+        return self._checked(f"POST {url}", self._plain.post(url, content=body, headers=headers))
+
+    def get_raw(self, url: str) -> httpx.Response:
+        return self._checked(f"GET {url}", self._plain.get(url))
 
     def call(
         self,
@@ -230,8 +328,7 @@ class Api:
             method, path, json=json, content=content, params=params,
             headers={**(self._system if system else self._user), **(headers or {})},
         )  # fmt: skip
-        if any(secret in response.text for secret in self._secrets):
-            raise DemoError(f"{method} {path}: the answer contains a webhook secret")
+        self._checked(f"{method} {path}", response)
         if response.status_code not in expect:
             raise DemoError(f"{method} {path} answered {response.status_code}: {_detail(response)}")
         return response
@@ -403,7 +500,7 @@ def play(
     state_dir: Path = DEFAULT_STATE_DIR,
     spec: DemoSpec | None = None,
 ) -> list[str]:
-    """Play the parts of api.md §2's demo that exist today; returns the lines it printed."""
+    """Play api.md §2's demo; returns the lines it printed."""
     spec = spec or load_spec()
     if org_id != spec.org.id:
         raise DemoError(f"the demo plays {spec.org.id}, not {org_id}")
@@ -423,10 +520,7 @@ def play(
             steps.show_listener(store, str(playbook["id"]))
         steps.duplicate(str(playbook["id"]))
         steps.export(str(playbook["id"]))
-    say("not playable yet, the rest of api.md §2's demo:")
-    for piece, issue in STILL_TO_COME:
-        say(f"  - {piece}")
-        say(f"      arrives with {issue}")
+        _Story(api, stack, spec, say).play()
     return lines
 
 
@@ -547,3 +641,257 @@ class _Steps:
 
 def _brief(playbook: Mapping[str, Any]) -> str:
     return f'{playbook["id"]} "{playbook["name"]}", {playbook["status"]}, v{playbook["version"]}'
+
+
+# --- the pipeline: a Shopify order → approval → email → a second order -------------------------
+
+
+class _Story:
+    """Steps 8–13 of the demo: api.md §2's story, through the real pipeline of the stack."""
+
+    def __init__(
+        self, api: Api, stack: Mapping[str, Any], spec: DemoSpec, say: Callable[[str], None]
+    ) -> None:
+        self.api, self.say = api, say
+        self.org = f"/orgs/{spec.org.id}"
+        self.gateway, self.mailjet = str(stack["gateway"]), str(stack["mailjet"])
+        self.source, self.customer = spec.shopify, spec.story_customer
+        self.playbook_id = f"{spec.org.id}_{POST_PURCHASE}"
+        # Fresh order and delivery ids per play (ms): a replay is new orders, not a retried one.
+        self.run = time.time_ns() // 1_000_000
+
+    def play(self) -> None:
+        event_id = self.fulfilled_order()
+        run = self.first_pause(event_id)
+        if run["status"] == "pending_approval":
+            self.approve(run)
+            self.show_email(str(run["id"]))
+        else:
+            self.show_deduped(str(run["id"]))
+        self.second_order()
+        self.attribution()
+
+    # -- helpers --
+
+    def _send(self, topic: str, order_id: int) -> tuple[int, dict[str, Any], str]:
+        customer = self.customer
+        body = shopify_order(
+            topic, order_id=order_id, email=customer.email, name=customer.name,
+            phone=customer.phone,
+        )  # fmt: skip
+        key = f"demo-{self.run}-{topic.replace('/', '-')}"
+        answer = self.api.post_raw(
+            f"{self.gateway}/webhook_shopify/", body, shopify_headers(self.source, topic, body, key)
+        )
+        if answer.status_code != 200 or not answer.json().get("eventId"):
+            raise DemoError(f"webhook_shopify answered {answer.status_code}: {answer.text[:300]}")
+        return order_id % 1_000_000, answer.json(), key
+
+    def _run_for(self, event_id: str) -> dict[str, Any] | None:
+        listed = self.api.call(
+            "GET",
+            f"{self.org}/executions",
+            params={"playbookId": self.playbook_id, "pageSize": "20"},
+        ).json()["executions"]
+        found = [e for e in listed if (e.get("trigger") or {}).get("eventId") == event_id]
+        return found[0] if found else None
+
+    def _follow(
+        self, fetch: Callable[[], dict[str, Any] | None], until: frozenset[str]
+    ) -> dict[str, Any]:
+        """Poll a run, printing each status it passes through, until one of `until`."""
+        started = time.monotonic()
+        seen: str | None = None
+        run: dict[str, Any] | None = None
+        while time.monotonic() - started < PIPELINE_TIMEOUT_S:
+            run = fetch()
+            status = str(run["status"]) if run else "(no run yet)"
+            if status != seen:
+                seen = status
+                self.say(f"       {time.monotonic() - started:4.1f} s  {status}")
+            if run is not None and status in until:
+                return run
+            time.sleep(POLL_S)
+        raise DemoError(f"the run was still {seen} after {PIPELINE_TIMEOUT_S:.0f} s: {run}")
+
+    def _deliveries(self, execution_id: str, **params: str) -> list[dict[str, Any]]:
+        listed = self.api.call(
+            "GET", f"{self.org}/deliveries",
+            params={"playbookId": self.playbook_id, "pageSize": "100", **params},
+        ).json()["deliveries"]  # fmt: skip
+        return [d for d in listed if d.get("executionId") == execution_id]
+
+    def _logged(self, name: str, event_id: str) -> dict[str, Any]:
+        def entry() -> dict[str, Any] | None:
+            events = self.api.call(
+                "GET", f"{self.org}/events", params={"name": name, "pageSize": "20"}
+            ).json()["events"]
+            return next((e for e in events if e.get("eventId") == event_id), None)
+
+        found = _poll(entry, PIPELINE_TIMEOUT_S)
+        if found is None:
+            raise DemoError(f"{event_id} never reached the event log")
+        return found
+
+    # -- the steps --
+
+    def fulfilled_order(self) -> str:
+        number, answer, key = self._send("orders/fulfilled", self.run * 10 + 1)
+        self.say(
+            f"  8. a signed Shopify orders/fulfilled for {self.customer.name} (order #{number}): "
+            f"POST /webhook_shopify (X-Shopify-Event-Id {key}, HMAC-SHA256 of the exact bytes) "
+            f"→ 200 {json.dumps(answer)}"
+        )
+        self.say(f"       event id {answer['eventId']} ({answer['event']}, once per order)")
+        return str(answer["eventId"])
+
+    def first_pause(self, event_id: str) -> dict[str, Any]:
+        self.say(
+            f"  9. Pub/Sub push → on_event_published → Cloud Tasks → execute_step: "
+            f"GET …/executions?playbookId={self.playbook_id} until it pauses for approval"
+        )
+        run = self._follow(
+            lambda: self._run_for(event_id), frozenset({"pending_approval"}) | TERMINAL
+        )
+        logged = self._logged("order.completed", event_id)
+        for match in logged.get("matches") or []:
+            self.say(
+                f"       event log: {match.get('playbookId')} → {match.get('outcome')}"
+                + (f" {match['executionId']}" if match.get("executionId") else "")
+            )
+        if run["status"] not in ("pending_approval", "completed"):
+            raise DemoError(f"the thank-you run ended {run['status']}: {run.get('statusReason')}")
+        return run
+
+    def approve(self, run: dict[str, Any]) -> None:
+        execution_id = str(run["id"])
+        pending = self.api.call(
+            "GET", f"{self.org}/approvals", params={"status": "pending", "pageSize": "100"}
+        ).json()["approvals"]
+        ours = next((a for a in pending if a.get("executionId") == execution_id), None)
+        if ours is None:
+            raise DemoError(f"{execution_id} is pending_approval but not in the approval queue")
+        names = Counter(str(a.get("playbookName")) for a in pending)
+        self.say(
+            f"  10. the approval queue: GET …/approvals?status=pending → {len(pending)} pending "
+            f"({', '.join(f'{n} × {c}' if c > 1 else n for n, c in names.items())})"
+        )
+        for item in ours.get("preview") or []:
+            self.say(
+                f"       preview of {item.get('stepId')}: to {item.get('to')}, "
+                f"subject {item.get('subject')!r}"
+            )
+        approved = self.api.call(
+            "POST", f"{self.org}/approvals/{execution_id}:approve",
+            json={"notes": "approved by the make dev demo"},
+        ).json()  # fmt: skip
+        self.say(
+            f"       POST …/approvals/{execution_id}:approve (as {approved.get('reviewerId')}) "
+            f"→ 200 {approved['status']}; the run resumes:"
+        )
+        done = self._follow(
+            lambda: self.api.call("GET", f"{self.org}/executions/{execution_id}").json(), TERMINAL
+        )
+        if done["status"] != "completed":
+            raise DemoError(f"the approved run ended {done['status']}: {done.get('statusReason')}")
+
+    def show_email(self, execution_id: str) -> None:
+        deliveries = self._deliveries(execution_id)
+        if [d.get("status") for d in deliveries] != ["sent"]:
+            raise DemoError(f"the thank-you run has not one sent delivery: {deliveries}")
+        delivery = deliveries[0]
+
+        def captured() -> dict[str, Any] | None:
+            recorded = self.api.get_raw(f"{self.mailjet}/__requests").json()
+            for request in recorded:
+                for message in (request.get("body") or {}).get("Messages") or []:
+                    if message.get("CustomID") == delivery["id"]:
+                        return dict(message)
+            return None
+
+        message = _poll(captured, PIPELINE_TIMEOUT_S)
+        if message is None:
+            raise DemoError(f"the Mailjet stand-in never received {delivery['id']}")
+        to = ", ".join(str(r.get("Email")) for r in message.get("To") or [])
+        self.say(
+            f"  11. the email, captured by the Mailjet stand-in: GET {self.mailjet}/__requests → "
+            f"To {to}, Subject {message.get('Subject')!r} (CustomID {delivery['id']}; "
+            f"GET …/deliveries: {delivery['status']})"
+        )
+
+    def show_deduped(self, execution_id: str) -> None:
+        skipped = self._deliveries(execution_id, status="skipped", reason="deduped")
+        if not skipped:
+            raise DemoError(f"{execution_id} completed without approval and without a dedup skip")
+        self.say(
+            f"  10. no approval this time, as expected on a replay: {self.customer.name} got this "
+            f"thank-you within the last 24 h (an earlier run) and a playbook reaches a customer "
+            f"at most once per 24 h, so the send was skipped before the gate"
+        )
+        self.say(
+            f"       GET …/deliveries?status=skipped&reason=deduped → {skipped[0]['id']} "
+            f"(skipReason {skipped[0].get('skipReason')})"
+        )
+        self.say("  11. the email: none this time (deduped); the earlier run's email stands")
+
+    def second_order(self) -> None:
+        number, answer, key = self._send("orders/create", self.run * 10 + 2)
+        self.say(
+            f"  12. a second signed Shopify orders/create, same customer (order #{number}): "
+            f"POST /webhook_shopify (X-Shopify-Event-Id {key}) → 200 {json.dumps(answer)}"
+        )
+        logged = self._logged("order.created", str(answer["eventId"]))
+        summary = logged.get("orderSummary") or {}
+        minor = summary.get("totalMinor")
+        total = f"{minor // 100}.{minor % 100:02d}" if isinstance(minor, int) else "?"
+        self.say(
+            f"       GET …/events?name=order.created → {logged['eventId']} {logged['name']}, "
+            f"outcome {logged.get('outcome')}, customer {logged.get('customerId')}, "
+            f"order {summary.get('orderId')} ({total} {summary.get('currency')})"
+        )
+
+    def attribution(self) -> None:
+        path = f"{self.org}/analytics/playbooks"
+        first = self.api.call("GET", path, expect=tuple(range(200, 600)))
+        if first.status_code != 200:
+            self.say(
+                f"  13. attribution: GET …/analytics/playbooks → {first.status_code}; "
+                f"the order's last-touch attribution arrives with {ATTRIBUTION_ISSUE}"
+            )
+            return
+
+        def attributed() -> dict[str, Any] | None:
+            row = _analytics_row(self.api.call("GET", path).json(), self.playbook_id)
+            return row if row and (row.get("attributedOrders") or 0) > 0 else None
+
+        row = _poll(attributed, ATTRIBUTION_TIMEOUT_S) or _analytics_row(
+            self.api.call("GET", path).json(), self.playbook_id
+        )
+        if row is None:
+            self.say(
+                f"  13. attribution: GET …/analytics/playbooks → 200, no row for {POST_PURCHASE}"
+            )
+            return
+        self.say(
+            f"  13. attribution: GET …/analytics/playbooks → {POST_PURCHASE}: "
+            f"attributedOrders {row.get('attributedOrders')}, "
+            f"attributedRevenue {row.get('attributedRevenue')}"
+        )
+
+
+def _poll(check: Callable[[], T | None], timeout: float) -> T | None:
+    """`check()`'s first truthy answer within `timeout` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found or time.monotonic() >= deadline:
+            return found or None
+        time.sleep(POLL_S)
+
+
+def _analytics_row(body: Any, playbook_id: str) -> dict[str, Any] | None:
+    rows = body.get("playbooks") if isinstance(body, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict) and playbook_id in (row.get("playbookId"), row.get("id")):
+            return row
+    return None

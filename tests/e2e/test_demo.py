@@ -28,6 +28,7 @@ pytestmark = pytest.mark.stack
 ROOT = Path(__file__).parents[2]
 SPEC = demo.load_spec()
 ORG = SPEC.org.id
+POST_PURCHASE = f"{ORG}_{demo.POST_PURCHASE}"
 # Every collection the seed writes (schedules left out: the minute tick may move them meanwhile).
 SEEDED = (
     "playbook_templates", "playbook_settings", "webhook_sources", "_secrets", "playbooks",
@@ -208,11 +209,30 @@ def test_play_completes_and_a_replay_reuses_its_work(seeded, capsys):
     assert "__order.completed → order.completed, active, triggers big_order" in text
     assert ":duplicate → 201 pb_" in text
     assert "       | name: Big-order VIP thank-you" in text
-    assert "arrives with the attribution issue" in text
+    # api.md §2's story, through the stack's real pipeline.
+    assert "8. a signed Shopify orders/fulfilled for Avery Johnson" in text
+    assert '"event": "order.completed"}' in text
+    assert "  pending_approval" in text
+    assert f"event log: {POST_PURCHASE} → execution_created ev_" in text
+    assert ":approve (as demo-admin) → 200 approved" in text
+    assert "  completed" in text
+    assert "To avery.johnson@example.com, Subject 'Test title'" in text
+    assert "GET …/deliveries: sent)" in text
+    assert "12. a second signed Shopify orders/create, same customer" in text
+    assert "order.created, outcome no_listeners, customer cus_" in text
+    assert "13. attribution: GET …/analytics/playbooks → " in text
     replay = "\n".join(second)
     assert "created by an earlier run" in replay
     assert "already active since an earlier run" in replay
     assert "6. duplicate it: made by an earlier run" in replay
+    # Fresh orders, the same customer within 24 h: the thank-you is deduped, not re-sent.
+    assert "10. no approval this time, as expected on a replay" in replay
+    assert "(skipReason deduped)" in replay
+    assert "pending_approval" not in replay
+    assert "12. a second signed Shopify orders/create" in replay
+    mails = httpx.get(f"{seeded.state['mailjet']}/__requests", timeout=10).json()
+    to = [m["To"] for r in mails if r["path"] == "/v3.1/send" for m in r["body"]["Messages"]]
+    assert to.count([{"Email": "avery.johnson@example.com"}]) == 1
     brand = seeded.api.get(f"/orgs/{ORG}/playbooks", params={"view": "brand", "pageSize": 100})
     names = sorted(p["name"] for p in brand.json()["playbooks"])
     assert names == [demo.CUSTOM_NAME, f"{demo.CUSTOM_NAME} (copy)"]
@@ -288,6 +308,10 @@ def test_make_dev_twice_on_the_same_state_dir_seeds_plays_and_stops_cleanly(tmp_
         assert reused in output, f"run {run}:\n{output}"
         assert "22 active registry playbooks for empire" in output
         assert "7. export it as YAML" in output
+        # The second run meets the first run's send to the same customer: deduped (§7.8).
+        story = ("To avery.johnson@example.com", "as expected on a replay")[run - 1]
+        assert story in output, f"run {run}:\n{output}"
+        assert "12. a second signed Shopify orders/create" in output
         assert "!!" not in output, output
         assert "stack stopped; nothing left running" in output
         assert not [pid for pid in pids if processes.alive(pid)]

@@ -23,6 +23,7 @@ def test_create_from_yaml_reads_back_as_yaml(api):
     assert created["status"] == "draft"
     assert created["requiresApproval"] is True
     assert created["version"] == 1
+    assert created["createdAt"] == "2026-11-24T12:00:00Z"  # RFC 3339 with Z on the wire
     response = api.as_().get(f"{BASE}/{created['id']}", headers={"Accept": "application/yaml"})
     assert response.mimetype == "application/yaml"
     assert yaml.safe_load(response.get_data(as_text=True))["name"] == "Post-purchase thank-you"

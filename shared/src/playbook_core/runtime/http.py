@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Request, Response
@@ -18,15 +19,23 @@ from playbook_core.domain.errors import (
     PlaybookInvalid,
     PlaybooksError,
 )
+from playbook_core.domain.normal_forms import rfc3339
 
 PROBLEM_BASE = "https://bakedbot.ai/problems/"
 _log = logging.getLogger("playbooks.http")
 M = TypeVar("M", bound=BaseModel)
 
 
+def _wire(value: Any) -> Any:
+    """JSON for what the store returns: instants as RFC 3339 with `Z` (api.md conventions)."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    return str(value)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, default=str), status=status, mimetype="application/json", headers=headers
+        json.dumps(body, default=_wire), status=status, mimetype="application/json", headers=headers
     )
 
 
