@@ -10,7 +10,13 @@ from flask import Request, Response
 from playbook_core.runtime.api import dispatch
 from playbook_core.runtime.bootstrap import app
 from playbook_core.runtime.cloudevents import decode_firestore_change, decode_pubsub
-from playbook_core.runtime.http import http_boundary, json_response, read_model, task_boundary
+from playbook_core.runtime.http import (
+    http_boundary,
+    json_response,
+    problem,
+    read_model,
+    task_boundary,
+)
 from playbook_core.runtime.tasks import task_attempt
 from playbook_core.service.steps import StepTask
 
@@ -19,6 +25,12 @@ from playbook_core.service.steps import StepTask
 @http_boundary
 def playbooks_api(request: Request) -> Response:
     return dispatch(request, app())
+
+
+@functions_framework.errorhandler(404)  # type: ignore[untyped-decorator]  # no stubs for it
+def _unrouted(_error: Exception) -> Response:
+    """Paths the framework refuses before our router (e.g. a newline in a segment): problem+json."""
+    return problem(404, "not-found", "NotFound", "no route for this path")
 
 
 def _webhook(platform: str, request: Request) -> Response:

@@ -191,3 +191,9 @@ def test_pubsub_push_reaches_on_event_published(app, caplog):
     }
     log = app.store.query("playbook_event_log").docs
     assert [d.data["outcome"] for d in log] == ["no_listeners"]
+
+
+def test_paths_the_framework_refuses_still_answer_problem_json(app):
+    response = client("playbooks_api").get("/v1/orgs/%0A/playbooks")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
