@@ -36,6 +36,7 @@ test: lint typecheck
 	$(BIN)/pytest -c tests/pytest.ini tests $(EMULATOR_FLAG)
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -c shared/constraints.txt -e 'shared[dev,bench]'
 	$(BIN)/pytest -c tests/pytest.ini tests/bench -s -q
 
 requirements: $(STAMP)

@@ -131,8 +131,10 @@ def authenticate(request: Request, app: App) -> Caller:
 def all_routes() -> list[Route]:
     """Every route; importing the route modules registers them (once)."""
     from playbook_core.runtime import (  # noqa: F401, PLC0415
+        api_analytics,
         api_events,
         api_executions,
+        api_graph,
         api_org,
         api_playbooks,
         api_runs,

@@ -29,7 +29,14 @@ QUERY: dict[str, list[str]] = {
     "GET /v1/orgs/{orgId}/playbooks/{playbookId}:export": ["format"],
     "GET /v1/orgs/{orgId}/playbooks:export": ["format"],
     "DELETE /v1/orgs/{orgId}/playbooks/{playbookId}": ["confirm"],
+    "GET /v1/orgs/{orgId}/graph": ["format", "includeInactive"],
     "POST /v1/admin/seed-playbooks": ["force"],
+    "GET /v1/orgs/{orgId}/analytics/playbooks": ["from", "to"],
+    "GET /v1/orgs/{orgId}/playbooks/{playbookId}/analytics": ["from", "to"],
+    "GET /v1/orgs/{orgId}/events": ["name", "outcome", "from", "pageSize", "pageToken"],
+    "GET /v1/orgs/{orgId}/executions": ["playbookId", "status", "pageSize", "pageToken"],
+    "GET /v1/orgs/{orgId}/approvals": ["status", "pageSize", "pageToken"],
+    "GET /v1/orgs/{orgId}/deliveries": ["status", "reason", "playbookId", "pageSize", "pageToken"],
 }
 # Success answers besides a route's main one.
 ALSO: dict[str, dict[str, str]] = {

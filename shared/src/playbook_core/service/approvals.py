@@ -12,6 +12,7 @@ from playbook_core.domain.errors import Conflict, NotFound
 from playbook_core.domain.executions import EXECUTIONS
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
+from playbook_core.service import stats
 from playbook_core.service.runs import StepTarget, enqueue_step
 
 if TYPE_CHECKING:
@@ -142,7 +143,10 @@ def decide(
         limit=50,
     ).docs
 
+    expired: list[dict[str, Any]] = []
+
     def work(tx: Transaction) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        expired.clear()
         approval = tx.get(APPROVALS, execution_id)
         execution = tx.get(EXECUTIONS, execution_id)
         if approval is None or approval.get("orgId") != org_id or execution is None:
@@ -151,6 +155,7 @@ def decide(
             raise Conflict("this approval was already decided", code="approval-not-pending")
         if approval["expiresAt"] <= now:
             _expire(tx, approval, execution, held, now)
+            expired.append(execution)
             return None  # committed, then refused below: the expiry must stick
         decision = {
             "status": "approved" if approve else "rejected",
@@ -175,8 +180,11 @@ def decide(
 
     decided = store.transaction(work)
     if decided is None:
+        stats.record_closed(store, expired[0], "expired", held=len(held), at=now)
         raise Conflict("this approval has expired", code="approval-expired")
     approval, execution = decided
+    if not approve:
+        stats.record_closed(store, execution, "rejected", held=len(held), at=now)
     if approve:
         index = int(approval["gateStepIndex"])
         step = store.get(f"{EXECUTIONS}/{execution_id}/steps", f"{index:03d}") or {}
@@ -238,14 +246,19 @@ def expire_due(*, store: DocumentStore, clock: Clock, limit: int = 200) -> int:
             limit=50,
         ).docs
 
-        def work(tx: Transaction, approval_id: str = doc.id, held: list[Any] = held) -> None:
+        def work(
+            tx: Transaction, approval_id: str = doc.id, held: list[Any] = held
+        ) -> dict[str, Any] | None:
             approval = tx.get(APPROVALS, approval_id)
             execution = tx.get(EXECUTIONS, approval_id)
             if approval is None or execution is None or approval["status"] != "pending":
-                return
+                return None
             _expire(tx, approval, execution, held, now)
+            return execution
 
-        store.transaction(work)
+        closed = store.transaction(work)
+        if closed is not None:
+            stats.record_closed(store, closed, "expired", held=len(held), at=now)
     return len(due)
 
 

@@ -32,7 +32,7 @@ from playbook_core.ports import (
     TaskQueue,
     Transaction,
 )
-from playbook_core.service import actions
+from playbook_core.service import actions, stats
 from playbook_core.service.context import build_context, step_doc_id, steps_path
 from playbook_core.service.runs import StepTarget, enqueue_step
 from playbook_core.service.send_internal import run_internal_email
@@ -268,6 +268,7 @@ def _record(
         tx.update(EXECUTIONS, execution["id"], changes)
 
     engine.store.transaction(work)
+    stats.record_finish(engine.store, execution, result.finished, at=now)
     if result.command is not None:
         enqueue_step(
             engine.queue,

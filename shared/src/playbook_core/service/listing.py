@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from playbook_core.domain import reports
 from playbook_core.domain.documents import PLAYBOOKS, query_tokens
 from playbook_core.domain.errors import BadRequest
 from playbook_core.ports import DocumentStore, OrderBy, Where
@@ -12,17 +13,6 @@ SUMMARIES = "playbook_summaries"
 MAX_PAGE = 100
 View = Literal["brand", "dispensary", "all"]
 STATUSES = frozenset({"draft", "active", "paused", "disabled", "archived"})
-
-_EMPTY_STATS = {
-    "runs30d": 0,
-    "successRate30d": None,
-    "deliveries30d": 0,
-    "skipped30d": 0,
-    "revenue30d": "0.00",
-    "lastRunAt": None,
-    "lastRunStatus": None,
-    "pendingApprovals": 0,
-}
 
 
 def list_playbooks(
@@ -62,14 +52,4 @@ def list_playbooks(
 
 
 def _stats(summary: dict[str, Any] | None) -> dict[str, Any]:
-    if summary is None:
-        return dict(_EMPTY_STATS)
-    last30 = summary.get("last30", {})
-    return {
-        **_EMPTY_STATS,
-        "runs30d": last30.get("executions", 0),
-        "successRate30d": summary.get("successRate30"),
-        "lastRunAt": summary.get("lastRunAt"),
-        "lastRunStatus": summary.get("lastRunStatus"),
-        "pendingApprovals": summary.get("pendingApprovals", 0),
-    }
+    return reports.list_stats(summary)

@@ -15,6 +15,7 @@ from playbook_core.domain.executions import (
     step_task_name,
 )
 from playbook_core.ports import Clock, DocumentStore, TaskQueue, TaskRequest
+from playbook_core.service import stats
 
 
 @dataclass(frozen=True)
@@ -86,4 +87,7 @@ def start_run(
         return existing, False
     enqueue_step(queue, target, execution, 0, 1)
     store.update(EXECUTIONS, execution_id, {"firstTaskEnqueuedAt": clock.now()})
+    stats.record_execution(
+        store, execution, at=now, counters={"dryRuns" if dry_run else "executions": 1}
+    )
     return execution, True

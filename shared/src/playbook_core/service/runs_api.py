@@ -17,6 +17,7 @@ from playbook_core.ports import (
     Transaction,
     Where,
 )
+from playbook_core.service import stats
 from playbook_core.service.approvals import APPROVALS
 from playbook_core.service.context import steps_path
 from playbook_core.service.playbooks import load_playbook
@@ -114,7 +115,9 @@ def cancel_execution(
             )
         return {**execution, **changes}
 
-    return store.transaction(work)
+    cancelled = store.transaction(work)
+    stats.record_closed(store, cancelled, "cancelled", held=len(held), at=now)
+    return cancelled
 
 
 def list_deliveries(

@@ -99,7 +99,9 @@ def handle_cron(
     if path == "/attribution":
         from playbook_core.service import daily  # noqa: PLC0415 - the hourly job's own module
 
-        return daily.hourly(store=store, queue=queue, target=target, clock=clock, bus=bus, topic=topic)
+        return daily.hourly(
+            store=store, queue=queue, target=target, clock=clock, bus=bus, topic=topic
+        )
     if path == "/sweep":
         return sweep(body, store=store, queue=queue, target=target, clock=clock)
     raise NotFound(f"cron_playbooks has no route {path}")

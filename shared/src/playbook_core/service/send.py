@@ -23,6 +23,7 @@ from playbook_core.domain.sending import (
     send_log_id,
 )
 from playbook_core.ports import DocumentStore
+from playbook_core.service import stats
 from playbook_core.service.actions import ActionContext
 
 DELIVERIES = "playbook_deliveries"
@@ -149,6 +150,7 @@ def delivery_document(
 def settle_skip(store: DocumentStore, document: dict[str, Any], reason: str) -> StepOutcome:
     """A deliberate non-send: recorded with its reason; the run goes on."""
     store.set(DELIVERIES, document["id"], {**document, "status": "skipped", "skipReason": reason})
+    stats.record_delivery(store, document, counters={f"skipped.{reason}": 1})
     return StepOutcome(
         "completed",
         output={"skipped": reason, "deliveryId": document["id"]},
@@ -206,6 +208,9 @@ def record_sent(
             "updatedAt": now,
             "expiresAt": now + DELIVERY_TTL,
         },
+    )
+    stats.record_delivery(
+        store, {**document, "sentAt": now}, counters={f"sent.{document['channel']}": 1}
     )
 
 
