@@ -33,7 +33,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	@if [ -z "$(EMULATOR_FLAG)" ]; then echo "!!! EMULATOR TIER SKIPPED: java or the Firestore/Pub/Sub emulator files are missing on this machine"; fi
-	$(BIN)/pytest -c tests/pytest.ini tests $(EMULATOR_FLAG)
+	$(BIN)/pytest -c tests/pytest.ini tests/unit tests/contract tests/integration tests/e2e $(EMULATOR_FLAG)
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -c shared/constraints.txt -e 'shared[dev,bench]'
