@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from playbook_core.domain import matching
 from playbook_core.domain.ids import h
 
 Channel = Literal["email", "sms"]
@@ -30,13 +31,15 @@ def send_log_id(key: str) -> str:
 
 
 def identity_key(customer: dict[str, Any] | None, recipient: str) -> str:
-    """dk: dedupeKey > cid: customer id > em: email > ph: phone > the normalised recipient."""
+    """The customer's identity (matching.identity_key), else the normalised recipient itself."""
     customer = customer or {}
-    for prefix, field in (("dk", "dedupeKey"), ("cid", "id"), ("em", "email"), ("ph", "phone")):
-        value = customer.get(field)
-        if value:
-            return f"{prefix}:{value}"
-    return ("em:" if "@" in recipient else "ph:") + recipient
+    found = matching.identity_key(
+        dedupe_key=customer.get("dedupeKey"),
+        customer_id=customer.get("id"),
+        email=customer.get("email"),
+        phone=customer.get("phone"),
+    )
+    return found or ("em:" if "@" in recipient else "ph:") + recipient
 
 
 def contact_state_id(org_id: str, identity: str) -> str:
