@@ -26,6 +26,8 @@ def test_steps_run_in_order_and_outputs_feed_later_steps(rig):
     assert execution["status"] == "completed"
     assert [r["stepId"] for r in execution["stepResults"]] == ["compose", "email", "tell_team"]
     assert execution["progress"] == 1.0
+    first = rig.store.get(f"playbook_executions/{execution_id}/steps", "000")
+    assert first["startedAt"] <= first["completedAt"]  # the claim's start survives the result write
     [email] = rig.sent_emails()
     assert email["body"]["Messages"][0]["Subject"] == "Test title"
     assert email["body"]["Messages"][0]["To"] == [{"Email": "admin@store.example"}]

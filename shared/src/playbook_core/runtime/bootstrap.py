@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -55,6 +56,7 @@ class App:
     verifier: TokenVerifier | None = None
     agents: AgentHarness | None = None
     vault: Secrets | None = None
+    built_engine: Engine | None = None
 
     def secrets(self) -> Secrets:
         if self.vault is None:
@@ -173,6 +175,12 @@ class App:
         )
 
     def engine(self) -> Engine:
+        """Built once per instance (provider clients are costly); jitter is drawn per step."""
+        if self.built_engine is None:
+            self.built_engine = self._build_engine()
+        return dataclasses.replace(self.built_engine, jitter=random.uniform(0.8, 1.2))  # noqa: S311
+
+    def _build_engine(self) -> Engine:
         s = self.settings
         mailer = None
         if s.mailjet_api_key and s.mailjet_secret_key:

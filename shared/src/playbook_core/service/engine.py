@@ -79,7 +79,8 @@ def run_step(task: StepTask, engine: Engine) -> dict[str, Any]:
         return {"acknowledged": True, "outcome": "not_claimed"}
     running, previous = claimed
     outcome = _run(engine, running, definition, task, previous=previous, now=now)
-    return _record(engine, running, definition, task, outcome)
+    started = (previous or {}).get("startedAt") or now
+    return _record(engine, running, definition, task, outcome, started_at=started)
 
 
 def _refusal(
@@ -230,6 +231,8 @@ def _record(
     definition: PlaybookDefinition,
     task: StepTask,
     outcome: StepOutcome,
+    *,
+    started_at: datetime,
 ) -> dict[str, Any]:
     """Write the step result and the execution summary first, then enqueue what comes next."""
     now = engine.clock.now()
@@ -252,7 +255,7 @@ def _record(
             *execution.get("trace", []),
             {"stepId": step.id, "action": step.action, **trace},
         ]
-    step_doc = {**result.step_doc, "leaseUntil": None, "updatedAt": now}
+    step_doc = {**result.step_doc, "startedAt": started_at, "leaseUntil": None, "updatedAt": now}
     step_doc.pop("trace", None)
 
     def work(tx: Transaction) -> None:
