@@ -25,10 +25,14 @@ from playbook_core.ports import DeleteField, Doc, Increment, OrderBy, Page, Tran
 
 T = TypeVar("T")
 
-# Contention (Aborted) and exhausted retries count as "storage unavailable": callers retry later.
-_UNAVAILABLE: tuple[type[gexc.GoogleAPIError], ...] = (
-    *(gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError, gexc.Unknown),
-    *(gexc.InternalServerError, gexc.ResourceExhausted, gexc.Aborted),
+# Requests Firestore will never accept as sent; every other client failure (contention, deadlines,
+# exhausted retries, outages) counts as "storage unavailable" and callers retry later.
+_PERMANENT: tuple[type[gexc.GoogleAPIError], ...] = (
+    gexc.InvalidArgument,
+    gexc.FailedPrecondition,
+    gexc.PermissionDenied,
+    gexc.Unauthenticated,
+    gexc.OutOfRange,
 )
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError)
 _OPS = {"array-contains": "array_contains", "array-contains-any": "array_contains_any"}
@@ -44,10 +48,12 @@ def _translate(exc: BaseException, what: str) -> errors.PlaybooksError | None:
         return errors.AlreadyExists(f"{what} already exists")
     if isinstance(exc, gexc.NotFound):
         return errors.NotFound(f"{what} not found")
-    if isinstance(exc, _UNAVAILABLE):
-        return errors.Unavailable(f"firestore unavailable ({type(exc).__name__})")
+    if isinstance(exc, _PERMANENT):
+        return errors.PlaybooksError(f"firestore refused the request ({type(exc).__name__})")
     if isinstance(exc, gexc.GoogleAPIError):
-        return errors.PlaybooksError(f"firestore failed ({type(exc).__name__})")
+        # Anything else (deadline, cancelled, unavailable, gateway timeout…) may pass: retry later.
+        # A storage failure must never look permanent, or a task would be acknowledged and lost.
+        return errors.Unavailable(f"firestore unavailable ({type(exc).__name__})")
     return None
 
 
