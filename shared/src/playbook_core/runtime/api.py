@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 Auth = Literal["public", "user"]
 MAX_BODY = 1024 * 1024
+MAX_PAGE_SIZE = 100
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 _PARAM = re.compile(r"\{([A-Za-z]+)\}")
 
@@ -39,6 +40,13 @@ class Call:
 
     def query(self, name: str, default: str | None = None) -> str | None:
         return self.request.args.get(name, default)
+
+    def page(self) -> tuple[int, str | None]:
+        """`pageSize` (1–100, default 50) and `pageToken`, as every list route takes them."""
+        size = self.query("pageSize", "50") or "50"
+        if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+            raise BadRequest("pageSize is a number from 1 to 100")
+        return int(size), self.query("pageToken")
 
     def json_body(self) -> Any:
         body = _raw_body(self.request)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response
 
 from playbook_core.domain.access import require_reader, require_system
-from playbook_core.domain.errors import BadRequest
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
 from playbook_core.service import ingest
@@ -28,12 +27,10 @@ def ingest_event(call: Call) -> Response:
 def list_events(call: Call) -> Response:
     org_id = call.params["orgId"]
     require_reader(call.caller, org_id)
-    size = call.query("pageSize", "50") or "50"
-    if not size.isdigit():
-        raise BadRequest("pageSize is a number from 1 to 100")
+    size, token = call.page()
     result = ingest.list_events(
         org_id=org_id, name=call.query("name"), outcome=call.query("outcome"),
-        since=call.query("from"), page_size=int(size), page_token=call.query("pageToken"),
+        since=call.query("from"), page_size=size, page_token=token,
         store=call.app.store,
     )  # fmt: skip
     return json_response(result)

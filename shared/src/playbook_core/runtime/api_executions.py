@@ -19,18 +19,11 @@ MAX_BATCH = 100
 DRY_RUN_WAIT_S = 25.0
 
 
-def _page(call: Call) -> tuple[int, str | None]:
-    size = call.query("pageSize", "50") or "50"
-    if not size.isdigit() or not 1 <= int(size) <= 100:
-        raise BadRequest("pageSize is a number from 1 to 100")
-    return int(size), call.query("pageToken")
-
-
 @route("GET", ORG + "/executions", summary="Runs, newest first, with step results")
 def list_executions(call: Call) -> Response:
     org_id = call.params["orgId"]
     require_reader(call.caller, org_id)
-    size, token = _page(call)
+    size, token = call.page()
     return json_response(
         runs_api.list_executions(
             org_id=org_id,
@@ -77,7 +70,7 @@ def cancel_execution(call: Call) -> Response:
 def list_approvals(call: Call) -> Response:
     org_id = call.params["orgId"]
     require_reader(call.caller, org_id)
-    size, token = _page(call)
+    size, token = call.page()
     return json_response(
         approvals.list_approvals(
             org_id=org_id,
@@ -152,7 +145,7 @@ def batch_approve(call: Call) -> Response:
 def list_deliveries(call: Call) -> Response:
     org_id = call.params["orgId"]
     require_reader(call.caller, org_id)
-    size, token = _page(call)
+    size, token = call.page()
     return json_response(
         runs_api.list_deliveries(
             org_id=org_id,

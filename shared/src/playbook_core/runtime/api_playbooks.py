@@ -62,13 +62,11 @@ def list_playbooks(call: Call) -> Response:
     view = call.query("view", "auto")
     if view not in ("auto", "brand", "dispensary", "all"):
         raise BadRequest("view is auto, brand, dispensary or all")
-    size = call.query("pageSize", "50") or "50"
-    if not size.isdigit():
-        raise BadRequest("pageSize is a number from 1 to 100")
+    size, token = call.page()
     result = listing.list_playbooks(
         org_id=org_id, view=default_view(call.caller) if view == "auto" else view,  # type: ignore[arg-type]
         status=call.query("status"), category=call.query("category"), agent=call.query("agent"),
-        q=call.query("q"), page_size=int(size), page_token=call.query("pageToken"),
+        q=call.query("q"), page_size=size, page_token=token,
         store=call.app.store,
     )  # fmt: skip
     return json_response(result)
