@@ -180,6 +180,10 @@ class Secrets(Protocol):
 
     def get(self, reference: str) -> str: ...
 
+    def discard(self, reference: str) -> None:
+        """Destroy one version written by a request that was then refused."""
+        ...
+
 
 @dataclass(frozen=True)
 class EmailMessage:

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+from playbook_core.domain.secret_names import slack_secret_name
+
 CRON_SECRET = "test-cron-secret"  # the api fixture configures this value
 
 SYSTEM = {"X-Cron-Secret": CRON_SECRET}
@@ -159,10 +161,9 @@ def test_health_and_openapi_are_public(api):
     assert api.client.get("/v1/openapi.json").get_json()["openapi"].startswith("3.1")
 
 
-def test_slack_reference_must_name_a_slack_secret(api):
-    ok = api.as_().patch(
-        "/v1/orgs/org_a/settings", json={"slackWebhookSecretRef": "projects/p/secrets/slack-org-a"}
-    )
+def test_slack_reference_must_name_the_orgs_own_slack_secret(api):
+    own = f"projects/p/secrets/{slack_secret_name('org_a')}/versions/latest"
+    ok = api.as_().patch("/v1/orgs/org_a/settings", json={"slackWebhookSecretRef": own})
     assert ok.status_code == 200
     refused = api.as_().patch(
         "/v1/orgs/org_a/settings",

@@ -61,9 +61,7 @@ def test_secret_rotation_keeps_the_previous_secret_second(api):
         json={"platform": "shopify", "shopDomain": "shop.myshopify.com", "secret": "second-secret"},
     )
     refs = api.app.store.get("webhook_sources", "shopify_shop.myshopify.com")["secretRefs"]
-    assert [api.app.secrets().get(r) for r in refs] == [
-        "second-secret"
-    ]  # local refs are per source name
+    assert [api.app.secrets().get(r) for r in refs] == ["second-secret", "first-secret"]
     assert api.app.store.get(LOCAL_COLLECTION, refs[0].removeprefix("local:"))["orgId"] == "_system"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets as random_tokens
 import threading
 import time
 from typing import Any
@@ -14,20 +15,28 @@ CACHE_SECONDS = 300
 
 
 class StoreSecrets:
-    """Local stack: values in a server-only collection, referenced as `local:<name>`."""
+    """Local stack: one document per version, referenced as `local:<name>@<version>`.
+
+    Versions, like Secret Manager's, keep a rotated-out secret readable while a source still
+    lists it as the previous one.
+    """
 
     def __init__(self, store: DocumentStore) -> None:
         self.store = store
 
     def put(self, name: str, value: str) -> str:
-        self.store.set(LOCAL_COLLECTION, name, {"orgId": "_system", "value": value})
-        return f"local:{name}"
+        version = f"{name}@{random_tokens.token_hex(8)}"
+        self.store.set(LOCAL_COLLECTION, version, {"orgId": "_system", "value": value})
+        return f"local:{version}"
 
     def get(self, reference: str) -> str:
         document = self.store.get(LOCAL_COLLECTION, reference.removeprefix("local:"))
         if document is None:
             raise NotFound("secret reference not found")
         return str(document["value"])
+
+    def discard(self, reference: str) -> None:
+        self.store.delete(LOCAL_COLLECTION, reference.removeprefix("local:"))
 
 
 class SecretManagerSecrets:
@@ -88,3 +97,15 @@ class SecretManagerSecrets:
         with self._lock:
             self._cache[reference] = (time.monotonic(), value)
         return str(value)
+
+    def discard(self, reference: str) -> None:
+        from google.api_core import exceptions  # noqa: PLC0415
+
+        with self._lock:
+            self._cache.pop(reference, None)
+        try:
+            self._secret_manager().destroy_secret_version(request={"name": reference})
+        except exceptions.NotFound:
+            pass
+        except exceptions.GoogleAPICallError as exc:
+            raise Unavailable("Secret Manager is unavailable") from exc

@@ -91,8 +91,9 @@ def patch_settings(call: Call) -> Response:
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object of settings")
     result = settings.patch_settings(
-        org_id=org_id, changes=body, store=call.app.store, clock=call.app.clock
-    )
+        org_id=org_id, changes=body, store=call.app.store, secrets=call.app.secrets(),
+        clock=call.app.clock,
+    )  # fmt: skip
     return json_response(result)
 
 

@@ -20,6 +20,7 @@ from playbook_core.domain.playbook import (
     WaitStep,
     minutes_of,
 )
+from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.ports import AgentHarness, DocumentStore, EventBus, Secrets, SlackNotifier
 from playbook_core.service.events import publish_event
 
@@ -201,7 +202,7 @@ def _slack_notice(
     store: DocumentStore, ctx: ActionContext, secrets: Secrets, slack: SlackNotifier, text: str
 ) -> StepOutcome:
     org_id = ctx.execution["orgId"]
-    reference = (store.get("playbook_settings", org_id) or {}).get("slackWebhookSecretRef")
+    reference = org_slack_reference(org_id, store.get("playbook_settings", org_id) or {})
     not_configured = StepOutcome(
         "failed", error_code="slack_not_configured", error_message="no Slack webhook is configured"
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from playbook_core.domain.errors import NotFound, ProviderError
+from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.logging import event
 from playbook_core.ports import DocumentStore, Secrets, SlackNotifier, Transaction
 
@@ -59,7 +60,7 @@ class Alerter:
         return self.store.transaction(work)
 
     def _webhook(self, org_id: str) -> str | None:
-        reference = (self.store.get(SETTINGS, org_id) or {}).get("slackWebhookSecretRef")
+        reference = org_slack_reference(org_id, self.store.get(SETTINGS, org_id) or {})
         if reference:
             try:
                 return self.secrets.get(reference)

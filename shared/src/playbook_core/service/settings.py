@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from playbook_core.domain.errors import Issue, PlaybookInvalid
 from playbook_core.domain.schedules import TimezoneError, resolve_timezone
+from playbook_core.domain.secret_names import names_secret, slack_secret_name
 from playbook_core.domain.validation import E164, EMAIL
-from playbook_core.ports import Clock, DocumentStore, Where
+from playbook_core.ports import Clock, DocumentStore, Secrets, Where
 from playbook_core.service.playbooks import SETTINGS
 
 SCHEDULES = "playbook_schedules"
-# A Slack secret only (`slack-` names): an editor must not point alerts at another secret.
-_REFERENCE_NAME = (
-    r"^projects/[^/]+/secrets/slack-[^/]+(/versions/[^/]+)?$|^local:slack-[A-Za-z0-9_.-]+$"
-)
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}  # the local Slack stand-in; nothing else over http
 
 
 class ChannelCap(BaseModel):
@@ -43,7 +42,8 @@ class SettingsPatch(BaseModel):
     low_stock_threshold: Annotated[int, Field(ge=0, le=100000)] | None = None
     admin_email: str | None = None
     alert_phone: str | None = None
-    slack_webhook_secret_ref: Annotated[str, Field(pattern=_REFERENCE_NAME)] | None = None
+    slack_webhook_secret_ref: Annotated[str, Field(max_length=512)] | None = None
+    slack_webhook_url: Annotated[str, Field(max_length=2048)] | None = None  # write-only
     default_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
 
     @field_validator("timezone")
@@ -68,6 +68,16 @@ class SettingsPatch(BaseModel):
     def _phone(cls, value: str | None) -> str | None:
         if value is not None and not E164.match(value):
             raise ValueError("alertPhone must be an E.164 number such as +14155550100")
+        return value
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _slack_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            local = parts.scheme == "http" and parts.hostname in _LOOPBACK
+            if not (parts.scheme == "https" or local) or not parts.hostname:
+                raise ValueError("slackWebhookUrl must be an https:// Slack incoming-webhook URL")
         return value
 
 
@@ -98,8 +108,9 @@ def get_settings(*, org_id: str, store: DocumentStore) -> dict[str, Any]:
 
 
 def patch_settings(
-    *, org_id: str, changes: dict[str, Any], store: DocumentStore, clock: Clock
+    *, org_id: str, changes: dict[str, Any], store: DocumentStore, secrets: Secrets, clock: Clock
 ) -> dict[str, Any]:
+    """Validate everything first; only then store the Slack URL (as the org's own secret)."""
     try:
         patch = SettingsPatch.model_validate(changes)
     except ValidationError as exc:
@@ -110,6 +121,18 @@ def patch_settings(
         ]  # fmt: skip
         raise PlaybookInvalid(issues) from None
     update = patch.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    reference = update.get("slackWebhookSecretRef")
+    if reference is not None and not names_secret(reference, slack_secret_name(org_id)):
+        raise PlaybookInvalid([
+            Issue(code="invalid_value", path="slackWebhookSecretRef", line=None, column=None,
+                  message="slackWebhookSecretRef must name this organization's own Slack secret "
+                  "(set slackWebhookUrl to store one)"),
+        ])  # fmt: skip
+    if "slackWebhookUrl" in update:
+        url = update.pop("slackWebhookUrl")
+        update["slackWebhookSecretRef"] = (
+            secrets.put(slack_secret_name(org_id), url) if url is not None else None
+        )
     store.set(SETTINGS, org_id, {"orgId": org_id, **update, "updatedAt": clock.now()}, merge=True)
     if "timezone" in update:
         _retime_inherited_schedules(org_id, update["timezone"], store, clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from playbook_core.domain.errors import BadRequest, Conflict
+from playbook_core.domain.secret_names import names_secret, webhook_secret_name
 from playbook_core.domain.webhooks import (
     normalise_source_url,
     shop_domain,
@@ -28,7 +29,11 @@ def register_source(
     secrets: Secrets,
     clock: Clock,
 ) -> dict[str, Any]:
-    """Create or update the source for this org; a store bound to another org is refused."""
+    """Create or update the source for this org; a store bound to another org is refused.
+
+    Nothing is written before every check has passed: the secret goes under a name derived from
+    this org and source, so even a registration that loses a race cannot touch the owner's.
+    """
     if platform == "shopify":
         source_id, key = shopify_source_id(address), {"shopDomain": shop_domain(address)}
     else:
@@ -38,18 +43,17 @@ def register_source(
         )
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         raise BadRequest("a webhook secret has at least 8 characters")
-    reference = secrets.put(f"webhook-{source_id.replace('.', '-')}", secret) if secret else None
+    _refuse_if_taken(store.get(SOURCES, source_id), org_id)
+    reference = secrets.put(webhook_secret_name(org_id, source_id), secret) if secret else None
     now = clock.now()
 
     def work(tx: Transaction) -> dict[str, Any]:
         current = tx.get(SOURCES, source_id)
-        if current is not None and current.get("orgId") != org_id:
-            raise Conflict("this store is registered to another organization", code="source-taken")
-        refs = list((current or {}).get("secretRefs", []))
+        _refuse_if_taken(current, org_id)
+        own = webhook_secret_name(org_id, source_id)
+        refs = [r for r in (current or {}).get("secretRefs", []) if names_secret(r, own)]
         if reference is not None:
-            refs = [reference, *[r for r in refs if r != reference]][
-                :2
-            ]  # current first, one previous
+            refs = [reference, *[r for r in refs if r != reference]][:2]  # current, one previous
         previous = current or {}
         document = {
             "orgId": org_id, "platform": platform, **key, "secretRefs": refs, "status": "active",
@@ -59,8 +63,18 @@ def register_source(
         tx.set(SOURCES, source_id, document)
         return document
 
-    document = store.transaction(work)
+    try:
+        document = store.transaction(work)
+    except Conflict:  # another org claimed the store between our check and the write
+        if reference is not None:
+            secrets.discard(reference)
+        raise
     return public_view(source_id, document)
+
+
+def _refuse_if_taken(current: dict[str, Any] | None, org_id: str) -> None:
+    if current is not None and current.get("orgId") != org_id:
+        raise Conflict("this store is registered to another organization", code="source-taken")
 
 
 def public_view(source_id: str, document: dict[str, Any]) -> dict[str, Any]:

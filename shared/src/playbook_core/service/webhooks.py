@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.errors import AlreadyExists, BadRequest, NotFound, Unavailable
 from playbook_core.domain.normal_forms import parse_timestamp
+from playbook_core.domain.secret_names import names_secret, webhook_secret_name
 from playbook_core.domain.webhook_events import (
     Delivery,
     OrgContext,
@@ -153,9 +154,11 @@ def _secrets_for(
     source: _Source, secrets: Secrets, fallback_secret: str | None
 ) -> tuple[list[str], bool]:
     """The source's own secrets (current first); the global one only when it has none (§2.2)."""
-    references = [r for r in source.document.get("secretRefs") or [] if isinstance(r, str)]
-    if not references:
+    listed = source.document.get("secretRefs") or []
+    if not listed:
         return ([fallback_secret] if fallback_secret else []), False
+    own = webhook_secret_name(source.org_id, source.id)  # never another org's secret
+    references = [r for r in listed if names_secret(r, own)]
     values, failed = [], False
     for reference in references:
         try:
