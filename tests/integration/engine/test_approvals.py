@@ -1,5 +1,6 @@
 """The approval gate end to end (domain.md §7.11): approve once, reject, expire."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -111,3 +112,40 @@ def test_the_reaper_reenqueues_a_stuck_run_then_fails_it(rig):
     final = tick(rig)
     assert final["failedStuck"] == 1
     assert rig.execution(execution_id)["statusReason"] == "stuck"
+
+
+@pytest.mark.parametrize(
+    "backend", ["rig", pytest.param("firestore_rig", marks=pytest.mark.emulator)]
+)
+def test_twenty_concurrent_approves_one_wins_the_rest_are_409_and_one_email_goes(backend, request):
+    rig = request.getfixturevalue(backend)
+    execution_id = pending(rig)
+
+    def approve(_):
+        try:
+            return decide(rig, execution_id, approve=True)["status"]
+        except Conflict as refused:
+            return refused.code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(approve, range(20)))
+    assert sorted(outcomes) == ["approval-not-pending"] * 19 + ["approved"]
+    rig.run_all()
+    assert rig.execution(execution_id)["status"] == "completed"
+    assert len(rig.sent_emails()) == 1
+    with pytest.raises(Conflict) as caught:  # the claim is gone; the decision still holds
+        decide(rig, execution_id, approve=False)
+    assert caught.value.code == "approval-not-pending"
+
+
+def test_a_claim_left_by_a_crashed_decider_blocks_only_until_its_lease_ends(rig):
+    execution_id = pending(rig)
+    claims = f"playbook_approvals/{execution_id}/claims"
+    rig.store.create(claims, "decision", {"reviewerId": "gone", "at": rig.clock.now()})
+    with pytest.raises(Conflict) as caught:
+        decide(rig, execution_id, approve=True)
+    assert caught.value.code == "approval-not-pending"
+    assert rig.store.get("playbook_approvals", execution_id)["status"] == "pending"
+    rig.clock.advance(minutes=1)
+    assert decide(rig, execution_id, approve=True)["status"] == "approved"
+    assert rig.store.get(claims, "decision") is None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from playbook_core.domain import templating
 from playbook_core.domain.engine import StepOutcome
-from playbook_core.domain.errors import Conflict, NotFound
+from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
 from playbook_core.domain.executions import EXECUTIONS
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 APPROVALS = "playbook_approvals"
 DELIVERIES = "playbook_deliveries"
 NOTIFICATIONS = "notifications"
+DECISION_LEASE = timedelta(minutes=1)  # a decider that crashed after claiming blocks no longer
 _log = logging.getLogger("playbooks.approvals")
 
 
@@ -133,6 +134,77 @@ def decide(
 ) -> dict[str, Any]:
     """Approve (resume the gated step once) or reject; a second decision is 409."""
     now = clock.now()
+    seen = store.get(APPROVALS, execution_id)
+    if seen is None or seen.get("orgId") != org_id:
+        raise NotFound("no such approval in this organization")
+    if seen["status"] != "pending":
+        raise Conflict("this approval was already decided", code="approval-not-pending")
+    if not _take_decision_claim(store, execution_id, reviewer, now):
+        if seen["expiresAt"] <= now:
+            raise Conflict("this approval has expired", code="approval-expired")
+        raise Conflict("this approval was already decided", code="approval-not-pending")
+    try:
+        return _decide_claimed(
+            org_id=org_id,
+            execution_id=execution_id,
+            approve=approve,
+            reviewer=reviewer,
+            notes=notes,
+            store=store,
+            queue=queue,
+            target=target,
+            now=now,
+        )
+    finally:
+        _release_decision_claim(store, execution_id)
+
+
+def _take_decision_claim(
+    store: DocumentStore, execution_id: str, reviewer: dict[str, Any], now: datetime
+) -> bool:
+    """One `create()` picks the decider, so concurrent decisions never contend in a transaction.
+
+    Transactions that all read one approval abort each other's commits (read locks) and retry
+    in step: twenty of them held the losers ~60 s, then 503. The transaction still decides
+    exactly once; a claim left by a crashed decider is a hint, ignored after DECISION_LEASE.
+    """
+    mine = {"reviewerId": reviewer.get("uid"), "at": now}
+    for _ in range(2):  # a claim released meanwhile: its decider is done, try once more
+        try:
+            store.create(_claims(execution_id), "decision", mine)
+        except AlreadyExists:
+            claim = store.get(_claims(execution_id), "decision")
+            if claim is not None:
+                return bool(now - claim["at"] >= DECISION_LEASE)
+        else:
+            return True
+    return False
+
+
+def _release_decision_claim(store: DocumentStore, execution_id: str) -> None:
+    # Once decided, the approval's status refuses later deciders; the claim is not needed.
+    try:
+        store.delete(_claims(execution_id), "decision")
+    except Unavailable:
+        _log.warning("decision claim on %s left for its lease to expire", execution_id)
+
+
+def _claims(execution_id: str) -> str:
+    return f"{APPROVALS}/{execution_id}/claims"
+
+
+def _decide_claimed(
+    *,
+    org_id: str,
+    execution_id: str,
+    approve: bool,
+    reviewer: dict[str, Any],
+    notes: str | None,
+    store: DocumentStore,
+    queue: TaskQueue,
+    target: StepTarget,
+    now: datetime,
+) -> dict[str, Any]:
     held = store.query(
         DELIVERIES,
         [
