@@ -39,6 +39,7 @@ DASHBOARD = [
 SERVER_ONLY = [
     "webhook_sources",
     "webhook_receipts",
+    "webhook_claims",
     "playbook_settings",
     "customer_communications",
     "playbook_event_listeners",

@@ -175,9 +175,10 @@ def test_a_receipt_left_received_by_a_crash_is_published_again(hooks):
     assert {EventEnvelope.decode(m.data).event_id for m in hooks.published} == {first["eventId"]}
 
 
-def test_a_new_event_id_is_a_new_delivery(hooks):
-    hooks.shopify(fixture("shopify_orders_create.json"), event_id="evt-1")
-    hooks.shopify(fixture("shopify_orders_create.json"), event_id="evt-2")
+def test_a_new_event_id_with_another_body_is_a_new_delivery(hooks):
+    order = json.loads(fixture("shopify_orders_create.json"))
+    hooks.shopify(json.dumps(order).encode(), event_id="evt-1")
+    hooks.shopify(json.dumps({**order, "id": order["id"] + 1}).encode(), event_id="evt-2")
     assert len(hooks.published) == 2
 
 

@@ -964,6 +964,7 @@ TTL_COLLECTIONS = {
     "playbook_attributions",
     "playbook_approvals",
     "webhook_receipts",
+    "webhook_claims",
     "playbook_event_log",
     "playbook_stats_daily",
     "playbook_job_runs",

@@ -91,6 +91,15 @@ def woocommerce_delivery_event_id(
     return woocommerce_event_id(source_key, webhook_id, topic, resource, modified)
 
 
+def created_order_id(routed: Routed) -> str | None:
+    """The order an `order.created` among the events creates; None when there is none."""
+    for envelope in routed.events:
+        order_id = envelope.data.get("orderId")
+        if envelope.name == "order.created" and isinstance(order_id, str):
+            return order_id
+    return None
+
+
 def event_name(platform: Platform, topic: str, body: Body) -> str | None:
     """§6.5: the canonical event for a topic, or None when the topic is not mapped."""
     if platform == "shopify":

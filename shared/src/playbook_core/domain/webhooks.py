@@ -24,6 +24,9 @@ _WOO_PING = re.compile(rb"webhook_id=[0-9]+")
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 REPLAY_TTL_HOURS = 72
+# A signed orders/create body never goes stale (the HMAC has no timestamp), so its once-per-order
+# claim outlives the replay window: as long as the deliveries it would repeat are kept.
+ORDER_CREATED_TTL_DAYS = 400
 STALE_AFTER_HOURS = 24
 
 # §6.1 row 1: the headers each platform must send (lowercase: header names are case-insensitive).
@@ -156,6 +159,18 @@ def woocommerce_event_id(
 # The replay store is keyed exactly like the delivery's own event id (domain.md §2.1).
 shopify_receipt_id = shopify_event_id
 woocommerce_receipt_id = woocommerce_event_id
+
+
+def content_receipt_id(platform: Platform, source_key: str, topic: str, body: bytes) -> str:
+    """`bdy_` + h(...): one source's same signed bytes under one topic, whatever the headers."""
+    # The topic is in the key because Shopify and Woo send identical bodies under several topics
+    # (orders/create and orders/updated); the signature covers the body only, never the headers.
+    return "bdy_" + h(platform, source_key, topic, body_digest(body))
+
+
+def order_created_receipt_id(platform: Platform, source_key: str, order_id: str) -> str:
+    """`occ_` + h(...): an order is created once, however many deliveries report it."""
+    return "occ_" + h(platform, source_key, order_id)
 
 
 def order_transition_id(

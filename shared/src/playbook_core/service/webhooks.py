@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,19 +17,24 @@ from playbook_core.domain.secret_names import names_secret, webhook_secret_name
 from playbook_core.domain.webhook_events import (
     Delivery,
     OrgContext,
+    Routed,
+    created_order_id,
     ignored_envelope,
     route,
     woocommerce_delivery_event_id,
 )
 from playbook_core.domain.webhooks import (
     MAX_BODY_BYTES,
+    ORDER_CREATED_TTL_DAYS,
     REPLAY_TTL_HOURS,
     SHOPIFY_HEADERS,
     WOOCOMMERCE_HEADERS,
     Platform,
     body_digest,
+    content_receipt_id,
     is_woo_ping,
     normalise_source_url,
+    order_created_receipt_id,
     shop_domain,
     shopify_event_id,
     shopify_source_id,
@@ -43,6 +48,9 @@ from playbook_core.service.settings import get_settings
 from playbook_core.service.sources import SOURCES
 
 RECEIPTS = "webhook_receipts"
+# Claims on a delivery's content rather than its headers (same signed body; order created): they
+# map a replay onto the delivery that came first, whose receipt alone says whether it published.
+CLAIMS = "webhook_claims"
 ORGANIZATIONS = "organizations"
 DEFAULT_TIMEZONE = "America/New_York"
 _LOGGED_TEXT = 200  # header values we log (topic, shop) are attacker-controlled: keep them short
@@ -129,6 +137,7 @@ def _verified(
     delivery = _delivery(
         platform, headers, body, parsed=parsed, topic_name=topic_name, source=source, now=now
     )
+    delivery = _first_delivery_of(body, delivery, source, store)
     with bound(orgId=source.org_id, eventId=delivery.event_id):
         return _dispatch(delivery, parsed, source, where, store=store, bus=bus, topic=topic)
 
@@ -201,6 +210,26 @@ def _delivery(
     )  # fmt: skip
 
 
+def _first_delivery_of(
+    body: bytes, delivery: Delivery, source: _Source, store: DocumentStore
+) -> Delivery:
+    """The delivery these signed bytes first came as (same body, fresh headers: a replay of it)."""
+    now = delivery.received_at
+    claim = {
+        "orgId": delivery.org_id, "platform": delivery.platform, "kind": "content",
+        "topic": delivery.topic, "replayKey": delivery.event_id,
+        "receivedAt": now, "expiresAt": now + timedelta(hours=REPLAY_TTL_HOURS),
+    }  # fmt: skip
+    claim_id = content_receipt_id(delivery.platform, source.key, delivery.topic, body)
+    first = _create_or_get(CLAIMS, claim_id, claim, store)
+    replay_key = first.get("replayKey") if first is not None else None
+    if not isinstance(replay_key, str) or replay_key == delivery.event_id:
+        return delivery
+    # Its receipt decides: published means duplicate; still received means the first attempt
+    # died before publishing, and publishing under its (deterministic) ids completes it.
+    return replace(delivery, event_id=replay_key)
+
+
 def _org_context(org_id: str, source: _Source, store: DocumentStore) -> OrgContext:
     settings = get_settings(org_id=org_id, store=store)
     threshold = source.document.get("lowStockThreshold")
@@ -226,11 +255,18 @@ def _dispatch(
 ) -> Answer:  # fmt: skip
     routed = route(delivery, parsed, _org_context(delivery.org_id, source, store))
     primary = routed.events[0] if routed.events else ignored_envelope(delivery, parsed)
+    creator = _order_creator(delivery, routed, primary, source, store)
+    if creator is not None:
+        return _duplicate(
+            creator, "order_already_created", delivery=delivery, source=source, where=where,
+            store=store,
+        )  # fmt: skip
     claimed = _claim(delivery, primary, store)
     if claimed is not None and claimed.get("status") == "published":
-        _touch(source, delivery.received_at, store)
-        event(_log, logging.INFO, "webhook duplicate", outcome="duplicate", **where)
-        return 200, {"received": True, "duplicate": True, "eventId": claimed.get("eventId")}
+        return _duplicate(
+            claimed, "delivery_published", delivery=delivery, source=source, where=where,
+            store=store,
+        )  # fmt: skip
     if routed.ignored is not None:
         record_outcome(store=store, envelope=primary, outcome="ignored_topic")
     for envelope in routed.events:  # bus errors propagate: 503, and the retry publishes again
@@ -244,6 +280,37 @@ def _dispatch(
     return 200, {"received": True, "eventId": primary.event_id, "event": primary.name}
 
 
+def _duplicate(
+    claim: dict[str, Any], reason: str, *, delivery: Delivery, source: _Source,
+    where: dict[str, Any], store: DocumentStore,
+) -> Answer:  # fmt: skip
+    _touch(source, delivery.received_at, store)
+    event(_log, logging.INFO, "webhook duplicate", outcome="duplicate", reason=reason, **where)
+    return 200, {"received": True, "duplicate": True, "eventId": claim.get("eventId")}
+
+
+def _order_creator(
+    delivery: Delivery, routed: Routed, primary: EventEnvelope, source: _Source,
+    store: DocumentStore,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Another delivery's claim on creating this order (once per source and order id), or None."""
+    order_id = created_order_id(routed)
+    if order_id is None:
+        return None
+    now = delivery.received_at
+    claim = {
+        "orgId": delivery.org_id, "platform": delivery.platform, "kind": "order_created",
+        "topic": delivery.topic, "replayKey": delivery.event_id, "eventId": primary.event_id,
+        "receivedAt": now, "expiresAt": now + timedelta(days=ORDER_CREATED_TTL_DAYS),
+    }  # fmt: skip
+    claim_id = order_created_receipt_id(delivery.platform, source.key, order_id)
+    first = _create_or_get(CLAIMS, claim_id, claim, store)
+    # The same delivery again (a retry after a crash) keeps its claim; its receipt decides.
+    if first is None or first.get("replayKey") == delivery.event_id:
+        return None
+    return first
+
+
 def _claim(
     delivery: Delivery, primary: EventEnvelope, store: DocumentStore
 ) -> dict[str, Any] | None:
@@ -254,13 +321,20 @@ def _claim(
         "topic": delivery.topic, "eventId": primary.event_id, "status": "received",
         "receivedAt": now, "expiresAt": now + timedelta(hours=REPLAY_TTL_HOURS),
     }  # fmt: skip
+    # Still `received` when found: an earlier attempt died before publishing; publishing again is
+    # safe because every event id is deterministic.
+    return _create_or_get(RECEIPTS, delivery.event_id, receipt, store)
+
+
+def _create_or_get(
+    collection: str, doc_id: str, document: dict[str, Any], store: DocumentStore
+) -> dict[str, Any] | None:
+    """Create the document; the existing one when it was there already, else None."""
     try:
-        store.create(RECEIPTS, delivery.event_id, receipt)
+        store.create(collection, doc_id, document)
     except AlreadyExists:
-        # Still `received`: an earlier attempt died before publishing; publishing again is safe
-        # because every event id is deterministic.
-        return store.get(RECEIPTS, delivery.event_id)
-    except Unavailable:
+        return store.get(collection, doc_id)
+    except Unavailable:  # fail open, as the receipt always has: never drop a genuine delivery
         event(_log, logging.WARNING, "replay store unavailable", outcome="replay_store_unavailable")
     return None
 
