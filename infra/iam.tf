@@ -122,11 +122,12 @@ resource "google_project_iam_custom_role" "source_secret_writer" {
   project     = var.project_id
   role_id     = "playbooksSourceSecretWriter"
   title       = "Playbooks source secret writer"
-  description = "Create per-source webhook secrets and add versions; no read access."
+  description = "Create per-source webhook and per-org Slack secrets, add and destroy versions; no read access."
   permissions = [
     "secretmanager.secrets.create",
     "secretmanager.secrets.get",
     "secretmanager.versions.add",
+    "secretmanager.versions.destroy", # a version written by a registration that lost a race
   ]
 }
 
@@ -138,9 +139,9 @@ resource "google_project_iam_member" "source_secret_writer" {
   member  = google_service_account.function[each.key].member
 
   condition {
-    title       = "per-source webhook secrets"
-    description = "Creating is checked on the project; adding versions only on prefixed secrets."
-    expression  = "resource.type == \"cloudresourcemanager.googleapis.com/Project\" || ${local.source_secret_condition}"
+    title       = "per-source webhook and per-org Slack secrets"
+    description = "Creating is checked on the project; versions only on prefixed secrets."
+    expression  = "resource.type == \"cloudresourcemanager.googleapis.com/Project\" || ${local.source_secret_condition} || resource.name.startsWith(\"projects/${local.project_number}/secrets/${var.org_slack_secret_prefix}\")"
   }
 }
 

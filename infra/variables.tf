@@ -73,7 +73,7 @@ variable "org_secret_prefixes" {
 }
 
 variable "org_slack_secret_prefix" {
-  description = "Secret id prefix of per-org Slack webhook secrets (playbook_settings.slackWebhookSecretRef, domain.md §2.3). The functions that send Slack messages may read secrets with this prefix and no others; operators create them (infra/README.md, \"Per-org Slack\")."
+  description = "Secret id prefix of per-org Slack webhook secrets (playbook_settings.slackWebhookSecretRef, domain.md §2.3). The functions that send Slack messages may read secrets with this prefix and no others; the dashboard API creates them from settings.slackWebhookUrl under a name derived from the org id."
   type        = string
   default     = "slack-"
 }
