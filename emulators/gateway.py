@@ -147,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         # and the embedded bus subscribes its push targets before anything publishes.
         bootstrap.app()
     except Exception as exc:  # any start-up failure: one line on stderr, then exit
-        print(f"gateway: the app could not be built: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reason = json_logging.redact(str(exc))  # a config error may quote a webhook URL
+        print(
+            f"gateway: the app could not be built: {type(exc).__name__}: {reason}", file=sys.stderr
+        )
         return 1
     server = make_server(HOST, args.port, gateway, threaded=True)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

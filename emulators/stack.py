@@ -30,6 +30,8 @@ STOP_ORDER = ("firestore", "pubsub", "gateway", "scheduler", "tasks", "standins"
 REGION = "us-central1"
 DEV_CRON_SECRET = "local-dev-cron-secret"  # noqa: S105 - a fixed local value, never deployed
 AUTH_EMULATOR_MARKER = "127.0.0.1:9099"  # unsigned dev tokens accepted (api.md §3); nothing listens
+# Shaped like a real incoming webhook, whose path is the credential: a leak shows in the logs.
+ALERT_WEBHOOK_PATH = "/services/T0LOCAL/B0OPSALERT/local-ops-alert-webhook-token"
 # Seeds a started stack through its API (stack.json's content, the state dir) → the demo org id.
 Seeder = Callable[[dict[str, Any], Path], str]
 
@@ -142,7 +144,7 @@ def gateway_env(base: dict[str, str], state_dir: Path, endpoints: dict[str, Any]
         MAILJET_API_BASE=endpoints["mailjet"],
         BLACKLEAF_API_BASE=endpoints["blackleaf"],
         AGENT_HARNESS_URL=endpoints["agents"],
-        SLACK_ALERT_WEBHOOK_URL=f"{endpoints['slack']}/alerts",
+        SLACK_ALERT_WEBHOOK_URL=f"{endpoints['slack']}{ALERT_WEBHOOK_PATH}",
         CRON_SECRET=cron_secret(),
         FIREBASE_AUTH_EMULATOR_HOST=AUTH_EMULATOR_MARKER,
     )

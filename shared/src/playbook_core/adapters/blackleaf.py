@@ -53,8 +53,9 @@ class BlackleafSms:
             # Safe to retry: a resend with the same clientReference cannot text the customer twice.
             raise TransientProviderError("Blackleaf timed out", code=_UNAVAILABLE) from exc
         except httpx.TransportError as exc:
+            # The class, not str(exc): the detail is logged and stored; httpx texts hold URLs.
             raise TransientProviderError(
-                f"Blackleaf is unreachable: {exc}", code=_UNAVAILABLE
+                f"Blackleaf is unreachable ({type(exc).__name__})", code=_UNAVAILABLE
             ) from exc
         _raise_for_status(response)
         return _sent(response)

@@ -104,7 +104,10 @@ class MailjetMailer:
         except httpx.TimeoutException as exc:
             raise TransientProviderError("Mailjet timed out", code=OUTAGE) from exc
         except httpx.TransportError as exc:
-            raise TransientProviderError(f"Mailjet is unreachable: {exc}", code=OUTAGE) from exc
+            # The class, not str(exc): the detail is logged and stored; httpx texts hold URLs.
+            raise TransientProviderError(
+                f"Mailjet is unreachable ({type(exc).__name__})", code=OUTAGE
+            ) from exc
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
