@@ -1,4 +1,9 @@
-"""Cloud Scheduler stand-in: Google ships no emulator, so we serve the real gRPC API and a cron."""
+"""Cloud Scheduler stand-in: Google ships no emulator, so we serve the real gRPC API and a cron.
+
+An HTTP job with `oidc_token` fires with `Authorization: Bearer <ID token>` as Google does, for
+`oidc_token.audience` or else the job URI; the token is unsigned (`alg: none`), which only
+functions running with PLAYBOOKS_LOCAL_OIDC accept.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from google.pubsub_v1.services.publisher.transports import PublisherGrpcTranspor
 from google.rpc import status_pb2  # type: ignore[import-untyped]  # no type information
 
 from emulators import grpc_server as gs
+from playbook_core.adapters.service_tokens import OidcToken
 
 S = scheduler_v1
 SERVICE = "google.cloud.scheduler.v1.CloudScheduler"
@@ -76,10 +82,9 @@ class CloudSchedulerService:
         *,
         pubsub_host: str | None = None,
         clock: gs.Clock = gs.utc_now,
-        oidc: bool = False,
     ) -> None:
         """`clock` lets tests stand just before a minute boundary instead of waiting for one."""
-        self._clock, self._oidc = clock, oidc
+        self._clock = clock
         self._jobs: dict[str, scheduler_v1.Job] = {}
         self._generation: dict[str, int] = {}  # bumped on every change that moves the next fire
         self._cond = threading.Condition()
@@ -240,12 +245,9 @@ class CloudSchedulerService:
             "X-CloudScheduler-JobName": job.name.rsplit("/", 1)[1],
             "X-CloudScheduler-ScheduleTime": gs.rfc3339(scheduled),
         }
-        if self._oidc and "oidc_token" in target:
-            token = target.oidc_token
-            bearer = gs.unsigned_oidc_token(
-                token.service_account_email, token.audience or target.uri, self._clock()
-            )
-            fixed["Authorization"] = f"Bearer {bearer}"
+        if "oidc_token" in target:
+            token = OidcToken(target.oidc_token.service_account_email, target.oidc_token.audience)
+            fixed["Authorization"] = token.authorization(target.uri, self._clock().timestamp())
         call = gs.HttpCall(
             method=gs.http_method(S.HttpMethod(target.http_method).name),
             url=target.uri,
@@ -294,10 +296,9 @@ def start_scheduler_emulator(
     port: int = 0,
     pubsub_host: str | None = None,
     clock: gs.Clock = gs.utc_now,
-    oidc: bool = False,
 ) -> gs.RunningEmulator:
     """Serve Cloud Scheduler on host:port (0 = a free port); `.stop()` ends server and cron loop."""
-    service = CloudSchedulerService(pubsub_host=pubsub_host, clock=clock, oidc=oidc)
+    service = CloudSchedulerService(pubsub_host=pubsub_host, clock=clock)
     return gs.serve([service], host, port)
 
 
@@ -306,9 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--pubsub-host", help="Pub/Sub emulator host:port for Pub/Sub targets")
-    parser.add_argument("--oidc", action="store_true", help="add unsigned OIDC bearer tokens")
     args = parser.parse_args(argv)
-    emulator = start_scheduler_emulator(args.host, args.port, args.pubsub_host, oidc=args.oidc)
+    emulator = start_scheduler_emulator(args.host, args.port, args.pubsub_host)
     gs.run_until_signalled(emulator)
 
 

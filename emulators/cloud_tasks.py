@@ -1,4 +1,9 @@
-"""Cloud Tasks stand-in: Google ships no emulator, so we serve the real gRPC API and push tasks."""
+"""Cloud Tasks stand-in: Google ships no emulator, so we serve the real gRPC API and push tasks.
+
+A task with `http_request.oidc_token` is pushed with `Authorization: Bearer <ID token>` as Google
+does, for `oidc_token.audience` or else the task URL; the token is unsigned (`alg: none`), which
+only functions running with PLAYBOOKS_LOCAL_OIDC accept.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from google.protobuf import field_mask_pb2
 from google.rpc import status_pb2  # type: ignore[import-untyped]  # no type information
 
 from emulators import grpc_server as gs
+from playbook_core.adapters.service_tokens import OidcToken
 
 T = tasks_v2
 SERVICE = "google.cloud.tasks.v2.CloudTasks"
@@ -85,8 +91,8 @@ class _Live:
 
 
 class CloudTasksService:
-    def __init__(self, *, backoff_scale: float = 1.0, oidc: bool = False) -> None:
-        self._scale, self._oidc = backoff_scale, oidc
+    def __init__(self, *, backoff_scale: float = 1.0) -> None:
+        self._scale = backoff_scale
         self._queues: dict[str, tasks_v2.Queue] = {}
         self._live: dict[str, _Live] = {}
         self._gone: set[str] = set()  # executed/deleted names stay taken, as in Cloud Tasks
@@ -306,12 +312,9 @@ class CloudTasksService:
         if live.previous is not None:
             fixed["X-CloudTasks-TaskPreviousResponse"] = str(live.previous.status or 0)
             fixed["X-CloudTasks-TaskRetryReason"] = live.previous.reason
-        if self._oidc and "oidc_token" in request:
-            token = request.oidc_token
-            bearer = gs.unsigned_oidc_token(
-                token.service_account_email, token.audience or request.url, now
-            )
-            fixed["Authorization"] = f"Bearer {bearer}"
+        if "oidc_token" in request:
+            token = OidcToken(request.oidc_token.service_account_email, request.oidc_token.audience)
+            fixed["Authorization"] = token.authorization(request.url, now.timestamp())
         task.dispatch_count += 1
         live.in_flight += 1
         if "first_attempt" not in task:  # Cloud Tasks keeps only the first dispatch time
@@ -372,10 +375,10 @@ def _view(task: tasks_v2.Task, view: tasks_v2.Task.View) -> tasks_v2.Task:
 
 
 def start_tasks_emulator(
-    host: str = "127.0.0.1", port: int = 0, backoff_scale: float = 1.0, oidc: bool = False
+    host: str = "127.0.0.1", port: int = 0, backoff_scale: float = 1.0
 ) -> gs.RunningEmulator:
     """Serve Cloud Tasks on host:port (0 = a free port); `.stop()` ends server and dispatcher."""
-    return gs.serve([CloudTasksService(backoff_scale=backoff_scale, oidc=oidc)], host, port)
+    return gs.serve([CloudTasksService(backoff_scale=backoff_scale)], host, port)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -383,11 +386,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--backoff-scale", type=float, default=1.0, help="e.g. 0.01 in tests")
-    parser.add_argument("--oidc", action="store_true", help="add unsigned OIDC bearer tokens")
     args = parser.parse_args(argv)
-    gs.run_until_signalled(
-        start_tasks_emulator(args.host, args.port, args.backoff_scale, args.oidc)
-    )
+    gs.run_until_signalled(start_tasks_emulator(args.host, args.port, args.backoff_scale))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import heapq
 import itertools
-import json
 import logging
 import re
 import signal
@@ -255,30 +253,6 @@ def push_headers(user: Mapping[str, str], body: bytes, fixed: Mapping[str, str])
         headers["Content-Type"] = "application/octet-stream"
     headers.update(fixed)
     return headers
-
-
-def unsigned_oidc_token(email: str, audience: str, now: datetime) -> str:
-    """An alg=none JWT with the claims a Google-signed token carries.
-
-    Local handlers cannot verify Google's signatures offline anyway, so they only read claims.
-    """
-
-    def _part(data: Mapping[str, object]) -> str:
-        raw = json.dumps(data, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    issued = int(now.timestamp())
-    claims = {
-        "iss": "https://accounts.google.com",
-        "aud": audience,
-        "azp": email,
-        "sub": email,
-        "email": email,
-        "email_verified": True,
-        "iat": issued,
-        "exp": issued + 3600,
-    }
-    return f"{_part({'alg': 'none', 'typ': 'JWT'})}.{_part(claims)}."
 
 
 def rfc3339(moment: datetime) -> str:

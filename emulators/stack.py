@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = ROOT / ".local"
 ENDPOINTS = ("gateway", "firestore", "pubsub", "tasks", "scheduler")
 STANDINS = ("mailjet", "blackleaf", "agents", "slack")
-STOP_ORDER = ("firestore", "pubsub", "gateway", "scheduler", "tasks", "standins")  # Java first
+STOP_ORDER = (  # Java first
+    "firestore", "pubsub", "gateway", "pubsub_push", "scheduler", "tasks", "standins",
+)  # fmt: skip
 REGION = "us-central1"
 DEV_CRON_SECRET = "local-dev-cron-secret"  # noqa: S105 - a fixed local value, never deployed
 AUTH_EMULATOR_MARKER = "127.0.0.1:9099"  # unsigned dev tokens accepted (api.md §3); nothing listens
@@ -130,6 +132,14 @@ def gateway_env(base: dict[str, str], state_dir: Path, endpoints: dict[str, Any]
     env = dict(base)
     for name in ("CLOUD_TASKS_EMULATOR_HOST", "CLOUD_SCHEDULER_EMULATOR_HOST"):
         env.pop(name, None)
+    # Internal entry points accept the emulators' unsigned OIDC tokens of the identities wiring
+    # gives the push subscriptions, scheduler jobs and tasks.
+    env.update(
+        PLAYBOOKS_LOCAL_OIDC="1",
+        PLAYBOOKS_TASKS_INVOKER=wiring.invoker("cloud_tasks"),
+        PLAYBOOKS_SCHEDULER_INVOKER=wiring.invoker("cloud_scheduler"),
+        PLAYBOOKS_PUSH_INVOKER=wiring.invoker("pubsub_push"),
+    )
     hosts = {
         "FIRESTORE_EMULATOR_HOST": endpoints["firestore"],
         "PUBSUB_EMULATOR_HOST": endpoints["pubsub"],
@@ -199,6 +209,11 @@ def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[
             pubsub = official.start_pubsub(found, logs)
             parts += [_java_part(firestore), _java_part(pubsub)]
             parts.append(_python_part("tasks", logs, base, "emulators.cloud_tasks", "--port", "0"))
+            relay_args = ["--pubsub-host", pubsub.host, "--port", "0"]
+            # The OIDC token on pushes, which the Pub/Sub emulator never sends.
+            parts.append(
+                _python_part("pubsub_push", logs, base, "emulators.pubsub_push", *relay_args)
+            )
             scheduler_args += ["--pubsub-host", pubsub.host]  # for Pub/Sub-target jobs
         parts.append(
             _python_part("scheduler", logs, base, "emulators.cloud_scheduler", *scheduler_args)
@@ -218,6 +233,7 @@ def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[
         targets = wiring.Targets(
             gateway=gateway_url, region=REGION, scheduler=endpoints["scheduler"],
             firestore=firestore, pubsub=endpoints["pubsub"], tasks=endpoints["tasks"],
+            push_relay=found_at.get("pubsub_push"),
         )  # fmt: skip
         for line in wiring.wire(load_manifest(), backend, targets):
             print(f"  wired {line}")

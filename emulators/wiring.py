@@ -1,4 +1,8 @@
-"""Manifest → topics, push subscriptions, queues, scheduler jobs and Firestore triggers, locally."""
+"""Manifest → topics, push subscriptions, queues, scheduler jobs and Firestore triggers, locally.
+
+Push subscriptions and scheduler jobs carry OIDC tokens of the caller identities, for the target
+function's own URL, as infra/ declares them; `invoker` names the identities the gateway accepts.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from emulators import official
+from emulators import official, pubsub_push
+from playbook_core.adapters.service_tokens import OidcToken
+from playbook_core.config import Caller, caller_account
 from playbook_core.ports import QueueConfig
 from playbook_core.runtime.manifest import (
     FirestoreTrigger,
@@ -34,6 +40,12 @@ class Targets:
     firestore: official.Emulator | None = None
     pubsub: str | None = None
     tasks: str | None = None
+    push_relay: str | None = None  # emulators/pubsub_push: the token the Pub/Sub emulator omits
+
+
+def invoker(caller: Caller) -> str:
+    """The service account a local caller's tokens name (the gateway gets the same values)."""
+    return caller_account(caller, PROJECT)
 
 
 def queue_config(queue: Queue) -> QueueConfig:
@@ -62,16 +74,18 @@ def _pubsub_env(host: str) -> Iterator[None]:
 def wire_pubsub(manifest: Manifest, targets: Targets) -> list[str]:
     from playbook_core.adapters.pubsub import PubsubBus  # noqa: PLC0415 - emulators backend only
 
-    assert targets.pubsub is not None  # noqa: S101 - callers pass it for the emulators backend
+    # Callers pass both for the emulators backend: without the relay no push would carry a token.
+    assert targets.pubsub is not None  # noqa: S101
+    assert targets.push_relay is not None  # noqa: S101
     with _pubsub_env(targets.pubsub):
         bus = PubsubBus(PROJECT)
         try:
-            return _wire_topics(bus, manifest, targets.gateway)
+            return _wire_topics(bus, manifest, targets.gateway, targets.push_relay)
         finally:
             bus.close()
 
 
-def _wire_topics(bus: PubsubBus, manifest: Manifest, gateway: str) -> list[str]:
+def _wire_topics(bus: PubsubBus, manifest: Manifest, gateway: str, relay: str) -> list[str]:
     done: list[str] = []
     for topic in manifest.topics:
         bus.ensure_topic(topic.name, topic.dead_letter)
@@ -82,10 +96,13 @@ def _wire_topics(bus: PubsubBus, manifest: Manifest, gateway: str) -> list[str]:
         topic = next(t for t in manifest.topics if t.name == function.trigger.topic)
         push_url = f"{gateway}/{function.name}/"
         bus.ensure_push_subscription(
-            topic.name, function.trigger.subscription, push_url,
+            topic.name, function.trigger.subscription, pubsub_push.relay_url(relay, push_url),
             topic.dead_letter, topic.max_delivery_attempts,
+            oidc=OidcToken(invoker("pubsub_push"), f"{gateway}/{function.name}"),
         )  # fmt: skip
-        done.append(f"subscription {function.trigger.subscription} → {push_url}")
+        done.append(
+            f"subscription {function.trigger.subscription} → {push_url} (OIDC, via {relay})"
+        )
     return done
 
 
@@ -102,7 +119,7 @@ def wire_queues(manifest: Manifest, targets: Targets) -> list[str]:
 
 def wire_scheduler(manifest: Manifest, targets: Targets) -> list[str]:
     wanted = [
-        (job, f"{targets.gateway}/{function.name}{job.path}")
+        (job, f"{targets.gateway}/{function.name}", f"{targets.gateway}/{function.name}{job.path}")
         for function in manifest.functions
         if isinstance(function.trigger, SchedulerTrigger)
         for job in function.trigger.jobs
@@ -111,10 +128,12 @@ def wire_scheduler(manifest: Manifest, targets: Targets) -> list[str]:
         return []
     from playbook_core.adapters.scheduler import SchedulerJobs  # noqa: PLC0415
 
-    jobs = SchedulerJobs(PROJECT, targets.region, targets.scheduler)
-    for job, url in wanted:
-        jobs.ensure_http_job(job.job, job.schedule, job.timezone, url)
-    return [f"job {job.job} ({job.schedule} {job.timezone}) → {url}" for job, url in wanted]
+    jobs = SchedulerJobs(PROJECT, targets.region, targets.scheduler, invoker("cloud_scheduler"))
+    for job, function_url, url in wanted:
+        jobs.ensure_http_job(job.job, job.schedule, job.timezone, url, audience=function_url)
+    return [
+        f"job {job.job} ({job.schedule} {job.timezone}) → {url} (OIDC)" for job, _, url in wanted
+    ]
 
 
 def wire_firestore(manifest: Manifest, targets: Targets) -> list[str]:

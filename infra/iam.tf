@@ -1,7 +1,8 @@
 # Least privilege: one service account per function, holding only what that function does, plus
 # one identity per caller (Pub/Sub push, Cloud Tasks, Cloud Scheduler, Eventarc) that holds
 # run.invoker on exactly the functions it calls. HTTP functions are public (token or HMAC checked
-# in code); every other function is private and code never re-verifies the caller's OIDC token.
+# in code); every other function is private, and the Pub/Sub, Cloud Tasks and Cloud Scheduler
+# targets also verify the caller's OIDC token in code (PLAYBOOKS_*_INVOKER, locals.tf).
 
 resource "google_service_account" "function" {
   for_each = local.functions
@@ -92,8 +93,8 @@ resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
   member   = google_service_account.function[each.value.function].member
 }
 
-# Enqueuers may attach the Cloud Tasks identity to a task (per-task OIDC, which
-# adapters/cloud_tasks.py supports); the queue-level OIDC override in tasks.tf works without it.
+# Enqueuers attach the Cloud Tasks identity to each task (per-task OIDC, adapters/cloud_tasks.py):
+# the queue has no OIDC override (tasks.tf).
 resource "google_service_account_iam_member" "enqueuer_acts_as_tasks" {
   for_each = local.enqueuers
 

@@ -52,6 +52,11 @@ locals {
       MAILJET_FROM_NAME            = var.mailjet_from_name
       BLACKLEAF_API_BASE           = var.blackleaf_api_base
       AGENT_HARNESS_URL            = var.agent_harness_url
+      # Whose OIDC tokens the internal entry points accept (defense in depth on top of IAM), and
+      # the identity the code's own step and sweep tasks carry (per-task OIDC, tasks.tf).
+      PLAYBOOKS_TASKS_INVOKER     = google_service_account.caller["cloud_tasks"].email
+      PLAYBOOKS_SCHEDULER_INVOKER = google_service_account.caller["cloud_scheduler"].email
+      PLAYBOOKS_PUSH_INVOKER      = google_service_account.caller["pubsub_push"].email
     } : key => value if value != null
   }
 

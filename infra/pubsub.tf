@@ -53,13 +53,14 @@ resource "google_pubsub_subscription" "push" {
   ack_deadline_seconds = min(600, local.runtime[each.value.function].timeout_seconds)
   labels               = var.labels
 
-  # The function's run.app URL: Cloud Run always accepts it as the token audience.
+  # Pushed to the function's run.app URL; the token's audience is its cloudfunctions.net URL
+  # (`<functions base URL>/<function>`), the one the function itself verifies.
   push_config {
     push_endpoint = google_cloudfunctions2_function.function[each.value.function].service_config[0].uri
 
     oidc_token {
       service_account_email = google_service_account.caller["pubsub_push"].email
-      audience              = google_cloudfunctions2_function.function[each.value.function].service_config[0].uri
+      audience              = "${local.functions_base_url}/${each.value.function}"
     }
   }
 

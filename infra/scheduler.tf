@@ -1,6 +1,9 @@
 # Cloud Scheduler jobs from the manifest: POST <function run.app URL><path> with an OIDC token of
-# the scheduler identity (the only caller besides Cloud Tasks allowed to invoke the cron function);
-# the run.app URL is the audience Cloud Run always accepts.
+# the scheduler identity (the only caller besides Cloud Tasks allowed to invoke the cron function).
+# The audience is the function's cloudfunctions.net URL (`<functions base URL>/<function>`), the
+# one the function itself verifies (PLAYBOOKS_FUNCTIONS_BASE_URL), as for push subscriptions and
+# the code's own tasks. Not verifiable offline: should Cloud Run refuse that audience for a gen2
+# function, add it with `gcloud run services update <service> --add-custom-audiences=<it>`.
 resource "google_cloud_scheduler_job" "job" {
   for_each = local.scheduler_jobs
 
@@ -24,7 +27,7 @@ resource "google_cloud_scheduler_job" "job" {
 
     oidc_token {
       service_account_email = google_service_account.caller["cloud_scheduler"].email
-      audience              = google_cloudfunctions2_function.function[each.value.function].service_config[0].uri
+      audience              = "${local.functions_base_url}/${each.value.function}"
     }
   }
 

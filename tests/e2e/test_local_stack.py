@@ -20,7 +20,7 @@ from google.cloud.scheduler_v1.services.cloud_scheduler.transports import (
 )
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
-from emulators import official, processes
+from emulators import official, processes, wiring
 from playbook_core.testing import eventually
 
 pytestmark = pytest.mark.stack
@@ -103,8 +103,14 @@ def tasks_client(stack):
     return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
 
 
-def create_task(stack, task_id, body):
+def create_task(stack, task_id, body, *, oidc=True):
+    """A step task as our CloudTasksQueue creates it: with the Cloud Tasks identity's OIDC token
+    for execute_step's own URL (the audience the function checks)."""
     client = tasks_client(stack)
+    token = tasks_v2.OidcToken(
+        service_account_email=wiring.invoker("cloud_tasks"),
+        audience=f"{stack.state['gateway']}/execute_step",
+    )
     client.create_task(
         parent=QUEUE,
         task=tasks_v2.Task(
@@ -114,6 +120,7 @@ def create_task(stack, task_id, body):
                 url=f"{stack.state['gateway']}/execute_step/",
                 headers={"Content-Type": "application/json"},
                 body=json.dumps(body).encode(),
+                oidc_token=token if oidc else None,
             ),
         ),
     )
@@ -183,6 +190,19 @@ def test_task_for_a_missing_execution_reaches_execute_step_and_is_acked_once(sta
     with pytest.raises(gexc.NotFound):  # done and forgotten: nothing left to retry
         client.get_task(name=f"{QUEUE}/tasks/{task_id}")
     assert len(stack.task_requests(task_id)) == 1
+
+
+@pytest.mark.emulator
+def test_a_task_without_an_oidc_token_is_refused_by_execute_step(stack):
+    task_id = f"noauth-{uuid.uuid4().hex}"
+    body = step_body()
+    client = create_task(stack, task_id, body, oidc=False)
+    [request] = eventually(lambda: stack.task_requests(task_id))
+    client.delete_task(name=f"{QUEUE}/tasks/{task_id}")  # it would be retried, refused again
+    assert request["status"] == 401
+    assert not stack.find(
+        "task for a missing execution acknowledged", executionId=body["executionId"]
+    )
 
 
 @pytest.mark.emulator

@@ -8,6 +8,7 @@ agreed `stats.bump` seam (a spy that calls through to service/stats.py).
 import base64
 import itertools
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
+from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.config import Settings
 from playbook_core.domain.attribution import ATTRIBUTIONS, attribution_id
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
@@ -52,7 +54,11 @@ def stats_calls(monkeypatch):
 def app(stats_calls):
     store = EmbeddedStore(":memory:")
     installed = bootstrap.App(
-        Settings(backend="embedded"), store, InProcessBus(), InProcessTaskQueue(), FrozenClock(NOW)
+        Settings(backend="embedded", local_oidc=True),
+        store,
+        InProcessBus(),
+        InProcessTaskQueue(),
+        FrozenClock(NOW),
     )
     bootstrap.use(installed)
     store.set("playbook_settings", ORG, {"orgId": ORG, "timezone": "America/New_York"})
@@ -96,6 +102,13 @@ def order_event(name, order_id="1001", *, order_at, customer=None, total="80.00"
     )  # fmt: skip
 
 
+def oidc(function, caller):
+    """The caller's (unsigned, local) ID token, as the emulators attach it."""
+    settings = bootstrap.app().settings
+    token = OidcToken(settings.invoker(caller), settings.function_url(function))
+    return {"Authorization": token.authorization("", time.time())}
+
+
 def push(envelope, *, message_id=None):
     message = {
         "data": base64.b64encode(envelope.encode()).decode(),
@@ -103,7 +116,11 @@ def push(envelope, *, message_id=None):
         "messageId": message_id or str(next(_messages)),
     }
     client = functions_framework.create_app("on_order_event", MAIN, "cloudevent").test_client()
-    response = client.post("/", json={"message": message, "subscription": "playbook-attribution"})
+    response = client.post(
+        "/",
+        json={"message": message, "subscription": "playbook-attribution"},
+        headers=oidc("on_order_event", "pubsub_push"),
+    )
     assert response.status_code == 200, response.data
     return response
 
@@ -237,7 +254,7 @@ def test_a_partial_refund_lowers_revenue_once_per_refund_id(app, stats_calls):
 
 def cron(path="/attribution"):
     client = functions_framework.create_app("cron_playbooks", MAIN, "http").test_client()
-    response = client.post(path)
+    response = client.post(path, headers=oidc("cron_playbooks", "cloud_scheduler"))
     assert response.status_code == 200, response.data
     return response.get_json()
 

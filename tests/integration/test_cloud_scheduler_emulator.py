@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 import subprocess
 import sys
@@ -205,6 +207,43 @@ def test_run_job_pushes_with_scheduler_headers(client, recorder):
     assert done.state == ENABLED
 
 
+def _claims(received):
+    scheme, token = received.headers["Authorization"].split(" ")
+    header, payload, signature = token.split(".")
+    assert scheme == "Bearer"
+    assert (_b64json(header)["alg"], signature) == ("none", "")  # unsigned: local only
+    return _b64json(payload)
+
+
+def _b64json(part):
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def test_a_job_with_an_oidc_token_fires_with_a_google_shaped_id_token(client, recorder):
+    oidc = scheduler_v1.OidcToken(service_account_email="cron@demo.iam.gserviceaccount.com")
+    plain = client.create_job(parent=LOCATION, job=_job(recorder.base_url + "/plain"))
+    job = client.create_job(parent=LOCATION, job=_job(recorder.base_url + "/oidc", oidc_token=oidc))
+    named = scheduler_v1.OidcToken(service_account_email="a@b.c", audience="https://x/fn")
+    aimed = client.create_job(
+        parent=LOCATION, job=_job(recorder.base_url + "/aud", oidc_token=named)
+    )
+    before = time.time()
+
+    for each in (plain, job, aimed):
+        client.run_job(name=each.name)
+
+    (untokened,) = eventually(lambda: recorder.for_path("/plain"))
+    assert "Authorization" not in untokened.headers
+    claims = _claims(eventually(lambda: recorder.for_path("/oidc"))[0])
+    assert claims["iss"] == "https://accounts.google.com"
+    assert claims["email"] == claims["sub"] == "cron@demo.iam.gserviceaccount.com"
+    assert claims["email_verified"] is True
+    assert claims["aud"] == recorder.base_url + "/oidc"  # defaults to the job URI
+    assert int(before) <= claims["iat"] == claims["nbf"] <= time.time()
+    assert claims["exp"] == claims["iat"] + 3600
+    assert _claims(eventually(lambda: recorder.for_path("/aud"))[0])["aud"] == "https://x/fn"
+
+
 def test_failed_push_is_reported_in_status(client, recorder):
     recorder.fail_next = 1
     job = client.create_job(parent=LOCATION, job=_job(recorder.base_url + "/fails"))
@@ -314,7 +353,7 @@ def test_pubsub_target_publishes_data_and_attributes():
 @pytest.mark.stack
 def test_process_mode_announces_readiness_and_stops_on_sigterm():
     root = Path(__file__).resolve().parents[2]
-    command = [sys.executable, "-m", "emulators.cloud_scheduler", "--port", "0", "--oidc"]
+    command = [sys.executable, "-m", "emulators.cloud_scheduler", "--port", "0"]
     proc = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)  # noqa: S603  # our own module
     try:
         ready = proc.stdout.readline()  # the first line, or "" if the process died

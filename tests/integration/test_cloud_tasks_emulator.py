@@ -112,7 +112,7 @@ def _client(address):
 
 @pytest.fixture(scope="module")
 def emulator():
-    running = start_tasks_emulator(backoff_scale=SCALE, oidc=True)
+    running = start_tasks_emulator(backoff_scale=SCALE)
     yield running
     running.stop()
 
@@ -355,34 +355,37 @@ def test_gives_up_after_max_attempts(client, recorder):
     assert len(recorder.for_path(path)) == 3  # every attempt happens before the deletion
 
 
-def test_oidc_token_when_enabled(client, queue, recorder):
-    path = _path()
-    oidc = tasks_v2.OidcToken(service_account_email="invoker@demo.iam.gserviceaccount.com")
-    client.create_task(parent=queue.name, task=_task(recorder.base_url + path, oidc=oidc))
-
-    (received,) = eventually(lambda: recorder.for_path(path))
+def _bearer_parts(received):
     scheme, token = received.headers["Authorization"].split(" ")
     header, claims, signature = (_b64json(p) if p else p for p in token.split("."))
     assert scheme == "Bearer"
-    assert header["alg"] == "none"
-    assert claims["email"] == "invoker@demo.iam.gserviceaccount.com"
-    assert claims["aud"] == recorder.base_url + path  # defaults to the URL
+    return header, claims, signature
+
+
+def test_a_task_with_an_oidc_token_is_pushed_with_a_google_shaped_id_token(client, queue, recorder):
+    path = _path()
+    oidc = tasks_v2.OidcToken(service_account_email="invoker@demo.iam.gserviceaccount.com")
+    before = time.time()
+    client.create_task(parent=queue.name, task=_task(recorder.base_url + path, oidc=oidc))
+
+    (received,) = eventually(lambda: recorder.for_path(path))
+    header, claims, signature = _bearer_parts(received)
+    assert header["alg"] == "none"  # unsigned: only functions under PLAYBOOKS_LOCAL_OIDC accept it
     assert signature == ""
+    assert claims["iss"] == "https://accounts.google.com"
+    assert claims["email"] == claims["sub"] == "invoker@demo.iam.gserviceaccount.com"
+    assert claims["email_verified"] is True
+    assert claims["aud"] == recorder.base_url + path  # defaults to the URL
+    assert int(before) <= claims["iat"] == claims["nbf"] <= time.time()
+    assert claims["exp"] == claims["iat"] + 3600
 
 
-def test_no_oidc_token_unless_enabled(recorder):
-    running = start_tasks_emulator(backoff_scale=SCALE)
-    client = _client(running.address)
-    try:
-        queue = _new_queue(client)
-        path = _path()
-        oidc = tasks_v2.OidcToken(service_account_email="a@b.c", audience="https://x")
-        client.create_task(parent=queue.name, task=_task(recorder.base_url + path, oidc=oidc))
-        (received,) = eventually(lambda: recorder.for_path(path))
-        assert "Authorization" not in received.headers
-    finally:
-        client.transport.close()
-        running.stop()
+def test_the_oidc_audience_is_the_one_the_task_asks_for(client, queue, recorder):
+    path = _path()
+    oidc = tasks_v2.OidcToken(service_account_email="a@b.c", audience="https://x/fn")
+    client.create_task(parent=queue.name, task=_task(recorder.base_url + path, oidc=oidc))
+    (received,) = eventually(lambda: recorder.for_path(path))
+    assert _bearer_parts(received)[1]["aud"] == "https://x/fn"
 
 
 def test_backoff_doubles_then_grows_linearly_up_to_the_cap():

@@ -3,6 +3,7 @@
 import base64
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
+from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.config import Settings
 from playbook_core.domain.errors import Unavailable
 from playbook_core.runtime import bootstrap
@@ -34,7 +36,7 @@ class DownStore(EmbeddedStore):
 def install(store):
     bus, queue = InProcessBus(), InProcessTaskQueue()
     app = bootstrap.App(
-        Settings(backend="embedded"),
+        Settings(backend="embedded", local_oidc=True),
         store,
         bus,
         queue,
@@ -70,13 +72,22 @@ def client(name, signature="http"):
     return functions_framework.create_app(name, MAIN, signature).test_client()
 
 
-TASK_HEADERS = {
-    "X-CloudTasks-QueueName": "playbook-steps",
-    "X-CloudTasks-TaskName": "t0123",
-    "X-CloudTasks-TaskRetryCount": "2",
-    "X-CloudTasks-TaskExecutionCount": "2",
-    "X-CloudTasks-TaskETA": "1795000000",
-}
+def oidc(function, caller):
+    """The caller's (unsigned, local) ID token, as the emulators attach it."""
+    settings = bootstrap.app().settings
+    token = OidcToken(settings.invoker(caller), settings.function_url(function))
+    return {"Authorization": token.authorization("", time.time())}
+
+
+def task_headers():
+    return {
+        "X-CloudTasks-QueueName": "playbook-steps",
+        "X-CloudTasks-TaskName": "t0123",
+        "X-CloudTasks-TaskRetryCount": "2",
+        "X-CloudTasks-TaskExecutionCount": "2",
+        "X-CloudTasks-TaskETA": "1795000000",
+        **oidc("execute_step", "cloud_tasks"),
+    }
 
 
 def test_health_reports_each_dependency(app):
@@ -105,7 +116,7 @@ def test_unknown_api_route_is_problem_json(app):
 
 def test_task_for_a_missing_execution_is_acknowledged(app):
     body = {"executionId": "ev_missing", "stepIndex": 0, "attempt": 1, "orgId": "org_a"}
-    response = client("execute_step").post("/", json=body, headers=TASK_HEADERS)
+    response = client("execute_step").post("/", json=body, headers=task_headers())
     assert response.status_code == 200
     assert response.get_json() == {"acknowledged": True, "outcome": "missing_execution"}
 
@@ -115,21 +126,21 @@ def test_task_with_a_forged_org_fails_the_run_before_any_side_effect(app):
         "playbook_executions", "ev_1", {"id": "ev_1", "orgId": "org_a", "status": "queued"}
     )
     body = {"executionId": "ev_1", "stepIndex": 0, "attempt": 1, "orgId": "org_b"}
-    response = client("execute_step").post("/", json=body, headers=TASK_HEADERS)
+    response = client("execute_step").post("/", json=body, headers=task_headers())
     assert response.get_json()["outcome"] == "tenant_mismatch"
     stored = app.store.get("playbook_executions", "ev_1")
     assert (stored["status"], stored["statusReason"]) == ("failed", "tenant_mismatch")
 
 
 def test_malformed_task_is_acknowledged_not_retried_forever(app):
-    response = client("execute_step").post("/", json={"executionId": "x"}, headers=TASK_HEADERS)
+    response = client("execute_step").post("/", json={"executionId": "x"}, headers=task_headers())
     assert response.status_code == 200
     assert response.get_json()["error"] == "bad-request"
 
 
 def test_storage_down_answers_503_so_cloud_tasks_redelivers(down_app):
     body = {"executionId": "ev_1", "stepIndex": 0, "attempt": 1, "orgId": "org_a"}
-    response = client("execute_step").post("/", json=body, headers=TASK_HEADERS)
+    response = client("execute_step").post("/", json=body, headers=task_headers())
     assert response.status_code == 503
 
 
@@ -180,7 +191,9 @@ def test_pubsub_push_reaches_on_event_published(app, caplog):
         "subscription": "projects/demo-playbooks/subscriptions/playbook-dispatch",
     }
     with caplog.at_level(logging.INFO, logger="playbooks.dispatch"):
-        response = client("on_event_published", "cloudevent").post("/", json=push)
+        response = client("on_event_published", "cloudevent").post(
+            "/", json=push, headers=oidc("on_event_published", "pubsub_push")
+        )
     assert response.status_code == 200
     received = next(r for r in caplog.records if r.getMessage() == "event message received")
     assert received.fields == {

@@ -54,7 +54,7 @@ def sink():
 @pytest.fixture(scope="module")
 def ours():
     """Our Cloud Tasks and Cloud Scheduler emulators, adding unsigned OIDC tokens."""
-    tasks, scheduler = start_tasks_emulator(oidc=True), start_scheduler_emulator(oidc=True)
+    tasks, scheduler = start_tasks_emulator(), start_scheduler_emulator()
     yield {"tasks": tasks.address, "scheduler": scheduler.address}
     tasks.stop()
     scheduler.stop()

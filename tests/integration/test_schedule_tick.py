@@ -1,6 +1,7 @@
 """cron_playbooks /tick and /sweep (domain.md §8.3–8.4) through the deployed entry point."""
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
+from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.config import Settings
 from playbook_core.domain.executions import calendar_execution_id, schedule_execution_id
 from playbook_core.domain.ids import h
@@ -62,7 +64,7 @@ def world(server):
     bus, queue = InProcessBus(), InProcessTaskQueue()
     queue.create_queue(QueueConfig("playbook-steps"))
     clock = FrozenClock(utc("2026-11-24T10:00"))  # 05:00 in New York
-    settings = Settings(backend="embedded", functions_base_url=server.url)
+    settings = Settings(backend="embedded", functions_base_url=server.url, local_oidc=True)
     app = bootstrap.App(settings, store, bus, queue, clock)
     bootstrap.use(app)
     yield app
@@ -80,9 +82,21 @@ def create(app, triggers, org="org_a"):
     )["id"]  # fmt: skip
 
 
+def oidc(caller="cloud_scheduler"):
+    """The caller's (unsigned, local) ID token, as the emulators attach it."""
+    settings = bootstrap.app().settings
+    token = OidcToken(settings.invoker(caller), settings.function_url("cron_playbooks"))
+    return {"Authorization": token.authorization("", time.time())}
+
+
 def cron(path, body=None):
     client = functions_framework.create_app("cron_playbooks", MAIN, "http").test_client()
-    response = client.post(path, json=body or {})
+    # Ticks come from Cloud Scheduler, sweeps are Cloud Tasks tasks (domain.md §8.4).
+    response = client.post(
+        path,
+        json=body or {},
+        headers=oidc("cloud_tasks" if path == "/sweep" else "cloud_scheduler"),
+    )
     assert response.status_code == 200
     return response.get_json()
 
@@ -227,7 +241,7 @@ def test_paused_schedules_are_ignored(world):
 
 def test_unknown_cron_path_is_refused(world):
     client = functions_framework.create_app("cron_playbooks", MAIN, "http").test_client()
-    assert client.post("/nothing", json={}).get_json()["error"] == "not-found"
+    assert client.post("/nothing", json={}, headers=oidc()).get_json()["error"] == "not-found"
 
 
 # --- calendar triggers --------------------------------------------------------------------------

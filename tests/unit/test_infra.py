@@ -20,6 +20,7 @@ import yaml
 from pydantic import SecretStr
 
 from playbook_core.config import Settings
+from playbook_core.runtime.bootstrap import INTERNAL_CALLERS
 from playbook_core.runtime.manifest import Function, load_manifest
 
 ROOT = Path(__file__).parents[2]
@@ -38,6 +39,7 @@ LOCAL_OR_PLATFORM = {
     "CLOUD_TASKS_EMULATOR_HOST": "local emulators only",
     "CLOUD_SCHEDULER_EMULATOR_HOST": "local emulators only",
     "FIREBASE_AUTH_EMULATOR_HOST": "local only (refused when deployed)",
+    "PLAYBOOKS_LOCAL_OIDC": "local only (refused when deployed)",
 }
 
 
@@ -214,7 +216,13 @@ def test_queues_carry_the_manifest_retry_config(derived):
         "max_backoff   = each.value.retry.maxBackoff",
     ):
         assert line in block
-    assert "oidc_token {" in block
+    # No queue-level OIDC override: it would give sweep tasks execute_step's audience. The code
+    # attaches per-task tokens of the identity Terraform hands it.
+    assert "oidc_token {" not in block
+    assert (
+        'PLAYBOOKS_TASKS_INVOKER     = google_service_account.caller["cloud_tasks"].email'
+        in (tf_sources()["locals.tf"])
+    )
     assert derived["task_targets"] == {
         f.name: f.trigger.queue for f in manifest.functions if f.trigger.kind == "tasks"
     }
@@ -264,6 +272,22 @@ def test_only_http_functions_are_public_and_every_private_one_has_its_caller(der
     }
     for f in load_manifest().functions:
         assert derived["invokers"][f.name] == callers[f.trigger.kind], f.name
+
+
+def test_the_code_verifies_the_oidc_token_of_exactly_the_iam_invokers(derived):
+    """Defense in depth: every private non-Eventarc function checks its caller's token in code,
+    accepting the identities IAM lets invoke it and no other."""
+    checked = {
+        f.name: list(INTERNAL_CALLERS.get(f.name, ()))
+        for f in load_manifest().functions
+        if f.trigger.kind in {"pubsub", "tasks", "scheduler"}
+    }
+    assert checked == {name: derived["invokers"][name] for name in checked}
+    assert set(INTERNAL_CALLERS) == set(checked)
+    # Their tokens are for the URL the code checks (Settings.function_url), not the run.app one.
+    audience = 'audience              = "${local.functions_base_url}/${each.value.function}"'
+    assert audience in resource_block("google_pubsub_subscription", "push")
+    assert audience in resource_block("google_cloud_scheduler_job", "job")
 
 
 # --- names the code uses are declared -----------------------------------------------------------

@@ -18,6 +18,16 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
 
 
+# The identities that call the internal entry points with a Google-signed OIDC token, named as
+# infra/iam.tf's `google_service_account.caller` keys (and infra/modules/manifest `invokers`).
+Caller = Literal["cloud_tasks", "cloud_scheduler", "pubsub_push"]
+
+
+def caller_account(caller: Caller, project: str) -> str:
+    """The email infra/iam.tf gives a caller identity (`pb-<caller>`): the default when unset."""
+    return f"pb-{caller.replace('_', '-')}@{project}.iam.gserviceaccount.com"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PLAYBOOKS_", extra="ignore", frozen=True)
 
@@ -29,6 +39,13 @@ class Settings(BaseSettings):
     steps_queue: str = "playbook-steps"
     events_topic: str = "playbook-events"
     region: str = "us-central1"
+    # Caller identities whose OIDC tokens the internal entry points accept (and which the task
+    # and scheduler adapters request); unset: `caller_account`'s name in this project.
+    tasks_invoker: str | None = None
+    scheduler_invoker: str | None = None
+    push_invoker: str | None = None
+    # Accept unsigned (`alg: none`) OIDC tokens from the local emulators; refused when deployed.
+    local_oidc: bool = False
 
     project: str = Field("demo-playbooks", validation_alias=_env("GOOGLE_CLOUD_PROJECT"))
     deployed_service: str | None = Field(None, validation_alias=_env("K_SERVICE"))
@@ -78,7 +95,22 @@ class Settings(BaseSettings):
                 raise ConfigError("PLAYBOOKS_BACKEND=embedded is refused in a deployed runtime")
             if self.firebase_auth_emulator_host:
                 raise ConfigError("FIREBASE_AUTH_EMULATOR_HOST is refused in a deployed runtime")
+            if self.local_oidc:
+                raise ConfigError("PLAYBOOKS_LOCAL_OIDC is refused in a deployed runtime")
         return self
+
+    def invoker(self, caller: Caller) -> str:
+        """The service account email whose OIDC tokens `caller` attaches."""
+        configured = {
+            "cloud_tasks": self.tasks_invoker,
+            "cloud_scheduler": self.scheduler_invoker,
+            "pubsub_push": self.push_invoker,
+        }[caller]
+        return configured or caller_account(caller, self.project)
+
+    def function_url(self, function: str) -> str:
+        """A function's own URL (`<base>/<name>`): the audience of the tokens its callers carry."""
+        return f"{self.functions_base_url.rstrip('/')}/{function}"
 
 
 def load_settings() -> Settings:

@@ -6,7 +6,7 @@ leaked transaction object from a client library.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -152,6 +152,17 @@ class TokenVerifier(Protocol):
     """Firebase ID token → verified claims; raises Unauthenticated."""
 
     def verify(self, token: str) -> dict[str, Any]: ...
+
+
+class ServiceTokenVerifier(Protocol):
+    """The OIDC ID token Cloud Tasks, Cloud Scheduler or Pub/Sub push attached → its claims.
+
+    Raises Unauthenticated unless the token is valid now, issued by accounts.google.com and for
+    `audience` (the called function's own URL); Forbidden when it names an `email` outside
+    `callers` or an unverified one.
+    """
+
+    def verify(self, token: str, *, audience: str, callers: Collection[str]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

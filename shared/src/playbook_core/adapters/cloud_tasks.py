@@ -14,6 +14,7 @@ from google.api_core import retry as gretry
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
+from playbook_core.adapters.service_tokens import function_audience
 from playbook_core.domain import errors
 from playbook_core.ports import QueueConfig, TaskRequest
 
@@ -40,8 +41,9 @@ class CloudTasksQueue:
     """TaskQueue on Cloud Tasks, or on our emulator when `emulator_host` (host:port) is given.
 
     The official client ignores emulator variables, so the emulator gets an explicit insecure
-    gRPC channel. With `service_account_email`, tasks carry an OIDC token for that account
-    (audience: the task URL, Cloud Tasks' default).
+    gRPC channel. With `service_account_email`, tasks carry an OIDC token for that account; its
+    audience is the target function's own URL (`<audience_base>/<function>`, what the function
+    checks), or the task URL (Cloud Tasks' default) for a URL outside `audience_base`.
     """
 
     def __init__(
@@ -51,10 +53,12 @@ class CloudTasksQueue:
         emulator_host: str | None = None,
         service_account_email: str | None = None,
         *,
+        audience_base: str | None = None,
         timeout: float = 10.0,
     ) -> None:
         self._project, self._location = project, location
         self._emulator_host, self._service_account = emulator_host, service_account_email
+        self._audience_base = audience_base
         self._timeout = timeout
         self._lock = threading.Lock()
         self._client: tasks_v2.CloudTasksClient | None = None
@@ -87,7 +91,10 @@ class CloudTasksQueue:
             body=json.dumps(task.body, separators=(",", ":")).encode(),
         )
         if self._service_account:
-            request.oidc_token = tasks_v2.OidcToken(service_account_email=self._service_account)
+            request.oidc_token = tasks_v2.OidcToken(
+                service_account_email=self._service_account,
+                audience=function_audience(task.url, self._audience_base) or "",
+            )
         created = tasks_v2.Task(name=f"{parent}/tasks/{task.name}", http_request=request)
         if task.schedule_time is not None:
             created.schedule_time = task.schedule_time

@@ -1,8 +1,9 @@
 """EventBus and TaskQueue inside the process, pushing over HTTP the way Pub/Sub and Cloud Tasks do.
 
 The embedded backend runs the same functions behind the same gateway as the emulator stack, so
-the wire formats (Pub/Sub push JSON, X-CloudTasks-* headers), redelivery with backoff, dead
-letters and task-name dedup must match: the contract suites run on both. `drain()` makes unit and
+the wire formats (Pub/Sub push JSON, X-CloudTasks-* headers, the OIDC bearer token of the push
+or task identity), redelivery with backoff, dead letters and task-name dedup must match: the
+contract suites run on both. `drain()` makes unit and
 service tests deterministic; `published`/`enqueued` let them look without a server.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 import httpx
 
 from playbook_core.adapters.dispatcher import Dispatcher
+from playbook_core.adapters.service_tokens import OidcToken, function_audience
 from playbook_core.domain.errors import AlreadyExists, NotFound, Unavailable
 from playbook_core.ports import Message, QueueConfig, TaskRequest
 
@@ -53,6 +55,7 @@ class _Subscription:
     max_delivery_attempts: int
     backoff_scale: float
     dead_letter: str | None
+    oidc: OidcToken | None = None
 
 
 class InProcessBus:
@@ -75,15 +78,22 @@ class InProcessBus:
         dead_letter: str | None = None,
         *,
         name: str | None = None,
+        oidc: OidcToken | None = None,
     ) -> str:
-        """A push subscription; returns its name. Messages published earlier are not replayed."""
+        """A push subscription; returns its name. Messages published earlier are not replayed.
+
+        With `oidc`, every push carries that account's (unsigned, local) ID token, as Pub/Sub's
+        authenticated push does.
+        """
         if max_delivery_attempts < 1:
             raise ValueError("max_delivery_attempts must be at least 1")
         with self._lock:
             subscriptions = self._subscriptions.setdefault(topic, [])
             chosen = name or f"{topic}-push-{len(subscriptions) + 1}"
             subscriptions.append(
-                _Subscription(chosen, push_url, max_delivery_attempts, backoff_scale, dead_letter)
+                _Subscription(
+                    chosen, push_url, max_delivery_attempts, backoff_scale, dead_letter, oidc
+                )
             )
         return chosen
 
@@ -138,9 +148,12 @@ class InProcessBus:
         if subscription.dead_letter:
             wrapper["deliveryAttempt"] = attempt  # only subscriptions with a dead-letter policy
         body = json.dumps(wrapper).encode()
-        status = _post(
-            self._http, subscription.push_url, body, {"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if subscription.oidc is not None:
+            headers["Authorization"] = subscription.oidc.authorization(
+                subscription.push_url, time.time()
+            )
+        status = _post(self._http, subscription.push_url, body, headers)
         if status is not None and 200 <= status < 300:
             return
         if attempt < subscription.max_delivery_attempts:
@@ -187,8 +200,22 @@ class _Task:
 
 
 class InProcessTaskQueue:
-    def __init__(self, backoff_scale: float = 1.0, *, dispatch_deadline_s: float = 600.0) -> None:
+    """Cloud Tasks in the process; the TaskQueue port plus `create_queue` and `drain`.
+
+    With `service_account_email`, tasks carry its ID token as CloudTasksQueue's do (audience: the
+    target function's URL under `audience_base`, else the task URL).
+    """
+
+    def __init__(
+        self,
+        backoff_scale: float = 1.0,
+        *,
+        dispatch_deadline_s: float = 600.0,
+        service_account_email: str | None = None,
+        audience_base: str | None = None,
+    ) -> None:
         self._scale = backoff_scale
+        self._service_account, self._audience_base = service_account_email, audience_base
         self._lock = threading.Lock()
         self._queues: dict[str, QueueConfig] = {}
         self._names: dict[str, set[str]] = {}  # every name ever used stays taken, as in Cloud Tasks
@@ -255,6 +282,10 @@ class InProcessTaskQueue:
         }
         if live.previous is not None:
             headers["X-CloudTasks-TaskPreviousResponse"] = str(live.previous)
+        if self._service_account:
+            url = live.request.url
+            oidc = OidcToken(self._service_account, function_audience(url, self._audience_base))
+            headers["Authorization"] = oidc.authorization(url, time.time())
         live.dispatches += 1
         status = _post(self._http, live.request.url, live.body, headers)
         if status is not None and 200 <= status < 300:

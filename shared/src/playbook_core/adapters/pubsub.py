@@ -11,6 +11,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # pubsub_v1 ships no py.typed
 
+from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.domain import errors
 
 # Names `PublisherClient.publish` takes as keywords; as attributes they would be swallowed.
@@ -123,17 +124,25 @@ class PubsubBus:
         push_url: str,
         dead_letter_topic: str | None = None,
         max_delivery_attempts: int = 10,
+        *,
+        oidc: OidcToken | None = None,
     ) -> None:
         """Create a push subscription with dead-lettering, or re-point an existing one at push_url.
 
         Re-pointing matters locally: a restarted stack's gateway may listen on a new port while the
-        emulator keeps the old subscription.
+        emulator keeps the old subscription. With `oidc`, pushes carry that account's ID token.
         """
         self.ensure_topic(topic, dead_letter_topic)
+        push_config: dict[str, Any] = {"push_endpoint": push_url}
+        if oidc is not None:
+            push_config["oidc_token"] = {
+                "service_account_email": oidc.service_account_email,
+                "audience": oidc.audience or "",
+            }
         request: dict[str, Any] = {
             "name": self.subscription_path(subscription),
             "topic": self.topic_path(topic),
-            "push_config": {"push_endpoint": push_url},
+            "push_config": push_config,
         }
         if dead_letter_topic is not None:
             request["dead_letter_policy"] = {

@@ -42,7 +42,8 @@ class SchedulerJobs:
     """Cloud Scheduler, or our emulator when `emulator_host` (host:port) is given.
 
     Like Cloud Tasks, the official client ignores emulator variables, so the emulator gets an
-    explicit insecure gRPC channel. With `service_account_email`, jobs carry an OIDC token.
+    explicit insecure gRPC channel. With `service_account_email`, jobs carry an OIDC token (for
+    `audience`, given per job, else the job's URL: Cloud Scheduler's default).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class SchedulerJobs:
         *,
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
+        audience: str | None = None,
     ) -> None:
         """Create the job, or bring an existing one to this schedule and target (idempotent)."""
         target = scheduler_v1.HttpTarget(
@@ -97,7 +99,9 @@ class SchedulerJobs:
             headers=dict(headers or {}),
         )
         if self._service_account:
-            target.oidc_token = scheduler_v1.OidcToken(service_account_email=self._service_account)
+            target.oidc_token = scheduler_v1.OidcToken(
+                service_account_email=self._service_account, audience=audience or ""
+            )
         job = scheduler_v1.Job(
             name=self.job_path(job_id), schedule=schedule, time_zone=time_zone, http_target=target
         )

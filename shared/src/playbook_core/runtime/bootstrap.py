@@ -17,9 +17,15 @@ from playbook_core.adapters.firebase_auth import EmulatorTokens, FirebaseTokens
 from playbook_core.adapters.ids import RandomIds
 from playbook_core.adapters.mailjet import MailjetMailer
 from playbook_core.adapters.secrets import SecretManagerSecrets, StoreSecrets
+from playbook_core.adapters.service_tokens import (
+    GoogleServiceTokens,
+    LocalServiceTokens,
+    OidcToken,
+    bearer,
+)
 from playbook_core.adapters.slack import SlackWebhook
-from playbook_core.config import Settings, load_settings
-from playbook_core.domain.errors import Unavailable
+from playbook_core.config import Caller, Settings, load_settings
+from playbook_core.domain.errors import Forbidden, Unavailable
 from playbook_core.ports import (
     AgentHarness,
     Clock,
@@ -28,6 +34,7 @@ from playbook_core.ports import (
     IdFactory,
     QueueConfig,
     Secrets,
+    ServiceTokenVerifier,
     TaskQueue,
     TokenVerifier,
 )
@@ -44,6 +51,16 @@ from playbook_core.service.send_step import Senders
 
 _log = logging.getLogger("playbooks.bootstrap")
 
+# The internal entry points and the caller identities whose OIDC tokens each accepts: the same
+# pairs infra/ grants run.invoker (tests/unit/test_infra.py compares them). The manifest is not
+# deployed with the code, so the list lives here.
+INTERNAL_CALLERS: dict[str, tuple[Caller, ...]] = {
+    "execute_step": ("cloud_tasks",),
+    "cron_playbooks": ("cloud_scheduler", "cloud_tasks"),  # calendar sweeps are tasks (§8.4)
+    "on_event_published": ("pubsub_push",),
+    "on_order_event": ("pubsub_push",),
+}
+
 
 @dataclass
 class App:
@@ -54,6 +71,7 @@ class App:
     clock: Clock
     ids: IdFactory = field(default_factory=RandomIds)
     verifier: TokenVerifier | None = None
+    caller_tokens: ServiceTokenVerifier | None = None
     agents: AgentHarness | None = None
     vault: Secrets | None = None
     built_engine: Engine | None = None
@@ -82,6 +100,27 @@ class App:
         if self.verifier is None:
             self.verifier = _token_verifier(self.settings)
         return self.verifier
+
+    @property
+    def service_tokens(self) -> ServiceTokenVerifier:
+        if self.caller_tokens is None:
+            self.caller_tokens = _service_token_verifier(self.settings)
+        return self.caller_tokens
+
+    def check_caller(self, function: str, authorization: str | None) -> dict[str, Any]:
+        """Check an internal entry point's caller before its request body is read.
+
+        The OIDC token must be for this function's URL and name one of its callers' identities;
+        raises Unauthenticated or Forbidden.
+        """
+        callers = INTERNAL_CALLERS.get(function)
+        if callers is None:
+            raise Forbidden(f"{function} is not an internal entry point")
+        return self.service_tokens.verify(
+            bearer(authorization),
+            audience=self.settings.function_url(function),
+            callers=frozenset(self.settings.invoker(caller) for caller in callers),
+        )
 
     def health(self) -> dict[str, Any]:
         s = self.settings
@@ -231,6 +270,13 @@ def _token_verifier(settings: Settings) -> TokenVerifier:
     return FirebaseTokens(settings.project)
 
 
+def _service_token_verifier(settings: Settings) -> ServiceTokenVerifier:
+    """Unsigned local tokens only under PLAYBOOKS_LOCAL_OIDC (config refuses it when deployed)."""
+    if settings.local_oidc:
+        return LocalServiceTokens()
+    return GoogleServiceTokens()
+
+
 def _queue_config(manifest: Manifest, name: str) -> QueueConfig:
     queue = next(q for q in manifest.queues if q.name == name)
     return QueueConfig(
@@ -281,8 +327,14 @@ def _build_embedded(settings: Settings) -> App:
                 f"{settings.functions_base_url}/{function.name}/",
                 max_delivery_attempts=topic.max_delivery_attempts,
                 dead_letter=topic.dead_letter,
+                oidc=OidcToken(
+                    settings.invoker("pubsub_push"), settings.function_url(function.name)
+                ),
             )
-    queue = InProcessTaskQueue()
+    queue = InProcessTaskQueue(
+        service_account_email=settings.invoker("cloud_tasks"),
+        audience_base=settings.functions_base_url,
+    )
     for declared in manifest.queues:
         queue.create_queue(_queue_config(manifest, declared.name))
     return App(settings, store, bus, queue, SystemClock())
@@ -299,7 +351,11 @@ def _build_google(settings: Settings) -> App:
         FirestoreStore(settings.project),
         PubsubBus(settings.project),
         CloudTasksQueue(
-            settings.project, settings.region, emulator_host=settings.cloud_tasks_emulator_host
+            settings.project,
+            settings.region,
+            emulator_host=settings.cloud_tasks_emulator_host,
+            service_account_email=settings.invoker("cloud_tasks"),
+            audience_base=settings.functions_base_url,
         ),
         SystemClock(),
     )

@@ -1,0 +1,194 @@
+"""Who called an internal entry point: the OIDC ID token of a Google service account.
+
+Cloud Tasks, Cloud Scheduler and Pub/Sub push attach it as `Authorization: Bearer …` (issuer
+accounts.google.com). Deployed, `GoogleServiceTokens` verifies it with google-auth against
+Google's keys. Locally, our emulators and the in-process bus and queue attach unsigned
+(`alg: none`) tokens with the same claims (`mint_unsigned`), and `LocalServiceTokens` checks those
+claims the same way: audience, issuer, `exp`/`iat`/`nbf`, then the email. Only one of the two is
+ever built (config decides).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.auth import transport
+
+from playbook_core.domain.errors import Forbidden, Unauthenticated, Unavailable
+
+GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"  # google-auth's OAuth2 certs
+TOKEN_LIFETIME_S = 3600  # what Google mints: one hour
+CLOCK_SKEW_S = 10
+
+
+@dataclass(frozen=True)
+class OidcToken:
+    """What a push config, job or task asks for: a token of this account for this audience.
+
+    Without an audience, Google uses the target URL itself; so do we.
+    """
+
+    service_account_email: str
+    audience: str | None = None
+
+    def authorization(self, url: str, now: float) -> str:
+        return f"Bearer {mint_unsigned(self.service_account_email, self.audience or url, now)}"
+
+
+def mint_unsigned(email: str, audience: str, now: float) -> str:
+    """An unsigned ID token with the claims Google puts in a service account's (local use only)."""
+
+    def part(data: Mapping[str, object]) -> str:
+        raw = json.dumps(data, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    issued = int(now)
+    claims = {
+        "iss": "https://accounts.google.com", "aud": audience, "azp": email, "sub": email,
+        "email": email, "email_verified": True,
+        "iat": issued, "nbf": issued, "exp": issued + TOKEN_LIFETIME_S,
+    }  # fmt: skip
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def function_audience(url: str, base_url: str | None) -> str | None:
+    """`<base>/<function>/…` → `<base>/<function>`, the function's own URL; None elsewhere."""
+    if not base_url:
+        return None
+    base = base_url.rstrip("/") + "/"
+    if not url.startswith(base):
+        return None
+    function = url.removeprefix(base).split("/", 1)[0].split("?", 1)[0]
+    return base + function if function else None
+
+
+def bearer(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header, or Unauthenticated."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("an OIDC bearer token is required")
+    return token.strip()
+
+
+def _identity(claims: Mapping[str, Any], callers: Collection[str]) -> dict[str, Any]:
+    """A token that verified is still refused unless it names one of the expected callers."""
+    email = claims.get("email")
+    if (
+        not isinstance(email, str)
+        or email not in callers
+        or claims.get("email_verified") is not True
+    ):
+        raise Forbidden("the token's service account may not call this function")
+    return dict(claims)
+
+
+class LocalServiceTokens:
+    """Unsigned tokens from the local emulators: built only under PLAYBOOKS_LOCAL_OIDC."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def verify(self, token: str, *, audience: str, callers: Collection[str]) -> dict[str, Any]:
+        from google.auth import exceptions, jwt  # noqa: PLC0415 - cold-start cost only when used
+
+        try:
+            header = jwt.decode_header(token)  # type: ignore[no-untyped-call]
+            claims = jwt.decode(token, verify=False)  # type: ignore[no-untyped-call]
+        except (ValueError, exceptions.GoogleAuthError) as exc:
+            raise Unauthenticated("the token is not a JWT") from exc
+        if header.get("alg") != "none":
+            raise Unauthenticated("only the emulators' unsigned tokens are accepted locally")
+        if claims.get("iss") not in GOOGLE_ISSUERS:
+            raise Unauthenticated("the token was not issued by accounts.google.com")
+        if claims.get("aud") != audience:
+            raise Unauthenticated("the token is for another audience")
+        now = self._clock()
+        times = {name: claims.get(name) for name in ("exp", "iat", "nbf")}
+        if not all(isinstance(times[name], int) for name in ("exp", "iat")):
+            raise Unauthenticated("the token has no exp or iat")
+        if times["nbf"] is not None and not isinstance(times["nbf"], int):
+            raise Unauthenticated("the token's nbf is not a time")
+        if now > times["exp"] + CLOCK_SKEW_S:
+            raise Unauthenticated("the token has expired")
+        if max(times["iat"], times["nbf"] or 0) > now + CLOCK_SKEW_S:
+            raise Unauthenticated("the token is not valid yet")
+        return _identity(claims, callers)
+
+
+class _CachedGet(transport.Request):
+    """google-auth's transport, remembering the certificates: one fetch per instance per TTL.
+
+    Google rotates the signing keys with days of overlap; a fetch per call would add a round trip
+    to every task and push.
+    """
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float]) -> None:
+        from google.auth.transport import requests  # noqa: PLC0415
+
+        self._inner = requests.Request()
+        self._ttl_s, self._clock = ttl_s, clock
+        self._lock = threading.Lock()
+        self._cached: dict[str, tuple[float, Any]] = {}
+
+    def __call__(
+        self,
+        url: Any,
+        method: Any = "GET",
+        body: Any = None,
+        headers: Any = None,
+        timeout: Any = 10.0,  # bounded: a hung fetch must not hold the request
+        **kwargs: Any,
+    ) -> Any:
+        kwargs.update(body=body, headers=headers, timeout=timeout)
+        if method != "GET" or body is not None:
+            return self._inner(url, method=method, **kwargs)
+        with self._lock:
+            hit = self._cached.get(url)
+            if hit is not None and hit[0] > self._clock():
+                return hit[1]
+        response = self._inner(url, method=method, **kwargs)
+        if response.status == 200:  # only a good answer is remembered
+            with self._lock:
+                self._cached[url] = (self._clock() + self._ttl_s, response)
+        return response
+
+
+class GoogleServiceTokens:
+    """Google-signed ID tokens, verified by google-auth (signature, `exp`/`iat`, audience).
+
+    `certs_url` is Google's OAuth2 certificate endpoint; tests point it at their own keys.
+    """
+
+    def __init__(
+        self,
+        certs_url: str = GOOGLE_CERTS_URL,
+        *,
+        certs_ttl_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._certs_url = certs_url
+        self._request = _CachedGet(certs_ttl_s, clock)
+
+    def verify(self, token: str, *, audience: str, callers: Collection[str]) -> dict[str, Any]:
+        from google.auth import exceptions  # noqa: PLC0415 - cold-start cost only when used
+        from google.oauth2 import id_token  # noqa: PLC0415
+
+        try:
+            claims = id_token.verify_token(
+                token, self._request, audience=audience, certs_url=self._certs_url,
+                clock_skew_in_seconds=CLOCK_SKEW_S,
+            )  # fmt: skip
+        except exceptions.TransportError as exc:  # not the caller's fault: answer 503, retry later
+            raise Unavailable("Google's token keys are unreachable") from exc
+        except (ValueError, exceptions.GoogleAuthError) as exc:
+            raise Unauthenticated("the OIDC token could not be verified") from exc
+        if claims.get("iss") not in GOOGLE_ISSUERS:
+            raise Unauthenticated("the token was not issued by accounts.google.com")
+        return _identity(claims, callers)
