@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from playbook_core.domain.errors import NotFound
+from playbook_core.domain.errors import Unavailable
 from playbook_core.ports import QueueConfig, TaskRequest
 from playbook_core.testing import Recorded, eventually
 
@@ -105,8 +105,10 @@ def test_a_task_name_is_taken_once(backend, queue_name, target, unique):
     assert [json.loads(r.body) for r in target.named(name)] == [{"copy": 1}]
 
 
-def test_enqueue_into_an_unknown_queue_is_not_found(backend, unique, target):
-    with pytest.raises(NotFound):
+def test_enqueue_into_an_unknown_queue_is_unavailable(backend, unique, target):
+    # A missing queue is a deployment fault: callers answer 503 (retry), never a 404 that blames
+    # the request after its execution document was written.
+    with pytest.raises(Unavailable):
         backend.queue.enqueue(task(f"nope-{unique}", f"t{unique}", f"{target.url}/run"))
 
 

@@ -131,3 +131,11 @@ def test_a_malformed_idempotency_key_is_400(runnable):
     playbook_id = playbook(runnable)
     response = run(runnable, playbook_id, headers={"Idempotency-Key": "x" * 300})
     assert response.status_code == 400
+
+
+def test_a_missing_step_queue_is_a_503_to_retry_not_a_404(api):
+    """The queue is the deployment's fault: the caller may retry the same key, nothing blames it."""
+    playbook_id = playbook(api)  # the `api` fixture wires no queue
+    response = run(api, playbook_id, headers={"Idempotency-Key": "k-1"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]

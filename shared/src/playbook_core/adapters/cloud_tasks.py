@@ -29,8 +29,8 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except errors.PlaybooksError:
         raise
-    except gexc.NotFound as exc:  # the queue: wiring has not created it
-        raise errors.NotFound(f"{what}: queue not found") from exc
+    except gexc.NotFound as exc:  # the queue: a deployment fault, not the caller's (retry: 503)
+        raise errors.Unavailable(f"{what}: queue not found") from exc
     except _PERMANENT as exc:
         raise errors.PlaybooksError(f"cloud tasks refused {what} ({type(exc).__name__})") from exc
     except gexc.GoogleAPIError as exc:  # service down or overloaded: retry later

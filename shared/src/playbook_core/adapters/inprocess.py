@@ -27,7 +27,7 @@ import httpx
 
 from playbook_core.adapters.dispatcher import Dispatcher
 from playbook_core.adapters.service_tokens import OidcToken, function_audience
-from playbook_core.domain.errors import AlreadyExists, NotFound, Unavailable
+from playbook_core.domain.errors import AlreadyExists, Unavailable
 from playbook_core.ports import Message, QueueConfig, TaskRequest
 
 _TASK_NAME = re.compile(r"[A-Za-z0-9_-]{1,500}")  # Cloud Tasks' task id alphabet
@@ -247,7 +247,7 @@ class InProcessTaskQueue:
                 raise Unavailable("the in-process task queue is closed")
             config = self._queues.get(task.queue)
             if config is None:
-                raise NotFound(f"queue {task.queue} does not exist")
+                raise Unavailable(f"queue {task.queue} does not exist")  # wiring, not the caller
             if task.name in self._names[task.queue]:
                 return False
             self._names[task.queue].add(task.name)
