@@ -31,6 +31,7 @@ from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.config import load_settings
 from playbook_core.domain.loading import load_text
 from playbook_core.runtime import bootstrap, openapi
+from playbook_core.runtime.manifest import load_manifest
 from playbook_core.service import playbooks
 from playbook_core.testing import FrozenClock
 
@@ -127,10 +128,14 @@ def fuzzed_app():
             "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
             "CRON_SECRET": CRON_SECRET,
             "GOOGLE_CLOUD_PROJECT": "demo-playbooks",
+            "PLAYBOOKS_FUNCTIONS_BASE_URL": "http://127.0.0.1:9",  # the tasks it starts go nowhere
         }
     )
     store = EmbeddedStore(":memory:")
     bus, queue = InProcessBus(), InProcessTaskQueue()
+    manifest = load_manifest()
+    for declared in manifest.queues:  # as the stack wires them: runs get their first task
+        queue.create_queue(bootstrap._queue_config(manifest, declared.name))
     clock = FrozenClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     app = bootstrap.App(load_settings(), store, bus, queue, clock)
     store.set(playbooks.SETTINGS, ORG, {"orgId": ORG, "tier": "growth"})

@@ -14,7 +14,11 @@ from pydantic import ValidationError
 from playbook_core.domain.approval import requires_approval
 from playbook_core.domain.errors import Issue, PlaybookInvalid
 from playbook_core.domain.playbook import PlaybookDefinition
-from playbook_core.domain.validation import forbidden_constructs, semantic_issues
+from playbook_core.domain.validation import (
+    character_issues,
+    forbidden_constructs,
+    semantic_issues,
+)
 from playbook_core.domain.yaml_source import Position, SourceMap, YamlRejected, read
 
 MAX_ISSUES = 100
@@ -90,6 +94,9 @@ def _validate(data: Any, source: SourceMap | None) -> Validated:
         if key in SERVER_MANAGED
     ]
     authored = {key: value for key, value in data.items() if key not in SERVER_MANAGED}
+    characters = [_at(source, p, c, m, key=k) for p, c, m, k in character_issues(authored)]
+    if characters:  # the encoding class (§3.6 step 1), for escaped characters too
+        raise PlaybookInvalid(_finish(characters), warnings)
     try:
         definition = PlaybookDefinition.model_validate(authored)
     except ValidationError as exc:

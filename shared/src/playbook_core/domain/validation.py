@@ -25,6 +25,7 @@ from playbook_core.domain.playbook import (
     SendSmsStep,
 )
 from playbook_core.domain.schedules import CronError, TimezoneError, resolve_timezone, validate_cron
+from playbook_core.domain.text import CONTROL, LINE_BREAK, code_point
 
 Found = tuple[str, str, str]
 
@@ -35,11 +36,48 @@ _NOTIFY_TO = "notify 'to' is role:owner, role:admin, role:all or one org/user pl
 _NOTIFY_TO = "notify 'to' is role:owner, role:admin, role:all or one org/user placeholder"
 _FILTER_ROOTS = frozenset({"data", "customer", "source"})
 _FILTER_OPS = frozenset({"eq", "in", "gt", "gte", "lt", "lte"})
+# Text that may span lines (tab, CR and LF allowed); every other string is one line.
+_MULTILINE = frozenset({"description", "task", "body", "message"})
+_FREE_MAPS = frozenset({"input", "variables", "data"})
 _FORBIDDEN = re.compile(
     r"\b(eval|exec|execfile)\s*\(|__(import|class|globals|builtins|subclasses|proto|mro|bases?|dict"
     r"|code|getattribute|reduce)__|\bsubprocess\b|\bos\.(system|popen)\b|<script\b|javascript:",
     re.IGNORECASE,
 )
+
+
+def character_issues(data: Any) -> list[tuple[str, str, str, bool]]:
+    r"""Control characters in every parsed string and key, however they were written.
+
+    YAML escapes ("\0", "\a", "\N", "\L") and JSON ones ("\u0000") only become characters
+    when parsed, so the raw-text check cannot see them. Runs on the authored data, before the
+    models trim some of them away. Iterative: the data may nest deeply before validation.
+    Each issue is (path, code, message, whether it is the key rather than the value).
+    """
+    found: list[tuple[str, str, str, bool]] = []
+    stack: list[tuple[str, Any, bool]] = [("", data, False)]
+    while stack:
+        path, value, multiline = stack.pop()
+        if isinstance(value, str):
+            found.extend((*f, False) for f in _character_issue(path, value, multiline=multiline))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item, multiline) for i, item in enumerate(value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str):
+                    found.extend((*f, True) for f in _character_issue(child, key, multiline=False))
+                spans = multiline or key in _MULTILINE or key in _FREE_MAPS
+                stack.append((child, item, spans))
+    return found
+
+
+def _character_issue(path: str, text: str, *, multiline: bool) -> Iterator[Found]:
+    if (bad := CONTROL.search(text)) is not None:
+        message = f"the text holds a control or line-separator character ({code_point(bad[0])})"
+        yield path, "invalid_encoding", message
+    elif not multiline and LINE_BREAK.search(text.strip()):  # YAML's `>` adds a final newline
+        yield path, "invalid_value", "this value is a single line: no line breaks or tabs"
 
 
 def semantic_issues(definition: PlaybookDefinition) -> list[Found]:

@@ -14,12 +14,12 @@ from typing import Any, Protocol
 import yaml
 
 from playbook_core.domain.errors import Issue
+from playbook_core.domain.text import CONTROL, Undecodable, code_point, line_column, utf8
 
 MAX_BYTES = 256 * 1024
 MAX_ALIASES = 20
 MAX_NODES = 10_000
 MAX_DEPTH = 20
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _STR = "tag:yaml.org,2002:str"
 # libyaml's parser when the wheel has it (about 10x faster); same SafeLoader semantics either way.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -58,20 +58,24 @@ def _issue(code: str, message: str, mark: _Mark | None = None, path: str = "") -
 
 
 def decode(raw: bytes | str) -> str:
-    """Step 1: size, encoding and control characters."""
-    data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    """Step 1: size, encoding and control characters (escaped ones are checked once parsed)."""
+    # An unpaired surrogate in a str survives encoding here, then fails the UTF-8 check below.
+    data = raw.encode("utf-8", errors="surrogatepass") if isinstance(raw, str) else raw
     if len(data) > MAX_BYTES:
         raise YamlRejected([_issue("too_large", "the document is larger than 256 KiB")])
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise YamlRejected([_issue("invalid_encoding", "the document is not valid UTF-8")]) from exc
-    if (match := _CONTROL.search(text)) is not None:
-        line = text.count("\n", 0, match.start()) + 1
-        column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+        text = utf8(data)
+    except Undecodable as bad:
+        raise YamlRejected(
+            [Issue(code="invalid_encoding", path="", line=bad.line, column=bad.column,
+                   message="the document is not valid UTF-8")]
+        ) from None  # fmt: skip
+    if (match := CONTROL.search(text)) is not None:
+        line, column = line_column(text, match.start())
         raise YamlRejected(
             [Issue(code="invalid_encoding", path="", line=line, column=column,
-                   message="the document contains a control character")]
+                   message=f"the document contains a control or line-separator character "
+                           f"({code_point(match[0])})")]
         )  # fmt: skip
     return text
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,12 +10,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flask import Request, Response
 
+from playbook_core.domain import strict_json
 from playbook_core.domain.access import SYSTEM, Caller
 from playbook_core.domain.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    PlaybookInvalid,
     Unauthenticated,
     UnsupportedMediaType,
 )
@@ -49,24 +50,31 @@ class Call:
         return int(size), self.query("pageToken")
 
     def json_body(self) -> Any:
+        """Strict JSON (domain/strict_json): a 400 for bad syntax, text or a repeated key."""
         body = _raw_body(self.request)
         if not body:
             return {}
         if "json" not in self.request.mimetype:
             raise UnsupportedMediaType("send application/json")
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"the body is not valid JSON: {exc}") from exc
-        except RecursionError as exc:  # `[[[[…` thousands deep: a 400, not a 500
-            raise BadRequest("the JSON body nests too deeply") from exc
+        return strict_json.loads(body)
 
-    def definition_body(self) -> tuple[str, bytes | Any]:
-        """('yaml', raw bytes) for YAML bodies or {yaml}; ('json', data) for JSON definitions."""
+    def definition_body(self, *, many: bool = False) -> tuple[str, bytes | Any]:
+        """('yaml', raw bytes) for YAML bodies or {yaml}; ('json', data) for JSON definitions.
+
+        A repeated key is a 422 `duplicate_key` issue, as in YAML. `many` (import): raw bytes of
+        either kind, so the importer refuses only the documents that repeat a key.
+        """
         body = _raw_body(self.request)
         if self.request.mimetype in YAML_TYPES:
             return "yaml", body
-        data = self.json_body()
+        if many:
+            if body and "json" not in self.request.mimetype:
+                raise UnsupportedMediaType("send application/json or application/yaml")
+            return "json", body
+        try:
+            data = self.json_body()
+        except strict_json.RepeatedKeys as repeated:
+            raise PlaybookInvalid(repeated.issues) from None
         if isinstance(data, dict) and set(data) == {"yaml"} and isinstance(data["yaml"], str):
             return "yaml", data["yaml"].encode("utf-8")
         return "json", data

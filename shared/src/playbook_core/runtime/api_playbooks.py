@@ -228,8 +228,7 @@ def export_all(call: Call) -> Response:
 @route("POST", ORG + "/playbooks:import", summary="Import YAML or JSON, disabled", status=201)
 def import_playbooks(call: Call) -> Response:
     org_id = _editor(call)
-    kind, body = call.definition_body()
-    raw = body if kind == "yaml" else call.request.get_data()
+    kind, raw = call.definition_body(many=True)
     if not raw.strip():
         raise BadRequest(_NOTHING_TO_IMPORT)
     content_type = "application/yaml" if kind == "yaml" else "application/json"

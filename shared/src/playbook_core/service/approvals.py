@@ -11,6 +11,7 @@ from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
 from playbook_core.domain.executions import EXECUTIONS
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
+from playbook_core.domain.text import one_line
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
 from playbook_core.service import stats
 from playbook_core.service.runs import StepTarget, enqueue_step
@@ -35,8 +36,8 @@ def _preview(ctx: ActionContext) -> list[dict[str, Any]]:
         channel = "email" if isinstance(step, SendEmailStep) else "sms"
         try:
             to = str(templating.render(step.params.to, ctx.render))
-            subject = (
-                str(templating.render(step.params.subject, ctx.render))
+            subject = (  # the approver sees the subject exactly as it will be sent
+                one_line(str(templating.render(step.params.subject, ctx.render)))
                 if isinstance(step, SendEmailStep)
                 else None
             )

@@ -6,17 +6,20 @@ import json
 from typing import Any
 
 from playbook_core import catalog
+from playbook_core.domain import strict_json
 from playbook_core.domain.documents import definition_of, versions_path
 from playbook_core.domain.errors import (
     AlreadyExists,
     Forbidden,
     Issue,
     NotFound,
+    PayloadTooLarge,
     PlaybookInvalid,
     PlaybooksError,
 )
 from playbook_core.domain.lifecycle import version_doc_id
 from playbook_core.domain.loading import Validated, dump_yaml, load_data, load_text
+from playbook_core.domain.text import Undecodable, utf8
 from playbook_core.domain.tiers import TemplateEntry, may_clone_template, parse_tier
 from playbook_core.domain.yaml_source import split_documents
 from playbook_core.ports import Clock, DocumentStore, IdFactory, OrderBy
@@ -75,21 +78,40 @@ def export_many(documents: list[dict[str, Any]], fmt: str) -> str:
 
 
 def parse_import(body: bytes, content_type: str) -> list[tuple[int, Validated | list[Issue]]]:
-    """Every document of a YAML stream, JSON object or JSON array: validated, or its issues."""
+    """Every document of a YAML stream, JSON object or JSON array: validated, or its issues.
+
+    Refuses the whole body, before anything is written, when it is not UTF-8 or holds more than
+    MAX_IMPORT documents: dropping the rest silently would lose them.
+    """
     results: list[tuple[int, Validated | list[Issue]]] = []
     if "json" in content_type:
-        data = json.loads(body)
+        data, repeated = strict_json.decode(body)
         if isinstance(data, dict) and set(data) == {"yaml"} and isinstance(data["yaml"], str):
+            if repeated:
+                raise PlaybookInvalid(repeated)
             return parse_import(data["yaml"].encode(), "application/yaml")
         items = data if isinstance(data, list) else [data]
-        for index, item in enumerate(items[:MAX_IMPORT]):
+        _refuse_too_many(len(items))
+        repeats = strict_json.by_document(repeated, array=isinstance(data, list))
+        for index, item in enumerate(items):
+            if index in repeats:  # as in a YAML stream: this document fails, the others go on
+                results.append((index, repeats[index]))
+                continue
             try:
                 results.append((index, load_data(item)))
             except PlaybookInvalid as invalid:
                 results.append((index, invalid.errors))
         return results
-    text = body.decode("utf-8", errors="replace")
-    for index, (first_line, part) in enumerate(split_documents(text)[:MAX_IMPORT]):
+    try:
+        text = utf8(body)
+    except Undecodable as bad:  # never replacement characters: create and validate refuse too
+        raise PlaybookInvalid(
+            [Issue(code="invalid_encoding", path="", line=bad.line, column=bad.column,
+                   message="the body is not valid UTF-8")]
+        ) from None  # fmt: skip
+    parts = split_documents(text)
+    _refuse_too_many(len(parts))
+    for index, (first_line, part) in enumerate(parts):
         try:
             results.append((index, load_text(part)))
         except PlaybookInvalid as invalid:
@@ -99,6 +121,14 @@ def parse_import(body: bytes, content_type: str) -> list[tuple[int, Validated | 
             ]
             results.append((index, shifted))
     return results
+
+
+def _refuse_too_many(count: int) -> None:
+    if count > MAX_IMPORT:
+        raise PayloadTooLarge(
+            f"an import holds at most {MAX_IMPORT} documents and this one has {count}; "
+            "split it into several imports"
+        )
 
 
 def import_playbooks(

@@ -22,6 +22,7 @@ from playbook_core.domain.sending import (
     identity_key,
     send_log_id,
 )
+from playbook_core.domain.text import one_line
 from playbook_core.ports import DocumentStore
 from playbook_core.service import stats
 from playbook_core.service.actions import ActionContext
@@ -31,7 +32,7 @@ COMMS = "customer_communications"
 OPT_OUT = "\nReply STOP to opt out."
 MAX_SMS = 480
 DELIVERY_TTL = timedelta(days=400)
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # SMS keeps LF only
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,8 @@ def render_message(
     try:
         raw_to = templating.render(to_template, ctx.render)
         if channel == "email":
-            subject = (
-                str(templating.render(params.subject, ctx.render))
-                .replace("\r", " ")
-                .replace("\n", " ")
-            )
+            # One header line: customer data (a name with U+2028) cannot break it.
+            subject = one_line(str(templating.render(params.subject, ctx.render)))
             body = str(templating.render(params.body, ctx.render)) if params.body else ""
             variables = (
                 templating.render_value(params.template.variables, ctx.render, strict=True)
