@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from playbook_core.adapters import embedded_query
 from playbook_core.adapters.embedded_fields import dumps, loads, merged, replaced, updated
 from playbook_core.domain.errors import AlreadyExists, NotFound, Unavailable
+from playbook_core.domain.ids import is_document_id
 from playbook_core.ports import Doc, OrderBy, Page, Transaction, Where
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ def _check_collection(collection: str) -> None:
 
 def _check_path(collection: str, doc_id: str) -> None:
     _check_collection(collection)
-    if not doc_id or "/" in doc_id:
+    if not is_document_id(doc_id):  # Firestore's rule, so embedded tests meet its refusals
         raise ValueError(f"invalid document id {doc_id!r}")
 
 

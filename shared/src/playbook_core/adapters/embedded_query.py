@@ -7,16 +7,14 @@ no faithful SQL form. SQL only pre-filters.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import json
 import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from playbook_core.adapters.embedded_fields import decode, encode, get_path, split_path
+from playbook_core.adapters import cursors
+from playbook_core.adapters.embedded_fields import encode, get_path, split_path
 from playbook_core.domain.errors import BadRequest
 from playbook_core.ports import Direction, Doc, OrderBy, Page, Where
 
@@ -139,19 +137,12 @@ def _compare_keys(a: _Key, b: _Key, directions: Sequence[Direction]) -> int:
 
 
 def encode_cursor(key: _Key) -> str:
-    raw = json.dumps({"v": [encode(v) for v in key[0]], "id": key[1]}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.encode(key[0], key[1])
 
 
 def decode_cursor(cursor: str, orders: int) -> _Key:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        values, doc_id = [decode(v) for v in raw["v"]], raw["id"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise BadRequest("the page cursor is not valid") from exc
-    if len(values) != orders or not isinstance(doc_id, str):
-        raise BadRequest("the page cursor belongs to another query")
-    return values, doc_id
+    # Any id this store holds must page, including ids Firestore would refuse.
+    return cursors.decode(cursor, orders, any_id=True)
 
 
 def run(

@@ -16,7 +16,7 @@ ISSUER = "https://securetoken.google.com/"
 def _b64url_json(part: str) -> dict[str, Any]:
     try:
         value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (binascii.Error, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise Unauthenticated("the token is not a JWT") from exc
     if not isinstance(value, dict):
         raise Unauthenticated("the token is not a JWT")

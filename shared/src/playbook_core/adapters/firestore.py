@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import json
 import operator
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,6 +17,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
+from playbook_core.adapters import cursors
 from playbook_core.domain import errors
 from playbook_core.ports import DeleteField, Doc, Increment, OrderBy, Page, Transaction, Where
 
@@ -106,28 +104,9 @@ def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
     return functools.reduce(operator.getitem, dotted.split("."), data)
 
 
-def _tag_datetime(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$t": value.isoformat()}
-    raise TypeError(f"cannot put {type(value).__name__} in a page cursor")
-
-
-def _untag_datetime(obj: dict[str, Any]) -> Any:
-    return datetime.fromisoformat(obj["$t"]) if obj.keys() == {"$t"} else obj
-
-
 def _cursor(values: list[Any], doc_id: str) -> str:
     """Opaque next-page token: the last document's order values and its id."""
-    raw = json.dumps({"v": values, "id": doc_id}, separators=(",", ":"), default=_tag_datetime)
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _uncursor(cursor: str) -> tuple[list[Any], str]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor), object_hook=_untag_datetime)
-        return list(decoded["v"]), str(decoded["id"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise errors.BadRequest("invalid page cursor") from exc
+    return cursors.encode([_from_store(value) for value in values], doc_id)
 
 
 class _Tx:
@@ -274,7 +253,7 @@ class FirestoreStore:
             query = query.order_by(_path(field), direction=_DIRECTIONS[direction])
         query = query.order_by("__name__")
         if start_after is not None:
-            values, last_id = _uncursor(start_after)
+            values, last_id = cursors.decode(start_after, len(orders))
             query = query.start_after([*values, last_id])  # an id string means that document
         with _translated(collection):
             snaps = list(query.limit(limit + 1).stream(**self.call_options()))

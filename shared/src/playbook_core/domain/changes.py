@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from playbook_core.domain.doc_fields import instant, mapping, names, number, text
 from playbook_core.domain.envelope import Consent, Customer, EventEnvelope, Source
-from playbook_core.domain.ids import ID_PATTERN, h
+from playbook_core.domain.ids import h, is_plain_id
 from playbook_core.domain.normal_forms import (
     normalise_currency,
     normalise_email,
@@ -29,7 +28,6 @@ _POS_PREFIX = "alleaves_"  # POS sync docs: the brand owns them (§9.1)
 _TERMINAL = {"completed": "completed", "cancelled": "cancelled", "canceled": "cancelled"}
 _PROFILE = frozenset({"email", "phone", "firstName", "lastName", "name", "birthday", "consent"})
 _QUANTITY_FIELDS = ("quantity", "available", "stockQuantity", "stock")
-_ID = re.compile(ID_PATTERN)
 _MAX_ORG_ID = 128
 
 
@@ -71,7 +69,7 @@ def orgs_of(doc_id: str, doc: Mapping[str, Any] | None) -> list[str]:
     found: list[str] = []
     for name in fields:
         value = doc.get(name)
-        if isinstance(value, str) and _ID.match(value) and len(value) <= _MAX_ORG_ID:
+        if is_plain_id(value) and len(value) <= _MAX_ORG_ID:
             found += [] if value in found else [value]
     return found
 
@@ -87,7 +85,7 @@ def _customer(
         fallback.get("customerPhone"), country
     )
     customer = Customer(
-        id=customer_id if customer_id and _ID.match(customer_id) else None, email=email,
+        id=customer_id if is_plain_id(customer_id) else None, email=email,
         phone=phone, first_name=first, last_name=last, consent=Consent(**flags) if flags else None,
     )  # fmt: skip
     return customer if customer.model_dump(exclude_none=True) else None

@@ -1,19 +1,49 @@
-"""Deterministic content ids (domain.md conventions): retries and duplicates hit one document."""
+"""Ids: deterministic content ids (domain.md conventions), and which strings can name a document."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+import re
+from typing import Any, TypeGuard
 
 _SEPARATOR = "\x1f"
-ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,256}$"
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,256}")
+MAX_DOCUMENT_ID_BYTES = 1500  # Firestore's limit
+MAX_PATH_ID = 256  # every id we issue is far shorter; ids composed from one stay under the limit
+_RESERVED = re.compile(r"__.*__", re.DOTALL)
 
 
 def h(*parts: object) -> str:
     """SHA-256 over the parts joined by U+001F, lowercase hex, first 32 characters."""
     joined = _SEPARATOR.join(str(part) for part in parts)
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:32]
+
+
+def is_document_id(value: str) -> bool:
+    """Firestore's rule: 1 to 1,500 bytes of UTF-8, no `/`, not `.` or `..`, not `__x__`."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate (JSON can carry one) is not UTF-8
+        return False
+    return (
+        0 < size <= MAX_DOCUMENT_ID_BYTES
+        and "/" not in value
+        and value not in (".", "..")
+        and _RESERVED.fullmatch(value) is None
+    )
+
+
+def is_plain_id(value: object) -> TypeGuard[str]:
+    """An id a client hands us in a body (customer, org): ASCII word characters, a document id."""
+    return (
+        isinstance(value, str) and _PLAIN_ID.fullmatch(value) is not None and is_document_id(value)
+    )
+
+
+def is_path_id(value: str) -> bool:
+    """Whether a URL path segment can name a document: a document id of at most 256 characters."""
+    return len(value) <= MAX_PATH_ID and is_document_id(value)
 
 
 def canonical_json(value: Any) -> str:

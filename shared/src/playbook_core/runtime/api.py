@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flask import Request, Response
 
+from playbook_core.adapters import cursors
 from playbook_core.domain import strict_json
 from playbook_core.domain.access import SYSTEM, Caller
 from playbook_core.domain.errors import (
@@ -21,6 +22,7 @@ from playbook_core.domain.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from playbook_core.domain.ids import is_path_id
 
 if TYPE_CHECKING:
     from playbook_core.runtime.bootstrap import App
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 Auth = Literal["public", "user"]
 MAX_BODY = 1024 * 1024
 MAX_PAGE_SIZE = 100
+MAX_QUERY_VALUE = 1024  # bytes: Firestore refuses filter values near its 1,500-byte index limit
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 _PARAM = re.compile(r"\{([A-Za-z]+)\}")
 
@@ -47,7 +50,10 @@ class Call:
         size = self.query("pageSize", "50") or "50"
         if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
             raise BadRequest("pageSize is a number from 1 to 100")
-        return int(size), self.query("pageToken")
+        token = self.query("pageToken")
+        if token is not None:
+            cursors.decode(token)  # tampered: a 400 `invalid-page-token` before any store call
+        return int(size), token
 
     def json_body(self) -> Any:
         """Strict JSON (domain/strict_json): a 400 for bad syntax, text or a repeated key."""
@@ -159,6 +165,12 @@ def all_routes() -> list[Route]:
     return ROUTES
 
 
+def _check_query(request: Request) -> None:
+    for name, value in request.args.items(multi=True):
+        if len(value.encode()) > MAX_QUERY_VALUE:
+            raise BadRequest(f"the query parameter {name[:100]!r} is longer than 1,024 bytes")
+
+
 def dispatch(request: Request, app: App) -> Response:
     path = request.path.rstrip("/") or "/"
     allowed: list[str] = []
@@ -170,7 +182,13 @@ def dispatch(request: Request, app: App) -> Response:
             allowed.append(candidate.method)
             continue
         caller = SYSTEM if candidate.auth == "public" else authenticate(request, app)
-        return candidate.handler(Call(request, app, caller, match.groupdict()))
+        params = match.groupdict()
+        # An id no document can have (`.`, `..`, `__x__`, too long) names nothing: 404, as for any
+        # unknown id, and before a store call turns Firestore's refusal into a 500.
+        if not all(is_path_id(value) for value in params.values()):
+            raise NotFound("an id in the path cannot name anything")
+        _check_query(request)
+        return candidate.handler(Call(request, app, caller, params))
     if allowed:
         raise MethodNotAllowed(f"use {', '.join(sorted(set(allowed)))} here")
     raise NotFound(f"no route for {request.method} {request.path}")

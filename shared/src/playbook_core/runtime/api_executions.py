@@ -10,6 +10,7 @@ from flask import Response
 from playbook_core.domain.access import require_approver, require_editor, require_reader
 from playbook_core.domain.errors import BadRequest, PlaybooksError
 from playbook_core.domain.executions import EXECUTIONS, TERMINAL
+from playbook_core.domain.ids import is_plain_id
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
 from playbook_core.service import approvals, runs_api
@@ -128,9 +129,9 @@ def batch_approve(call: Call) -> Response:
     if (
         not isinstance(ids, list)
         or not 1 <= len(ids) <= MAX_BATCH
-        or not all(isinstance(i, str) for i in ids)
+        or not all(is_plain_id(i) for i in ids)
     ):
-        raise BadRequest('send {"ids": [executionId, ...]} with 1 to 100 ids')
+        raise BadRequest('send {"ids": [executionId, ...]}: 1 to 100 execution ids')
     results = []
     for execution_id in ids:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import date
 from typing import Any
 
@@ -12,7 +11,7 @@ from playbook_core.domain.customer_dates import CUSTOMER_DATES, DATE_FIELDS, swe
 from playbook_core.domain.documents import PLAYBOOKS, definition_of
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.executions import calendar_execution_id
-from playbook_core.domain.ids import ID_PATTERN
+from playbook_core.domain.ids import is_plain_id
 from playbook_core.domain.playbook import CalendarTrigger
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, TaskQueue, Where
@@ -20,13 +19,12 @@ from playbook_core.service.runs import StepTarget, start_run
 
 CUSTOMERS = "customers"
 PAGE = 500
-_ID = re.compile(ID_PATTERN)
 _log = logging.getLogger("playbooks.calendar")
 
 
 def _field(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    if not is_plain_id(value):
         raise BadRequest(f"the sweep task needs '{name}' as a document id")
     return value
 
@@ -101,11 +99,7 @@ def sweep(
 
 def _new(customer_id: Any, seen: set[str]) -> bool:
     """A usable id not swept yet (two triggers or 02-28/02-29 can match one customer twice)."""
-    return (
-        isinstance(customer_id, str)
-        and bool(_ID.fullmatch(customer_id))
-        and customer_id not in seen
-    )
+    return isinstance(customer_id, str) and is_plain_id(customer_id) and customer_id not in seen
 
 
 def _customer(

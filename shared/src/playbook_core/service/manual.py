@@ -9,7 +9,7 @@ from typing import Any
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import AlreadyExists, BadRequest, Conflict
 from playbook_core.domain.executions import EXECUTIONS, manual_execution_id, new_execution
-from playbook_core.domain.ids import ID_PATTERN
+from playbook_core.domain.ids import is_plain_id
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone
 from playbook_core.domain.playbook import ManualTrigger
 from playbook_core.logging import event
@@ -18,7 +18,6 @@ from playbook_core.service.playbooks import load_playbook
 from playbook_core.service.runs import StepTarget, enqueue_step
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, as HTTP header values are
-_ID = re.compile(ID_PATTERN)
 _NAMES = ("firstName", "lastName")
 _log = logging.getLogger("playbooks.manual")
 
@@ -46,7 +45,7 @@ def run_input(body: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         raise BadRequest("customer is {id?, email?, phone?, firstName?, lastName?}")
     customer: dict[str, Any] = {}
     if raw.get("id") is not None:
-        if not isinstance(raw["id"], str) or not _ID.match(raw["id"]):
+        if not is_plain_id(raw["id"]):
             raise BadRequest("customer.id is a document id")
         customer["id"] = raw["id"]
     for name, normalise in (("email", normalise_email), ("phone", normalise_phone)):
