@@ -7,10 +7,11 @@ import functions_framework
 import pytest
 
 from playbook_core.adapters.secrets import LOCAL_COLLECTION
-from playbook_core.domain.errors import Conflict
+from playbook_core.domain.errors import Conflict, Unavailable
 from playbook_core.domain.secret_names import slack_secret_name, webhook_secret_name
 from playbook_core.domain.webhooks import signature
 from playbook_core.service import sources
+from playbook_core.service.context import org_context
 from playbook_core.service.sources import SOURCES
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
@@ -203,3 +204,65 @@ def test_a_refused_settings_patch_stores_no_slack_secret(api):
     )
     assert refused.status_code == 422
     assert snapshot(api) == before
+
+
+def unavailable(work):
+    raise Unavailable("firestore is down")
+
+
+def secret_ids(api):
+    return [row[1] for row in snapshot(api) if row[0] == LOCAL_COLLECTION]
+
+
+def test_rotating_a_source_secret_keeps_two_versions_and_destroys_the_rest(api):
+    for secret in ("first-secret-1", "second-secret-2", "third-secret-3"):
+        register(
+            api,
+            "org_a",
+            {"platform": "shopify", "shopDomain": "shop.myshopify.com", "secret": secret},
+        )
+    refs = api.app.store.get(SOURCES, "shopify_shop.myshopify.com")["secretRefs"]
+    assert [api.app.secrets().get(r) for r in refs] == ["third-secret-3", "second-secret-2"]
+    assert sorted(secret_ids(api)) == sorted(r.removeprefix("local:") for r in refs)
+
+
+def test_a_registration_the_store_fails_to_save_leaves_no_secret(api, monkeypatch):
+    monkeypatch.setattr(api.app.store, "transaction", unavailable)
+    response = register(
+        api,
+        "org_a",
+        {"platform": "shopify", "shopDomain": "x.myshopify.com", "secret": OWNER_SECRET},
+    )
+    assert response.status_code == 503
+    assert secret_ids(api) == []
+
+
+def test_registering_again_with_the_same_secret_keeps_it_when_the_store_fails(api, monkeypatch):
+    body = {"platform": "shopify", "shopDomain": "x.myshopify.com", "secret": OWNER_SECRET}
+    register(api, "org_a", body)
+    kept = secret_ids(api)
+    monkeypatch.setattr(api.app.store, "transaction", unavailable)
+    assert register(api, "org_a", body).status_code == 503
+    assert secret_ids(api) == kept  # the live version is not the failed request's to destroy
+
+
+def test_replacing_or_clearing_the_slack_url_destroys_the_old_version(api):
+    first = patch(api, "org_a", {"slackWebhookUrl": "https://hooks.slack.com/services/A/A/one"})
+    second = patch(api, "org_a", {"slackWebhookUrl": "https://hooks.slack.com/services/A/A/two"})
+    assert secret_ids(api) == [second.get_json()["slackWebhookSecretRef"].removeprefix("local:")]
+    assert first.get_json()["slackWebhookSecretRef"] != second.get_json()["slackWebhookSecretRef"]
+    cleared = patch(api, "org_a", {"slackWebhookUrl": None})
+    assert cleared.get_json()["slackWebhookSecretRef"] is None
+    assert secret_ids(api) == []
+
+
+def test_slack_counts_as_configured_only_for_the_orgs_own_secret(api):
+    theirs = patch(api, "org_b", {"slackWebhookUrl": "https://hooks.slack.com/services/B/B/B"})
+    api.app.store.set(
+        "playbook_settings",
+        "org_a",
+        {"orgId": "org_a", "slackWebhookSecretRef": theirs.get_json()["slackWebhookSecretRef"]},
+    )
+    assert org_context(api.app.store, "org_a")["slackConfigured"] is False
+    patch(api, "org_a", {"slackWebhookUrl": "https://hooks.slack.com/services/A/A/A"})
+    assert org_context(api.app.store, "org_a")["slackConfigured"] is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.ports import DocumentStore, OrderBy
 
 SETTINGS = "playbook_settings"
@@ -31,7 +32,7 @@ def org_context(store: DocumentStore, org_id: str) -> dict[str, Any]:
         "admin_email": settings.get("adminEmail") or owner_email,
         "owner_email": owner_email,
         "alert_phone": settings.get("alertPhone"),
-        "slackConfigured": bool(settings.get("slackWebhookSecretRef")),
+        "slackConfigured": org_slack_reference(org_id, settings) is not None,
     }
 
 

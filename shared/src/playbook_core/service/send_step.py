@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,9 @@ from playbook_core.service.send import (
     settle_skip,
 )
 from playbook_core.service.send_claims import claim, release_claim
+
+# Mailjet's EventPayload: which execution a provider event belongs to (JSON, built by a library).
+_EVENT_PAYLOAD = {"orgId": "orgId", "executionId": "id", "playbookId": "playbookId"}
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,10 @@ def _call_provider(
                     html=None,
                     custom_id=document["id"],
                     reply_to=message.reply_to,
-                    event_payload=f'{{"orgId":"{ctx.execution["orgId"]}","executionId":"{ctx.execution["id"]}","playbookId":"{ctx.execution["playbookId"]}"}}',
+                    event_payload=json.dumps(
+                        {key: ctx.execution[field] for key, field in _EVENT_PAYLOAD.items()},
+                        separators=(",", ":"),
+                    ),
                     template_id=message.template_id,
                     variables=message.variables,
                 )

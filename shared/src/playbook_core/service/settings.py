@@ -11,10 +11,11 @@ from pydantic.alias_generators import to_camel
 
 from playbook_core.domain.errors import Issue, PlaybookInvalid
 from playbook_core.domain.schedules import TimezoneError, resolve_timezone
-from playbook_core.domain.secret_names import names_secret, slack_secret_name
+from playbook_core.domain.secret_names import names_secret, org_slack_reference, slack_secret_name
 from playbook_core.domain.validation import E164, EMAIL
 from playbook_core.ports import Clock, DocumentStore, Secrets, Where
 from playbook_core.service.playbooks import SETTINGS
+from playbook_core.service.sources import retire_versions
 
 SCHEDULES = "playbook_schedules"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}  # the local Slack stand-in; nothing else over http
@@ -128,12 +129,23 @@ def patch_settings(
                   message="slackWebhookSecretRef must name this organization's own Slack secret "
                   "(set slackWebhookUrl to store one)"),
         ])  # fmt: skip
+    previous = org_slack_reference(org_id, store.get(SETTINGS, org_id) or {})
     if "slackWebhookUrl" in update:
         url = update.pop("slackWebhookUrl")
         update["slackWebhookSecretRef"] = (
             secrets.put(slack_secret_name(org_id), url) if url is not None else None
         )
-    store.set(SETTINGS, org_id, {"orgId": org_id, **update, "updatedAt": clock.now()}, merge=True)
+    written = update.get("slackWebhookSecretRef")
+    try:
+        store.set(
+            SETTINGS, org_id, {"orgId": org_id, **update, "updatedAt": clock.now()}, merge=True
+        )
+    except Exception:
+        if written is not None and written != previous:
+            secrets.discard(written)  # the settings never pointed at it
+        raise
+    if "slackWebhookSecretRef" in update and previous is not None and previous != written:
+        retire_versions(secrets, [previous])  # a replaced or cleared URL stops working
     if "timezone" in update:
         _retime_inherited_schedules(org_id, update["timezone"], store, clock)
     return get_settings(org_id=org_id, store=store)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
-from playbook_core.domain.errors import BadRequest, Conflict
+from playbook_core.domain.errors import BadRequest, Conflict, Unavailable
 from playbook_core.domain.secret_names import names_secret, webhook_secret_name
 from playbook_core.domain.webhooks import (
     normalise_source_url,
@@ -15,6 +16,7 @@ from playbook_core.domain.webhooks import (
 from playbook_core.ports import Clock, DocumentStore, Secrets, Transaction
 
 SOURCES = "webhook_sources"
+_log = logging.getLogger("playbooks.sources")
 MIN_SECRET_LENGTH = 8
 
 
@@ -43,8 +45,10 @@ def register_source(
         )
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         raise BadRequest("a webhook secret has at least 8 characters")
-    _refuse_if_taken(store.get(SOURCES, source_id), org_id)
+    before = store.get(SOURCES, source_id)
+    _refuse_if_taken(before, org_id)
     reference = secrets.put(webhook_secret_name(org_id, source_id), secret) if secret else None
+    fresh = reference is not None and reference not in (before or {}).get("secretRefs", [])
     now = clock.now()
 
     def work(tx: Transaction) -> dict[str, Any]:
@@ -65,11 +69,22 @@ def register_source(
 
     try:
         document = store.transaction(work)
-    except Conflict:  # another org claimed the store between our check and the write
-        if reference is not None:
+    except Exception:  # lost the race to another org, or the store failed: keep no stray version
+        if fresh and reference is not None:
             secrets.discard(reference)
         raise
+    kept = set(document["secretRefs"])
+    retire_versions(secrets, [r for r in (before or {}).get("secretRefs", []) if r not in kept])
     return public_view(source_id, document)
+
+
+def retire_versions(secrets: Secrets, references: list[str]) -> None:
+    """Destroy versions no document lists any more (rotated out); best effort, never fatal."""
+    for reference in references:
+        try:
+            secrets.discard(reference)
+        except Unavailable:
+            _log.warning("a rotated-out secret version was left to destroy later")
 
 
 def _refuse_if_taken(current: dict[str, Any] | None, org_id: str) -> None:
