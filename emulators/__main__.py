@@ -129,7 +129,7 @@ def _watch(state: dict[str, Any], state_path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m emulators",
-        description="Run the local stack (../shared/local-gcp.md, spec/api.md §2).",
+        description="Run the local stack (docs/operations.md, docs/api.md §2).",
     )
     parser.add_argument(
         "command", nargs="?", default="dev", choices=("dev", "up", "down"),

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 MAIN = Path(__file__).resolve().parents[1] / "functions" / "main.py"
 HOST = "127.0.0.1"
-# Where the Firestore emulator's --functions_emulator hook POSTs (local-gcp.md §5).
+# Where the Firestore emulator's --functions_emulator hook POSTs (operations.md §5).
 TRIGGER_ROUTE = re.compile(
     r"^/functions/projects/(?P<project>[^/]+)/triggers/(?P=project):(?P<name>[a-z][a-z0-9_]*)/?$"
 )

@@ -24,7 +24,7 @@ from playbook_core.runtime.http import (
     task_boundary,
 )
 from playbook_core.runtime.tasks import task_attempt
-from playbook_core.service.steps import StepTask
+from playbook_core.service.execution.step_task import StepTask
 
 _log = logging.getLogger("playbooks.functions")
 

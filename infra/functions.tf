@@ -1,5 +1,5 @@
 # One gen2 function per manifest entry, all built from the same source with
-# --entry-point=<name> (design.md §3 "Deploy staging").
+# --entry-point=<name> (architecture.md §3 "Deploy staging").
 #
 # Trigger paths by manifest kind:
 #   http      → public HTTPS function (allUsers invoker, iam.tf)
@@ -10,7 +10,7 @@
 #
 # CloudEvent functions without an event_trigger still receive CloudEvents: functions-framework
 # takes the signature from the @cloud_event decorator and converts a Pub/Sub push body into the
-# messagePublished CloudEvent, exactly as on the local stack (local-gcp.md §6).
+# messagePublished CloudEvent, exactly as on the local stack (operations.md §6).
 resource "google_cloudfunctions2_function" "function" {
   for_each = local.functions
 

@@ -42,7 +42,7 @@ locals {
   plain_env = {
     for key, value in {
       GOOGLE_CLOUD_PROJECT         = var.project_id
-      PLAYBOOKS_BACKEND            = "emulators" # Firestore, Pub/Sub and Cloud Tasks adapters (design.md §4)
+      PLAYBOOKS_BACKEND            = "emulators" # Firestore, Pub/Sub and Cloud Tasks adapters (architecture.md §4)
       PLAYBOOKS_REGION             = local.region
       PLAYBOOKS_FUNCTIONS_BASE_URL = local.functions_base_url
       PLAYBOOKS_EVENTS_TOPIC       = module.manifest.events_topic

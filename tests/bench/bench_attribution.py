@@ -12,7 +12,7 @@
 3. The pure last-touch core over that same synthetic data beside pandas.merge_asof (the speed
    floor; pandas is only in the `bench` extra), with the ratio and a check that both agree.
 
-Benchmarks report; they never assert on time (design.md §6).
+Benchmarks report; they never assert on time (architecture.md §6).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from playbook_core.domain import attribution as rules
 from playbook_core.domain.attribution import ATTRIBUTIONS, attribution_id
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.runtime.cloudevents import PubsubMessage
-from playbook_core.service import attribution, daily
+from playbook_core.service.reporting import attribution
+from playbook_core.service.scheduling import daily_jobs
 from playbook_core.testing import FrozenClock
 
 _spec = importlib.util.spec_from_file_location("harness", Path(__file__).with_name("harness.py"))
@@ -246,7 +247,7 @@ def seed_documents(
     )
     for row in deliveries:
         yield "playbook_deliveries", row["id"], row
-    recent, band = NOW - daily.RECENT, NOW - daily.RECENT - timedelta(days=1)
+    recent, band = NOW - daily_jobs.RECENT, NOW - daily_jobs.RECENT - timedelta(days=1)
     rng = random.Random(11)  # noqa: S311 - reproducible data, not secrets
     for row in orders:
         yield "orders", row["id"], {k: v for k, v in row.items() if k != "id"}
@@ -438,7 +439,7 @@ def bench_daily_reconcile_on_the_emulator(firestore_emulator: official.Emulator)
     org = attribution.org_rules(store.inner, ORG)
     store.counts.clear()
     started = time.perf_counter()
-    result = daily.reconcile(ORG, org, store=store, clock=FrozenClock(NOW))
+    result = daily_jobs.reconcile(ORG, org, store=store, clock=FrozenClock(NOW))
     seconds = time.perf_counter() - started
     counts = dict(store.counts)
     row = harness.summarise([seconds])

@@ -17,7 +17,7 @@ that hands tasks over at once. The stand-ins run in process on free ports.
 
 Target: p95 < 2 s excluding the agent's own latency (the spec asks < 30 s).
 
-Benchmarks report; they never assert on time (design.md §6).
+Benchmarks report; they never assert on time (architecture.md §6).
 """
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ from playbook_core.domain.executions import EXECUTIONS, event_execution_id
 from playbook_core.domain.loading import load_text
 from playbook_core.ports import EmailMessage, HarnessReply, QueueConfig, SentMessage, Where
 from playbook_core.runtime.bootstrap import App
-from playbook_core.service.alerts import Alerter
-from playbook_core.service.engine import Engine, run_step
-from playbook_core.service.playbooks import change_status, create_playbook
-from playbook_core.service.runs import StepTarget, start_run
-from playbook_core.service.send_step import Senders
-from playbook_core.service.steps import StepTask
+from playbook_core.service.authoring.playbooks import change_status, create_playbook
+from playbook_core.service.execution.provider_alerts import Alerter
+from playbook_core.service.execution.run_start import StepTarget, start_run
+from playbook_core.service.execution.send_step import Senders
+from playbook_core.service.execution.step_handler import Engine, run_step
+from playbook_core.service.execution.step_task import StepTask
 
 
 def _load(name: str) -> Any:

@@ -5,7 +5,7 @@ reached through nextPageToken, and a search page), and Firestore reads per page 
 the store port in the serving process. Target: p95 < 300 ms at 10,000, reads per page independent
 of org size. The emulator needs no composite indexes; production does (infra/firestore.indexes).
 
-Benchmarks report; they never assert on time (design.md §6).
+Benchmarks report; they never assert on time (architecture.md §6).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from playbook_core.config import load_settings
 from playbook_core.domain.documents import PLAYBOOKS, new_playbook, query_tokens
 from playbook_core.domain.loading import load_text
 from playbook_core.runtime import bootstrap
-from playbook_core.service.listing import SUMMARIES
+from playbook_core.service.authoring.playbook_list import SUMMARIES
 
 _spec = importlib.util.spec_from_file_location("harness", Path(__file__).with_name("harness.py"))
 assert _spec is not None

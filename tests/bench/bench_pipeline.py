@@ -14,7 +14,7 @@
    and 5 matching listeners (they must grow with matched listeners, not with playbooks), and per
    webhook delivery in the handler alone (new and repeated).
 
-Benchmarks report; they never assert on time (design.md §6).
+Benchmarks report; they never assert on time (architecture.md §6).
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ from playbook_core.domain.loading import load_text
 from playbook_core.domain.sync import LISTENERS, listener_docs
 from playbook_core.domain.webhooks import shopify_event_id, signature
 from playbook_core.ports import DocumentStore, Message, QueueConfig, Where
-from playbook_core.service.dispatch import dispatch_message
-from playbook_core.service.runs import StepTarget
-from playbook_core.service.sources import register_source
-from playbook_core.service.webhooks import receive_webhook
+from playbook_core.service.dispatch.dispatcher import dispatch_message
+from playbook_core.service.execution.run_start import StepTarget
+from playbook_core.service.ingress.sources import register_source
+from playbook_core.service.ingress.webhooks import receive_webhook
 
 
 def _load(name: str) -> Any:

@@ -1,6 +1,6 @@
 """Benchmark harness: time a callable over inputs, print a table, keep the figures as JSON.
 
-Benchmarks report; they never assert on time (design.md §6).
+Benchmarks report; they never assert on time (architecture.md §6).
 """
 
 from __future__ import annotations

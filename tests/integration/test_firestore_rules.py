@@ -2,7 +2,7 @@
 
 Rules are loaded with the emulator's securityRules endpoint; documents are seeded with the Python
 client (it authenticates as `owner` and bypasses rules); reads go through the REST API with
-unsigned emulator ID tokens, as a browser client's would (local-gcp.md §12).
+unsigned emulator ID tokens, as a browser client's would (operations.md §12).
 """
 
 import base64

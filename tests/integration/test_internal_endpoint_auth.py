@@ -54,7 +54,7 @@ from playbook_core.domain.errors import Forbidden, Unauthenticated, Unavailable
 from playbook_core.domain.loading import load_text
 from playbook_core.ports import QueueConfig, TaskRequest
 from playbook_core.runtime import bootstrap
-from playbook_core.service import playbooks
+from playbook_core.service.authoring import playbooks
 from playbook_core.testing import FrozenClock, RecordingServer, eventually
 
 MAIN = str(Path(__file__).parents[2] / "functions" / "main.py")

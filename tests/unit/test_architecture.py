@@ -1,4 +1,4 @@
-"""Dependency rule of design.md §4, checked on the source, so a shortcut fails here and not in review."""
+"""Dependency rule of architecture.md §4, checked on the source, so a shortcut fails here and not in review."""
 
 import ast
 from pathlib import Path

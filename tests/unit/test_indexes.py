@@ -840,7 +840,9 @@ def _valid(items: object, kind: str) -> bool:
 def service_program() -> Program:
     program = Program()
     names = sorted(
-        f"playbook_core.service.{p.stem}" for p in SERVICE.glob("*.py") if p.stem != "__init__"
+        "playbook_core.service." + ".".join(p.relative_to(SERVICE).with_suffix("").parts)
+        for p in SERVICE.rglob("*.py")
+        if p.stem != "__init__"
     )
     modules = [program.module(name) for name in names]
     for module in modules:
@@ -874,7 +876,7 @@ def test_the_scan_sees_the_services_queries(service_shapes):
     # A scanner that silently finds nothing would pass the test above; these queries exist.
     by_collection = {shape.collection for shape in service_shapes}
     assert {"playbooks", "versions", "playbook_schedules", "playbook_executions"} <= by_collection
-    listing = [s for s in service_shapes if "service/listing.py:" in s.origin]
+    listing = [s for s in service_shapes if "service/authoring/playbook_list.py:" in s.origin]
     assert any(("searchTokens", "array-contains-any") in s.where for s in listing)
     assert any(("category", "==") in s.where and ("agent", "==") in s.where for s in listing)
     assert any(len(s.where) == 2 for s in listing)  # orgId and the archived/status filter only

@@ -21,7 +21,7 @@ from playbook_core.ports import OrderBy, Where
 from playbook_core.runtime import bootstrap
 from playbook_core.runtime.api import all_routes
 from playbook_core.testing import FrozenClock
-from tests.integration.api.conftest import CRON_SECRET, MAIN, Api
+from tests.integration.conftest import CRON_SECRET, MAIN, Api
 
 PROBLEM = "https://bakedbot.ai/problems/"
 HOSTILE_IDS = {

@@ -33,9 +33,9 @@ from playbook_core.domain.access import EDITOR_ROLES, SUPER_USER, VIEWER_ROLES
 from playbook_core.ports import QueueConfig
 from playbook_core.runtime import bootstrap
 from playbook_core.runtime.api import all_routes
-from playbook_core.service.playbooks import SETTINGS
+from playbook_core.service.authoring.playbooks import SETTINGS
 from playbook_core.testing import FrozenClock, RecordingServer
-from tests.integration.api.conftest import MAIN
+from tests.integration.conftest import MAIN
 
 CRON_SECRET = "hostile-cron-secret"
 PROJECT = "demo-playbooks"

@@ -32,7 +32,7 @@ from playbook_core.config import load_settings
 from playbook_core.domain.loading import load_text
 from playbook_core.runtime import bootstrap, openapi
 from playbook_core.runtime.manifest import load_manifest
-from playbook_core.service import playbooks
+from playbook_core.service.authoring import playbooks
 from playbook_core.testing import FrozenClock
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")

@@ -221,7 +221,7 @@ def test_a_refund_before_the_order_is_known_is_only_recorded():
 
 
 def test_a_replay_of_a_settled_order_is_a_no_op():
-    from playbook_core.service.attribution import settled
+    from playbook_core.service.reporting.attribution import settled
 
     for doc in (
         {"status": "attributed"},

@@ -23,7 +23,7 @@ from playbook_core.domain.customer_dates import (
     sweep_month_days,
 )
 from playbook_core.domain.ids import h
-from playbook_core.service.schedules import plan
+from playbook_core.service.scheduling.tick import plan
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")

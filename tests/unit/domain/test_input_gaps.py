@@ -11,9 +11,9 @@ from playbook_core.domain import strict_json
 from playbook_core.domain.errors import BadRequest, PayloadTooLarge, PlaybookInvalid
 from playbook_core.domain.loading import load_data, load_text
 from playbook_core.domain.text import CONTROL, LINE_BREAK, one_line, utf8
-from playbook_core.service.actions import ActionContext
-from playbook_core.service.library import parse_import
-from playbook_core.service.send import render_message
+from playbook_core.service.authoring.versions_and_templates import parse_import
+from playbook_core.service.execution.actions import ActionContext
+from playbook_core.service.execution.deliveries import render_message
 
 HEAD = "name: T\nagent: craig\n"
 EMAIL = (

@@ -1,7 +1,7 @@
 """Firestore-trigger CloudEvents for the embedded store, byte for byte what the emulator sends.
 
 Used as `EmbeddedStore(on_commit=...)`: the gateway's trigger route and the functions behind it
-then cannot tell the embedded backend from the emulator (local-gcp.md §5). Delivery is
+then cannot tell the embedded backend from the emulator (operations.md §5). Delivery is
 fire-and-forget like the emulator's, on one background thread so a write never waits for the
 handler (which may itself write) and events keep their commit order.
 """

@@ -7,7 +7,7 @@ from flask import Response
 from playbook_core.domain.access import require_reader
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
-from playbook_core.service import analytics
+from playbook_core.service.reporting import analytics
 
 ORG = "/v1/orgs/{orgId}"
 

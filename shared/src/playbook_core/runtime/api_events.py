@@ -7,7 +7,7 @@ from flask import Response
 from playbook_core.domain.access import require_reader, require_system
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
-from playbook_core.service import ingest
+from playbook_core.service.ingress import ingest
 
 EVENTS = "/v1/orgs/{orgId}/events"
 

@@ -13,7 +13,7 @@ from playbook_core.domain.executions import EXECUTIONS, TERMINAL
 from playbook_core.domain.ids import is_plain_id
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
-from playbook_core.service import approvals, runs_api
+from playbook_core.service.execution import approvals, run_control
 
 ORG = "/v1/orgs/{orgId}"
 MAX_BATCH = 100
@@ -26,7 +26,7 @@ def list_executions(call: Call) -> Response:
     require_reader(call.caller, org_id)
     size, token = call.page()
     return json_response(
-        runs_api.list_executions(
+        run_control.list_executions(
             org_id=org_id,
             playbook_id=call.query("playbookId"),
             status=call.query("status"),
@@ -42,7 +42,7 @@ def get_execution(call: Call) -> Response:
     org_id = call.params["orgId"]
     require_reader(call.caller, org_id)
     return json_response(
-        runs_api.execution_with_steps(
+        run_control.execution_with_steps(
             org_id=org_id, execution_id=call.params["executionId"], store=call.app.store
         )
     )
@@ -57,7 +57,7 @@ def cancel_execution(call: Call) -> Response:
     org_id = call.params["orgId"]
     require_editor(call.caller, org_id)
     return json_response(
-        runs_api.cancel_execution(
+        run_control.cancel_execution(
             org_id=org_id,
             execution_id=call.params["executionId"],
             actor=call.caller.uid,
@@ -148,7 +148,7 @@ def list_deliveries(call: Call) -> Response:
     require_reader(call.caller, org_id)
     size, token = call.page()
     return json_response(
-        runs_api.list_deliveries(
+        run_control.list_deliveries(
             org_id=org_id,
             status=call.query("status"),
             reason=call.query("reason"),
@@ -172,7 +172,7 @@ def dry_run(call: Call) -> Response:
     body = call.json_body()
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object")
-    execution = runs_api.start_dry_run(
+    execution = run_control.start_dry_run(
         org_id=org_id,
         playbook_id=call.params["playbookId"],
         body=body,

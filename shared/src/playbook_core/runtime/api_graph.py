@@ -9,7 +9,7 @@ from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.graph import to_mermaid
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
-from playbook_core.service import graph
+from playbook_core.service.authoring import graph
 
 ORG = "/v1/orgs/{orgId}"
 _BOOLEANS = {"true": True, "false": False}

@@ -11,7 +11,8 @@ from playbook_core.domain.errors import BadRequest, Forbidden
 from playbook_core.domain.tiers import parse_tier
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
-from playbook_core.service import library, settings, sources, tiers
+from playbook_core.service.authoring import settings, tiers, versions_and_templates
+from playbook_core.service.ingress import sources
 
 ORG = "/v1/orgs/{orgId}"
 
@@ -29,13 +30,13 @@ def openapi(_call: Call) -> Response:
 
 @route("GET", "/v1/templates", summary="Clone templates and tier templates")
 def list_templates(_call: Call) -> Response:
-    return json_response({"templates": library.list_templates()})
+    return json_response({"templates": versions_and_templates.list_templates()})
 
 
 @route("POST", "/v1/admin/seed-playbooks", summary="Seed the template catalog (idempotent)")
 def seed_playbooks(call: Call) -> Response:
     require_system(call.caller)
-    result = library.seed_templates(
+    result = versions_and_templates.seed_templates(
         force=call.query("force") == "true", store=call.app.store, clock=call.app.clock
     )
     return json_response(result)

@@ -13,7 +13,12 @@ from playbook_core.domain.loading import Validated, load_data, load_text
 from playbook_core.domain.playbook import AGENTS
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
-from playbook_core.service import generate, library, listing, playbooks
+from playbook_core.service.authoring import (
+    generate,
+    playbook_list,
+    playbooks,
+    versions_and_templates,
+)
 
 ORG = "/v1/orgs/{orgId}"
 ONE = ORG + "/playbooks/{playbookId}"
@@ -63,7 +68,7 @@ def list_playbooks(call: Call) -> Response:
     if view not in ("auto", "brand", "dispensary", "all"):
         raise BadRequest("view is auto, brand, dispensary or all")
     size, token = call.page()
-    result = listing.list_playbooks(
+    result = playbook_list.list_playbooks(
         org_id=org_id, view=default_view(call.caller) if view == "auto" else view,  # type: ignore[arg-type]
         status=call.query("status"), category=call.query("category"), agent=call.query("agent"),
         q=call.query("q"), page_size=size, page_token=token,
@@ -102,7 +107,7 @@ def get_playbook(call: Call) -> Response:
     org_id = _reader(call)
     document = playbooks.load_playbook(call.app.store, org_id, call.params["playbookId"])
     if "yaml" in (call.request.headers.get("Accept") or ""):
-        response = _text(library.export_one(document, "yaml"), "yaml")
+        response = _text(versions_and_templates.export_one(document, "yaml"), "yaml")
         response.headers["ETag"] = etag(document)
         return response
     return _playbook_response(document)
@@ -168,7 +173,7 @@ def duplicate_playbook(call: Call) -> Response:
 @route("GET", ONE + "/versions", summary="Version history, newest first")
 def list_versions(call: Call) -> Response:
     org_id = _reader(call)
-    versions = library.list_versions(
+    versions = versions_and_templates.list_versions(
         org_id=org_id, playbook_id=call.params["playbookId"], store=call.app.store
     )
     return json_response({"versions": versions})
@@ -179,7 +184,7 @@ def get_version(call: Call) -> Response:
     org_id = _reader(call)
     if not call.params["version"].isdigit():
         raise BadRequest("version is a positive number")
-    version = library.get_version(
+    version = versions_and_templates.get_version(
         org_id=org_id, playbook_id=call.params["playbookId"],
         version=int(call.params["version"]), store=call.app.store,
     )  # fmt: skip
@@ -193,7 +198,7 @@ def rollback_playbook(call: Call) -> Response:
     version = body.get("version") if isinstance(body, dict) else None
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise BadRequest('send {"version": n}')
-    document = library.rollback(
+    document = versions_and_templates.rollback(
         org_id=org_id, playbook_id=call.params["playbookId"], version=version,
         actor=call.caller.uid, store=call.app.store, clock=call.app.clock,
     )  # fmt: skip
@@ -205,7 +210,7 @@ def export_playbook(call: Call) -> Response:
     org_id = _reader(call)
     fmt = _format(call)
     document = playbooks.load_playbook(call.app.store, org_id, call.params["playbookId"])
-    return _text(library.export_one(document, fmt), fmt)
+    return _text(versions_and_templates.export_one(document, fmt), fmt)
 
 
 @route("GET", ORG + "/playbooks:export", summary="Download every playbook of the org")
@@ -214,7 +219,7 @@ def export_all(call: Call) -> Response:
     fmt = _format(call)
     documents, cursor = [], None
     while True:
-        page = listing.list_playbooks(
+        page = playbook_list.list_playbooks(
             org_id=org_id, view="all", status=None, category=None, agent=None, q=None,
             page_size=100, page_token=cursor, store=call.app.store,
         )  # fmt: skip
@@ -222,7 +227,7 @@ def export_all(call: Call) -> Response:
         cursor = page["nextPageToken"]
         if cursor is None:
             break
-    return _text(library.export_many(documents, fmt), fmt)
+    return _text(versions_and_templates.export_many(documents, fmt), fmt)
 
 
 @route("POST", ORG + "/playbooks:import", summary="Import YAML or JSON, disabled", status=201)
@@ -232,7 +237,7 @@ def import_playbooks(call: Call) -> Response:
     if not raw.strip():
         raise BadRequest(_NOTHING_TO_IMPORT)
     content_type = "application/yaml" if kind == "yaml" else "application/json"
-    result = library.import_playbooks(
+    result = versions_and_templates.import_playbooks(
         org_id=org_id, body=raw, content_type=content_type,
         actor=call.caller.uid, store=call.app.store, clock=call.app.clock, ids=call.app.ids,
     )  # fmt: skip
@@ -262,7 +267,7 @@ def clone_template(call: Call) -> Response:
     template_id = body.get("templateId") if isinstance(body, dict) else None
     if not isinstance(template_id, str):
         raise BadRequest('send {"templateId": ...}')
-    document = library.clone_template(
+    document = versions_and_templates.clone_template(
         org_id=org_id, template_id=template_id, actor=call.caller.uid,
         store=call.app.store, clock=call.app.clock, ids=call.app.ids,
     )  # fmt: skip

@@ -41,13 +41,13 @@ from playbook_core.ports import (
 from playbook_core.runtime.cloudevents import DocumentChange, PubsubMessage
 from playbook_core.runtime.manifest import FirestoreTrigger, Manifest, PubsubTrigger, load_manifest
 from playbook_core.runtime.tasks import TaskAttempt
-from playbook_core.service import steps
-from playbook_core.service.alerts import Alerter
-from playbook_core.service.engine import Engine
-from playbook_core.service.engine import run_step as run_engine_step
-from playbook_core.service.health import check_health
-from playbook_core.service.runs import StepTarget
-from playbook_core.service.send_step import Senders
+from playbook_core.service.execution import step_task
+from playbook_core.service.execution.provider_alerts import Alerter
+from playbook_core.service.execution.run_start import StepTarget
+from playbook_core.service.execution.send_step import Senders
+from playbook_core.service.execution.step_handler import Engine
+from playbook_core.service.execution.step_handler import run_step as run_engine_step
+from playbook_core.service.reporting.health import check_health
 
 _log = logging.getLogger("playbooks.bootstrap")
 
@@ -144,9 +144,9 @@ class App:
         return StepTarget(queue=self.settings.steps_queue, url=f"{base}/execute_step/")
 
     def document_changed(self, change: DocumentChange) -> dict[str, Any]:
-        from playbook_core.service import changes  # noqa: PLC0415 - per-entry-point imports
+        from playbook_core.service.ingress import document_changes  # noqa: PLC0415
 
-        return changes.document_changed(
+        return document_changes.document_changed(
             change,
             store=self.store,
             bus=self.bus,
@@ -155,9 +155,9 @@ class App:
         )
 
     def event_published(self, message: PubsubMessage) -> dict[str, Any]:
-        from playbook_core.service import dispatch  # noqa: PLC0415
+        from playbook_core.service.dispatch import dispatcher  # noqa: PLC0415
 
-        return dispatch.dispatch_message(
+        return dispatcher.dispatch_message(
             message,
             store=self.store,
             queue=self.queue,
@@ -166,7 +166,7 @@ class App:
         )
 
     def order_event(self, message: PubsubMessage) -> dict[str, Any]:
-        from playbook_core.service import attribution  # noqa: PLC0415
+        from playbook_core.service.reporting import attribution  # noqa: PLC0415
 
         return attribution.handle_order_message(message, store=self.store, clock=self.clock)
 
@@ -179,7 +179,7 @@ class App:
         remote_ip: str | None,
         query_org_id: str | None,
     ) -> tuple[int, dict[str, Any]]:
-        from playbook_core.service import webhooks  # noqa: PLC0415
+        from playbook_core.service.ingress import webhooks  # noqa: PLC0415
 
         s = self.settings
         fallback = (
@@ -200,9 +200,9 @@ class App:
         )
 
     def cron(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        from playbook_core.service import schedules  # noqa: PLC0415
+        from playbook_core.service.scheduling import tick  # noqa: PLC0415
 
-        return schedules.handle_cron(
+        return tick.handle_cron(
             path,
             body,
             store=self.store,
@@ -258,7 +258,7 @@ class App:
             jitter=random.uniform(0.8, 1.2),  # noqa: S311
         )
 
-    def run_step(self, task: steps.StepTask, attempt: TaskAttempt) -> dict[str, Any]:
+    def run_step(self, task: step_task.StepTask, attempt: TaskAttempt) -> dict[str, Any]:
         del attempt  # the payload's own attempt number is authoritative (§7.3)
         return run_engine_step(task, self.engine())
 

@@ -1,4 +1,4 @@
-"""Turn Pub/Sub and Firestore CloudEvents into plain typed values (local-gcp.md §5–6).
+"""Turn Pub/Sub and Firestore CloudEvents into plain typed values (operations.md §5–6).
 
 Firestore bodies arrive as raw DocumentEventData protobuf (deployed Eventarc) or as the same bytes
 base64-encoded (the emulator); the path comes from the `document`/`subject` attributes because the

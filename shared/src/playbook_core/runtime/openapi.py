@@ -173,7 +173,7 @@ def build() -> dict[str, Any]:
         "info": {
             "title": "Playbooks API",
             "version": "1.0.0",
-            "description": "playbooks_api: see ../shared/spec/api.md",
+            "description": "The Playbooks dashboard API; its rules: docs/api.md, docs/domain.md",
         },
         "servers": [{"url": "http://127.0.0.1:8080/playbooks_api"}],
         "security": [{"firebase": []}, {"cronSecret": []}],

@@ -1,0 +1,1 @@
+"""Authoring: what editors create and change."""

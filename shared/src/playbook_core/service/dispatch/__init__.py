@@ -1,0 +1,1 @@
+"""Dispatch: one published event → one execution per matching playbook."""

@@ -1,0 +1,1 @@
+"""Execution: running a playbook one step per task."""

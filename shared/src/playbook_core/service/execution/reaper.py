@@ -1,0 +1,64 @@
+"""The reaper (domain.md §7.16): runs that stopped making progress are re-enqueued, then failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playbook_core.domain.executions import EXECUTIONS, PROGRESS_DEADLINE
+from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Where
+from playbook_core.service.execution.run_start import StepTarget, enqueue_step
+
+MAX_RECOVERIES = 3
+BATCH = 200
+
+
+def reap(
+    *, store: DocumentStore, queue: TaskQueue, target: StepTarget, clock: Clock
+) -> dict[str, int]:
+    now = clock.now()
+    stuck = store.query(
+        EXECUTIONS,
+        [Where("status", "in", ["queued", "running"]), Where("expectedProgressBy", "<", now)],
+        [OrderBy("expectedProgressBy")],
+        limit=BATCH,
+    ).docs
+    recovered = failed = 0
+    for doc in stuck:
+        execution: dict[str, Any] = doc.data
+        recoveries = int(execution.get("reaperRecoveries", 0))
+        if recoveries >= MAX_RECOVERIES:
+            store.update(
+                EXECUTIONS,
+                doc.id,
+                {
+                    "status": "failed",
+                    "statusReason": "stuck",
+                    "completedAt": now,
+                    "updatedAt": now,
+                    "error": {"code": "stuck", "message": "the run stopped making progress"},
+                },
+            )
+            failed += 1
+            continue
+        index = int(execution.get("currentStepIndex", 0))
+        step = store.get(f"{EXECUTIONS}/{doc.id}/steps", f"{index:03d}") or {}
+        # A new task name for the same attempt: the lost task's name may still be taken.
+        enqueue_step(
+            queue,
+            target,
+            execution,
+            index,
+            int(step.get("attempt", 1)),
+            nonce=f"reaper{recoveries + 1}",
+        )
+        store.update(
+            EXECUTIONS,
+            doc.id,
+            {
+                "reaperRecoveries": recoveries + 1,
+                "expectedProgressBy": now + PROGRESS_DEADLINE,
+                "updatedAt": now,
+            },
+        )
+        recovered += 1
+    return {"recovered": recovered, "failedStuck": failed}

@@ -1,0 +1,201 @@
+"""Reading and steering runs for the dashboard: executions, cancel, deliveries, dry runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playbook_core.domain.documents import definition_of, versions_path
+from playbook_core.domain.errors import BadRequest, Conflict, NotFound
+from playbook_core.domain.executions import EXECUTIONS, TERMINAL
+from playbook_core.domain.lifecycle import version_doc_id
+from playbook_core.ports import (
+    Clock,
+    DocumentStore,
+    IdFactory,
+    OrderBy,
+    TaskQueue,
+    Transaction,
+    Where,
+)
+from playbook_core.service.authoring.playbooks import load_playbook
+from playbook_core.service.execution.approvals import APPROVALS
+from playbook_core.service.execution.render_context import steps_path
+from playbook_core.service.execution.run_start import StepTarget, start_run
+from playbook_core.service.reporting import counters
+
+DELIVERIES = "playbook_deliveries"
+SKIP_REASONS = frozenset(
+    {
+        "deduped",
+        "frequency_capped",
+        "no_consent",
+        "awaiting_approval",
+        "dry_run",
+        "approval_rejected",
+        "approval_expired",
+        "cancelled",
+    }
+)
+
+
+def load_execution(store: DocumentStore, org_id: str, execution_id: str) -> dict[str, Any]:
+    execution = store.get(EXECUTIONS, execution_id)
+    if execution is None or execution.get("orgId") != org_id:
+        raise NotFound(f"no execution '{execution_id}' in this organization")
+    return execution
+
+
+def list_executions(
+    *,
+    org_id: str,
+    playbook_id: str | None,
+    status: str | None,
+    page_size: int,
+    page_token: str | None,
+    store: DocumentStore,
+) -> dict[str, Any]:
+    where = [Where("orgId", "==", org_id)]
+    if playbook_id:
+        where.append(Where("playbookId", "==", playbook_id))
+    if status:
+        where.append(Where("status", "==", status))
+    page = store.query(
+        EXECUTIONS, where, [OrderBy("createdAt", "desc")], limit=page_size, start_after=page_token
+    )
+    return {"executions": [d.data for d in page.docs], "nextPageToken": page.next_cursor}
+
+
+def execution_with_steps(*, org_id: str, execution_id: str, store: DocumentStore) -> dict[str, Any]:
+    execution = load_execution(store, org_id, execution_id)
+    steps = store.query(steps_path(execution_id), order_by=[OrderBy("index")], limit=50).docs
+    return {**execution, "steps": [d.data for d in steps]}
+
+
+def cancel_execution(
+    *, org_id: str, execution_id: str, actor: str, store: DocumentStore, clock: Clock
+) -> dict[str, Any]:
+    now = clock.now()
+    held = store.query(
+        DELIVERIES,
+        [
+            Where("orgId", "==", org_id),
+            Where("executionId", "==", execution_id),
+            Where("status", "==", "held"),
+        ],
+        limit=50,
+    ).docs
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        execution = tx.get(EXECUTIONS, execution_id)
+        approval = tx.get(APPROVALS, execution_id)
+        if execution is None or execution.get("orgId") != org_id:
+            raise NotFound(f"no execution '{execution_id}' in this organization")
+        if execution["status"] in TERMINAL:
+            raise Conflict(f"the run is already {execution['status']}", code="not-cancellable")
+        statuses = {
+            k: ("not_run" if v in ("pending", "retry_scheduled", "running") else v)
+            for k, v in (execution.get("stepStatuses") or {}).items()
+        }
+        changes = {
+            "status": "cancelled",
+            "statusReason": "cancelled_by_user",
+            "cancelledBy": actor,
+            "stepStatuses": statuses,
+            "completedAt": now,
+            "updatedAt": now,
+        }
+        tx.update(EXECUTIONS, execution_id, changes)
+        if approval is not None and approval.get("status") == "pending":
+            tx.update(APPROVALS, execution_id, {"status": "cancelled", "decidedAt": now})
+        for doc in held:
+            tx.update(
+                DELIVERIES,
+                doc.id,
+                {"status": "skipped", "skipReason": "cancelled", "updatedAt": now},
+            )
+        return {**execution, **changes}
+
+    cancelled = store.transaction(work)
+    counters.record_closed(store, cancelled, "cancelled", held=len(held), at=now)
+    return cancelled
+
+
+def list_deliveries(
+    *,
+    org_id: str,
+    status: str | None,
+    reason: str | None,
+    playbook_id: str | None,
+    page_size: int,
+    page_token: str | None,
+    store: DocumentStore,
+) -> dict[str, Any]:
+    if reason is not None and reason not in SKIP_REASONS:
+        raise BadRequest(f"unknown skip reason '{reason}'")
+    where = [Where("orgId", "==", org_id)]
+    if playbook_id:
+        where.append(Where("playbookId", "==", playbook_id))
+    if status:
+        where.append(Where("status", "==", status))
+    if reason:
+        where.append(Where("skipReason", "==", reason))
+    page = store.query(
+        DELIVERIES, where, [OrderBy("createdAt", "desc")], limit=page_size, start_after=page_token
+    )
+    return {"deliveries": [d.data for d in page.docs], "nextPageToken": page.next_cursor}
+
+
+def start_dry_run(
+    *,
+    org_id: str,
+    playbook_id: str,
+    body: dict[str, Any],
+    actor: str,
+    store: DocumentStore,
+    queue: TaskQueue,
+    target: StepTarget,
+    clock: Clock,
+    ids: IdFactory,
+) -> dict[str, Any]:
+    """§7.12: the whole pipeline with every send replaced by a recorded would-send."""
+    playbook = load_playbook(store, org_id, playbook_id)
+    if playbook["status"] == "archived":
+        raise Conflict("an archived playbook cannot be dry-run", code="archived")
+    version = body.get("version")
+    if version is not None:
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise BadRequest("version is a number")
+        pinned = store.get(versions_path(playbook_id), version_doc_id(version))
+        if pinned is None:
+            raise NotFound(f"playbook '{playbook_id}' has no version {version}")
+        definition = definition_of(pinned)
+        playbook = {
+            **playbook,
+            "version": version,
+            "requiresApproval": pinned["requiresApproval"],
+            **definition.to_document(),
+        }
+    event = body.get("event") if isinstance(body.get("event"), dict) else None
+    customer = (
+        body.get("customer")
+        if isinstance(body.get("customer"), dict)
+        else (event or {}).get("customer")
+    )
+    execution, _ = start_run(
+        execution_id=ids.random("dry_"),
+        playbook=playbook,
+        trigger={"type": "manual", "triggerId": "dry_run", "eventName": (event or {}).get("name")},
+        customer=customer,
+        event=event,
+        causation=None,
+        user_id=actor,
+        dry_run=True,
+        store=store,
+        queue=queue,
+        target=target,
+        clock=clock,
+    )
+    store.update(
+        EXECUTIONS, execution["id"], {"mockAgents": bool(body.get("mockAgents")), "trace": []}
+    )
+    return execution

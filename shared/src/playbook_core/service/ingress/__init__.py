@@ -1,0 +1,1 @@
+"""Ingress: everything that becomes an event."""

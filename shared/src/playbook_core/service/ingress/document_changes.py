@@ -1,0 +1,140 @@
+"""Firestore triggers on orders, customers and inventory become events; dates feed calendar runs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from playbook_core.domain.changes import (
+    CUSTOMERS,
+    DEFAULT_LOW_STOCK,
+    INVENTORY,
+    ORDERS,
+    ChangeLike,
+    OrgFacts,
+    events_for,
+    order_at,
+    order_customer,
+    orgs_of,
+    split_path,
+)
+from playbook_core.domain.customer_dates import CUSTOMER_DATES, customer_rows, last_order_row
+from playbook_core.domain.doc_fields import mapping
+from playbook_core.domain.schedules import TimezoneError, resolve_timezone
+from playbook_core.logging import event
+from playbook_core.ports import Clock, DocumentStore, EventBus, Transaction, Where
+from playbook_core.service.ingress.event_log import publish_event
+
+SETTINGS = "playbook_settings"
+ORGANIZATIONS = "organizations"
+_FUNCTIONS = {
+    ORDERS: "on_order_written",
+    CUSTOMERS: "on_customer_written",
+    INVENTORY: "on_inventory_written",
+}
+_MAX_THRESHOLD = 100_000
+_log = logging.getLogger("playbooks.changes")
+
+
+def org_facts(store: DocumentStore, org_id: str) -> OrgFacts:
+    """Timezone (settings, then organizations, then the default), threshold and phone country."""
+    settings = store.get(SETTINGS, org_id) or {}
+    name = settings.get("timezone")
+    if not isinstance(name, str):
+        name = (store.get(ORGANIZATIONS, org_id) or {}).get("timezone")
+    defaults = OrgFacts()
+    try:
+        timezone = resolve_timezone(name) if isinstance(name, str) else defaults.timezone
+    except TimezoneError:
+        timezone = defaults.timezone  # a bad stored value must not stop the org's events
+    own = settings.get("lowStockThreshold")
+    threshold = DEFAULT_LOW_STOCK
+    if isinstance(own, int) and not isinstance(own, bool) and 0 <= own <= _MAX_THRESHOLD:
+        threshold = own
+    country = settings.get("defaultCountry")
+    return OrgFacts(
+        timezone=timezone,
+        low_stock_threshold=threshold,
+        default_country=country if isinstance(country, str) and country else "US",
+    )
+
+
+def document_changed(
+    change: ChangeLike, *, store: DocumentStore, bus: EventBus, topic: str, clock: Clock
+) -> dict[str, Any]:
+    """Map one write to its events, publish each, and keep the calendar index current.
+
+    Only `customer_dates` is written, never the triggering document, so no write re-triggers.
+    """
+    collection, doc_id = split_path(change.path)
+    kind = "created" if change.before is None else "deleted" if change.after is None else "updated"
+    summary: dict[str, Any] = {
+        "function": _FUNCTIONS.get(collection, "unknown"),
+        "document": change.path,
+        "kind": kind,
+        "changed": sorted(change.changed),
+        "ceId": change.event_id,
+    }
+    event(_log, logging.INFO, "document change received", **summary)
+    if collection not in _FUNCTIONS:
+        return {**summary, "published": []}
+    now = clock.now()
+    orgs = dict.fromkeys(orgs_of(doc_id, change.before) + orgs_of(doc_id, change.after))
+    facts = {org: org_facts(store, org) for org in orgs}
+    published = []
+    for envelope in events_for(change, facts=facts, received_at=now):
+        publish_event(envelope, bus=bus, topic=topic)
+        published.append(
+            {"name": envelope.name, "eventId": envelope.event_id, "orgId": envelope.org_id}
+        )
+    if collection == CUSTOMERS:
+        rows = customer_rows(
+            doc_id, change.before, change.after, changed=change.changed, facts=facts,
+            received_at=now,
+        )  # fmt: skip
+        for row_id, row in rows.put.items():
+            store.set(CUSTOMER_DATES, row_id, row)
+        for row_id in rows.remove:
+            store.delete(CUSTOMER_DATES, row_id)
+    elif collection == ORDERS and change.before is None and change.after is not None:
+        for org in orgs_of(doc_id, change.after):
+            _index_last_order(store, org, change.after, facts[org], now)
+    if published:
+        event(
+            _log, logging.INFO, "document change published", document=change.path, events=published
+        )
+    return {**summary, "published": published}
+
+
+def _customer_id(store: DocumentStore, org_id: str, order: dict[str, Any]) -> str | None:
+    """The order's customer doc: its own customerId, else the org's customer with that email."""
+    customer = order_customer(order)
+    if customer is not None and customer.id:
+        return customer.id
+    if customer is None or customer.email is None:
+        return None
+    # Existing customer docs may keep the email as typed; try the normalised one and that one.
+    raw = mapping(order.get("customer")).get("email")
+    emails = list(dict.fromkeys([customer.email, *([raw] if isinstance(raw, str) else [])]))
+    found = store.query(
+        CUSTOMERS, [Where("orgId", "==", org_id), Where("email", "in", emails)], limit=1
+    ).docs
+    return found[0].id if found else None
+
+
+def _index_last_order(
+    store: DocumentStore, org_id: str, order: dict[str, Any], facts: OrgFacts, now: datetime
+) -> None:
+    customer_id = _customer_id(store, org_id, order)
+    if customer_id is None:
+        return  # no customer doc yet: the 30-day-inactive sweep cannot name one anyway
+    row_id, row = last_order_row(org_id, customer_id, order, order_at(order, now), facts)
+
+    def keep_newest(tx: Transaction) -> None:
+        # Orders can arrive out of order (POS back-fills): an older one never moves the date back.
+        current = tx.get(CUSTOMER_DATES, row_id)
+        if current is None or str(current.get("date", "")) < row["date"]:
+            tx.set(CUSTOMER_DATES, row_id, row)
+
+    store.transaction(keep_newest)

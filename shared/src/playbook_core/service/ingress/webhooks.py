@@ -1,0 +1,356 @@
+"""The webhook endpoints (domain.md §6.1): verify, dedupe, normalise, publish and answer at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from playbook_core.domain.envelope import EventEnvelope
+from playbook_core.domain.errors import AlreadyExists, BadRequest, NotFound, Unavailable
+from playbook_core.domain.normal_forms import parse_timestamp
+from playbook_core.domain.secret_names import names_secret, webhook_secret_name
+from playbook_core.domain.webhook_events import (
+    Delivery,
+    OrgContext,
+    Routed,
+    created_order_id,
+    ignored_envelope,
+    route,
+    woocommerce_delivery_event_id,
+)
+from playbook_core.domain.webhooks import (
+    MAX_BODY_BYTES,
+    ORDER_CREATED_TTL_DAYS,
+    REPLAY_TTL_HOURS,
+    SHOPIFY_HEADERS,
+    WOOCOMMERCE_HEADERS,
+    Platform,
+    body_digest,
+    content_receipt_id,
+    is_woo_ping,
+    normalise_source_url,
+    order_created_receipt_id,
+    shop_domain,
+    shopify_event_id,
+    shopify_source_id,
+    signature_matches,
+    woocommerce_source_id,
+)
+from playbook_core.logging import ALERT, bound, event
+from playbook_core.ports import Clock, DocumentStore, EventBus, Secrets
+from playbook_core.service.authoring.settings import get_settings
+from playbook_core.service.ingress.event_log import publish_event, record_outcome
+from playbook_core.service.ingress.sources import SOURCES
+
+RECEIPTS = "webhook_receipts"
+# Claims on a delivery's content rather than its headers (same signed body; order created): they
+# map a replay onto the delivery that came first, whose receipt alone says whether it published.
+CLAIMS = "webhook_claims"
+ORGANIZATIONS = "organizations"
+DEFAULT_TIMEZONE = "America/New_York"
+_LOGGED_TEXT = 200  # header values we log (topic, shop) are attacker-controlled: keep them short
+_log = logging.getLogger("playbooks.webhooks")
+
+Answer = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Source:
+    id: str
+    key: str  # shop domain or normalised store URL: scopes replay keys and event ids
+    ref: str  # envelope `source.ref`: shop domain or store host
+    document: dict[str, Any]
+
+    @property
+    def org_id(self) -> str:
+        return str(self.document["orgId"])
+
+
+def receive_webhook(
+    platform: str, *, headers: dict[str, str], body: bytes, remote_ip: str | None,
+    query_org_id: str | None, store: DocumentStore, secrets: Secrets, bus: EventBus, topic: str,
+    clock: Clock, fallback_secret: str | None,
+) -> Answer:  # fmt: skip
+    """One delivery → (HTTP status, JSON body), in §6.1's order; never waits for an execution."""
+    if platform not in {"shopify", "woocommerce"}:
+        return 404, {"error": "unknown_platform"}
+    chosen: Platform = "shopify" if platform == "shopify" else "woocommerce"
+    if len(body) > MAX_BODY_BYTES:
+        return 413, {"error": "too_large"}
+    lowered = {name.lower(): value for name, value in headers.items()}
+    names = SHOPIFY_HEADERS if chosen == "shopify" else WOOCOMMERCE_HEADERS
+    if chosen == "woocommerce" and not lowered.get(names[0]) and is_woo_ping(body):
+        return 200, {"received": True, "ping": True}
+    signed, topic_name, address = (lowered.get(name, "").strip() for name in names)
+    if not (signed and topic_name and address):
+        return 401, {"error": "missing_signature"}
+    where = {"platform": chosen, "topic": topic_name[:_LOGGED_TEXT], "remoteIp": remote_ip}
+    try:
+        return _verified(
+            chosen, lowered, body, signed=signed, topic_name=topic_name, address=address,
+            where=where, query_org_id=query_org_id,
+            store=store, secrets=secrets, bus=bus, topic=topic, clock=clock,
+            fallback_secret=fallback_secret,
+        )  # fmt: skip
+    except Unavailable:
+        event(_log, logging.WARNING, "webhook deferred: storage or bus unavailable", **where)
+        return 503, {"error": "unavailable"}
+
+
+def _verified(
+    platform: Platform, headers: dict[str, str], body: bytes, *, signed: str, topic_name: str,
+    address: str, where: dict[str, Any], query_org_id: str | None, store: DocumentStore,
+    secrets: Secrets, bus: EventBus, topic: str, clock: Clock, fallback_secret: str | None,
+) -> Answer:  # fmt: skip
+    source = _find_source(platform, address, store)
+    if source is None:
+        event(
+            _log, logging.WARNING, "webhook from an unknown source",
+            security_event="webhook_unknown_source", source=address[:_LOGGED_TEXT], **where,
+        )  # fmt: skip
+        return 401, {"error": "unknown_source"}
+    where = {**where, "sourceKey": source.key, "orgId": source.org_id}
+    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret)
+    if not signature_matches(body, signed, keys, platform):
+        if lookup_failed:  # a secret we could not read may be the right one: let the sender retry
+            raise Unavailable("a webhook secret could not be read")
+        event(
+            _log, ALERT, "webhook signature invalid",
+            security_event="webhook_signature_invalid", **where,
+        )  # fmt: skip
+        return 401, {"error": "invalid_signature"}
+    if query_org_id is not None and query_org_id != source.org_id:
+        event(
+            _log, logging.WARNING, "webhook orgId does not match its source",
+            security_event="webhook_source_org_mismatch", **where,
+        )  # fmt: skip
+        return 401, {"error": "source_org_mismatch"}
+    parsed = _parse(body)
+    if parsed is None:
+        return 400, {"error": "malformed_json"}
+    now = clock.now()
+    delivery = _delivery(
+        platform, headers, body, parsed=parsed, topic_name=topic_name, source=source, now=now
+    )
+    delivery = _first_delivery_of(body, delivery, source, store)
+    with bound(orgId=source.org_id, eventId=delivery.event_id):
+        return _dispatch(delivery, parsed, source, where, store=store, bus=bus, topic=topic)
+
+
+def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Source | None:
+    """The registered, active source for the header's shop or store URL; None when there is none."""
+    try:
+        if platform == "shopify":
+            key = shop_domain(address)
+            source_id, ref = shopify_source_id(key), key
+        else:
+            key = normalise_source_url(address)
+            source_id, ref = woocommerce_source_id(key), key.split("://", 1)[1].split("/", 1)[0]
+    except BadRequest:
+        return None
+    document = store.get(SOURCES, source_id)
+    if document is None or document.get("status") != "active" or not document.get("orgId"):
+        return None
+    return _Source(source_id, key, ref, document)
+
+
+def _secrets_for(
+    source: _Source, secrets: Secrets, fallback_secret: str | None
+) -> tuple[list[str], bool]:
+    """The source's own secrets (current first); the global one only when it has none (§2.2)."""
+    listed = source.document.get("secretRefs") or []
+    if not listed:
+        return ([fallback_secret] if fallback_secret else []), False
+    own = webhook_secret_name(source.org_id, source.id)  # never another org's secret
+    references = [r for r in listed if names_secret(r, own)]
+    values, failed = [], False
+    for reference in references:
+        try:
+            values.append(secrets.get(reference))
+        except NotFound:
+            event(_log, logging.WARNING, "webhook secret reference missing", sourceKey=source.key)
+        except Unavailable:
+            failed = True
+    return values, failed
+
+
+def _parse(body: bytes) -> dict[str, Any] | None:
+    """JSON object or None; decimals stay Decimal so money never passes through a float."""
+    try:
+        parsed = json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _delivery(
+    platform: Platform, headers: dict[str, str], body: bytes, *, parsed: dict[str, Any],
+    topic_name: str, source: _Source, now: datetime,
+) -> Delivery:  # fmt: skip
+    if platform == "shopify":
+        event_key = (
+            headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id")
+            or body_digest(body)  # neither header: the same bytes are still the same delivery
+        )  # fmt: skip
+        event_id = shopify_event_id(source.key, topic_name, event_key.strip())
+        delivery_id = headers.get("x-shopify-webhook-id")
+        triggered = parse_timestamp(headers.get("x-shopify-triggered-at"))
+    else:
+        webhook_id = (headers.get("x-wc-webhook-id") or "").strip()
+        event_id = woocommerce_delivery_event_id(source.key, webhook_id, topic_name, parsed, body)
+        delivery_id, triggered = headers.get("x-wc-webhook-delivery-id"), None
+    return Delivery(
+        platform=platform, topic=topic_name, org_id=source.org_id, source_ref=source.ref,
+        event_id=event_id, received_at=now, delivery_id=delivery_id, triggered_at=triggered,
+    )  # fmt: skip
+
+
+def _first_delivery_of(
+    body: bytes, delivery: Delivery, source: _Source, store: DocumentStore
+) -> Delivery:
+    """The delivery these signed bytes first came as (same body, fresh headers: a replay of it)."""
+    now = delivery.received_at
+    claim = {
+        "orgId": delivery.org_id, "platform": delivery.platform, "kind": "content",
+        "topic": delivery.topic, "replayKey": delivery.event_id,
+        "receivedAt": now, "expiresAt": now + timedelta(hours=REPLAY_TTL_HOURS),
+    }  # fmt: skip
+    claim_id = content_receipt_id(delivery.platform, source.key, delivery.topic, body)
+    first = _create_or_get(CLAIMS, claim_id, claim, store)
+    replay_key = first.get("replayKey") if first is not None else None
+    if not isinstance(replay_key, str) or replay_key == delivery.event_id:
+        return delivery
+    # Its receipt decides: published means duplicate; still received means the first attempt
+    # died before publishing, and publishing under its (deterministic) ids completes it.
+    return replace(delivery, event_id=replay_key)
+
+
+def _org_context(org_id: str, source: _Source, store: DocumentStore) -> OrgContext:
+    settings = get_settings(org_id=org_id, store=store)
+    threshold = source.document.get("lowStockThreshold")
+    if not isinstance(threshold, int):
+        threshold = int(settings["lowStockThreshold"])
+    zone_name = settings["timezone"]
+    if not zone_name:
+        organization = store.get(ORGANIZATIONS, org_id) or {}
+        zone_name = organization.get("timezone") or DEFAULT_TIMEZONE
+    try:
+        zone = ZoneInfo(str(zone_name))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
+    return OrgContext(
+        low_stock_threshold=threshold, default_country=str(settings["defaultCountry"] or "US"),
+        timezone=zone,
+    )  # fmt: skip
+
+
+def _dispatch(
+    delivery: Delivery, parsed: dict[str, Any], source: _Source, where: dict[str, Any], *,
+    store: DocumentStore, bus: EventBus, topic: str,
+) -> Answer:  # fmt: skip
+    routed = route(delivery, parsed, _org_context(delivery.org_id, source, store))
+    primary = routed.events[0] if routed.events else ignored_envelope(delivery, parsed)
+    creator = _order_creator(delivery, routed, primary, source, store)
+    if creator is not None:
+        return _duplicate(
+            creator, "order_already_created", delivery=delivery, source=source, where=where,
+            store=store,
+        )  # fmt: skip
+    claimed = _claim(delivery, primary, store)
+    if claimed is not None and claimed.get("status") == "published":
+        return _duplicate(
+            claimed, "delivery_published", delivery=delivery, source=source, where=where,
+            store=store,
+        )  # fmt: skip
+    if routed.ignored is not None:
+        record_outcome(store=store, envelope=primary, outcome="ignored_topic")
+    for envelope in routed.events:  # bus errors propagate: 503, and the retry publishes again
+        publish_event(envelope, bus=bus, topic=topic)
+    _mark_published(delivery, store)
+    _touch(source, delivery.received_at, store)
+    outcome = "ignored" if routed.ignored else "published"
+    event(_log, logging.INFO, "webhook accepted", outcome=outcome, **where)
+    if routed.ignored is not None:
+        return 200, {"received": True, "ignored": True, "reason": routed.ignored}
+    return 200, {"received": True, "eventId": primary.event_id, "event": primary.name}
+
+
+def _duplicate(
+    claim: dict[str, Any], reason: str, *, delivery: Delivery, source: _Source,
+    where: dict[str, Any], store: DocumentStore,
+) -> Answer:  # fmt: skip
+    _touch(source, delivery.received_at, store)
+    event(_log, logging.INFO, "webhook duplicate", outcome="duplicate", reason=reason, **where)
+    return 200, {"received": True, "duplicate": True, "eventId": claim.get("eventId")}
+
+
+def _order_creator(
+    delivery: Delivery, routed: Routed, primary: EventEnvelope, source: _Source,
+    store: DocumentStore,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Another delivery's claim on creating this order (once per source and order id), or None."""
+    order_id = created_order_id(routed)
+    if order_id is None:
+        return None
+    now = delivery.received_at
+    claim = {
+        "orgId": delivery.org_id, "platform": delivery.platform, "kind": "order_created",
+        "topic": delivery.topic, "replayKey": delivery.event_id, "eventId": primary.event_id,
+        "receivedAt": now, "expiresAt": now + timedelta(days=ORDER_CREATED_TTL_DAYS),
+    }  # fmt: skip
+    claim_id = order_created_receipt_id(delivery.platform, source.key, order_id)
+    first = _create_or_get(CLAIMS, claim_id, claim, store)
+    # The same delivery again (a retry after a crash) keeps its claim; its receipt decides.
+    if first is None or first.get("replayKey") == delivery.event_id:
+        return None
+    return first
+
+
+def _claim(
+    delivery: Delivery, primary: EventEnvelope, store: DocumentStore
+) -> dict[str, Any] | None:
+    """§6.4: create the receipt; the existing one when this delivery was seen before, else None."""
+    now = delivery.received_at
+    receipt = {
+        "orgId": delivery.org_id, "platform": delivery.platform, "replayKey": delivery.event_id,
+        "topic": delivery.topic, "eventId": primary.event_id, "status": "received",
+        "receivedAt": now, "expiresAt": now + timedelta(hours=REPLAY_TTL_HOURS),
+    }  # fmt: skip
+    # Still `received` when found: an earlier attempt died before publishing; publishing again is
+    # safe because every event id is deterministic.
+    return _create_or_get(RECEIPTS, delivery.event_id, receipt, store)
+
+
+def _create_or_get(
+    collection: str, doc_id: str, document: dict[str, Any], store: DocumentStore
+) -> dict[str, Any] | None:
+    """Create the document; the existing one when it was there already, else None."""
+    try:
+        store.create(collection, doc_id, document)
+    except AlreadyExists:
+        return store.get(collection, doc_id)
+    except Unavailable:  # fail open, as the receipt always has: never drop a genuine delivery
+        event(_log, logging.WARNING, "replay store unavailable", outcome="replay_store_unavailable")
+    return None
+
+
+def _mark_published(delivery: Delivery, store: DocumentStore) -> None:
+    try:
+        store.update(
+            RECEIPTS, delivery.event_id,
+            {"status": "published", "publishedAt": delivery.received_at},
+        )  # fmt: skip
+    except (Unavailable, NotFound):  # published already; a later duplicate just republishes
+        event(_log, logging.WARNING, "webhook receipt not marked published")
+
+
+def _touch(source: _Source, now: datetime, store: DocumentStore) -> None:
+    try:
+        store.update(SOURCES, source.id, {"lastSeenAt": now})
+    except (Unavailable, NotFound):  # bookkeeping only: the delivery itself succeeded
+        event(_log, logging.WARNING, "webhook source lastSeenAt not updated", sourceKey=source.key)

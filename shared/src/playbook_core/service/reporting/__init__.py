@@ -1,0 +1,1 @@
+"""Reporting: what the dashboard's numbers are made of."""

@@ -1,0 +1,283 @@
+"""`on_order_event` (domain.md §9.2): each order credited once to its last touch, reversed once."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from playbook_core.domain import attribution as rules
+from playbook_core.domain.attribution import ATTRIBUTIONS, MAX_TOUCHES, Order, Touch, order_from
+from playbook_core.domain.changes import DEFAULT_TIMEZONE
+from playbook_core.domain.doc_fields import text
+from playbook_core.domain.envelope import EventEnvelope
+from playbook_core.domain.normal_forms import normalise_currency, to_money
+from playbook_core.domain.schedules import TimezoneError, resolve_timezone
+from playbook_core.logging import event
+from playbook_core.ports import Clock, DocumentStore, OrderBy, Transaction, Where
+from playbook_core.service.dispatch.dispatcher import PushedMessage
+from playbook_core.service.reporting import counters
+
+DELIVERIES, CUSTOMERS = "playbook_deliveries", "customers"
+SETTINGS, ORGANIZATIONS = "playbook_settings", "organizations"
+ACTED_ON = frozenset({"order.created", "order.cancelled", "order.refunded"})
+TTL = timedelta(days=400)
+_log = logging.getLogger("playbooks.attribution")
+
+
+@dataclass(frozen=True)
+class OrgRules:
+    """Per-org inputs: the window (§2.3), the zone of the stats date, the org's currency."""
+
+    window_days: int = rules.DEFAULT_WINDOW_DAYS
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
+    currency: str | None = None
+
+
+def org_rules(
+    store: DocumentStore, org_id: str, settings: Mapping[str, Any] | None = None
+) -> OrgRules:
+    if settings is None:
+        settings = store.get(SETTINGS, org_id) or {}
+    zone, currency = settings.get("timezone"), normalise_currency(settings.get("currency"))
+    if not isinstance(zone, str) or currency is None:  # the organizations doc fills the gaps
+        org = store.get(ORGANIZATIONS, org_id) or {}
+        zone = zone if isinstance(zone, str) else org.get("timezone")
+        currency = currency or normalise_currency(org.get("currency"))
+    days = settings.get("attributionWindowDays")
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 30:
+        days = rules.DEFAULT_WINDOW_DAYS
+    try:
+        timezone = resolve_timezone(zone) if isinstance(zone, str) else OrgRules().timezone
+    except TimezoneError:
+        timezone = OrgRules().timezone  # a bad stored zone must not stop attribution
+    return OrgRules(days, timezone, currency)
+
+
+def handle_order_message(
+    message: PushedMessage, *, store: DocumentStore, clock: Clock
+) -> dict[str, Any]:
+    """Act on order.created / cancelled / refunded; ack anything else.
+
+    The emulator ignores the subscription filter, hence the name check. Storage errors propagate
+    so that Pub/Sub redelivers; the deterministic attribution id makes that safe.
+    """
+    name = message.attributes.get("name")
+    if name is not None and name not in ACTED_ON:  # cheap: no decode for the other 21 names
+        return {"outcome": "ignored", "eventName": name}
+    try:
+        envelope = EventEnvelope.decode(message.data)
+    except ValidationError:
+        event(_log, logging.WARNING, "invalid order envelope acknowledged", eventName=name)
+        return {"outcome": "invalid_envelope", "eventName": name}
+    customer = envelope.customer.model_dump(exclude_none=True) if envelope.customer else None
+    order = order_from(
+        envelope.org_id, envelope.data, customer, default_source=envelope.source.kind,
+        fallback_at=envelope.occurred_at if envelope.name == "order.created" else None,
+    )  # fmt: skip
+    if order is None or envelope.name not in ACTED_ON:
+        return {"outcome": "not_an_order", "eventName": envelope.name, "eventId": envelope.event_id}
+    if envelope.name == "order.created":
+        result = attribute_order(order, store=store, clock=clock)
+    else:
+        data = envelope.data
+        refund_id = text(data.get("refundId")) if envelope.name == "order.refunded" else None
+        amount = data.get("refundTotalMinor")
+        if not isinstance(amount, int) and data.get("refundTotal") is not None:
+            money = to_money(data.get("refundTotal"), order.currency)
+            amount = money.minor if money else None
+        result = adjust_order(
+            order, kind=envelope.name, refund_id=refund_id,
+            amount_minor=amount if isinstance(amount, int) else None, store=store, clock=clock,
+        )  # fmt: skip
+    event(_log, logging.INFO, "order attributed", eventId=envelope.event_id, **result)
+    return {"eventId": envelope.event_id, "eventName": envelope.name, **result}
+
+
+def settled(doc: Mapping[str, Any] | None) -> bool:
+    """Attributed, void and final unattributed documents are never evaluated again (step 1)."""
+    if doc is None:
+        return False
+    return doc.get("status") != "unattributed" or doc.get("finalAt") is not None
+
+
+def attribute_order(
+    order: Order, *, store: DocumentStore, clock: Clock, org: OrgRules | None = None
+) -> dict[str, Any]:
+    """§9.2: one query per present identity, then one transaction (create + stats)."""
+    summary = {"attributionId": order.id, "orderId": order.order_id}
+    order_at = order.order_at
+    if order_at is None or settled(store.get(ATTRIBUTIONS, order.id)):
+        return {**summary, "outcome": "duplicate" if order_at else "no_order_time"}
+    org = org or org_rules(store, order.org_id)
+    order = _with_customer_id(order, store)
+    touches = candidates(store, order, order_at, org.window_days)
+    decision = rules.decide(
+        touches, order_at=order_at, window_days=org.window_days,
+        total_minor=order.total_minor or 0, currency=order.currency, org_currency=org.currency,
+    )  # fmt: skip
+    now = clock.now()
+
+    def work(tx: Transaction) -> str:
+        current = tx.get(ATTRIBUTIONS, order.id)
+        if settled(current):
+            return "duplicate"
+        doc = _document(order, org, current, now) | decision.fields()
+        if order.total_minor and rules.refunded(doc) >= order.total_minor:
+            doc |= {"status": "void", "voidReason": "refunded"}  # refunds came first, in full
+        _bump(tx, order.org_id, doc["localDate"], rules.credit(doc), order.id)
+        if current is None:
+            tx.create(ATTRIBUTIONS, order.id, doc)
+        else:
+            tx.set(ATTRIBUTIONS, order.id, doc)
+        return str(doc["status"])
+
+    outcome = store.transaction(work)
+    last = decision.last_touch
+    return {**summary, "outcome": outcome, "playbookId": last.playbook_id if last else None}
+
+
+def adjust_order(
+    order: Order, *, kind: str, refund_id: str | None, amount_minor: int | None,
+    store: DocumentStore, clock: Clock,
+) -> dict[str, Any]:  # fmt: skip
+    """Step 8: cancel or full refund → void and reversed; a partial refund once per refund id."""
+    org = org_rules(store, order.org_id)
+    now = clock.now()
+
+    def work(tx: Transaction) -> str:
+        current = tx.get(ATTRIBUTIONS, order.id)
+        full = kind == "order.cancelled" or refund_id is None or amount_minor is None
+        if current is None:
+            # Before its order.created: remember it, so the late creation finds the order settled
+            # (void) or nets the refund (a non-final placeholder that creation re-evaluates).
+            doc = _document(order, org, None, now) | {"status": "unattributed", "evenSplit": []}
+            if full:
+                reason = "cancelled" if kind == "order.cancelled" else "refunded"
+                doc |= {"status": "void", "voidReason": reason, "voidedAt": now}
+            elif refund_id is not None and amount_minor is not None:
+                doc |= {"refunds": {refund_id: amount_minor}, "refundedMinor": amount_minor}
+            tx.create(ATTRIBUTIONS, order.id, doc)
+            return "recorded_before_order"
+        if kind == "order.cancelled":
+            change = rules.cancel(current, "cancelled")
+        else:
+            change = rules.refund(current, refund_id, amount_minor)
+        if change.outcome in ("duplicate", "noop"):
+            return change.outcome
+        _bump(tx, order.org_id, current.get("localDate"), change.counters, order.id)
+        stamp = {"voidedAt": now} if change.outcome == "voided" else {}
+        tx.update(ATTRIBUTIONS, order.id, {**change.changes, **stamp, "updatedAt": now})
+        return change.outcome
+
+    return {
+        "attributionId": order.id,
+        "orderId": order.order_id,
+        "outcome": store.transaction(work),
+    }
+
+
+def candidates(store: DocumentStore, order: Order, order_at: datetime, days: int) -> list[Touch]:
+    """One indexed query per identity the order has (§9.2 step 3), merged by the domain."""
+    start, end = rules.window(order_at, days)
+    found: list[Touch] = []
+    if order.customer_id:
+        found += _touches(store, order.org_id, "customerId", order.customer_id, start, end)
+    if order.email:
+        found += _touches(store, order.org_id, "recipientEmail", order.email, start, end)
+    if order.phone:
+        found += _touches(store, order.org_id, "recipientPhone", order.phone, start, end)
+    return found
+
+
+def _touches(  # noqa: PLR0917 - one call per identity field, each with literal names
+    store: DocumentStore, org_id: str, identity: str, value: str, start: datetime, end: datetime
+) -> list[Touch]:
+    page = store.query(
+        DELIVERIES,
+        [
+            Where("orgId", "==", org_id), Where("attributable", "==", True),  # noqa: FBT003
+            Where(identity, "==", value), Where("sentAt", ">=", start), Where("sentAt", "<=", end),
+        ],
+        [OrderBy("sentAt", "desc")],
+        limit=MAX_TOUCHES,
+    )  # fmt: skip
+    return [t for t in (rules.touch_from(d.id, d.data) for d in page.docs) if t is not None]
+
+
+def _with_customer_id(order: Order, store: DocumentStore) -> Order:
+    """§5.5 step 3: the org's customer with the order's email (webhook orders carry no id)."""
+    if order.customer_id or not order.email:
+        return order
+    where = [Where("orgId", "==", order.org_id), Where("email", "==", order.email)]
+    found = store.query(CUSTOMERS, where, limit=1).docs
+    return dataclasses.replace(order, customer_id=found[0].id) if found else order
+
+
+def _document(
+    order: Order, org: OrgRules, current: Mapping[str, Any] | None, now: datetime
+) -> dict[str, Any]:
+    """The §2.2 fields every attribution document has; a placeholder's refunds are kept."""
+    created = (current or {}).get("createdAt", now)
+    local = order.order_at.astimezone(org.timezone).date().isoformat() if order.order_at else None
+    refunds = dict((current or {}).get("refunds") or {})
+    return {
+        "id": order.id, "orgId": order.org_id, "orderId": order.order_id,
+        "orderSource": order.order_source, "orderAt": order.order_at,
+        "totalMinor": order.total_minor, "currency": order.currency,
+        "customer": order.customer(), "windowDays": org.window_days, "localDate": local,
+        "refunds": refunds, "refundedMinor": sum(refunds.values()),
+        "finalAt": None,  # stored as null so reconciliation finds non-final ones by index
+        "evaluatedAt": now, "createdAt": created, "updatedAt": now, "expiresAt": created + TTL,
+    }  # fmt: skip
+
+
+class _ReadsFirst:
+    """A Transaction whose writes wait for `flush`.
+
+    Each `counters.bump` may then read its shard even after another bump wrote: Firestore refuses a
+    read after a write inside one transaction.
+    """
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx, self._writes = tx, list[tuple[str, tuple[Any, ...]]]()
+
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        return self._tx.get(collection, doc_id)
+
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        self._writes.append(("create", (collection, doc_id, data)))
+
+    def set(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        self._writes.append(("set", (collection, doc_id, data)))
+
+    def update(self, collection: str, doc_id: str, changes: Mapping[str, Any]) -> None:
+        self._writes.append(("update", (collection, doc_id, changes)))
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        self._writes.append(("delete", (collection, doc_id)))
+
+    def flush(self) -> None:
+        for method, arguments in self._writes:
+            getattr(self._tx, method)(*arguments)
+
+
+def _bump(
+    tx: Transaction, org_id: str, local_date: Any, credited: rules.Counters, seed: str
+) -> None:
+    """Stats in the attribution's own transaction (§9.2 step 6), dated by the order's day."""
+    if not credited or not isinstance(local_date, str):
+        return
+    deferred = _ReadsFirst(tx)
+    for playbook_id, deltas in sorted(credited.items()):
+        counters.bump(
+            deferred, org_id=org_id, playbook_id=playbook_id, local_date=local_date,
+            counters=deltas, shard_seed=seed,
+        )  # fmt: skip
+    deferred.flush()

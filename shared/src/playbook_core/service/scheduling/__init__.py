@@ -1,0 +1,1 @@
+"""Scheduling: time-driven work behind `cron_playbooks`."""

@@ -1,0 +1,289 @@
+"""`cron_playbooks /attribution` (domain.md §8.5): each org's daily jobs, once per local date."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from playbook_core.domain.attribution import ATTRIBUTIONS, Order, order_from
+from playbook_core.domain.changes import ORDERS, order_customer, order_data, orgs_of
+from playbook_core.domain.customer_dates import CUSTOMER_DATES, sweep_month_days
+from playbook_core.domain.doc_fields import instant
+from playbook_core.domain.envelope import Customer, EventEnvelope, Source
+from playbook_core.domain.errors import AlreadyExists
+from playbook_core.domain.ids import h
+from playbook_core.logging import event
+from playbook_core.ports import Clock, DocumentStore, EventBus, OrderBy, TaskQueue, Where
+from playbook_core.service.execution.run_start import StepTarget
+from playbook_core.service.ingress.event_log import EVENT_LOG, publish_event
+from playbook_core.service.reporting import counters
+from playbook_core.service.reporting.attribution import (
+    ORGANIZATIONS,
+    SETTINGS,
+    OrgRules,
+    attribute_order,
+)
+from playbook_core.service.reporting.attribution import org_rules as read_org_rules
+
+JOB_RUNS = "playbook_job_runs"
+JOBS = (("attribution", 3), ("lifecycle", 6))  # (job, local hour it is due from)
+RECENT = timedelta(hours=48)  # §9.3: late orders and late deliveries are looked at this far back
+PAGE, GET_BATCH, WORKERS = 500, 300, 8
+BUDGET_S = 480.0  # stop starting jobs; the next hourly tick picks up the remaining orgs
+JOB_RUN_TTL = timedelta(days=30)
+_log = logging.getLogger("playbooks.daily")
+
+
+def hourly(
+    *,
+    store: DocumentStore,
+    queue: TaskQueue,
+    target: StepTarget,
+    clock: Clock,
+    bus: EventBus,
+    topic: str,
+) -> dict[str, Any]:
+    """Run every org's due jobs: at the first tick at or after the hour, once per local date."""
+    del queue, target  # the route's common signature; these jobs enqueue nothing
+    deadline, now = time.monotonic() + BUDGET_S, clock.now()
+    summary: dict[str, Any] = {"orgs": 0, "ran": [], "alreadyRan": 0, "failed": [], "deferred": 0}
+    for org_id, settings in _orgs(store):
+        summary["orgs"] += 1
+        org = read_org_rules(store, org_id, settings)
+        local = now.astimezone(org.timezone)
+        for job, hour in JOBS:
+            if local.hour < hour:
+                continue
+            if time.monotonic() > deadline:
+                summary["deferred"] += 1
+                continue
+            work = (
+                functools.partial(reconcile, org_id, org, store=store, clock=clock)
+                if job == "attribution"
+                else functools.partial(
+                    lifecycle_sweep, org_id, org, store=store, clock=clock, bus=bus, topic=topic
+                )
+            )
+            outcome = _guarded(store, org_id, job, local.date(), now=now, work=work)
+            if outcome == "already_ran":
+                summary["alreadyRan"] += 1
+            else:
+                summary["failed" if outcome == "failed" else "ran"].append(f"{org_id}:{job}")
+    event(_log, logging.INFO, "hourly jobs", **summary)
+    return summary
+
+
+def _orgs(store: DocumentStore) -> Iterator[tuple[str, dict[str, Any]]]:
+    cursor: str | None = None
+    while True:
+        page = store.query(SETTINGS, limit=PAGE, start_after=cursor)
+        yield from ((doc.id, doc.data) for doc in page.docs)
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
+def _guarded(
+    store: DocumentStore, org_id: str, job: str, local_date: date, *, now: datetime,
+    work: Callable[[], dict[str, Any]],
+) -> str:  # fmt: skip
+    """`create()` on h(orgId, job, localDate) first: overlapping or repeated ticks run it once.
+
+    A job that raises releases its key so the next tick retries it: every step is idempotent.
+    """
+    run_id = h(org_id, job, local_date.isoformat())
+    try:
+        store.create(JOB_RUNS, run_id, {
+            "orgId": org_id, "job": job, "localDate": local_date.isoformat(),
+            "status": "running", "startedAt": now, "expiresAt": now + JOB_RUN_TTL,
+        })  # fmt: skip
+    except AlreadyExists:
+        return "already_ran"
+    started = time.perf_counter()
+    try:
+        result = work()
+    except Exception:  # noqa: BLE001 - one org's failure must not stop the other orgs' jobs
+        _log.exception("daily job failed: orgId=%s job=%s", org_id, job)
+        store.delete(JOB_RUNS, run_id)
+        return "failed"
+    seconds = round(time.perf_counter() - started, 3)
+    store.update(JOB_RUNS, run_id, {"status": "done", "seconds": seconds, "result": result})
+    event(_log, logging.INFO, "daily job done", orgId=org_id, job=job, seconds=seconds, **result)
+    return "ran"
+
+
+# --- 03:00: attribution reconciliation and roll-up (§9.3) ----------------------------------------
+
+
+def reconcile(org_id: str, org: OrgRules, *, store: DocumentStore, clock: Clock) -> dict[str, Any]:
+    """(b) re-evaluate recent unattributed, finalise older; (a) attribute missing; (c, d) stats."""
+    now = clock.now()
+    since = now - RECENT
+    recent = [
+        Order(**{**_stored_order(doc.data), "org_id": org_id})
+        for doc in _pages(store, ATTRIBUTIONS, [
+            Where("orgId", "==", org_id), Where("status", "==", "unattributed"),
+            Where("orderAt", ">=", since),
+        ], [OrderBy("orderAt", "desc")])
+        if doc.data.get("finalAt") is None
+    ]  # fmt: skip
+    reevaluated = _attribute_all(recent, org, store=store, clock=clock)
+    finalised = _finalise(org_id, since, store=store, now=now)
+    orders = {order.id: order for order in _recent_orders(org_id, since, store)}
+    known: set[str] = set()
+    ids = list(orders)
+    for start in range(0, len(ids), GET_BATCH):
+        known |= set(store.get_many(ATTRIBUTIONS, ids[start : start + GET_BATCH]))
+    missing = [order for order_id, order in orders.items() if order_id not in known]
+    attributed = _attribute_all(missing, org, store=store, clock=clock)
+    yesterday = (now.astimezone(org.timezone).date() - timedelta(days=1)).isoformat()
+    counters.compact_day(store, org_id=org_id, local_date=yesterday)
+    counters.summarise(store, org_id=org_id, through_date=yesterday)
+    return {
+        "recentOrders": len(orders), "missing": len(missing), "attributedLate": attributed,
+        "reevaluated": len(recent), "attributedOnReevaluation": reevaluated,
+        "finalised": finalised, "compacted": yesterday,
+    }  # fmt: skip
+
+
+def _pages(
+    store: DocumentStore, collection: str, where: list[Where], order_by: list[OrderBy]
+) -> Iterator[Any]:
+    cursor: str | None = None
+    while True:
+        page = store.query(collection, where, order_by, limit=PAGE, start_after=cursor)
+        yield from page.docs
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
+def _stored_order(doc: Mapping[str, Any]) -> dict[str, Any]:
+    customer = doc.get("customer") or {}
+    return {
+        "order_source": doc["orderSource"], "order_id": doc["orderId"],
+        "order_at": doc.get("orderAt"), "total_minor": doc.get("totalMinor"),
+        "currency": doc.get("currency"), "customer_id": customer.get("id"),
+        "email": customer.get("email"), "phone": customer.get("phone"),
+    }  # fmt: skip
+
+
+def _attribute_all(
+    orders: list[Order], org: OrgRules, *, store: DocumentStore, clock: Clock
+) -> int:
+    """Per order: its own queries and transaction; in parallel, as each waits on the network."""
+    if not orders:
+        return 0
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        results = list(
+            pool.map(lambda o: attribute_order(o, store=store, clock=clock, org=org), orders)
+        )
+    return sum(1 for r in results if r["outcome"] == "attributed")
+
+
+def _finalise(org_id: str, before: datetime, *, store: DocumentStore, now: datetime) -> int:
+    """Unattributed orders older than 48 h become final; `finalAt == null` keeps this bounded."""
+    count = 0
+    while True:
+        where = [
+            Where("orgId", "==", org_id), Where("status", "==", "unattributed"),
+            Where("finalAt", "==", None), Where("orderAt", "<", before),
+        ]  # fmt: skip
+        page = store.query(ATTRIBUTIONS, where, [OrderBy("orderAt", "desc")], limit=PAGE)
+        for doc in page.docs:  # each update drops the document out of the query
+            store.update(ATTRIBUTIONS, doc.id, {"finalAt": now, "updatedAt": now})
+        count += len(page.docs)
+        if page.next_cursor is None:
+            return count
+
+
+def _recent_orders(org_id: str, since: datetime, store: DocumentStore) -> Iterator[Order]:
+    """Orders placed in the last 48 h: app orders by org field, webhook ones from the event log."""
+    for field in _ORDER_ORG_FIELDS:
+        for doc in _orders_by(store, field, org_id, since):
+            if org_id not in orgs_of(doc.id, doc.data):
+                continue  # a POS doc belongs to its brand only (§9.1)
+            data = order_data(doc.id, doc.data, received_at=since)
+            customer = order_customer(doc.data)
+            who = customer.model_dump(exclude_none=True) if customer else None
+            found = order_from(org_id, data, who, default_source="app", fallback_at=None)
+            if found is not None:
+                yield found
+    logged = _pages(store, EVENT_LOG, [
+        Where("orgId", "==", org_id), Where("name", "==", "order.created"),
+        Where("receivedAt", ">=", since),
+    ], [OrderBy("receivedAt", "desc")])  # fmt: skip
+    for doc in logged:
+        summary = doc.data.get("orderSummary")
+        if not isinstance(summary, Mapping):
+            continue
+        found = order_from(org_id, summary, summary.get("customer"), default_source="api",
+                           fallback_at=None)  # fmt: skip
+        if found is not None and found.order_at is not None and found.order_at >= since:
+            yield found
+
+
+_ORDER_ORG_FIELDS = ("brandId", "retailerId", "orgId")
+
+
+def _orders_by(store: DocumentStore, field: str, org_id: str, since: datetime) -> Iterator[Any]:
+    if field == "brandId":
+        where = [Where("brandId", "==", org_id), Where("createdAt", ">=", since)]
+    elif field == "retailerId":
+        where = [Where("retailerId", "==", org_id), Where("createdAt", ">=", since)]
+    else:
+        where = [Where("orgId", "==", org_id), Where("createdAt", ">=", since)]
+    return _pages(store, ORDERS, where, [OrderBy("createdAt", "desc")])
+
+
+# --- 06:00: lifecycle sweep (§5.1, §5.4) ---------------------------------------------------------
+
+INACTIVE_DAYS = 30
+
+
+def lifecycle_sweep(
+    org_id: str, org: OrgRules, *, store: DocumentStore, clock: Clock, bus: EventBus, topic: str
+) -> dict[str, Any]:
+    """owner.day3, customer.birthday and customer.30_day_inactive, with `swp_` ids (once each)."""
+    now = clock.now()
+    today = now.astimezone(org.timezone).date()
+    published = {"owner.day3": 0, "customer.birthday": 0, "customer.30_day_inactive": 0}
+
+    def publish(name: str, key: str, customer: Customer | None, data: dict[str, Any]) -> None:
+        customer_id = customer.id if customer else ""
+        envelope = EventEnvelope(
+            event_id="swp_" + h(name, org_id, customer_id or "", key), org_id=org_id, name=name,
+            occurred_at=now, received_at=now, source=Source(kind="system", ref="sweep:lifecycle"),
+            customer=customer, data=data,
+        )  # fmt: skip
+        publish_event(envelope, bus=bus, topic=topic)
+        published[name] += 1
+
+    created = instant((store.get(ORGANIZATIONS, org_id) or {}).get("createdAt"))
+    if created is not None and created.astimezone(org.timezone).date() + timedelta(days=3) == today:
+        publish("owner.day3", today.isoformat(), None, {"orgCreatedAt": created.isoformat()})
+    birthdays = _pages(store, CUSTOMER_DATES, [
+        Where("orgId", "==", org_id), Where("field", "==", "birthday"),
+        Where("monthDay", "in", sweep_month_days(today, 0)),
+    ], [])  # fmt: skip
+    for row in (doc.data for doc in birthdays):
+        data = {"customerId": row["customerId"], "monthDay": row.get("monthDay")}
+        publish("customer.birthday", str(today.year), _row_customer(row), data)
+    last_order = (today - timedelta(days=INACTIVE_DAYS)).isoformat()
+    inactive = _pages(store, CUSTOMER_DATES, [
+        Where("orgId", "==", org_id), Where("field", "==", "lastOrder"),
+        Where("date", "==", last_order),
+    ], [])  # fmt: skip
+    for row in (doc.data for doc in inactive):
+        data = {"customerId": row["customerId"], "lastOrderDate": last_order}
+        publish("customer.30_day_inactive", last_order, _row_customer(row), data)
+    return {"localDate": today.isoformat(), "published": published}
+
+
+def _row_customer(row: Mapping[str, Any]) -> Customer:
+    return Customer(id=row["customerId"], email=row.get("email"), phone=row.get("phone"))

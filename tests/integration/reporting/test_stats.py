@@ -1,0 +1,302 @@
+"""Analytics counters from real runs (domain.md §7.2, §10.1) and their roll-ups (§9.3 c–d)."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from playbook_core.adapters.embedded import EmbeddedStore
+from playbook_core.domain import reports
+from playbook_core.domain.ids import h
+from playbook_core.ports import Where
+from playbook_core.service.execution import approvals, run_control
+from playbook_core.service.reporting import counters
+from tests.integration.execution.conftest import NOW, _reset, _rig
+from tests.integration.execution.conftest import standins as standins  # noqa: PLC0414 - the fixture
+from tests.integration.execution.test_execution_engine import CUSTOMER, INTERNAL, PROMO
+
+TODAY = "2026-11-24"  # NOW (12:00 UTC) in America/New_York
+
+
+@pytest.fixture
+def rig(standins):
+    _reset(standins)
+    store = EmbeddedStore(":memory:")
+    yield _rig(store, standins)
+    store.close()
+
+
+@pytest.fixture
+def store():
+    opened = EmbeddedStore(":memory:")
+    yield opened
+    opened.close()
+
+
+def shards(store, org, day=TODAY):
+    where = [Where("orgId", "==", org), Where("date", "==", day)]
+    return [
+        d for d in store.query(counters.STATS, where, limit=500).docs if d.data["shard"] != "all"
+    ]
+
+
+def day_total(store, org, day=TODAY):
+    return reports.total(d.data for d in shards(store, org, day))
+
+
+def approved(rig, playbook, customer=CUSTOMER):
+    execution_id = rig.start(playbook, customer=customer)
+    rig.store.update("playbook_executions", execution_id, {"approvedAt": rig.clock.now()})
+    return execution_id
+
+
+# --- counters from runs through the engine ----------------------------------------------------
+
+
+def test_a_completed_run_counts_one_execution_one_completion_and_its_send(rig):
+    execution_id = rig.start(rig.playbook(INTERNAL))
+    rig.run_all()
+    assert rig.execution(execution_id)["status"] == "completed"
+    assert day_total(rig.store, rig.org) == {
+        "executions": 1, "completed": 1, "sent": {"email": 1},
+    }  # fmt: skip
+    [doc] = shards(rig.store, rig.org)
+    shard = str(int(h(execution_id)[0], 16) % 5)
+    playbook_id = rig.execution(execution_id)["playbookId"]
+    assert doc.id == f"{rig.org}__{playbook_id}__20261124__{shard}"
+    assert (doc.data["shard"], doc.data["date"], doc.data["playbookId"]) == (
+        shard, TODAY, playbook_id,
+    )  # fmt: skip
+    assert (doc.data["lastRunAt"], doc.data["lastRunStatus"]) == (NOW, "completed")
+    assert doc.data["expiresAt"] == datetime(2026, 11, 24, tzinfo=UTC) + timedelta(days=400)
+
+
+def test_a_failed_run_counts_one_failure_and_no_completion(rig):
+    rig.behave("agents", mode="error_4xx")
+    execution_id = rig.start(rig.playbook(INTERNAL))
+    rig.run_all()
+    assert rig.execution(execution_id)["status"] == "failed"
+    assert day_total(rig.store, rig.org) == {"executions": 1, "failed": 1}
+    [doc] = shards(rig.store, rig.org)
+    assert doc.data["lastRunStatus"] == "failed"
+
+
+def test_a_deduped_send_is_a_skip_by_reason_and_the_run_still_completes(rig):
+    playbook = rig.playbook(PROMO)
+    approved(rig, playbook)
+    rig.run_all()
+    approved(rig, playbook)
+    rig.run_all()
+    assert day_total(rig.store, rig.org) == {
+        "executions": 2, "completed": 2, "sent": {"email": 1}, "skipped": {"deduped": 1},
+    }  # fmt: skip
+
+
+def test_a_dry_run_counts_only_as_a_dry_run(rig):
+    rig.start(rig.playbook(PROMO), customer=CUSTOMER, dry_run=True, mock_agents=True)
+    rig.run_all()
+    assert day_total(rig.store, rig.org) == {"dryRuns": 1}
+
+
+def test_a_redelivered_last_step_does_not_count_the_run_twice(rig):
+    execution_id = rig.start(rig.playbook(INTERNAL))
+    rig.run_all()
+    again = [t for t in rig.queue.tasks if t.body["executionId"] == execution_id][-1]
+    from playbook_core.service.execution.step_handler import run_step
+    from playbook_core.service.execution.step_task import StepTask
+
+    assert run_step(StepTask.model_validate(again.body), rig.engine)["outcome"] in (
+        "execution_terminal", "step_already_done", "not_claimed",
+    )  # fmt: skip
+    assert day_total(rig.store, rig.org)["completed"] == 1
+
+
+def decide(rig, execution_id, *, approve):
+    return approvals.decide(
+        org_id=rig.org, execution_id=execution_id, approve=approve, reviewer={"uid": "boss"},
+        notes=None, store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock,
+    )  # fmt: skip
+
+
+def pending(rig):
+    execution_id = rig.start(rig.playbook(PROMO), customer=CUSTOMER)
+    rig.run_all()
+    assert rig.execution(execution_id)["status"] == "pending_approval"
+    return execution_id
+
+
+def test_a_rejected_run_counts_the_rejection_and_its_held_send_as_skipped(rig):
+    decide(rig, pending(rig), approve=False)
+    assert day_total(rig.store, rig.org) == {
+        "executions": 1, "rejected": 1, "skipped": {"approval_rejected": 1},
+    }  # fmt: skip
+
+
+def test_an_expired_approval_counts_once_on_the_tick(rig):
+    pending(rig)
+    rig.clock.advance(hours=73)
+    assert approvals.expire_due(store=rig.store, clock=rig.clock) == 1
+    assert approvals.expire_due(store=rig.store, clock=rig.clock) == 0
+    assert day_total(rig.store, rig.org, "2026-11-27") == {
+        "expired": 1, "skipped": {"approval_expired": 1},
+    }  # fmt: skip
+    assert day_total(rig.store, rig.org)["executions"] == 1  # dated by when it started
+
+
+def test_a_cancelled_run_counts_the_cancellation_and_its_held_send(rig):
+    execution_id = pending(rig)
+    run_control.cancel_execution(
+        org_id=rig.org, execution_id=execution_id, actor="u1", store=rig.store, clock=rig.clock
+    )
+    assert day_total(rig.store, rig.org) == {
+        "executions": 1, "cancelled": 1, "skipped": {"cancelled": 1},
+    }  # fmt: skip
+
+
+def test_the_date_is_the_event_day_in_the_org_zone(rig):
+    rig.clock.current = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 22:00 on the 24th in New York
+    rig.start(rig.playbook(INTERNAL))
+    assert day_total(rig.store, rig.org, "2026-11-24") == {"executions": 1}
+    rig.store.set("playbook_settings", rig.org, {"timezone": "Asia/Tokyo"}, merge=True)
+    rig.start(rig.playbook(INTERNAL))
+    assert day_total(rig.store, rig.org, "2026-11-25") == {"executions": 1}
+
+
+# --- bump, compaction, summaries ---------------------------------------------------------------
+
+
+def bump(target, deltas, *, seed="ex_1", day=TODAY, playbook="pb_1", org="org_a"):
+    counters.bump(
+        target, org_id=org, playbook_id=playbook, local_date=day, counters=deltas,
+        shard_seed=seed,
+    )  # fmt: skip
+
+
+def test_bump_creates_the_shard_then_increments_nested_counters(store):
+    bump(store, {"executions": 1, "sent.email": 1})
+    bump(store, {"sent.email": 2, "sent.sms": 1, "skipped.deduped": 1, "attributedOrders": 0})
+    doc_id = f"org_a__pb_1__20261124__{counters.shard_of('ex_1')}"
+    doc = store.get(counters.STATS, doc_id)
+    assert {k: doc[k] for k in ("orgId", "playbookId", "date", "shard")} == {
+        "orgId": "org_a", "playbookId": "pb_1", "date": TODAY, "shard": counters.shard_of("ex_1"),
+    }  # fmt: skip
+    assert (doc["executions"], doc["sent"], doc["skipped"]) == (
+        1, {"email": 3, "sms": 1}, {"deduped": 1},
+    )  # fmt: skip
+    assert "attributedOrders" not in doc
+
+
+def test_bump_inside_a_transaction_reads_then_creates_or_increments(store):
+    for sign in (1, 1, -1):  # the last one reverses, as a voided order does
+        store.transaction(
+            lambda tx, s=sign: bump(tx, {"attributedOrders": s, "attributedRevenueMinor": s * 2500})
+        )
+    doc = store.get(counters.STATS, f"org_a__pb_1__20261124__{counters.shard_of('ex_1')}")
+    assert (doc["attributedOrders"], doc["attributedRevenueMinor"], doc["date"]) == (1, 2500, TODAY)
+
+
+def test_the_shard_is_the_first_hex_digit_of_the_seed_hash_mod_5():
+    seeds = [f"ev_{n}" for n in range(200)]
+    assert all(counters.shard_of(s) == str(int(h(s)[0], 16) % 5) for s in seeds)
+    assert {counters.shard_of(s) for s in seeds} == {"0", "1", "2", "3", "4"}
+
+
+def test_compaction_equals_the_sum_of_the_shards_and_overwrites(store):
+    for n in range(40):
+        bump(store, {"executions": 1, "completed": n % 2, "failed": 1 - n % 2}, seed=f"ex_{n}")
+        bump(store, {"sent.email": 1, f"skipped.{'deduped' if n % 3 else 'no_consent'}": 1},
+             seed=f"ex_{n}")  # fmt: skip
+    bump(store, {"executions": 7}, playbook="pb_2")
+    bump(store, {"executions": 9}, day="2026-11-23")
+    assert counters.compact_day(store, org_id="org_a", local_date=TODAY) == 2
+    bump(store, {"executions": 1}, seed="late")  # after compaction: the next run overwrites
+    assert counters.compact_day(store, org_id="org_a", local_date="20261124") == 2
+    compacted = store.get(counters.STATS, "org_a__pb_1__20261124__all")
+    mine = [d.data for d in shards(store, "org_a") if d.data["playbookId"] == "pb_1"]
+    assert reports.add({}, compacted) == reports.total(mine)
+    assert (compacted["executions"], compacted["sent"]) == (41, {"email": 40})
+    assert (compacted["shard"], compacted["date"], compacted["orgId"]) == ("all", TODAY, "org_a")
+    assert store.get(counters.STATS, "org_a__pb_2__20261124__all")["executions"] == 7
+    assert len(shards(store, "org_a")) > 2  # the shards stay as the audit trail
+
+
+def test_compaction_keeps_the_latest_run(store):
+    early, late = datetime(2026, 11, 24, 13, tzinfo=UTC), datetime(2026, 11, 24, 20, tzinfo=UTC)
+    for seed, at, status in (("a", late, "failed"), ("b", early, "completed")):
+        counters.bump(
+            store, org_id="org_a", playbook_id="pb_1", local_date=TODAY, counters={status: 1},
+            shard_seed=seed, fields={"lastRunAt": at, "lastRunStatus": status},
+        )  # fmt: skip
+    counters.compact_day(store, org_id="org_a", local_date=TODAY)
+    compacted = store.get(counters.STATS, "org_a__pb_1__20261124__all")
+    assert (compacted["lastRunAt"], compacted["lastRunStatus"]) == (late, "failed")
+
+
+def test_summaries_sum_the_last_30_all_docs(store):
+    day0 = datetime(2026, 11, 24, tzinfo=UTC)
+    for back in range(40):  # 40 days of 1 completed + 1 failed on pb_1; the oldest fall outside
+        day = (day0 - timedelta(days=back)).date().isoformat()
+        bump(store, {"executions": 2, "completed": 1, "failed": 1, "sent.sms": 1}, day=day)
+        counters.compact_day(store, org_id="org_a", local_date=day)
+    bump(store, {"executions": 3, "completed": 3}, day="2026-11-10", playbook="pb_2")
+    counters.compact_day(store, org_id="org_a", local_date="2026-11-10")
+    bump(store, {"executions": 99}, day="2026-11-25")  # after through_date: not counted
+    bump(store, {"executions": 1}, day="2026-11-24", org="org_b")  # another org: not counted
+    store.set("playbook_approvals", "ex_p", {"orgId": "org_a", "playbookId": "pb_2",
+                                            "status": "pending"})  # fmt: skip
+    assert counters.summarise(store, org_id="org_a", through_date=TODAY) == 2
+    first = store.get(counters.SUMMARIES, "pb_1")
+    assert first["last30"] == {"executions": 60, "completed": 30, "failed": 30, "sent": {"sms": 30}}
+    assert (first["successRate30"], first["throughDate"], first["orgId"]) == (0.5, TODAY, "org_a")
+    assert first["pendingApprovals"] == 0
+    second = store.get(counters.SUMMARIES, "pb_2")
+    assert (second["last30"]["executions"], second["successRate30"]) == (3, 1.0)
+    assert second["pendingApprovals"] == 1
+
+
+def test_a_playbook_that_went_quiet_drops_to_zero_but_keeps_its_last_run(store):
+    ran = datetime(2026, 10, 1, 15, tzinfo=UTC)
+    counters.bump(
+        store, org_id="org_a", playbook_id="pb_1", local_date="2026-10-01",
+        counters={"executions": 1, "completed": 1}, shard_seed="x",
+        fields={"lastRunAt": ran, "lastRunStatus": "completed"},
+    )  # fmt: skip
+    counters.compact_day(store, org_id="org_a", local_date="2026-10-01")
+    counters.summarise(store, org_id="org_a", through_date="2026-10-01")
+    assert store.get(counters.SUMMARIES, "pb_1")["last30"]["executions"] == 1
+    counters.summarise(store, org_id="org_a", through_date=TODAY)
+    quiet = store.get(counters.SUMMARIES, "pb_1")
+    assert (quiet["last30"], quiet["successRate30"]) == ({}, None)
+    assert (quiet["lastRunAt"], quiet["lastRunStatus"]) == (ran, "completed")
+    assert counters.summarise(store, org_id="org_a", through_date=TODAY) == 0  # nothing to rewrite
+
+
+# --- the same on the official Firestore emulator -----------------------------------------------
+
+
+@pytest.mark.emulator
+def test_on_firestore_counters_transactions_compaction_and_summaries(standins, emulator_env):
+    from playbook_core.adapters.firestore import FirestoreStore
+
+    _reset(standins)
+    rig = _rig(FirestoreStore("demo-playbooks"), standins, org=f"org_{uuid.uuid4().hex[:10]}")
+    execution_id = rig.start(rig.playbook(INTERNAL))
+    rig.run_all()
+    playbook_id = rig.execution(execution_id)["playbookId"]
+    assert day_total(rig.store, rig.org) == {"executions": 1, "completed": 1, "sent": {"email": 1}}
+
+    def attribute(tx):
+        bump(tx, {"attributedOrders": 1, "attributedRevenueMinor": 1999}, seed=execution_id,
+             playbook=playbook_id, org=rig.org)  # fmt: skip
+
+    rig.store.transaction(attribute)  # the run's shard exists: read, then increment
+    bump(rig.store, {"skipped.deduped": 1}, seed="other", playbook=playbook_id, org=rig.org)
+    assert counters.compact_day(rig.store, org_id=rig.org, local_date=TODAY) == 1
+    compacted = rig.store.get(counters.STATS, f"{rig.org}__{playbook_id}__20261124__all")
+    assert reports.add({}, compacted) == {
+        "executions": 1, "completed": 1, "sent": {"email": 1}, "skipped": {"deduped": 1},
+        "attributedOrders": 1, "attributedRevenueMinor": 1999,
+    }  # fmt: skip
+    assert counters.summarise(rig.store, org_id=rig.org, through_date=TODAY) == 1
+    summary = rig.store.get(counters.SUMMARIES, playbook_id)
+    assert (summary["last30"]["executions"], summary["lastRunStatus"]) == (1, "completed")
