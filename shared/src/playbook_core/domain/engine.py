@@ -2,6 +2,12 @@
 
 Pure: the service performs what this returns, in the order it returns it (result first, then
 the next task), so a crash between the two is healed by redelivery, never by a double send.
+
+`plan()` dispatches on the outcome's status to one function per transition of §7.2: schedule a
+retry or fail the run (`_retry`), fail the run (`_fail`), hold for approval
+(`_hold_for_approval`), and for a completed or skipped step either enqueue the next step
+(`_next_step`) or complete the run (`_complete_run`). What they share is computed once, in
+`_Attempt`.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from playbook_core.domain.executions import PROGRESS_DEADLINE
 from playbook_core.domain.retry import ErrorClass, retry_delay_s
 
 StepStatus = Literal["completed", "skipped", "failed", "retry", "pending_approval"]
@@ -45,17 +52,6 @@ class Plan:
     finished: Literal["completed", "failed"] | None = None
 
 
-def _summary(
-    execution: dict[str, Any], entry: dict[str, Any], error: dict[str, Any] | None
-) -> list[dict[str, Any]]:
-    """`stepResults` in the existing app's shape: one entry per step, in step order."""
-    index = entry["stepIndex"]
-    results = [r for r in execution.get("stepResults", []) if r.get("stepIndex") != index]
-    if error is not None:
-        entry = {**entry, "error": error}
-    return sorted([*results, entry], key=lambda r: r["stepIndex"])
-
-
 def plan(
     *,
     execution: dict[str, Any],
@@ -69,110 +65,174 @@ def plan(
     jitter: float = 1.0,
 ) -> Plan:
     """Decide what a finished attempt means for the step and the run."""
-    step_id, action = step_ids[index], actions[index]
-    total = len(step_ids)
-    error = (
-        {"code": outcome.error_code, "message": outcome.error_message or outcome.error_code}
-        if outcome.error_code
-        else None
+    finished = _Attempt(execution, step_ids, actions, index, attempt, outcome, now)
+    match outcome.status:
+        case "retry":
+            return _retry(finished, attempts_allowed=attempts_allowed, jitter=jitter)
+        case "failed":
+            return _fail(finished)
+        case "pending_approval":
+            return _hold_for_approval(finished)
+        case "skipped":
+            return _advance(finished, "skipped")
+        case _:
+            return _advance(finished, "completed")
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One finished attempt within its run: the inputs every transition reads."""
+
+    execution: dict[str, Any]
+    step_ids: list[str]
+    actions: list[str]
+    index: int
+    attempt: int
+    outcome: StepOutcome
+    now: datetime
+
+    @property
+    def step_id(self) -> str:
+        return self.step_ids[self.index]
+
+    @property
+    def is_last_step(self) -> bool:
+        return self.index + 1 >= len(self.step_ids)
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        code = self.outcome.error_code
+        return {"code": code, "message": self.outcome.error_message or code} if code else None
+
+    def step_doc(self, status: str, **fields: Any) -> dict[str, Any]:
+        """The step document: identity, this attempt, the action's extra fields, then `fields`."""
+        return {
+            "index": self.index,
+            "stepId": self.step_id,
+            "action": self.actions[self.index],
+            "attempt": self.attempt,
+            **self.outcome.extra,
+            "status": status,
+            **fields,
+        }
+
+    def changes(self, statuses: dict[str, str], **fields: Any) -> dict[str, Any]:
+        """Execution changes every transition writes (§7.3 step 7), `stepStatuses` updated."""
+        counts = dict(self.execution.get("counts") or {})
+        for key, value in self.outcome.counts.items():
+            counts[key] = counts.get(key, 0) + value
+        return {
+            "updatedAt": self.now,
+            "heartbeatAt": self.now,
+            "counts": counts,
+            "stepStatuses": {**(self.execution.get("stepStatuses") or {}), **statuses},
+            **fields,
+        }
+
+    def step_results(self, status: str, error: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """`stepResults` in the existing app's shape: one entry per step, in step order."""
+        entry: dict[str, Any] = {
+            "stepIndex": self.index,
+            "stepId": self.step_id,
+            "action": self.actions[self.index],
+            "status": status,
+        }
+        if error is not None:
+            entry["error"] = error
+        others = [
+            r for r in self.execution.get("stepResults", []) if r.get("stepIndex") != self.index
+        ]
+        return sorted([*others, entry], key=lambda r: r["stepIndex"])
+
+
+def _retry(finished: _Attempt, *, attempts_allowed: int, jitter: float) -> Plan:
+    """§7.5: a retryable failure with attempts left is scheduled; otherwise the step fails."""
+    outcome = finished.outcome
+    delay = retry_delay_s(
+        outcome.error_class, finished.attempt, retry_after_s=outcome.retry_after_s, jitter=jitter
     )
-    counts = dict(execution.get("counts") or {})
-    for key, value in outcome.counts.items():
-        counts[key] = counts.get(key, 0) + value
-    statuses = dict(execution.get("stepStatuses") or {})
-    base_step = {
-        "index": index,
-        "stepId": step_id,
-        "action": action,
-        "attempt": attempt,
-        **outcome.extra,
-    }
-    entry: dict[str, Any] = {"stepIndex": index, "stepId": step_id, "action": action}
-    changes: dict[str, Any] = {"updatedAt": now, "heartbeatAt": now, "counts": counts}
+    if delay is None or finished.attempt >= attempts_allowed:
+        return _fail(finished)
+    return _schedule_retry(finished, finished.now + timedelta(seconds=delay))
 
-    if outcome.status == "retry":
-        delay = retry_delay_s(
-            outcome.error_class, attempt, retry_after_s=outcome.retry_after_s, jitter=jitter
-        )
-        if delay is not None and attempt < attempts_allowed:
-            due = now + timedelta(seconds=delay)
-            statuses[step_id] = "retry_scheduled"
-            step_doc = {
-                **base_step,
-                "status": "retry_scheduled",
-                "nextAttemptAt": due,
-                "error": error,
-            }
-            changes |= {
-                "stepStatuses": statuses,
-                "nextAttemptAt": due,
-                "expectedProgressBy": due + timedelta(minutes=10),
-                "stepResults": _summary(execution, {**entry, "status": "retry_scheduled"}, error),
-            }
-            return Plan(step_doc, changes, EnqueueStep(index, attempt + 1, due))
-        outcome = StepOutcome(
-            status="failed",
-            error_code=outcome.error_code,
-            error_message=outcome.error_message,
-            extra=outcome.extra,
-            counts={},
-        )
 
-    if outcome.status == "failed":
-        for later in step_ids[index + 1 :]:
-            statuses[later] = "not_run"
-        statuses[step_id] = "failed"
-        changes |= {
-            "status": "failed",
-            "statusReason": "step_failed",
-            "error": {**(error or {}), "stepId": step_id},
-            "stepStatuses": statuses,
-            "completedAt": now,
-            "expiresAt": now + COMPLETION_TTL,
-            "nextAttemptAt": None,
-            "stepResults": _summary(execution, {**entry, "status": "failed"}, error),
-        }
-        return Plan(
-            {**base_step, "status": "failed", "error": error, "completedAt": now},
-            changes,
-            None,
-            "failed",
-        )
+def _schedule_retry(finished: _Attempt, due: datetime) -> Plan:
+    """Retry scheduled (running → running): the step waits in `retry_scheduled` until `due`."""
+    error = finished.error
+    changes = finished.changes(
+        {finished.step_id: "retry_scheduled"},
+        nextAttemptAt=due,
+        expectedProgressBy=due + PROGRESS_DEADLINE,
+        stepResults=finished.step_results("retry_scheduled", error),
+    )
+    step_doc = finished.step_doc("retry_scheduled", nextAttemptAt=due, error=error)
+    return Plan(step_doc, changes, EnqueueStep(finished.index, finished.attempt + 1, due))
 
-    if outcome.status == "pending_approval":
-        statuses[step_id] = "pending"
-        changes |= {
-            "status": "pending_approval",
-            "stepStatuses": statuses,
-            "expectedProgressBy": None,
-        }
-        return Plan({**base_step, "status": "pending", "leaseUntil": None}, changes, None)
 
-    final = "skipped" if outcome.status == "skipped" else "completed"
-    statuses[step_id] = final
-    done = int(execution.get("stepsCompleted", 0)) + 1
-    step_doc = {**base_step, "status": final, "completedAt": now, "output": outcome.output}
-    if outcome.skip_reason:
-        step_doc["skipReason"] = outcome.skip_reason
+def _fail(finished: _Attempt) -> Plan:
+    """Step failed (running → failed): the steps after it do not run (§7.2)."""
+    now, error = finished.now, finished.error
+    later = dict.fromkeys(finished.step_ids[finished.index + 1 :], "not_run")
+    changes = finished.changes(
+        {**later, finished.step_id: "failed"},
+        status="failed",
+        statusReason="step_failed",
+        error={**(error or {}), "stepId": finished.step_id},
+        completedAt=now,
+        expiresAt=now + COMPLETION_TTL,
+        nextAttemptAt=None,
+        stepResults=finished.step_results("failed", error),
+    )
+    step_doc = finished.step_doc("failed", error=error, completedAt=now)
+    return Plan(step_doc, changes, None, "failed")
+
+
+def _hold_for_approval(finished: _Attempt) -> Plan:
+    """Approval hold (running → pending_approval): no task until a decision (§7.11)."""
+    changes = finished.changes(
+        {finished.step_id: "pending"}, status="pending_approval", expectedProgressBy=None
+    )
+    return Plan(finished.step_doc("pending", leaseUntil=None), changes, None)
+
+
+def _advance(finished: _Attempt, final: Literal["completed", "skipped"]) -> Plan:
+    """A completed or skipped step: record it, then complete the run or go to the next step."""
+    done = int(finished.execution.get("stepsCompleted", 0)) + 1
+    total = len(finished.step_ids)
+    step_doc = finished.step_doc(final, completedAt=finished.now, output=finished.outcome.output)
+    if finished.outcome.skip_reason:
+        step_doc["skipReason"] = finished.outcome.skip_reason
+    changes = finished.changes(
+        {finished.step_id: final},
+        stepsCompleted=done,
+        progress=done / total if total else 1.0,
+        nextAttemptAt=None,
+        stepResults=finished.step_results(final, None),
+    )
+    if finished.is_last_step:
+        return _complete_run(finished, step_doc, changes)
+    return _next_step(finished, step_doc, changes)
+
+
+def _complete_run(finished: _Attempt, step_doc: dict[str, Any], changes: dict[str, Any]) -> Plan:
+    """Last step done (running → completed): no step failed, or the run would have stopped."""
+    now = finished.now
     changes |= {
-        "stepStatuses": statuses,
-        "stepsCompleted": done,
-        "progress": done / total if total else 1.0,
-        "nextAttemptAt": None,
-        "stepResults": _summary(execution, {**entry, "status": final}, None),
+        "status": "completed",
+        "completedAt": now,
+        "expiresAt": now + COMPLETION_TTL,
+        "currentStep": None,
     }
-    if index + 1 >= total:
-        changes |= {
-            "status": "completed",
-            "completedAt": now,
-            "expiresAt": now + COMPLETION_TTL,
-            "currentStep": None,
-        }
-        return Plan(step_doc, changes, None, "completed")
-    due = now + timedelta(seconds=outcome.next_delay_s)
+    return Plan(step_doc, changes, None, "completed")
+
+
+def _next_step(finished: _Attempt, step_doc: dict[str, Any], changes: dict[str, Any]) -> Plan:
+    """Step done, more left (running → running): enqueue the next step, after any wait."""
+    due = finished.now + timedelta(seconds=finished.outcome.next_delay_s)
+    following = finished.index + 1
     changes |= {
-        "currentStep": step_ids[index + 1],
-        "currentStepIndex": index + 1,
-        "expectedProgressBy": due + timedelta(minutes=10),
+        "currentStep": finished.step_ids[following],
+        "currentStepIndex": following,
+        "expectedProgressBy": due + PROGRESS_DEADLINE,
     }
-    return Plan(step_doc, changes, EnqueueStep(index + 1, 1, due))
+    return Plan(step_doc, changes, EnqueueStep(following, 1, due))
