@@ -17,6 +17,7 @@ import httpx
 
 from emulators import demo, processes, stack
 from emulators.processes import StartError
+from playbook_core.domain.collections import CUSTOMERS
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -27,7 +28,7 @@ def _write_customer(state: dict[str, Any], state_dir: Path) -> str:
     if state["firestore"]:
         write = (
             "from google.cloud import firestore; "
-            'firestore.Client().document("customers/c1").set({"email": "c1@example.com"})'
+            f'firestore.Client().document("{CUSTOMERS}/c1").set({{"email": "c1@example.com"}})'
         )
         env = f"FIRESTORE_EMULATOR_HOST={state['firestore']} GOOGLE_CLOUD_PROJECT={project}"
         return f"{env} {python} -c {shlex.quote(write)}"
@@ -38,7 +39,7 @@ def _write_customer(state: dict[str, Any], state_dir: Path) -> str:
         "from playbook_core.adapters.firestore_events import FirestoreTriggerPoster; "
         f"p = FirestoreTriggerPoster(lambda path: {json.dumps(hook)}); "
         f"EmbeddedStore({json.dumps(str(state_dir / 'playbooks.sqlite3'))}, on_commit=p)"
-        '.set("customers", "c1", {"email": "c1@example.com"}); p.drain(); p.close()'
+        f'.set("{CUSTOMERS}", "c1", {{"email": "c1@example.com"}}); p.drain(); p.close()'
     )
     return f"{python} -c {shlex.quote(write)}"
 

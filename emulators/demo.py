@@ -35,9 +35,10 @@ from pydantic.alias_generators import to_camel
 from emulators.stack import DEFAULT_STATE_DIR, ROOT, cron_secret
 from playbook_core import catalog
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
+from playbook_core.domain.collections import CUSTOMERS, LISTENERS, ORGANIZATIONS
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.ids import h
-from playbook_core.domain.sync import LISTENERS, listener_id
+from playbook_core.domain.sync import listener_id
 from playbook_core.domain.tiers import Tier, ids_for_tier
 from playbook_core.domain.validation import E164, EMAIL
 from playbook_core.domain.webhooks import signature
@@ -451,13 +452,13 @@ def seed(
         _activate(api, spec)
     with open_store(stack, state_dir) as store:
         organization = {"orgId": org.id, "name": org.name}
-        written = _put_if_changed(store, "organizations", org.id, organization)
-        _say(f"  organizations/{org.id}: {'written' if written else 'unchanged'} ({org.name})")
+        written = _put_if_changed(store, ORGANIZATIONS, org.id, organization)
+        _say(f"  {ORGANIZATIONS}/{org.id}: {'written' if written else 'unchanged'} ({org.name})")
         documents = customer_documents(spec)
         changed = [
             doc_id
             for doc_id, data in documents.items()
-            if _put_if_changed(store, "customers", doc_id, data)
+            if _put_if_changed(store, CUSTOMERS, doc_id, data)
         ]
         _say(
             f"  customers: {len(changed)} written, {len(documents) - len(changed)} unchanged"

@@ -37,7 +37,8 @@ from emulators import official
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.firestore import FirestoreStore
 from playbook_core.domain import attribution as rules
-from playbook_core.domain.attribution import ATTRIBUTIONS, attribution_id
+from playbook_core.domain.attribution import attribution_id
+from playbook_core.domain.collections import ATTRIBUTIONS, DELIVERIES, ORDERS, SETTINGS
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.reporting import attribution
@@ -241,16 +242,16 @@ def seed_documents(
 ) -> Iterator[tuple]:
     """Deliveries, orders, and the attribution docs real-time attribution left (see notes)."""
     yield (
-        "playbook_settings",
+        SETTINGS,
         ORG,
         {"orgId": ORG, "timezone": "America/New_York", "currency": "USD"},
     )
     for row in deliveries:
-        yield "playbook_deliveries", row["id"], row
+        yield DELIVERIES, row["id"], row
     recent, band = NOW - daily_jobs.RECENT, NOW - daily_jobs.RECENT - timedelta(days=1)
     rng = random.Random(11)  # noqa: S311 - reproducible data, not secrets
     for row in orders:
-        yield "orders", row["id"], {k: v for k, v in row.items() if k != "id"}
+        yield ORDERS, row["id"], {k: v for k, v in row.items() if k != "id"}
         draw, at = rng.random(), row["createdAt"]
         if at >= recent and draw < MISSING:
             continue  # its event was lost: (a) must find it
@@ -408,9 +409,6 @@ def print_counts(rows: dict[str, dict[str, float]]) -> None:
             continue  # a latency-only row
         cells = "".join(f"{f[c + '_mean']:>16.2f} / {f[c + '_max']:<3.0f}" for c in columns)
         print(f"{case:<36}{cells}{f['replay_p50_ms']:>10.2f} ms")
-
-
-DELIVERIES = "playbook_deliveries"
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,8 @@ from playbook_core.adapters.memory import MemoryBus, MemoryTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.adapters.slack import SlackWebhook
 from playbook_core.config import load_settings
-from playbook_core.domain.executions import EXECUTIONS, event_execution_id
+from playbook_core.domain.collections import EXECUTIONS, SETTINGS, step_doc_id, steps_path
+from playbook_core.domain.executions import event_execution_id
 from playbook_core.domain.loading import load_text
 from playbook_core.ports import EmailMessage, HarnessReply, QueueConfig, SentMessage, Where
 from playbook_core.runtime.bootstrap import App
@@ -229,7 +230,7 @@ class Bench:
             senders=Senders(mailer=TimedMailer(mailer, self.mailer_time), sms=None, alerts=alerts),
             harness=TimedHarness(agents, self.harness_time), jitter=1.0,
         )  # fmt: skip
-        self.store.set("playbook_settings", self.org, {"orgId": self.org, "adminEmail": ADMIN})
+        self.store.set(SETTINGS, self.org, {"orgId": self.org, "adminEmail": ADMIN})
         created = create_playbook(
             org_id=self.org, validated=load_text(PLAYBOOK), actor="uid_bench", reason="create",
             source={"kind": "user"}, store=self.store, clock=self.clock, ids=RandomIds(),
@@ -471,8 +472,8 @@ STACK_PLAYBOOK = PLAYBOOK.replace("eventName: order.completed", "eventName: orde
 
 
 def _step_docs(store: Any, execution_id: str) -> list[dict[str, Any]]:
-    path = f"{EXECUTIONS}/{execution_id}/steps"
-    return [store.get(path, f"{index:03d}") or {} for index in range(len(ACTIONS))]
+    path = steps_path(execution_id)
+    return [store.get(path, step_doc_id(index)) or {} for index in range(len(ACTIONS))]
 
 
 def bench_three_step_run_on_the_local_stack(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -32,10 +32,10 @@ from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
 from playbook_core.adapters.firestore import FirestoreStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.config import load_settings
-from playbook_core.domain.documents import PLAYBOOKS, new_playbook, query_tokens
+from playbook_core.domain.collections import PLAYBOOKS, SUMMARIES
+from playbook_core.domain.documents import new_playbook, query_tokens
 from playbook_core.domain.loading import load_text
 from playbook_core.runtime import bootstrap
-from playbook_core.service.authoring.playbook_list import SUMMARIES
 
 _spec = importlib.util.spec_from_file_location("harness", Path(__file__).with_name("harness.py"))
 assert _spec is not None

@@ -47,17 +47,18 @@ from playbook_core.adapters.clock import SystemClock
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.memory import MemoryBus, MemoryTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
-from playbook_core.domain.documents import PLAYBOOKS, new_playbook
+from playbook_core.domain.collections import EXECUTIONS, LISTENERS, PLAYBOOKS
+from playbook_core.domain.documents import new_playbook
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
-from playbook_core.domain.executions import EXECUTIONS
 from playbook_core.domain.loading import load_text
-from playbook_core.domain.sync import LISTENERS, listener_docs
+from playbook_core.domain.sync import listener_docs
 from playbook_core.domain.webhooks import shopify_event_id, signature
 from playbook_core.ports import DocumentStore, Message, QueueConfig, Where
 from playbook_core.service.dispatch.dispatcher import dispatch_message
 from playbook_core.service.execution.run_start import StepTarget
 from playbook_core.service.ingress.sources import register_source
 from playbook_core.service.ingress.webhooks import receive_webhook
+from playbook_core.service.paging import iterate
 
 
 def _load(name: str) -> Any:
@@ -188,13 +189,7 @@ def _count(store: DocumentStore, where: list[Where]) -> int:
 
 
 def all_executions(store: DocumentStore, where: list[Where]) -> list[dict[str, Any]]:
-    found, cursor = [], None
-    while True:
-        page = store.query(EXECUTIONS, where, limit=500, start_after=cursor)
-        found += [doc.data for doc in page.docs]
-        cursor = page.next_cursor
-        if cursor is None:
-            return found
+    return [doc.data for doc in iterate(store, EXECUTIONS, where, page_size=500)]
 
 
 class Deliveries:

@@ -18,9 +18,21 @@ import pytest
 from emulators import demo, official, processes
 from playbook_core import catalog
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
-from playbook_core.domain.documents import versions_path
+from playbook_core.domain.collections import (
+    ASSIGNMENTS,
+    CUSTOMERS,
+    LISTENERS,
+    ORGANIZATIONS,
+    PLAYBOOKS,
+    SECRETS,
+    SETTINGS,
+    TEMPLATES,
+    WEBHOOK_SOURCES,
+    versions_path,
+)
 from playbook_core.domain.tiers import ids_for_tier
 from playbook_core.domain.webhooks import shopify_source_id, woocommerce_source_id
+from playbook_core.service.paging import iterate
 from playbook_core.testing import eventually
 
 pytestmark = pytest.mark.stack
@@ -31,8 +43,8 @@ ORG = SPEC.org.id
 POST_PURCHASE = f"{ORG}_{demo.POST_PURCHASE}"
 # Every collection the seed writes (schedules left out: the minute tick may move them meanwhile).
 SEEDED = (
-    "playbook_templates", "playbook_settings", "webhook_sources", "_secrets", "playbooks",
-    "playbook_assignments", "playbook_event_listeners", "organizations", "customers",
+    TEMPLATES, SETTINGS, WEBHOOK_SOURCES, SECRETS, PLAYBOOKS, ASSIGNMENTS, LISTENERS,
+    ORGANIZATIONS, CUSTOMERS,
 )  # fmt: skip
 
 
@@ -100,17 +112,12 @@ def snapshot(seeded):
     with seeded.store() as store:
 
         def read(collection):
-            cursor = None
-            while True:
-                page = store.query(collection, limit=100, start_after=cursor)
-                found.update({f"{collection}/{doc.id}": doc.data for doc in page.docs})
-                cursor = page.next_cursor
-                if cursor is None:
-                    return
+            docs = iterate(store, collection, page_size=100)
+            found.update({f"{collection}/{doc.id}": doc.data for doc in docs})
 
         for collection in SEEDED:
             read(collection)
-        for path in [p for p in found if p.startswith("playbooks/")]:
+        for path in [p for p in found if p.startswith(f"{PLAYBOOKS}/")]:
             read(versions_path(path.split("/")[1]))
     return found
 
@@ -143,7 +150,7 @@ def test_both_webhook_sources_are_bound_to_the_org_and_no_answer_carries_a_secre
     shopify, woo = SPEC.webhook_sources
     ids = [shopify_source_id(shopify.shop_domain), woocommerce_source_id(woo.source_url)]
     with seeded.store() as store:
-        stored = {source_id: store.get("webhook_sources", source_id) for source_id in ids}
+        stored = {source_id: store.get(WEBHOOK_SOURCES, source_id) for source_id in ids}
     for source_id, document in stored.items():
         assert document is not None, source_id
         assert document["orgId"] == ORG
@@ -169,7 +176,7 @@ def test_the_customers_are_written_and_reach_on_customer_written(seeded):
     expected = demo.customer_documents(SPEC)
     with seeded.store() as store:
         for customer_id, data in expected.items():
-            stored = store.get("customers", customer_id)
+            stored = store.get(CUSTOMERS, customer_id)
             assert stored is not None
             assert {key: stored[key] for key in data} == data
     # Whatever the handler makes of them, each write reached the trigger route through the gateway.

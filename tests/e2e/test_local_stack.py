@@ -21,6 +21,7 @@ from google.cloud.scheduler_v1.services.cloud_scheduler.transports import (
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
 from emulators import official, processes, wiring
+from playbook_core.domain.collections import CUSTOMERS
 from playbook_core.testing import eventually
 
 pytestmark = pytest.mark.stack
@@ -166,10 +167,10 @@ def test_customer_document_written_with_the_official_client_reaches_on_customer_
     os.environ["FIRESTORE_EMULATOR_HOST"] = stack.state["firestore"]
     customer = f"cus_{uuid.uuid4().hex}"
     client = firestore.Client(project=PROJECT)
-    client.document(f"customers/{customer}").set({"email": f"{customer}@example.com"})
+    client.document(f"{CUSTOMERS}/{customer}").set({"email": f"{customer}@example.com"})
     client.close()
     [entry] = eventually(
-        lambda: stack.find("document change received", document=f"customers/{customer}")
+        lambda: stack.find("document change received", document=f"{CUSTOMERS}/{customer}")
     )
     assert entry["function"] == "on_customer_written"
     assert entry["kind"] == "created"

@@ -22,6 +22,7 @@ from google.cloud import firestore
 
 from emulators import demo, official
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
+from playbook_core.domain.collections import ORDERS
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.ids import h
 from playbook_core.domain.webhooks import shop_domain, shopify_event_id
@@ -392,14 +393,14 @@ def test_an_order_document_write_produces_order_created(pipeline):
         # The existing app's write, with the official client: the emulator posts the trigger.
         os.environ["FIRESTORE_EMULATOR_HOST"] = pipeline.state["firestore"]
         client = firestore.Client(project=pipeline.state["project"])
-        client.document(f"orders/{doc_id}").set(order)
+        client.document(f"{ORDERS}/{doc_id}").set(order)
         client.close()
     else:
         with demo.open_store(pipeline.state, pipeline.state_dir) as store:
-            store.set("orders", doc_id, order)  # its commit hook posts the trigger event
+            store.set(ORDERS, doc_id, order)  # its commit hook posts the trigger event
     event_id = "ord_" + h(ORG, "app", doc_id, "created")
     entry = dispatched(pipeline, event_id)
-    assert entry["source"] == {"kind": "firestore", "ref": f"orders/{doc_id}"}
+    assert entry["source"] == {"kind": "firestore", "ref": f"{ORDERS}/{doc_id}"}
     assert entry["outcome"] == "dispatched"
     outcomes = {m["playbookId"]: m["outcome"] for m in entry["matches"]}
     assert outcomes == {pipeline.usd: "execution_created", pipeline.eur: "filtered"}

@@ -19,6 +19,20 @@ import pytest
 from google.cloud import firestore
 
 from emulators import official
+from playbook_core.domain.collections import (
+    CLIENT_READABLE,
+    COMMUNICATIONS,
+    EXECUTIONS,
+    LISTENERS,
+    SCHEDULES,
+    SECRETS,
+    SETTINGS,
+    WEBHOOK_CLAIMS,
+    WEBHOOK_RECEIPTS,
+    WEBHOOK_SOURCES,
+    step_doc_id,
+    steps_path,
+)
 
 pytestmark = pytest.mark.emulator
 
@@ -27,24 +41,17 @@ RULES = ROOT / "infra" / "firestore.rules"
 PROJECT = official.PROJECT
 
 # What the dashboard listens to: readable by the org's members only.
-DASHBOARD = [
-    "playbooks",
-    "playbook_executions",
-    "playbook_approvals",
-    "playbook_summaries",
-    "playbook_stats_daily",
-    "playbook_deliveries",
-]
+DASHBOARD = sorted(CLIENT_READABLE)
 # Never client-readable, whoever asks.
 SERVER_ONLY = [
-    "webhook_sources",
-    "webhook_receipts",
-    "webhook_claims",
-    "playbook_settings",
-    "customer_communications",
-    "playbook_event_listeners",
-    "playbook_schedules",
-    "_secrets",
+    WEBHOOK_SOURCES,
+    WEBHOOK_RECEIPTS,
+    WEBHOOK_CLAIMS,
+    SETTINGS,
+    COMMUNICATIONS,
+    LISTENERS,
+    SCHEDULES,
+    SECRETS,
 ]
 
 
@@ -121,10 +128,10 @@ def _seed(client: firestore.Client, run: str, orgs: dict, ids: dict) -> None:
             client.collection(collection).document(doc_id).set({"orgId": org, "name": doc_id})
             ids[collection, key] = doc_id
     for key, org in orgs.items():
-        execution = ids["playbook_executions", key]
-        client.collection("playbook_executions").document(execution).collection("steps").document(
-            "000"
-        ).set({"orgId": org, "executionId": execution, "index": 0})
+        execution = ids[EXECUTIONS, key]
+        client.document(f"{steps_path(execution)}/{step_doc_id(0)}").set(
+            {"orgId": org, "executionId": execution, "index": 0}
+        )
 
 
 def documents_url(host: str) -> str:
@@ -179,12 +186,12 @@ def test_execution_steps_follow_their_org(seeded):
     token = member(seeded)
     own = get(
         seeded,
-        f"playbook_executions/{seeded['ids']['playbook_executions', 'own']}/steps/000",
+        f"{steps_path(seeded['ids'][EXECUTIONS, 'own'])}/{step_doc_id(0)}",
         token,
     )
     other = get(
         seeded,
-        f"playbook_executions/{seeded['ids']['playbook_executions', 'other']}/steps/000",
+        f"{steps_path(seeded['ids'][EXECUTIONS, 'other'])}/{step_doc_id(0)}",
         token,
     )
     assert (own.status_code, other.status_code) == (200, 403)
@@ -194,17 +201,17 @@ def test_an_executions_steps_can_be_listed_without_a_filter_by_its_org_only(seed
     token = member(seeded)
     base = documents_url(seeded["host"])
     own = httpx.get(
-        f"{base}/playbook_executions/{seeded['ids']['playbook_executions', 'own']}/steps",
+        f"{base}/{steps_path(seeded['ids'][EXECUTIONS, 'own'])}",
         headers={"Authorization": f"Bearer {token}"},
         timeout=10.0,
     )
     other = httpx.get(
-        f"{base}/playbook_executions/{seeded['ids']['playbook_executions', 'other']}/steps",
+        f"{base}/{steps_path(seeded['ids'][EXECUTIONS, 'other'])}",
         headers={"Authorization": f"Bearer {token}"},
         timeout=10.0,
     )
     assert own.status_code == 200, own.text
-    assert [d["name"].rsplit("/", 1)[1] for d in own.json()["documents"]] == ["000"]
+    assert [d["name"].rsplit("/", 1)[1] for d in own.json()["documents"]] == [step_doc_id(0)]
     assert other.status_code == 403
 
 
@@ -256,12 +263,10 @@ def _run_query(seeded, token: str, collection: str, org_id: str | None) -> httpx
 
 def test_a_listener_query_on_its_own_org_is_allowed_and_an_unfiltered_one_is_not(seeded):
     token = member(seeded)
-    own = _run_query(seeded, token, "playbook_executions", seeded["orgs"]["own"])
-    unfiltered = _run_query(seeded, token, "playbook_executions", None)
-    other = _run_query(seeded, token, "playbook_executions", seeded["orgs"]["other"])
+    own = _run_query(seeded, token, EXECUTIONS, seeded["orgs"]["own"])
+    unfiltered = _run_query(seeded, token, EXECUTIONS, None)
+    other = _run_query(seeded, token, EXECUTIONS, seeded["orgs"]["other"])
     assert own.status_code == 200, own.text
     names = [row["document"]["name"] for row in own.json() if "document" in row]
-    assert [name.rsplit("/", 1)[1] for name in names] == [
-        seeded["ids"]["playbook_executions", "own"]
-    ]
+    assert [name.rsplit("/", 1)[1] for name in names] == [seeded["ids"][EXECUTIONS, "own"]]
     assert (unfiltered.status_code, other.status_code) == (403, 403)

@@ -14,6 +14,7 @@ from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.config import Settings
+from playbook_core.domain.collections import EVENT_LOG, EXECUTIONS
 from playbook_core.domain.errors import Unavailable
 from playbook_core.runtime import bootstrap
 from playbook_core.testing import FrozenClock
@@ -122,13 +123,11 @@ def test_task_for_a_missing_execution_is_acknowledged(app):
 
 
 def test_task_with_a_forged_org_fails_the_run_before_any_side_effect(app):
-    app.store.create(
-        "playbook_executions", "ev_1", {"id": "ev_1", "orgId": "org_a", "status": "queued"}
-    )
+    app.store.create(EXECUTIONS, "ev_1", {"id": "ev_1", "orgId": "org_a", "status": "queued"})
     body = {"executionId": "ev_1", "stepIndex": 0, "attempt": 1, "orgId": "org_b"}
     response = client("execute_step").post("/", json=body, headers=task_headers())
     assert response.get_json()["outcome"] == "tenant_mismatch"
-    stored = app.store.get("playbook_executions", "ev_1")
+    stored = app.store.get(EXECUTIONS, "ev_1")
     assert (stored["status"], stored["statusReason"]) == ("failed", "tenant_mismatch")
 
 
@@ -202,7 +201,7 @@ def test_pubsub_push_reaches_on_event_published(app, caplog):
         "eventName": "order.created",
         "orgId": "org_a",
     }
-    log = app.store.query("playbook_event_log").docs
+    log = app.store.query(EVENT_LOG).docs
     assert [d.data["outcome"] for d in log] == ["no_listeners"]
 
 

@@ -48,7 +48,8 @@ from playbook_core.adapters.service_tokens import (
     mint_unsigned,
 )
 from playbook_core.config import ConfigError, Settings, load_settings
-from playbook_core.domain.attribution import ATTRIBUTIONS, attribution_id
+from playbook_core.domain.attribution import attribution_id
+from playbook_core.domain.collections import ATTRIBUTIONS, EVENT_LOG, EXECUTIONS, SETTINGS
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.domain.errors import Forbidden, Unauthenticated, Unavailable
 from playbook_core.domain.loading import load_text
@@ -61,7 +62,6 @@ MAIN = str(Path(__file__).parents[2] / "functions" / "main.py")
 ORG = "org_a"
 CREATED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # 05:00 in New York
 DUE = datetime(2026, 11, 24, 12, 0, 30, tzinfo=UTC)  # just after the daily 07:00 slot
-EXECUTIONS = "playbook_executions"
 TASK_HEADERS = {
     "X-CloudTasks-QueueName": "playbook-steps",
     "X-CloudTasks-TaskName": "t0123",
@@ -163,7 +163,7 @@ class EntryPoint:
         elif self.name == "cron_playbooks":
             create_due_playbook(app)
         elif self.name == "on_order_event":
-            app.store.set("playbook_settings", ORG, {"orgId": ORG, "timezone": "UTC"})
+            app.store.set(SETTINGS, ORG, {"orgId": ORG, "timezone": "UTC"})
 
     def call(self, headers):
         client = functions_framework.create_app(self.name, MAIN, self.signature).test_client()
@@ -183,7 +183,7 @@ class EntryPoint:
             started = app.store.query(EXECUTIONS).docs
             return bool(started) or bool(app.queue.enqueued)
         if self.name == "on_event_published":
-            return bool(app.store.query("playbook_event_log").docs)
+            return bool(app.store.query(EVENT_LOG).docs)
         return app.store.get(ATTRIBUTIONS, attribution_id(ORG, "shopify", "1001")) is not None
 
 
@@ -603,7 +603,7 @@ def test_in_process_bus_push_tokens_reach_on_event_published(served, gateway):
     envelope = event("order.created", "shp_9")
     served.bus.publish("playbook-events", envelope.encode(), envelope.attributes())
     served.bus.drain()
-    [logged] = served.store.query("playbook_event_log").docs
+    [logged] = served.store.query(EVENT_LOG).docs
     assert logged.data["outcome"] == "no_listeners"
 
 

@@ -11,6 +11,7 @@ from google.api_core.exceptions import Conflict
 from google.cloud import firestore, pubsub_v1
 
 from emulators import official
+from playbook_core.domain.collections import CUSTOMERS, INVENTORY, ORDERS, PLAYBOOKS
 from playbook_core.runtime.cloudevents import decode_firestore_change, decode_pubsub
 from playbook_core.testing import RecordingServer, eventually
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.emulator
 
 def test_firestore_create_conflicts_on_an_existing_document(emulator_env):
     client = firestore.Client(project="demo-playbooks")
-    doc = client.collection("playbooks").document(f"pb_{uuid.uuid4().hex}")
+    doc = client.collection(PLAYBOOKS).document(f"pb_{uuid.uuid4().hex}")
     doc.create({"orgId": "org_a"})
     with pytest.raises(Conflict):
         doc.create({"orgId": "org_b"})
@@ -35,7 +36,7 @@ def test_document_write_reaches_the_registered_trigger_and_decodes(emulator_env)
     customer_id = f"cus_{uuid.uuid4().hex}"
     client = firestore.Client(project="demo-playbooks")
     created_at = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-    client.collection("customers").document(customer_id).set(
+    client.collection(CUSTOMERS).document(customer_id).set(
         {"orgId": "org_a", "email": "a@b.co", "createdAt": created_at, "tags": ["vip"]}
     )
 
@@ -54,7 +55,7 @@ def test_document_write_reaches_the_registered_trigger_and_decodes(emulator_env)
     }
     change = decode_firestore_change(attributes, request.body)
     assert change.path == f"customers/{customer_id}"
-    assert change.collection == "customers"
+    assert change.collection == CUSTOMERS
     assert change.kind == "created"
     assert change.after == {
         "orgId": "org_a",
@@ -71,7 +72,7 @@ def test_document_update_diff_is_computed_without_update_mask(emulator_env):
         emulator_env["firestore"], "on_inventory_written", "inventory/{itemId}", "written"
     )
     item_id = f"itm_{uuid.uuid4().hex}"
-    doc = firestore.Client(project="demo-playbooks").collection("inventory").document(item_id)
+    doc = firestore.Client(project="demo-playbooks").collection(INVENTORY).document(item_id)
     doc.set({"orgId": "org_a", "quantity": 9, "name": "Gummies"})
     doc.update({"quantity": 3})
 
@@ -125,7 +126,7 @@ def test_emulator_firestore_body_is_base64_and_raw_bytes_decode_too(emulator_env
         emulator_env["firestore"], "on_order_written", "orders/{orderId}", "written"
     )
     order_id = f"ord_{uuid.uuid4().hex}"
-    firestore.Client(project="demo-playbooks").collection("orders").document(order_id).set(
+    firestore.Client(project="demo-playbooks").collection(ORDERS).document(order_id).set(
         {"brandId": "b1"}
     )
     request = eventually(

@@ -30,6 +30,23 @@ from pathlib import Path
 
 import pytest
 
+from playbook_core.domain.collections import (
+    APPROVALS,
+    ATTRIBUTIONS,
+    COMMUNICATIONS,
+    DELIVERIES,
+    EVENT_LOG,
+    EXECUTIONS,
+    JOB_RUNS,
+    PLAYBOOKS,
+    SCHEDULES,
+    STATS,
+    STEPS,
+    VERSIONS,
+    WEBHOOK_CLAIMS,
+    WEBHOOK_RECEIPTS,
+)
+
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "shared" / "src" / "playbook_core"
 SERVICE = PACKAGE / "service"
@@ -875,7 +892,7 @@ def test_every_service_query_has_its_indexes(service_shapes, declared):
 def test_the_scan_sees_the_services_queries(service_shapes):
     # A scanner that silently finds nothing would pass the test above; these queries exist.
     by_collection = {shape.collection for shape in service_shapes}
-    assert {"playbooks", "versions", "playbook_schedules", "playbook_executions"} <= by_collection
+    assert {PLAYBOOKS, VERSIONS, SCHEDULES, EXECUTIONS} <= by_collection
     listing = [s for s in service_shapes if "service/authoring/playbook_list.py:" in s.origin]
     assert any(("searchTokens", "array-contains-any") in s.where for s in listing)
     assert any(("category", "==") in s.where and ("agent", "==") in s.where for s in listing)
@@ -959,17 +976,17 @@ def test_every_index_domain_md_lists_is_declared(line, declared):
 
 # TTL (domain.md §2.1: every collection with a retention carries expiresAt) and exemptions (§2.4).
 TTL_COLLECTIONS = {
-    "playbook_executions",
-    "steps",
-    "playbook_deliveries",
-    "customer_communications",
-    "playbook_attributions",
-    "playbook_approvals",
-    "webhook_receipts",
-    "webhook_claims",
-    "playbook_event_log",
-    "playbook_stats_daily",
-    "playbook_job_runs",
+    EXECUTIONS,
+    STEPS,
+    DELIVERIES,
+    COMMUNICATIONS,
+    ATTRIBUTIONS,
+    APPROVALS,
+    WEBHOOK_RECEIPTS,
+    WEBHOOK_CLAIMS,
+    EVENT_LOG,
+    STATS,
+    JOB_RUNS,
 }
 EXEMPT_FIELDS = {"event", "trace", "output", "preview", "definition"}
 

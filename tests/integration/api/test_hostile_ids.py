@@ -16,6 +16,7 @@ import pytest
 
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.config import load_settings
+from playbook_core.domain.collections import PLAYBOOKS
 from playbook_core.domain.errors import BadRequest
 from playbook_core.ports import OrderBy, Where
 from playbook_core.runtime import bootstrap
@@ -242,7 +243,7 @@ def test_the_store_itself_refuses_a_tampered_cursor_as_bad_request(rig, cursor):
     api, org, _ = rig
     with pytest.raises(BadRequest) as refused:
         api.app.store.query(
-            "playbooks", [Where("orgId", "==", org)], [OrderBy("updatedAt", "desc")],
+            PLAYBOOKS, [Where("orgId", "==", org)], [OrderBy("updatedAt", "desc")],
             limit=1, start_after=cursor,
         )  # fmt: skip
     assert refused.value.code == "invalid-page-token"

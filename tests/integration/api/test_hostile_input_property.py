@@ -30,10 +30,10 @@ from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.config import load_settings
 from playbook_core.domain.access import EDITOR_ROLES, SUPER_USER, VIEWER_ROLES
+from playbook_core.domain.collections import SETTINGS
 from playbook_core.ports import QueueConfig
 from playbook_core.runtime import bootstrap
 from playbook_core.runtime.api import all_routes
-from playbook_core.service.authoring.playbooks import SETTINGS
 from playbook_core.testing import FrozenClock, RecordingServer
 from tests.integration.conftest import MAIN
 

@@ -29,6 +29,7 @@ from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.config import load_settings
+from playbook_core.domain.collections import SETTINGS
 from playbook_core.domain.loading import load_text
 from playbook_core.runtime import bootstrap, openapi
 from playbook_core.runtime.manifest import load_manifest
@@ -138,7 +139,7 @@ def fuzzed_app():
         queue.create_queue(bootstrap._queue_config(manifest, declared.name))
     clock = FrozenClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     app = bootstrap.App(load_settings(), store, bus, queue, clock)
-    store.set(playbooks.SETTINGS, ORG, {"orgId": ORG, "tier": "growth"})
+    store.set(SETTINGS, ORG, {"orgId": ORG, "tier": "growth"})
     for playbook_id, text in SEEDED.items():
         playbooks.create_playbook(
             org_id=ORG, validated=load_text(text.encode()), actor="uid_seed",

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from playbook_core.domain.collections import APPROVALS, EXECUTIONS, PLAYBOOKS
 from playbook_core.runtime.api import all_routes
 
 ORG_ROUTES = [r for r in all_routes() if "{orgId}" in r.template]
@@ -68,7 +69,7 @@ def test_org_b_playbook_under_org_a_path_is_not_found(two_orgs, route):
         return
     assert response.status_code == 404
     assert SECRET_NAME not in response.get_data(as_text=True)
-    assert api.app.store.get("playbooks", b_playbook)["status"] == "draft"
+    assert api.app.store.get(PLAYBOOKS, b_playbook)["status"] == "draft"
 
 
 def test_super_user_reads_and_edits_both_orgs(two_orgs):
@@ -135,15 +136,13 @@ def test_signed_looking_token_is_refused_by_the_emulator_verifier(api):
 def test_org_b_execution_under_org_a_path_is_not_found(two_orgs, route):
     api, b_playbook = two_orgs
     api.app.store.create(
-        "playbook_executions",
+        EXECUTIONS,
         "ev_b",
         {"id": "ev_b", "orgId": "org_b", "status": "queued", "playbookId": b_playbook},
     )
-    api.app.store.create(
-        "playbook_approvals", "ev_b", {"id": "ev_b", "orgId": "org_b", "status": "pending"}
-    )
+    api.app.store.create(APPROVALS, "ev_b", {"id": "ev_b", "orgId": "org_b", "status": "pending"})
     path = route.template.replace("{orgId}", "org_a").replace("{executionId}", "ev_b")
     response = call(api.as_(), route, path)
     assert response.status_code == 404
-    assert api.app.store.get("playbook_executions", "ev_b")["status"] == "queued"
-    assert api.app.store.get("playbook_approvals", "ev_b")["status"] == "pending"
+    assert api.app.store.get(EXECUTIONS, "ev_b")["status"] == "queued"
+    assert api.app.store.get(APPROVALS, "ev_b")["status"] == "pending"

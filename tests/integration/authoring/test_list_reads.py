@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from playbook_core.domain.collections import PLAYBOOKS, SUMMARIES
 from playbook_core.domain.loading import load_data
 from playbook_core.service.authoring import playbooks
 
@@ -144,8 +145,8 @@ def test_a_page_costs_the_same_reads_in_an_org_of_60_and_of_600(counted):
         small_by_collection
         == large_by_collection
         == {
-            "playbooks": 50,  # the page itself
-            "playbook_summaries": 50,  # its stats, one batched get_many
+            PLAYBOOKS: 50,  # the page itself
+            SUMMARIES: 50,  # its stats, one batched get_many
         }
     )
 

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from playbook_core.domain.collections import ASSIGNMENTS, PLAYBOOKS, SCHEDULES
 from playbook_core.domain.secret_names import slack_secret_name
 
 CRON_SECRET = "test-cron-secret"  # the api fixture configures this value
@@ -27,7 +28,7 @@ def test_empire_activates_22_active_registry_playbooks_idempotently(api):
     assert len(listed) == 22
     assert {p["status"] for p in listed} == {"active"}
     assert {p["source"]["kind"] for p in listed} == {"registry"}
-    assert api.app.store.get("playbook_assignments", "org_a_welcome-sequence")["status"] == "active"
+    assert api.app.store.get(ASSIGNMENTS, "org_a_welcome-sequence")["status"] == "active"
     second = activate(api, "empire").get_json()
     assert (second["activated"], len(second["skipped"])) == ([], 22)
 
@@ -55,15 +56,15 @@ def test_change_tier_activates_new_minus_old_and_pauses_old_minus_new(api):
     assert result["paused"] == ["weekly-competitive-snapshot"]
     assert len(result["activated"]) == 9
     assert result["unchanged"] == ["welcome-sequence", "tier-upgrade-nudge"]
-    snapshot = api.app.store.get("playbooks", "org_a_weekly-competitive-snapshot")
+    snapshot = api.app.store.get(PLAYBOOKS, "org_a_weekly-competitive-snapshot")
     assert (snapshot["status"], snapshot["pausedReason"]) == ("paused", "tier")
-    welcome = api.app.store.get("playbooks", "org_a_welcome-sequence")
+    welcome = api.app.store.get(PLAYBOOKS, "org_a_welcome-sequence")
     assert (welcome["status"], welcome["pausedReason"]) == ("paused", "user")
     back = api.client.post(
         "/v1/orgs/org_a:changeTier", json={"toTier": "scout"}, headers=SYSTEM
     ).get_json()
     assert "weekly-competitive-snapshot" in back["activated"]
-    assert api.app.store.get("playbooks", "org_a_weekly-competitive-snapshot")["status"] == "active"
+    assert api.app.store.get(PLAYBOOKS, "org_a_weekly-competitive-snapshot")["status"] == "active"
 
 
 def test_change_tier_is_system_only(api):
@@ -146,9 +147,9 @@ def test_settings_defaults_patch_and_validation(api):
 
 def test_org_timezone_change_moves_inherited_schedules(api):
     activate(api, "growth")
-    before = api.app.store.get("playbook_schedules", "org_a_daily-competitive-intel__on_schedule")
+    before = api.app.store.get(SCHEDULES, "org_a_daily-competitive-intel__on_schedule")
     api.as_().patch("/v1/orgs/org_a/settings", json={"timezone": "America/Los_Angeles"})
-    after = api.app.store.get("playbook_schedules", "org_a_daily-competitive-intel__on_schedule")
+    after = api.app.store.get(SCHEDULES, "org_a_daily-competitive-intel__on_schedule")
     assert before["nextRunLocal"].endswith("T07:00")
     assert after["nextRunLocal"].endswith("T07:00")
     assert after["timezone"] == "America/Los_Angeles"

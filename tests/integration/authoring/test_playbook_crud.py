@@ -4,6 +4,8 @@ from pathlib import Path
 
 import yaml
 
+from playbook_core.domain.collections import LISTENERS, PLAYBOOKS
+
 EXAMPLE = (
     Path(__file__).parents[2] / "data" / "playbooks" / "post_purchase_example.yaml"
 ).read_text()
@@ -104,13 +106,13 @@ def test_toggle_persists_and_syncs_listeners(api):
     on = api.as_().post(f"{url}:toggle", json={"enabled": True})
     assert on.status_code == 200
     assert api.as_().get(url).get_json()["status"] == "active"
-    stored = api.app.store.get("playbooks", created["id"])
+    stored = api.app.store.get(PLAYBOOKS, created["id"])
     assert (stored["status"], stored["active"]) == ("active", True)
-    listener = api.app.store.get("playbook_event_listeners", f"{created['id']}__order.completed")
+    listener = api.app.store.get(LISTENERS, f"{created['id']}__order.completed")
     assert listener["status"] == "active"
     off = api.as_().post(f"{url}:toggle", json={"enabled": False}).get_json()
     assert (off["status"], off["pausedReason"]) == ("paused", "user")
-    listener = api.app.store.get("playbook_event_listeners", f"{created['id']}__order.completed")
+    listener = api.app.store.get(LISTENERS, f"{created['id']}__order.completed")
     assert listener["status"] == "paused"
 
 
@@ -130,9 +132,7 @@ def test_delete_needs_confirmation_then_archives_and_removes_listeners(api):
     assert refused.get_json()["type"].endswith("/confirmation-required")
     assert api.as_().get(url).get_json()["status"] == "active"
     assert api.as_().delete(f"{url}?confirm=true").status_code == 204
-    assert (
-        api.app.store.get("playbook_event_listeners", f"{created['id']}__order.completed") is None
-    )
+    assert api.app.store.get(LISTENERS, f"{created['id']}__order.completed") is None
     assert api.as_().get(url).get_json()["status"] == "archived"
     assert api.as_().delete(f"{url}?confirm=true").status_code == 200
     assert api.as_().get(BASE).get_json()["playbooks"] == []

@@ -9,18 +9,18 @@ import pytest
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.ids import RandomIds
 from playbook_core.adapters.inprocess import InProcessTaskQueue
+from playbook_core.domain.collections import CUSTOMERS, EVENT_LOG, EXECUTIONS, LISTENERS
 from playbook_core.domain.envelope import Causation, Customer, EventEnvelope, Source
 from playbook_core.domain.errors import Unavailable
-from playbook_core.domain.executions import EXECUTIONS, event_execution_id
+from playbook_core.domain.executions import event_execution_id
 from playbook_core.domain.ids import h
 from playbook_core.domain.loading import load_data
-from playbook_core.domain.sync import LISTENERS, listener_id
+from playbook_core.domain.sync import listener_id
 from playbook_core.ports import QueueConfig
 from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.authoring import playbooks
-from playbook_core.service.dispatch.dispatcher import CUSTOMERS, dispatch_message
+from playbook_core.service.dispatch.dispatcher import dispatch_message
 from playbook_core.service.execution.run_start import StepTarget
-from playbook_core.service.ingress.event_log import EVENT_LOG
 from playbook_core.testing import FrozenClock, RecordingServer
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -22,7 +22,8 @@ from playbook_core.adapters.mailjet import MailjetMailer
 from playbook_core.adapters.memory import MemoryBus, MemoryTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.adapters.slack import SlackWebhook
-from playbook_core.domain.executions import EXECUTIONS, event_execution_id
+from playbook_core.domain.collections import EXECUTIONS, SETTINGS
+from playbook_core.domain.executions import event_execution_id
 from playbook_core.domain.loading import load_text
 from playbook_core.ports import QueueConfig
 from playbook_core.service.authoring.playbooks import change_status, create_playbook
@@ -194,7 +195,7 @@ def _reset(standins):
 def _rig(store, standins, org=ORG):
     queue = MemoryTaskQueue()
     queue.create_queue(QueueConfig("playbook-steps"))
-    store.set("playbook_settings", org, {"orgId": org, "adminEmail": "admin@store.example"})
+    store.set(SETTINGS, org, {"orgId": org, "adminEmail": "admin@store.example"})
     return Rig(store, queue, FrozenClock(NOW), standins, org)
 
 

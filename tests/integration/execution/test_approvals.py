@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from playbook_core.domain.collections import APPROVALS, DELIVERIES, approval_claims_path
 from playbook_core.domain.errors import Conflict
 from playbook_core.service.execution import approvals
 from playbook_core.service.scheduling.tick import handle_cron
@@ -35,9 +36,7 @@ def pending(rig):
 
 def held(rig, execution_id):
     return [
-        d.data
-        for d in rig.store.query("playbook_deliveries").docs
-        if d.data["executionId"] == execution_id
+        d.data for d in rig.store.query(DELIVERIES).docs if d.data["executionId"] == execution_id
     ]
 
 
@@ -49,7 +48,7 @@ def test_a_second_approve_is_409_and_the_email_goes_once(rig):
     assert caught.value.code == "approval-not-pending"
     rig.run_all()
     assert len(rig.sent_emails()) == 1
-    approval = rig.store.get("playbook_approvals", execution_id)
+    approval = rig.store.get(APPROVALS, execution_id)
     assert (approval["status"], approval["reviewerId"], approval["notes"]) == (
         "approved",
         "boss",
@@ -84,7 +83,7 @@ def test_pending_approvals_expire_on_the_tick_after_72_hours(rig):
     rig.clock.advance(hours=2)
     assert tick(rig)["approvalsExpired"] == 1
     assert rig.execution(execution_id)["status"] == "expired"
-    assert rig.store.get("playbook_approvals", execution_id)["status"] == "expired"
+    assert rig.store.get(APPROVALS, execution_id)["status"] == "expired"
     assert [(d["status"], d["skipReason"]) for d in held(rig, execution_id)] == [
         ("skipped", "approval_expired")
     ]
@@ -96,7 +95,7 @@ def test_deciding_after_expiry_is_409_and_expires_on_the_spot(rig):
     with pytest.raises(Conflict) as caught:
         decide(rig, execution_id, approve=True)
     assert caught.value.code == "approval-expired"
-    assert rig.store.get("playbook_approvals", execution_id)["status"] == "expired"
+    assert rig.store.get(APPROVALS, execution_id)["status"] == "expired"
 
 
 def test_the_reaper_reenqueues_a_stuck_run_then_fails_it(rig):
@@ -140,12 +139,12 @@ def test_twenty_concurrent_approves_one_wins_the_rest_are_409_and_one_email_goes
 
 def test_a_claim_left_by_a_crashed_decider_blocks_only_until_its_lease_ends(rig):
     execution_id = pending(rig)
-    claims = f"playbook_approvals/{execution_id}/claims"
+    claims = approval_claims_path(execution_id)
     rig.store.create(claims, "decision", {"reviewerId": "gone", "at": rig.clock.now()})
     with pytest.raises(Conflict) as caught:
         decide(rig, execution_id, approve=True)
     assert caught.value.code == "approval-not-pending"
-    assert rig.store.get("playbook_approvals", execution_id)["status"] == "pending"
+    assert rig.store.get(APPROVALS, execution_id)["status"] == "pending"
     rig.clock.advance(minutes=1)
     assert decide(rig, execution_id, approve=True)["status"] == "approved"
     assert rig.store.get(claims, "decision") is None

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from playbook_core.domain.collections import DELIVERIES, EXECUTIONS
 from playbook_core.domain.errors import Unavailable
 from playbook_core.service.execution.step_handler import run_step
 from playbook_core.service.execution.step_task import StepTask
@@ -38,7 +39,7 @@ def test_twenty_concurrent_runs_for_one_customer_send_exactly_one_email(firestor
     customer = {"id": "cus_race", "email": "race@example.com"}
     executions = [rig.start(playbook, customer=customer) for _ in range(20)]
     for execution_id in executions:
-        rig.store.update("playbook_executions", execution_id, {"approvedAt": rig.clock.now()})
+        rig.store.update(EXECUTIONS, execution_id, {"approvedAt": rig.clock.now()})
     tasks = [rig.queue.take() for _ in executions]
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(
@@ -48,7 +49,7 @@ def test_twenty_concurrent_runs_for_one_customer_send_exactly_one_email(firestor
     assert all(r["finished"] == "completed" for r in results)
     deliveries = [
         d.data
-        for d in rig.store.query("playbook_deliveries", [], limit=100).docs
+        for d in rig.store.query(DELIVERIES, [], limit=100).docs
         if d.data["executionId"] in executions
     ]
     assert sorted(d["status"] for d in deliveries) == ["sent"] + ["skipped"] * 19
@@ -70,7 +71,7 @@ def test_the_execution_document_shows_each_step_as_it_happens(firestore_rig):
 
     watch = (
         firestore.Client(project="demo-playbooks")
-        .collection("playbook_executions")
+        .collection(EXECUTIONS)
         .document(execution_id)
         .on_snapshot(on_snapshot)
     )

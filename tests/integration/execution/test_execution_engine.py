@@ -1,5 +1,16 @@
 """Executions through the real engine against the Mailjet and harness stand-ins (domain.md §7)."""
 
+from playbook_core.domain.collections import (
+    APPROVALS,
+    COMMUNICATIONS,
+    DELIVERIES,
+    EXECUTIONS,
+    NOTIFICATIONS,
+    PROVIDER_STATUS,
+    step_doc_id,
+    steps_path,
+)
+
 PROMO = """
 name: Post-purchase thanks
 agent: craig
@@ -26,16 +37,14 @@ def test_steps_run_in_order_and_outputs_feed_later_steps(rig):
     assert execution["status"] == "completed"
     assert [r["stepId"] for r in execution["stepResults"]] == ["compose", "email", "tell_team"]
     assert execution["progress"] == 1.0
-    first = rig.store.get(f"playbook_executions/{execution_id}/steps", "000")
+    first = rig.store.get(steps_path(execution_id), step_doc_id(0))
     assert first["startedAt"] <= first["completedAt"]  # the claim's start survives the result write
     [email] = rig.sent_emails()
     assert email["body"]["Messages"][0]["Subject"] == "Test title"
     assert email["body"]["Messages"][0]["To"] == [{"Email": "admin@store.example"}]
     assert rig.harness_calls()[0]["body"]["input"] == {"order": "#1001"}
     notice = [
-        d
-        for d in rig.store.query("notifications").docs
-        if d.data.get("executionId") == execution_id
+        d for d in rig.store.query(NOTIFICATIONS).docs if d.data.get("executionId") == execution_id
     ]
     assert notice[0].data["body"] == "Sent for #1001"
 
@@ -45,7 +54,7 @@ def test_delivery_document_id_is_the_mailjet_custom_id(rig):
     rig.run_all()
     [email] = rig.sent_emails()
     custom_id = email["body"]["Messages"][0]["CustomID"]
-    delivery = rig.store.get("playbook_deliveries", custom_id)
+    delivery = rig.store.get(DELIVERIES, custom_id)
     assert delivery["status"] == "sent"
     assert delivery["executionId"] == execution_id
     assert delivery["customerFacing"] is False
@@ -59,9 +68,9 @@ def test_customer_facing_send_waits_for_approval_then_sends_exactly_once(rig):
     rig.run_all()
     assert rig.execution(execution_id)["status"] == "pending_approval"
     assert rig.sent_emails() == []
-    approval = rig.store.get("playbook_approvals", execution_id)
+    approval = rig.store.get(APPROVALS, execution_id)
     assert approval["preview"][0]["to"] == "jane@example.com"
-    held = [d.data for d in rig.store.query("playbook_deliveries").docs]
+    held = [d.data for d in rig.store.query(DELIVERIES).docs]
     assert [(d["status"], d["skipReason"]) for d in held] == [("held", "awaiting_approval")]
     approvals.decide(
         org_id="org_a",
@@ -77,24 +86,20 @@ def test_customer_facing_send_waits_for_approval_then_sends_exactly_once(rig):
     rig.run_all()
     assert rig.execution(execution_id)["status"] == "completed"
     assert len(rig.sent_emails()) == 1
-    delivery = next(d.data for d in rig.store.query("playbook_deliveries").docs)
+    delivery = next(d.data for d in rig.store.query(DELIVERIES).docs)
     assert (delivery["status"], delivery["attributable"]) == ("sent", True)
 
 
 def test_same_customer_again_within_24h_is_a_skipped_send_with_reason_deduped(rig):
     playbook = rig.playbook(PROMO)
     first = rig.start(playbook, customer=CUSTOMER)
-    rig.store.update("playbook_executions", first, {"approvedAt": rig.clock.now()})
+    rig.store.update(EXECUTIONS, first, {"approvedAt": rig.clock.now()})
     rig.run_all()
     second = rig.start(playbook, customer=CUSTOMER)
-    rig.store.update("playbook_executions", second, {"approvedAt": rig.clock.now()})
+    rig.store.update(EXECUTIONS, second, {"approvedAt": rig.clock.now()})
     rig.run_all()
     assert len(rig.sent_emails()) == 1
-    skipped = [
-        d.data
-        for d in rig.store.query("playbook_deliveries").docs
-        if d.data["executionId"] == second
-    ]
+    skipped = [d.data for d in rig.store.query(DELIVERIES).docs if d.data["executionId"] == second]
     assert [(d["status"], d["skipReason"]) for d in skipped] == [("skipped", "deduped")]
     assert rig.execution(second)["status"] == "completed"
 
@@ -124,13 +129,13 @@ def test_dry_run_traces_and_sends_nothing(rig):
     decisions = [t["decision"] for t in execution["trace"]]
     assert "would_pause_for_approval" in decisions
     assert "would_notify" in decisions
-    delivery = next(d.data for d in rig.store.query("playbook_deliveries").docs)
+    delivery = next(d.data for d in rig.store.query(DELIVERIES).docs)
     assert (delivery["status"], delivery["skipReason"], delivery["dryRun"]) == (
         "skipped",
         "dry_run",
         True,
     )
-    assert rig.store.query("customer_communications").docs == []
+    assert rig.store.query(COMMUNICATIONS).docs == []
 
 
 def test_harness_5xx_twice_then_ok_takes_three_attempts(rig):
@@ -138,7 +143,7 @@ def test_harness_5xx_twice_then_ok_takes_three_attempts(rig):
     execution_id = rig.start(rig.playbook(INTERNAL))
     rig.run_all()
     assert len(rig.harness_calls()) == 3
-    step = rig.store.get(f"playbook_executions/{execution_id}/steps", "000")
+    step = rig.store.get(steps_path(execution_id), step_doc_id(0))
     assert (step["status"], step["attempt"]) == ("completed", 3)
     assert rig.execution(execution_id)["status"] == "completed"
 
@@ -183,7 +188,7 @@ def test_mailjet_outage_reschedules_one_hour_later(rig):
     rig.step()  # compose
     started = rig.clock.now()
     rig.step()  # email fails with an outage
-    step = rig.store.get(f"playbook_executions/{execution_id}/steps", "001")
+    step = rig.store.get(steps_path(execution_id), step_doc_id(1))
     assert step["status"] == "retry_scheduled"
     assert (step["nextAttemptAt"] - started).total_seconds() == 3600
     rig.run_all()
@@ -193,7 +198,7 @@ def test_mailjet_outage_reschedules_one_hour_later(rig):
     assert [a["body"]["text"] for a in alerts] == [
         "[Playbooks] mailjet failing for org org_a: mailjet_outage (1 in last hour)"
     ]
-    assert rig.store.get("playbook_provider_status", "mailjet")["status"] == "down"
+    assert rig.store.get(PROVIDER_STATUS, "mailjet")["status"] == "down"
 
 
 def test_outage_alerts_are_throttled_to_one_per_hour(rig):

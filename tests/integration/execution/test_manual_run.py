@@ -2,6 +2,7 @@
 
 import pytest
 
+from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.executions import manual_execution_id
 from playbook_core.ports import QueueConfig
 from playbook_core.testing import RecordingServer
@@ -50,7 +51,7 @@ def test_run_answers_202_with_the_execution_and_enqueues_step_zero(runnable):
     assert response.status_code == 202
     execution_id = response.get_json()["executionId"]
     assert execution_id.startswith("man_")
-    stored = runnable.app.store.get("playbook_executions", execution_id)
+    stored = runnable.app.store.get(EXECUTIONS, execution_id)
     assert (stored["status"], stored["triggeredBy"], stored["userId"]) == (
         "queued", "manual", "uid_brand_admin",
     )  # fmt: skip
@@ -85,7 +86,7 @@ def test_idempotency_key_gives_the_same_execution_and_no_second_run(runnable):
         == {"executionId": manual_execution_id(playbook_id, "click-42")}
     )
     assert len(runnable.app.queue.enqueued) == 1
-    runs = runnable.app.store.query("playbook_executions", limit=10).docs
+    runs = runnable.app.store.query(EXECUTIONS, limit=10).docs
     assert [doc.id for doc in runs] == [manual_execution_id(playbook_id, "click-42")]
 
 
@@ -94,7 +95,7 @@ def test_a_playbook_that_is_not_active_is_409_not_active(runnable):
     response = run(runnable, playbook_id)
     assert response.status_code == 409
     assert response.get_json()["type"] == "https://bakedbot.ai/problems/not_active"
-    assert runnable.app.store.query("playbook_executions", limit=10).docs == []
+    assert runnable.app.store.query(EXECUTIONS, limit=10).docs == []
 
 
 def test_viewers_cannot_run(runnable):
@@ -109,7 +110,7 @@ def test_another_orgs_caller_or_playbook_is_refused(runnable):
         f"/v1/orgs/org_b/playbooks/{playbook_id}:run"
     )
     assert foreign.status_code == 404
-    assert runnable.app.store.query("playbook_executions", limit=10).docs == []
+    assert runnable.app.store.query(EXECUTIONS, limit=10).docs == []
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from playbook_core.adapters.ids import RandomIds
+from playbook_core.domain.collections import WEBHOOK_RECEIPTS
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.ids import h
 from playbook_core.domain.loading import load_data
@@ -14,7 +15,6 @@ from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.authoring import playbooks
 from playbook_core.service.dispatch.dispatcher import dispatch_message
 from playbook_core.service.execution.run_start import StepTarget
-from playbook_core.service.ingress.ingest import RECEIPTS
 from playbook_core.testing import RecordingServer
 
 SYSTEM = {"X-Cron-Secret": "test-cron-secret"}  # the api fixture configures this value
@@ -67,7 +67,7 @@ def test_system_ingest_publishes_a_normalised_envelope_under_the_derived_id(api)
     assert envelope.customer.consent.email is True
     assert envelope.dedupe_key == "u-7"
     assert envelope.data == {"plan": "empire"}
-    receipt = api.app.store.get(RECEIPTS, "api_" + h("org_a", "client-1"))
+    receipt = api.app.store.get(WEBHOOK_RECEIPTS, "api_" + h("org_a", "client-1"))
     assert (receipt["orgId"], receipt["platform"], receipt["status"]) == (
         "org_a",
         "api",
@@ -94,14 +94,14 @@ def test_the_same_client_id_in_another_org_is_another_event(api):
 
 def test_a_receipt_left_unpublished_by_a_crash_is_published_again(api):
     event_id = "api_" + h("org_a", "client-1")
-    api.app.store.create(RECEIPTS, event_id, {"orgId": "org_a", "status": "received"})
+    api.app.store.create(WEBHOOK_RECEIPTS, event_id, {"orgId": "org_a", "status": "received"})
 
     response = api.client.post(EVENTS, json=body(), headers=SYSTEM)
 
     assert response.status_code == 202
     assert response.get_json() == {"eventId": event_id}
     assert len(published(api)) == 1
-    assert api.app.store.get(RECEIPTS, event_id)["status"] == "published"
+    assert api.app.store.get(WEBHOOK_RECEIPTS, event_id)["status"] == "published"
 
 
 def test_a_super_user_may_ingest_for_any_org(api):

@@ -6,13 +6,12 @@ from pathlib import Path
 import functions_framework
 import pytest
 
-from playbook_core.adapters.secrets import LOCAL_COLLECTION
+from playbook_core.domain.collections import SECRETS, SETTINGS, WEBHOOK_SOURCES
 from playbook_core.domain.errors import Conflict, Unavailable
 from playbook_core.domain.secret_names import slack_secret_name, webhook_secret_name
 from playbook_core.domain.webhooks import signature
 from playbook_core.service.execution.render_context import org_context
 from playbook_core.service.ingress import sources
-from playbook_core.service.ingress.sources import SOURCES
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
 OWNER_SECRET = "owner-secret-0001"
@@ -94,7 +93,7 @@ def test_the_secret_is_stored_under_a_name_derived_from_org_and_source(api):
         "org_a",
         {"platform": "shopify", "shopDomain": "shop.myshopify.com", "secret": OWNER_SECRET},
     )
-    refs = api.app.store.get(SOURCES, "shopify_shop.myshopify.com")["secretRefs"]
+    refs = api.app.store.get(WEBHOOK_SOURCES, "shopify_shop.myshopify.com")["secretRefs"]
     name = webhook_secret_name("org_a", "shopify_shop.myshopify.com")
     assert refs[0].startswith(f"local:{name}@")
     assert name != webhook_secret_name("org_b", "shopify_shop.myshopify.com")
@@ -119,10 +118,10 @@ def test_a_registration_that_loses_the_race_discards_its_secret(api, monkeypatch
             org_id="org_b", platform="shopify", address="race.myshopify.com", secret=ATTACKER_SECRET,
             low_stock_threshold=None, store=store, secrets=api.app.secrets(), clock=api.app.clock,
         )  # fmt: skip
-    values = [row[2] for row in snapshot(api) if row[0] == LOCAL_COLLECTION]
+    values = [row[2] for row in snapshot(api) if row[0] == SECRETS]
     assert len(values) == 1
     assert ATTACKER_SECRET not in values[0]
-    assert store.get(SOURCES, "shopify_race.myshopify.com")["orgId"] == "org_a"
+    assert store.get(WEBHOOK_SOURCES, "shopify_race.myshopify.com")["orgId"] == "org_a"
 
 
 def test_a_reference_to_another_orgs_secret_is_never_used_to_verify(api):
@@ -132,21 +131,21 @@ def test_a_reference_to_another_orgs_secret_is_never_used_to_verify(api):
         "org_b",
         {"platform": "shopify", "shopDomain": "b.myshopify.com", "secret": ATTACKER_SECRET},
     )
-    foreign = api.app.store.get(SOURCES, "shopify_b.myshopify.com")["secretRefs"][0]
+    foreign = api.app.store.get(WEBHOOK_SOURCES, "shopify_b.myshopify.com")["secretRefs"][0]
     register(
         api,
         "org_a",
         {"platform": "shopify", "shopDomain": "a.myshopify.com", "secret": OWNER_SECRET},
     )
-    api.app.store.update(SOURCES, "shopify_a.myshopify.com", {"secretRefs": [foreign]})
+    api.app.store.update(WEBHOOK_SOURCES, "shopify_a.myshopify.com", {"secretRefs": [foreign]})
     assert deliver_shopify("a.myshopify.com", ATTACKER_SECRET, "evt-1").status_code == 401
 
 
-SETTINGS = "/v1/orgs/{org}/settings"
+SETTINGS_URL = "/v1/orgs/{org}/settings"
 
 
 def patch(api, org, body):
-    return api.as_(orgs=(org,)).patch(SETTINGS.format(org=org), json=body)
+    return api.as_(orgs=(org,)).patch(SETTINGS_URL.format(org=org), json=body)
 
 
 def test_slack_url_is_stored_as_the_orgs_own_secret_and_never_shown(api):
@@ -157,7 +156,7 @@ def test_slack_url_is_stored_as_the_orgs_own_secret_and_never_shown(api):
     assert reference.startswith(f"local:{slack_secret_name('org_a')}@")
     assert api.app.secrets().get(reference) == url
     assert url not in response.get_data(as_text=True)
-    assert url not in api.as_().get(SETTINGS.format(org="org_a")).get_data(as_text=True)
+    assert url not in api.as_().get(SETTINGS_URL.format(org="org_a")).get_data(as_text=True)
     round_trip = patch(api, "org_a", {"slackWebhookSecretRef": reference})  # GET → PATCH works
     assert round_trip.status_code == 200
 
@@ -211,7 +210,7 @@ def unavailable(work):
 
 
 def secret_ids(api):
-    return [row[1] for row in snapshot(api) if row[0] == LOCAL_COLLECTION]
+    return [row[1] for row in snapshot(api) if row[0] == SECRETS]
 
 
 def test_rotating_a_source_secret_keeps_two_versions_and_destroys_the_rest(api):
@@ -221,7 +220,7 @@ def test_rotating_a_source_secret_keeps_two_versions_and_destroys_the_rest(api):
             "org_a",
             {"platform": "shopify", "shopDomain": "shop.myshopify.com", "secret": secret},
         )
-    refs = api.app.store.get(SOURCES, "shopify_shop.myshopify.com")["secretRefs"]
+    refs = api.app.store.get(WEBHOOK_SOURCES, "shopify_shop.myshopify.com")["secretRefs"]
     assert [api.app.secrets().get(r) for r in refs] == ["third-secret-3", "second-secret-2"]
     assert sorted(secret_ids(api)) == sorted(r.removeprefix("local:") for r in refs)
 
@@ -259,7 +258,7 @@ def test_replacing_or_clearing_the_slack_url_destroys_the_old_version(api):
 def test_slack_counts_as_configured_only_for_the_orgs_own_secret(api):
     theirs = patch(api, "org_b", {"slackWebhookUrl": "https://hooks.slack.com/services/B/B/B"})
     api.app.store.set(
-        "playbook_settings",
+        SETTINGS,
         "org_a",
         {"orgId": "org_a", "slackWebhookSecretRef": theirs.get_json()["slackWebhookSecretRef"]},
     )

@@ -13,7 +13,8 @@ from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.firestore_events import document_event
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.config import Settings
-from playbook_core.domain.customer_dates import CUSTOMER_DATES, row_id
+from playbook_core.domain.collections import CUSTOMER_DATES, CUSTOMERS, INVENTORY, ORDERS, SETTINGS
+from playbook_core.domain.customer_dates import row_id
 from playbook_core.domain.ids import h
 from playbook_core.runtime import bootstrap
 from playbook_core.testing import FrozenClock
@@ -23,9 +24,9 @@ MAIN = str(ROOT / "functions" / "main.py")
 EVENTS = ROOT / "tests" / "data" / "cloudevents"
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 10:00 in New York
 FUNCTIONS = {
-    "orders": "on_order_written",
-    "customers": "on_customer_written",
-    "inventory": "on_inventory_written",
+    ORDERS: "on_order_written",
+    CUSTOMERS: "on_customer_written",
+    INVENTORY: "on_inventory_written",
 }
 
 
@@ -148,15 +149,15 @@ def test_status_cancelled_and_other_statuses(app):
 
 def test_a_trigger_never_writes_the_document_that_triggered_it(app):
     order = {"orgId": "org_a", "status": "pending", "customerId": "cus_9", "createdAt": NOW}
-    app.store.set("orders", "o6", order)
+    app.store.set(ORDERS, "o6", order)
     write("orders/o6", None, order)
-    assert app.store.get("orders", "o6") == order
+    assert app.store.get(ORDERS, "o6") == order
     last_order = app.store.get(CUSTOMER_DATES, row_id("org_a", "cus_9", "lastOrder"))
     assert last_order["date"] == "2026-11-24"
 
 
 def test_last_order_finds_the_customer_by_email_and_never_moves_back(app):
-    app.store.set("customers", "cus_1", {"orgId": "org_a", "email": "Jane@Example.com"})
+    app.store.set(CUSTOMERS, "cus_1", {"orgId": "org_a", "email": "Jane@Example.com"})
     write(
         "orders/o7",
         None,
@@ -223,7 +224,7 @@ def test_inventory_created_is_a_new_product(app):
 
 
 def test_low_stock_fires_only_when_the_quantity_crosses_the_threshold(app):
-    app.store.set("playbook_settings", "org_a", {"orgId": "org_a", "lowStockThreshold": 5})
+    app.store.set(SETTINGS, "org_a", {"orgId": "org_a", "lowStockThreshold": 5})
     write("inventory/i1", item(9), item(3))
     write("inventory/i1", item(3), item(2))
     write("inventory/i1", item(2), item(8))
@@ -239,6 +240,6 @@ def test_low_stock_fires_only_when_the_quantity_crosses_the_threshold(app):
 
 
 def test_org_threshold_setting_applies(app):
-    app.store.set("playbook_settings", "org_a", {"orgId": "org_a", "lowStockThreshold": 10})
+    app.store.set(SETTINGS, "org_a", {"orgId": "org_a", "lowStockThreshold": 10})
     write("inventory/i2", item(12), item(10))
     assert published(app)[0]["data"]["threshold"] == 10

@@ -20,8 +20,8 @@ from playbook_core.adapters.ids import RandomIds
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.config import load_settings
+from playbook_core.domain.collections import EXECUTIONS, WEBHOOK_RECEIPTS
 from playbook_core.domain.envelope import EventEnvelope
-from playbook_core.domain.executions import EXECUTIONS
 from playbook_core.domain.loading import load_data
 from playbook_core.domain.webhooks import signature
 from playbook_core.ports import QueueConfig
@@ -251,7 +251,7 @@ def test_the_same_bytes_under_another_topic_are_another_delivery(replay):
 
 def _died_before_publishing(replay, event_id):
     """As if the first attempt had claimed everything, then crashed before its publish."""
-    replay.app.store.update("webhook_receipts", event_id, {"status": "received"})
+    replay.app.store.update(WEBHOOK_RECEIPTS, event_id, {"status": "received"})
     replay.app.bus.published.clear()
     replay.pushed = 0
 

@@ -2,7 +2,7 @@
 
 import json
 
-from playbook_core.adapters.secrets import LOCAL_COLLECTION
+from playbook_core.domain.collections import SECRETS, WEBHOOK_SOURCES
 
 URL = "/v1/orgs/org_a/webhook-sources"
 SECRET = "shpss_super-secret-value-123"
@@ -24,7 +24,7 @@ def test_shopify_source_is_bound_to_the_org_and_the_secret_never_returned(api):
         "lowStockThreshold": None,
     }
     assert SECRET not in response.get_data(as_text=True)
-    stored = api.app.store.get("webhook_sources", "shopify_my-shop.myshopify.com")
+    stored = api.app.store.get(WEBHOOK_SOURCES, "shopify_my-shop.myshopify.com")
     assert stored["orgId"] == "org_a"
     assert SECRET not in json.dumps(stored, default=str)
     assert api.app.secrets().get(stored["secretRefs"][0]) == SECRET
@@ -60,9 +60,9 @@ def test_secret_rotation_keeps_the_previous_secret_second(api):
         URL,
         json={"platform": "shopify", "shopDomain": "shop.myshopify.com", "secret": "second-secret"},
     )
-    refs = api.app.store.get("webhook_sources", "shopify_shop.myshopify.com")["secretRefs"]
+    refs = api.app.store.get(WEBHOOK_SOURCES, "shopify_shop.myshopify.com")["secretRefs"]
     assert [api.app.secrets().get(r) for r in refs] == ["second-secret", "first-secret"]
-    assert api.app.store.get(LOCAL_COLLECTION, refs[0].removeprefix("local:"))["orgId"] == "_system"
+    assert api.app.store.get(SECRETS, refs[0].removeprefix("local:"))["orgId"] == "_system"
 
 
 def test_bad_input_is_400(api):

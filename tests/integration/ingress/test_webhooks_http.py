@@ -11,8 +11,9 @@ import pytest
 
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
-from playbook_core.adapters.secrets import LOCAL_COLLECTION, StoreSecrets
+from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.config import load_settings
+from playbook_core.domain.collections import EVENT_LOG, SECRETS, WEBHOOK_RECEIPTS, WEBHOOK_SOURCES
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.webhooks import signature
 from playbook_core.logging import ALERT, JsonFormatter
@@ -50,7 +51,7 @@ class Hooks:
         return [message for _, message in self.app.bus.published]
 
     def receipts(self):
-        return self.app.store.query("webhook_receipts").docs
+        return self.app.store.query(WEBHOOK_RECEIPTS).docs
 
     def post(self, platform, body, headers, query=""):
         response = self.clients[platform].post(f"/{query}", data=body, headers=headers)
@@ -89,7 +90,7 @@ class Hooks:
         """Every stored document except the local secret store itself, as one string."""
         with self.app.store._connection() as conn:
             rows = conn.execute("SELECT collection, id, data FROM documents").fetchall()
-        return "\n".join(f"{c}/{i} {d}" for c, i, d in rows if c != LOCAL_COLLECTION)
+        return "\n".join(f"{c}/{i} {d}" for c, i, d in rows if c != SECRETS)
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def test_signed_orders_create_publishes_one_envelope_with_the_source_org(hooks):
     assert receipt.id == body["eventId"]
     assert receipt.data["status"] == "published"
     assert receipt.data["expiresAt"] == datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    source = hooks.app.store.get("webhook_sources", f"shopify_{SHOP}")
+    source = hooks.app.store.get(WEBHOOK_SOURCES, f"shopify_{SHOP}")
     assert source["lastSeenAt"] == NOW
 
 
@@ -168,7 +169,7 @@ def test_the_same_delivery_again_is_a_duplicate_and_publishes_nothing(hooks):
 
 def test_a_receipt_left_received_by_a_crash_is_published_again(hooks):
     first = hooks.shopify(fixture("shopify_orders_create.json")).get_json()
-    hooks.app.store.update("webhook_receipts", first["eventId"], {"status": "received"})
+    hooks.app.store.update(WEBHOOK_RECEIPTS, first["eventId"], {"status": "received"})
     again = hooks.shopify(fixture("shopify_orders_create.json"))
     assert again.get_json() == first
     assert len(hooks.published) == 2
@@ -220,7 +221,7 @@ def test_low_inventory_is_published_as_low_stock(hooks):
 
 
 def test_a_source_threshold_wins_over_the_org_setting(hooks):
-    hooks.app.store.update("webhook_sources", f"shopify_{SHOP}", {"lowStockThreshold": 1})
+    hooks.app.store.update(WEBHOOK_SOURCES, f"shopify_{SHOP}", {"lowStockThreshold": 1})
     response = hooks.shopify(
         fixture("shopify_inventory_levels_update.json"), topic="inventory_levels/update"
     )
@@ -233,7 +234,7 @@ def test_unmapped_topic_is_ignored_with_an_event_log_entry(hooks):
     assert response.status_code == 200
     assert response.get_json() == {"received": True, "ignored": True, "reason": "unmapped_topic"}
     assert hooks.published == []
-    [entry] = hooks.app.store.query("playbook_event_log").docs
+    [entry] = hooks.app.store.query(EVENT_LOG).docs
     assert entry.data["outcome"] == "ignored_topic"
     assert entry.data["orgId"] == "org_a"
     assert entry.data["name"] == "checkouts/update"
@@ -345,7 +346,7 @@ def test_unknown_source_is_logged_as_a_security_event(hooks, caplog):
 
 
 def test_a_disabled_source_is_unknown(hooks):
-    hooks.app.store.update("webhook_sources", f"shopify_{SHOP}", {"status": "disabled"})
+    hooks.app.store.update(WEBHOOK_SOURCES, f"shopify_{SHOP}", {"status": "disabled"})
     response = hooks.shopify(fixture("shopify_orders_create.json"))
     assert (response.status_code, response.get_json()) == (401, {"error": "unknown_source"})
 

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from playbook_core.domain.collections import DELIVERIES, EXECUTIONS, ORGANIZATIONS, PLAYBOOKS, STATS
 from playbook_core.domain.loading import load_data
 from playbook_core.service.authoring import playbooks
 from playbook_core.service.reporting import counters
@@ -153,14 +154,14 @@ def test_reads_grow_with_playbooks_times_days_never_with_runs(api):
     for playbook_id in ids:  # 50 more runs on one day changes nothing
         activity(api.app.store, playbook_id, 5, runs=50)
     assert reads_for(10) == small
-    assert "playbook_executions" not in small
-    assert "playbook_deliveries" not in small
+    assert EXECUTIONS not in small
+    assert DELIVERIES not in small
     # Days 9..3: one `all` doc per playbook. Live days 2..0: every doc of those dates (day 2 is
     # compacted, so its shard and its `all` doc; yesterday one shard; today nothing).
-    assert small[counters.STATS] == 7 * 4 + 2 * 4 + 4
-    assert small["playbooks"] == 4  # the names, one batch
+    assert small[STATS] == 7 * 4 + 2 * 4 + 4
+    assert small[PLAYBOOKS] == 4  # the names, one batch
     larger = reads_for(19)
-    assert larger[counters.STATS] == 16 * 4 + 2 * 4 + 4
+    assert larger[STATS] == 16 * 4 + 2 * 4 + 4
 
 
 def test_another_orgs_playbook_is_404_and_another_org_is_403(api):
@@ -200,7 +201,7 @@ def test_a_range_of_366_days_and_a_range_after_today_are_accepted(api):
 
 
 def test_the_zone_and_currency_fall_back_to_the_organization(api):
-    api.app.store.set("organizations", ORG, {"timezone": "Pacific/Kiritimati", "currency": "cad"})
+    api.app.store.set(ORGANIZATIONS, ORG, {"timezone": "Pacific/Kiritimati", "currency": "cad"})
     body = get(api, f"{BASE}/analytics/playbooks").get_json()
     assert (body["timezone"], body["currency"], body["to"]) == (
         "Pacific/Kiritimati", "CAD", "2026-11-25",  # 12:00 UTC is 02:00 the next day at UTC+14

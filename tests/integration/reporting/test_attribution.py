@@ -20,7 +20,19 @@ from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.config import Settings
-from playbook_core.domain.attribution import ATTRIBUTIONS, attribution_id
+from playbook_core.domain.attribution import attribution_id
+from playbook_core.domain.collections import (
+    ATTRIBUTIONS,
+    CUSTOMER_DATES,
+    CUSTOMERS,
+    DELIVERIES,
+    EVENT_LOG,
+    JOB_RUNS,
+    ORDERS,
+    ORGANIZATIONS,
+    SETTINGS,
+    STATS,
+)
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.domain.ids import h
 from playbook_core.runtime import bootstrap
@@ -62,7 +74,7 @@ def app(stats_calls):
         FrozenClock(NOW),
     )
     bootstrap.use(installed)
-    store.set("playbook_settings", ORG, {"orgId": ORG, "timezone": "America/New_York"})
+    store.set(SETTINGS, ORG, {"orgId": ORG, "timezone": "America/New_York"})
     yield installed
     bootstrap.use(None)
     installed.bus.close()
@@ -82,7 +94,7 @@ def totals(calls):
 
 def deliver(app, delivery_id, *, playbook_id="pb_winback", sent_at=SENT, **identity):
     """A sent delivery as the send step leaves it (service/execution/deliveries.py `record_sent`)."""
-    app.store.set("playbook_deliveries", delivery_id, {
+    app.store.set(DELIVERIES, delivery_id, {
         "id": delivery_id, "orgId": ORG, "playbookId": playbook_id, "executionId": "ev_1",
         "channel": "sms" if "recipientPhone" in identity else "email", "status": "sent",
         "attributable": True, "customerFacing": True, "dryRun": False, "sentAt": sent_at,
@@ -159,7 +171,7 @@ def test_an_order_three_days_after_the_email_is_attributed_once_even_when_redeli
     shard = counters.stats_id(
         ORG, "pb_winback", "2026-11-13", counters.shard_of(bump["shard_seed"])
     )
-    stored = app.store.get(counters.STATS, shard)
+    stored = app.store.get(STATS, shard)
     assert (stored["attributedOrders"], stored["attributedRevenueMinor"]) == (1, 8000)
 
 
@@ -171,7 +183,7 @@ def test_an_order_eight_days_after_the_email_is_not_attributed(app, stats_calls)
 
 
 def test_the_window_is_the_orgs_setting(app):
-    app.store.set("playbook_settings", ORG, {"orgId": ORG, "attributionWindowDays": 10})
+    app.store.set(SETTINGS, ORG, {"orgId": ORG, "attributionWindowDays": 10})
     deliver(app, "dlv_email", recipientEmail=EMAIL)
     push(order_event("order.created", order_at=SENT + timedelta(days=8)))
     assert (attribution()["status"], attribution()["windowDays"]) == ("attributed", 10)
@@ -194,7 +206,7 @@ def test_identity_by_email_phone_or_customer_id(app, identity, customer):
 
 
 def test_a_webhook_order_finds_the_customer_id_from_its_email(app):
-    app.store.set("customers", "cus_9", {"orgId": ORG, "email": EMAIL})
+    app.store.set(CUSTOMERS, "cus_9", {"orgId": ORG, "email": EMAIL})
     deliver(app, "dlv_sms", customerId="cus_9", recipientPhone="+14155550199")
     push(order_event("order.created", order_at=SENT + timedelta(hours=5)))
     assert attribution()["lastTouch"]["deliveryId"] == "dlv_sms"
@@ -276,12 +288,12 @@ def test_reconcile_attributes_late_orders_and_deliveries_and_finalises_old_ones(
     assert attribution("late_delivery")["status"] == "unattributed"
     deliver(app, "dlv_late", recipientEmail=EMAIL, sent_at=recent - timedelta(hours=1))
     # 2) an app order whose event never arrived (back-filled by a POS sync, say).
-    app.store.set("orders", "pos_77", {
+    app.store.set(ORDERS, "pos_77", {
         "brandId": ORG, "createdAt": recent, "total": 25, "customer": {"email": EMAIL},
     })  # fmt: skip
     # 3) a webhook order known only from the event log's orderSummary (customer id only).
     deliver(app, "dlv_cid", customerId="cus_5", sent_at=recent - timedelta(hours=2))
-    app.store.set("playbook_event_log", "evl_1", {
+    app.store.set(EVENT_LOG, "evl_1", {
         "orgId": ORG, "eventId": "shp_9", "name": "order.created", "receivedAt": recent,
         "orderSummary": {"orderId": "9", "orderSource": "woocommerce",
                          "orderAt": recent.isoformat(), "totalMinor": 1200, "currency": "USD",
@@ -299,7 +311,7 @@ def test_reconcile_attributes_late_orders_and_deliveries_and_finalises_old_ones(
     assert attribution("pos_77", "app")["totalMinor"] == 2500
     assert attribution("9", "woocommerce")["lastTouch"]["deliveryId"] == "dlv_cid"
     assert attribution("old")["finalAt"] == now
-    run = app.store.get("playbook_job_runs", h(ORG, "attribution", "2026-11-24"))
+    run = app.store.get(JOB_RUNS, h(ORG, "attribution", "2026-11-24"))
     assert run["status"] == "done"
     assert run["result"]["finalised"] == 1
     assert run["result"]["missing"] == 2
@@ -326,16 +338,16 @@ def test_the_job_run_guard_makes_a_second_hourly_call_a_no_op(app, stats_calls):
 
 
 def test_the_lifecycle_sweep_publishes_the_three_events_once_per_day(app):
-    app.store.set("organizations", ORG, {"createdAt": datetime(2026, 11, 21, 15, tzinfo=UTC)})
-    app.store.set("customer_dates", "b1", {
+    app.store.set(ORGANIZATIONS, ORG, {"createdAt": datetime(2026, 11, 21, 15, tzinfo=UTC)})
+    app.store.set(CUSTOMER_DATES, "b1", {
         "orgId": ORG, "customerId": "cus_b", "field": "birthday", "monthDay": "11-24",
         "email": EMAIL,
     })  # fmt: skip
-    app.store.set("customer_dates", "i1", {
+    app.store.set(CUSTOMER_DATES, "i1", {
         "orgId": ORG, "customerId": "cus_i", "field": "lastOrder", "monthDay": "10-25",
         "date": "2026-10-25",
     })  # fmt: skip
-    app.store.set("customer_dates", "x1", {
+    app.store.set(CUSTOMER_DATES, "x1", {
         "orgId": "org_other", "customerId": "cus_x", "field": "birthday", "monthDay": "11-24",
     })  # fmt: skip
     at_local(app, 5)
@@ -368,7 +380,7 @@ def test_a_failing_job_releases_its_guard_for_the_next_tick(app, monkeypatch):
 
     monkeypatch.setattr(daily_jobs, "reconcile", broken)
     assert cron()["failed"] == [f"{ORG}:attribution"]
-    assert app.store.get("playbook_job_runs", h(ORG, "attribution", "2026-11-24")) is None
+    assert app.store.get(JOB_RUNS, h(ORG, "attribution", "2026-11-24")) is None
 
 
 def test_two_playbooks_share_the_even_split_in_one_transaction(app, stats_calls):
@@ -388,4 +400,4 @@ def test_two_playbooks_share_the_even_split_in_one_transaction(app, stats_calls)
     seed = attribution_id(ORG, "shopify", "1001")
     for playbook_id, share in (("pb_winback", 4001), ("pb_welcome", 4000)):
         shard = counters.stats_id(ORG, playbook_id, day, counters.shard_of(seed))
-        assert app.store.get(counters.STATS, shard)["evenSplitRevenueMinor"] == share
+        assert app.store.get(STATS, shard)["evenSplitRevenueMinor"] == share

@@ -7,6 +7,7 @@ import pytest
 
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.domain import reports
+from playbook_core.domain.collections import APPROVALS, EXECUTIONS, SETTINGS, STATS, SUMMARIES
 from playbook_core.domain.ids import h
 from playbook_core.ports import Where
 from playbook_core.service.execution import approvals, run_control
@@ -35,9 +36,7 @@ def store():
 
 def shards(store, org, day=TODAY):
     where = [Where("orgId", "==", org), Where("date", "==", day)]
-    return [
-        d for d in store.query(counters.STATS, where, limit=500).docs if d.data["shard"] != "all"
-    ]
+    return [d for d in store.query(STATS, where, limit=500).docs if d.data["shard"] != "all"]
 
 
 def day_total(store, org, day=TODAY):
@@ -46,7 +45,7 @@ def day_total(store, org, day=TODAY):
 
 def approved(rig, playbook, customer=CUSTOMER):
     execution_id = rig.start(playbook, customer=customer)
-    rig.store.update("playbook_executions", execution_id, {"approvedAt": rig.clock.now()})
+    rig.store.update(EXECUTIONS, execution_id, {"approvedAt": rig.clock.now()})
     return execution_id
 
 
@@ -157,7 +156,7 @@ def test_the_date_is_the_event_day_in_the_org_zone(rig):
     rig.clock.current = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 22:00 on the 24th in New York
     rig.start(rig.playbook(INTERNAL))
     assert day_total(rig.store, rig.org, "2026-11-24") == {"executions": 1}
-    rig.store.set("playbook_settings", rig.org, {"timezone": "Asia/Tokyo"}, merge=True)
+    rig.store.set(SETTINGS, rig.org, {"timezone": "Asia/Tokyo"}, merge=True)
     rig.start(rig.playbook(INTERNAL))
     assert day_total(rig.store, rig.org, "2026-11-25") == {"executions": 1}
 
@@ -176,7 +175,7 @@ def test_bump_creates_the_shard_then_increments_nested_counters(store):
     bump(store, {"executions": 1, "sent.email": 1})
     bump(store, {"sent.email": 2, "sent.sms": 1, "skipped.deduped": 1, "attributedOrders": 0})
     doc_id = f"org_a__pb_1__20261124__{counters.shard_of('ex_1')}"
-    doc = store.get(counters.STATS, doc_id)
+    doc = store.get(STATS, doc_id)
     assert {k: doc[k] for k in ("orgId", "playbookId", "date", "shard")} == {
         "orgId": "org_a", "playbookId": "pb_1", "date": TODAY, "shard": counters.shard_of("ex_1"),
     }  # fmt: skip
@@ -191,7 +190,7 @@ def test_bump_inside_a_transaction_reads_then_creates_or_increments(store):
         store.transaction(
             lambda tx, s=sign: bump(tx, {"attributedOrders": s, "attributedRevenueMinor": s * 2500})
         )
-    doc = store.get(counters.STATS, f"org_a__pb_1__20261124__{counters.shard_of('ex_1')}")
+    doc = store.get(STATS, f"org_a__pb_1__20261124__{counters.shard_of('ex_1')}")
     assert (doc["attributedOrders"], doc["attributedRevenueMinor"], doc["date"]) == (1, 2500, TODAY)
 
 
@@ -211,12 +210,12 @@ def test_compaction_equals_the_sum_of_the_shards_and_overwrites(store):
     assert counters.compact_day(store, org_id="org_a", local_date=TODAY) == 2
     bump(store, {"executions": 1}, seed="late")  # after compaction: the next run overwrites
     assert counters.compact_day(store, org_id="org_a", local_date="20261124") == 2
-    compacted = store.get(counters.STATS, "org_a__pb_1__20261124__all")
+    compacted = store.get(STATS, "org_a__pb_1__20261124__all")
     mine = [d.data for d in shards(store, "org_a") if d.data["playbookId"] == "pb_1"]
     assert reports.add({}, compacted) == reports.total(mine)
     assert (compacted["executions"], compacted["sent"]) == (41, {"email": 40})
     assert (compacted["shard"], compacted["date"], compacted["orgId"]) == ("all", TODAY, "org_a")
-    assert store.get(counters.STATS, "org_a__pb_2__20261124__all")["executions"] == 7
+    assert store.get(STATS, "org_a__pb_2__20261124__all")["executions"] == 7
     assert len(shards(store, "org_a")) > 2  # the shards stay as the audit trail
 
 
@@ -228,7 +227,7 @@ def test_compaction_keeps_the_latest_run(store):
             shard_seed=seed, fields={"lastRunAt": at, "lastRunStatus": status},
         )  # fmt: skip
     counters.compact_day(store, org_id="org_a", local_date=TODAY)
-    compacted = store.get(counters.STATS, "org_a__pb_1__20261124__all")
+    compacted = store.get(STATS, "org_a__pb_1__20261124__all")
     assert (compacted["lastRunAt"], compacted["lastRunStatus"]) == (late, "failed")
 
 
@@ -242,14 +241,14 @@ def test_summaries_sum_the_last_30_all_docs(store):
     counters.compact_day(store, org_id="org_a", local_date="2026-11-10")
     bump(store, {"executions": 99}, day="2026-11-25")  # after through_date: not counted
     bump(store, {"executions": 1}, day="2026-11-24", org="org_b")  # another org: not counted
-    store.set("playbook_approvals", "ex_p", {"orgId": "org_a", "playbookId": "pb_2",
+    store.set(APPROVALS, "ex_p", {"orgId": "org_a", "playbookId": "pb_2",
                                             "status": "pending"})  # fmt: skip
     assert counters.summarise(store, org_id="org_a", through_date=TODAY) == 2
-    first = store.get(counters.SUMMARIES, "pb_1")
+    first = store.get(SUMMARIES, "pb_1")
     assert first["last30"] == {"executions": 60, "completed": 30, "failed": 30, "sent": {"sms": 30}}
     assert (first["successRate30"], first["throughDate"], first["orgId"]) == (0.5, TODAY, "org_a")
     assert first["pendingApprovals"] == 0
-    second = store.get(counters.SUMMARIES, "pb_2")
+    second = store.get(SUMMARIES, "pb_2")
     assert (second["last30"]["executions"], second["successRate30"]) == (3, 1.0)
     assert second["pendingApprovals"] == 1
 
@@ -263,9 +262,9 @@ def test_a_playbook_that_went_quiet_drops_to_zero_but_keeps_its_last_run(store):
     )  # fmt: skip
     counters.compact_day(store, org_id="org_a", local_date="2026-10-01")
     counters.summarise(store, org_id="org_a", through_date="2026-10-01")
-    assert store.get(counters.SUMMARIES, "pb_1")["last30"]["executions"] == 1
+    assert store.get(SUMMARIES, "pb_1")["last30"]["executions"] == 1
     counters.summarise(store, org_id="org_a", through_date=TODAY)
-    quiet = store.get(counters.SUMMARIES, "pb_1")
+    quiet = store.get(SUMMARIES, "pb_1")
     assert (quiet["last30"], quiet["successRate30"]) == ({}, None)
     assert (quiet["lastRunAt"], quiet["lastRunStatus"]) == (ran, "completed")
     assert counters.summarise(store, org_id="org_a", through_date=TODAY) == 0  # nothing to rewrite
@@ -292,11 +291,11 @@ def test_on_firestore_counters_transactions_compaction_and_summaries(standins, e
     rig.store.transaction(attribute)  # the run's shard exists: read, then increment
     bump(rig.store, {"skipped.deduped": 1}, seed="other", playbook=playbook_id, org=rig.org)
     assert counters.compact_day(rig.store, org_id=rig.org, local_date=TODAY) == 1
-    compacted = rig.store.get(counters.STATS, f"{rig.org}__{playbook_id}__20261124__all")
+    compacted = rig.store.get(STATS, f"{rig.org}__{playbook_id}__20261124__all")
     assert reports.add({}, compacted) == {
         "executions": 1, "completed": 1, "sent": {"email": 1}, "skipped": {"deduped": 1},
         "attributedOrders": 1, "attributedRevenueMinor": 1999,
     }  # fmt: skip
     assert counters.summarise(rig.store, org_id=rig.org, through_date=TODAY) == 1
-    summary = rig.store.get(counters.SUMMARIES, playbook_id)
+    summary = rig.store.get(SUMMARIES, playbook_id)
     assert (summary["last30"]["executions"], summary["lastRunStatus"]) == (1, "completed")

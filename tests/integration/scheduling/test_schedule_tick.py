@@ -12,6 +12,7 @@ from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.config import Settings
+from playbook_core.domain.collections import CUSTOMERS, EXECUTIONS, SCHEDULES
 from playbook_core.domain.executions import calendar_execution_id, schedule_execution_id
 from playbook_core.domain.ids import h
 from playbook_core.domain.loading import load_text
@@ -25,7 +26,6 @@ from playbook_core.service.scheduling.tick import handle_cron
 from playbook_core.testing import FrozenClock, RecordingServer
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
-EXECUTIONS, SCHEDULES = "playbook_executions", "playbook_schedules"
 STEPS = """
 steps:
   - {id: hello, action: notify, params: {channel: dashboard, to: "role:admin", message: Hi}}
@@ -256,7 +256,7 @@ def customer(app, customer_id, **fields):
     document_changes.document_changed(
         change, store=app.store, bus=app.bus, topic="playbook-events", clock=app.clock
     )
-    app.store.set("customers", customer_id, fields)
+    app.store.set(CUSTOMERS, customer_id, fields)
 
 
 def test_calendar_trigger_sweeps_birthdays_including_29_february_in_a_common_year(world):

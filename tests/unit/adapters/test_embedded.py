@@ -9,6 +9,7 @@ import pytest
 from playbook_core.adapters import embedded_query
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.embedded_fields import dumps, loads
+from playbook_core.domain.collections import ORDERS
 from playbook_core.domain.errors import AlreadyExists, BadRequest, Unavailable
 from playbook_core.ports import DELETE_FIELD, Increment, OrderBy, Where
 
@@ -23,12 +24,12 @@ def store():
 def test_documents_survive_a_restart(tmp_path):
     path = str(tmp_path / "store.sqlite3")
     first = EmbeddedStore(path)
-    first.create("orders", "o1", {"at": datetime(2026, 1, 1, tzinfo=UTC)})
+    first.create(ORDERS, "o1", {"at": datetime(2026, 1, 1, tzinfo=UTC)})
     first.close()
 
     second = EmbeddedStore(path)
     try:
-        assert second.get("orders", "o1") == {"at": datetime(2026, 1, 1, tzinfo=UTC)}
+        assert second.get(ORDERS, "o1") == {"at": datetime(2026, 1, 1, tzinfo=UTC)}
     finally:
         second.close()
 
@@ -72,22 +73,22 @@ def test_a_closed_store_is_unavailable(store):
 def test_on_commit_sees_before_and_after_of_committed_writes_only():
     seen = []
     store = EmbeddedStore(":memory:", on_commit=lambda *event: seen.append(event))
-    store.create("orders", "o1", {"n": 1})
-    store.update("orders", "o1", {"n": Increment(1)})
-    store.delete("orders", "o1")
-    store.delete("orders", "o1")  # nothing there: no event
+    store.create(ORDERS, "o1", {"n": 1})
+    store.update(ORDERS, "o1", {"n": Increment(1)})
+    store.delete(ORDERS, "o1")
+    store.delete(ORDERS, "o1")  # nothing there: no event
 
     def failing(tx):
-        tx.set("orders", "o2", {"n": 1})
+        tx.set(ORDERS, "o2", {"n": 1})
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         store.transaction(failing)
 
     assert seen == [
-        ("orders", "o1", None, {"n": 1}),
-        ("orders", "o1", {"n": 1}, {"n": 2}),
-        ("orders", "o1", {"n": 2}, None),
+        (ORDERS, "o1", None, {"n": 1}),
+        (ORDERS, "o1", {"n": 1}, {"n": 2}),
+        (ORDERS, "o1", {"n": 2}, None),
     ]
 
 

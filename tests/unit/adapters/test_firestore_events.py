@@ -7,6 +7,7 @@ import pytest
 
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.firestore_events import FirestoreTriggerPoster, to_value
+from playbook_core.domain.collections import CUSTOMERS, ORDERS
 from playbook_core.runtime.cloudevents import decode_firestore_change, plain_value
 from playbook_core.testing import RecordingServer, eventually
 
@@ -52,10 +53,10 @@ def test_commits_post_emulator_shaped_cloudevents_that_decode(sink):
     store = EmbeddedStore(":memory:", on_commit=poster)
     at = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     try:
-        store.create("orders", "o1", {"orgId": "org_a", "total": 10, "at": at, "tags": ["vip"]})
-        store.update("orders", "o1", {"total": 12})
-        store.delete("orders", "o1")
-        store.create("customers", "c1", {"orgId": "org_a"})  # no route: nothing posted
+        store.create(ORDERS, "o1", {"orgId": "org_a", "total": 10, "at": at, "tags": ["vip"]})
+        store.update(ORDERS, "o1", {"total": 12})
+        store.delete(ORDERS, "o1")
+        store.create(CUSTOMERS, "c1", {"orgId": "org_a"})  # no route: nothing posted
         poster.drain()
     finally:
         store.close()
@@ -81,8 +82,8 @@ def test_commits_post_emulator_shaped_cloudevents_that_decode(sink):
     first = decode_firestore_change(attributes_of(created), created.body)
     assert (first.kind, first.path, first.collection, first.document_id) == (
         "created",
-        "orders/o1",
-        "orders",
+        f"{ORDERS}/o1",
+        ORDERS,
         "o1",
     )
     assert first.after == {"orgId": "org_a", "total": 10, "at": at, "tags": ["vip"]}
@@ -99,9 +100,9 @@ def test_an_unreachable_route_is_logged_and_dropped(caplog):
     poster = FirestoreTriggerPoster(lambda _: "http://127.0.0.1:9/nowhere", timeout_s=1.0)
     store = EmbeddedStore(":memory:", on_commit=poster)
     try:
-        store.create("orders", "o1", {"n": 1})
+        store.create(ORDERS, "o1", {"n": 1})
         poster.drain()
-        assert store.get("orders", "o1") == {"n": 1}
+        assert store.get(ORDERS, "o1") == {"n": 1}
     finally:
         store.close()
         poster.close()

@@ -6,11 +6,11 @@ import threading
 import time
 from typing import Any
 
+from playbook_core.domain.collections import SECRETS
 from playbook_core.domain.errors import NotFound, Unavailable
 from playbook_core.domain.ids import h
 from playbook_core.ports import DocumentStore
 
-LOCAL_COLLECTION = "_secrets"  # denied to clients by the rules; only the functions read it
 CACHE_SECONDS = 300
 
 
@@ -27,17 +27,17 @@ class StoreSecrets:
     def put(self, name: str, value: str) -> str:
         # Same value, same version: registering a store again with its secret changes nothing.
         version = f"{name}@{h(name, value)[:16]}"
-        self.store.set(LOCAL_COLLECTION, version, {"orgId": "_system", "value": value})
+        self.store.set(SECRETS, version, {"orgId": "_system", "value": value})
         return f"local:{version}"
 
     def get(self, reference: str) -> str:
-        document = self.store.get(LOCAL_COLLECTION, reference.removeprefix("local:"))
+        document = self.store.get(SECRETS, reference.removeprefix("local:"))
         if document is None:
             raise NotFound("secret reference not found")
         return str(document["value"])
 
     def discard(self, reference: str) -> None:
-        self.store.delete(LOCAL_COLLECTION, reference.removeprefix("local:"))
+        self.store.delete(SECRETS, reference.removeprefix("local:"))
 
 
 class SecretManagerSecrets:

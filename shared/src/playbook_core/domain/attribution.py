@@ -17,7 +17,6 @@ from playbook_core.domain.normal_forms import (
     to_money,
 )
 
-ATTRIBUTIONS = "playbook_attributions"
 DEFAULT_WINDOW_DAYS = 7
 MAX_TOUCHES = 10  # per identity query and in the even split (§9.2 steps 3 and 7)
 ORDERS, REVENUE, EVEN = "attributedOrders", "attributedRevenueMinor", "evenSplitRevenueMinor"

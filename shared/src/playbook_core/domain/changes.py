@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from playbook_core.domain.collections import CUSTOMERS, INVENTORY, ORDERS
 from playbook_core.domain.doc_fields import instant, mapping, names, number, text
 from playbook_core.domain.envelope import Consent, Customer, EventEnvelope, Source
 from playbook_core.domain.ids import h, is_plain_id
@@ -18,9 +19,8 @@ from playbook_core.domain.normal_forms import (
     rfc3339,
     to_money,
 )
+from playbook_core.domain.timezones import DEFAULT_TIMEZONE
 
-ORDERS, CUSTOMERS, INVENTORY = "orders", "customers", "inventory"
-DEFAULT_TIMEZONE = "America/New_York"
 DEFAULT_LOW_STOCK = 5
 ORDER_SOURCE = "app"
 _ORG_FIELDS = ("orgId", "brandId", "retailerId")

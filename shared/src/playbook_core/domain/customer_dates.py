@@ -14,7 +14,6 @@ from playbook_core.domain.doc_fields import instant, mapping
 from playbook_core.domain.ids import h
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone
 
-CUSTOMER_DATES = "customer_dates"
 # Calendar trigger `dateField` → the `field` of its rows.
 DATE_FIELDS = {"customer.birthday": "birthday", "customer.signupDate": "signupDate"}
 FIELDS = ("birthday", "signupDate", "lastOrder")

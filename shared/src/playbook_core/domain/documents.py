@@ -11,14 +11,9 @@ from playbook_core.domain.ids import definition_hash
 from playbook_core.domain.lifecycle import PausedReason, Status, VersionReason
 from playbook_core.domain.playbook import PlaybookDefinition
 
-PLAYBOOKS = "playbooks"
 PURGE_AFTER = timedelta(days=30)
 _WORD = re.compile(r"[a-z0-9]+")
 MAX_SEARCH_TOKENS = 200
-
-
-def versions_path(playbook_id: str) -> str:
-    return f"{PLAYBOOKS}/{playbook_id}/versions"
 
 
 def search_tokens(definition: PlaybookDefinition) -> list[str]:

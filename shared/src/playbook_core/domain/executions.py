@@ -9,7 +9,6 @@ from typing import Any
 from playbook_core.domain.ids import h
 from playbook_core.domain.playbook import PlaybookDefinition
 
-EXECUTIONS = "playbook_executions"
 PROGRESS_DEADLINE = timedelta(minutes=10)
 MAX_EVENT_SNAPSHOT = 64 * 1024
 TERMINAL = frozenset({"completed", "failed", "cancelled", "rejected", "expired"})

@@ -20,8 +20,8 @@ from playbook_core.domain.playbook import (
     SendEmailStep,
 )
 from playbook_core.domain.schedules import FREQUENCY_PRESETS
+from playbook_core.domain.timezones import DEFAULT_TIMEZONE
 
-DEFAULT_TIMEZONE = "America/New_York"
 # Producers per event (§5.1). Firestore changes, the daily sweep and the ingest API exist for every
 # org; webhook topics only for the org's registered platforms. Unlisted events are ingest-only.
 _ANY = frozenset({"firestore", "sweep", "ingest"})

@@ -18,10 +18,8 @@ from playbook_core.domain.playbook import (
     ScheduleTrigger,
 )
 from playbook_core.domain.schedules import FREQUENCY_PRESETS, next_slot, slot_local
+from playbook_core.domain.timezones import DEFAULT_TIMEZONE
 
-LISTENERS = "playbook_event_listeners"
-SCHEDULES = "playbook_schedules"
-DEFAULT_TIMEZONE = "America/New_York"
 _UNSAFE = re.compile(r"[/\\?#\[\]]|\s+")
 
 

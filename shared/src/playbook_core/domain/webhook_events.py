@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from playbook_core.domain import normalise as n
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.domain.normal_forms import parse_timestamp, rfc3339
+from playbook_core.domain.timezones import DEFAULT_TIMEZONE
 from playbook_core.domain.webhooks import (
     SHOPIFY_TOPICS,
     STALE_AFTER_HOURS,
@@ -73,7 +74,7 @@ class OrgContext:
 
     low_stock_threshold: int = 5
     default_country: str = "US"
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/New_York"))
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
 
 
 @dataclass(frozen=True)

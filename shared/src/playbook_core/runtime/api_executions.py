@@ -8,8 +8,9 @@ from typing import Any
 from flask import Response
 
 from playbook_core.domain.access import require_approver, require_editor, require_reader
+from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.errors import BadRequest, PlaybooksError
-from playbook_core.domain.executions import EXECUTIONS, TERMINAL
+from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.ids import is_plain_id
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response

@@ -7,13 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from playbook_core.domain.documents import PLAYBOOKS, definition_of
-from playbook_core.domain.graph import DEFAULT_TIMEZONE, Graph, GraphPlaybook, build_graph
+from playbook_core.domain.collections import ORGANIZATIONS, PLAYBOOKS, SETTINGS, WEBHOOK_SOURCES
+from playbook_core.domain.documents import definition_of
+from playbook_core.domain.graph import Graph, GraphPlaybook, build_graph
+from playbook_core.domain.timezones import org_timezone_name, stored_zone
 from playbook_core.ports import DocumentStore, Where
-from playbook_core.service.ingress.sources import SOURCES
+from playbook_core.service.paging import iterate
 
-SETTINGS = "playbook_settings"
-ORGANIZATIONS = "organizations"
 PAGE = 100
 MAX_SOURCES = 100
 _log = logging.getLogger("playbooks.graph")
@@ -33,14 +33,10 @@ def _playbooks(org_id: str, include_inactive: bool, store: DocumentStore) -> lis
         Where("orgId", "==", org_id),
         Where("archived", "==", False) if include_inactive else Where("status", "==", "active"),  # noqa: FBT003
     ]
-    found: list[GraphPlaybook] = []
-    cursor: str | None = None
-    while True:
-        page = store.query(PLAYBOOKS, where, limit=PAGE, start_after=cursor)
-        found += [p for p in (_playbook(doc.id, doc.data) for doc in page.docs) if p is not None]
-        cursor = page.next_cursor
-        if cursor is None:
-            return found
+    found = (
+        _playbook(doc.id, doc.data) for doc in iterate(store, PLAYBOOKS, where, page_size=PAGE)
+    )
+    return [p for p in found if p is not None]
 
 
 def _playbook(playbook_id: str, document: dict[str, Any]) -> GraphPlaybook | None:
@@ -56,7 +52,7 @@ def _playbook(playbook_id: str, document: dict[str, Any]) -> GraphPlaybook | Non
 
 
 def _platforms(org_id: str, store: DocumentStore) -> set[str]:
-    page = store.query(SOURCES, [Where("orgId", "==", org_id)], limit=MAX_SOURCES)
+    page = store.query(WEBHOOK_SOURCES, [Where("orgId", "==", org_id)], limit=MAX_SOURCES)
     return {
         str(doc.data.get("platform"))
         for doc in page.docs
@@ -66,8 +62,6 @@ def _platforms(org_id: str, store: DocumentStore) -> set[str]:
 
 def _timezone(org_id: str, store: DocumentStore) -> str:
     """§8.1: the org's settings, then the organization doc, then the default."""
-    for collection in (SETTINGS, ORGANIZATIONS):
-        name = (store.get(collection, org_id) or {}).get("timezone")
-        if isinstance(name, str) and name:
-            return name
-    return DEFAULT_TIMEZONE
+    settings = store.get(SETTINGS, org_id)
+    organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
+    return org_timezone_name(settings, organization)

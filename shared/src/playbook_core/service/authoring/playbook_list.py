@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from playbook_core.domain import reports
-from playbook_core.domain.documents import PLAYBOOKS, query_tokens
+from playbook_core.domain.collections import PLAYBOOKS, SUMMARIES
+from playbook_core.domain.documents import query_tokens
 from playbook_core.domain.errors import BadRequest
 from playbook_core.ports import DocumentStore, OrderBy, Where
 
-SUMMARIES = "playbook_summaries"
 MAX_PAGE = 100
 View = Literal["brand", "dispensary", "all"]
 STATUSES = frozenset({"draft", "active", "paused", "disabled", "archived"})

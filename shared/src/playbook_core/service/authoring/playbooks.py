@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from playbook_core.domain.documents import (
+from playbook_core.domain.collections import (
+    ASSIGNMENTS,
+    EXECUTIONS,
+    LISTENERS,
     PLAYBOOKS,
+    SCHEDULES,
+    SETTINGS,
+    versions_path,
+)
+from playbook_core.domain.documents import (
     PURGE_AFTER,
     definition_fields,
     definition_of,
@@ -14,7 +22,6 @@ from playbook_core.domain.documents import (
     new_playbook,
     status_fields,
     version_document,
-    versions_path,
 )
 from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, PreconditionFailed
 from playbook_core.domain.ids import next_copy_id
@@ -29,12 +36,10 @@ from playbook_core.domain.lifecycle import (
 )
 from playbook_core.domain.loading import Validated, load_data
 from playbook_core.domain.playbook import PlaybookDefinition
-from playbook_core.domain.sync import LISTENERS, SCHEDULES, listener_docs, schedule_docs
+from playbook_core.domain.sync import listener_docs, schedule_docs
+from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Where
 
-SETTINGS = "playbook_settings"
-ASSIGNMENTS = "playbook_assignments"
-EXECUTIONS = "playbook_executions"
 _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
 MAX_COPY_ATTEMPTS = 1000
 
@@ -49,10 +54,12 @@ def load_playbook(
     return document
 
 
-def org_timezone(reader: DocumentStore | Transaction, org_id: str) -> str | None:
-    settings = reader.get(SETTINGS, org_id) or {}
-    timezone = settings.get("timezone")
-    return timezone if isinstance(timezone, str) else None
+def org_timezone(reader: DocumentStore | Transaction, org_id: str) -> str:
+    """The zone inherited by schedule and calendar docs (§8.1).
+
+    Known gap (domain.md §8.1): organizations.timezone is not consulted here.
+    """
+    return org_timezone_name(reader.get(SETTINGS, org_id))
 
 
 def sync_triggers(

@@ -9,15 +9,16 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from playbook_core.domain.collections import SCHEDULES, SETTINGS
 from playbook_core.domain.errors import Issue, PlaybookInvalid
 from playbook_core.domain.schedules import TimezoneError, resolve_timezone
 from playbook_core.domain.secret_names import names_secret, org_slack_reference, slack_secret_name
+from playbook_core.domain.timezones import org_timezone_name, zone_named
 from playbook_core.domain.validation import E164, EMAIL
 from playbook_core.ports import Clock, DocumentStore, Secrets, Where
-from playbook_core.service.authoring.playbooks import SETTINGS
 from playbook_core.service.ingress.sources import retire_versions
+from playbook_core.service.paging import iterate
 
-SCHEDULES = "playbook_schedules"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}  # the local Slack stand-in; nothing else over http
 
 
@@ -104,7 +105,8 @@ def get_settings(*, org_id: str, store: DocumentStore) -> dict[str, Any]:
     return {
         "orgId": org_id,
         **visible,
-        "effectiveTimezone": visible["timezone"] or "America/New_York",
+        # Known gap (domain.md §2.3): organizations.timezone is not consulted here.
+        "effectiveTimezone": org_timezone_name(stored),
     }
 
 
@@ -155,25 +157,15 @@ def _retime_inherited_schedules(
     org_id: str, timezone: str | None, store: DocumentStore, clock: Clock
 ) -> None:
     """Schedules that inherit the org zone move with it (domain.md §8.1)."""
-    from zoneinfo import ZoneInfo  # noqa: PLC0415 - only on the rare zone change
-
     from playbook_core.domain.schedules import next_slot, slot_local  # noqa: PLC0415
 
-    zone_name = timezone or "America/New_York"
-    zone = ZoneInfo(zone_name)
+    zone = zone_named(timezone)
+    zone_name = str(zone.key)
     now = clock.now()
-    cursor = None
-    while True:
-        page = store.query(
-            SCHEDULES, [Where("orgId", "==", org_id), Where("timezoneInherited", "==", True)],  # noqa: FBT003
-            limit=100, start_after=cursor,
-        )  # fmt: skip
-        for doc in page.docs:
-            slot = next_slot(doc.data["cron"], zone, now)
-            store.update(SCHEDULES, doc.id, {
-                "timezone": zone_name, "nextRunAt": slot, "nextRunLocal": slot_local(slot, zone),
-                "updatedAt": now,
-            })  # fmt: skip
-        cursor = page.next_cursor
-        if cursor is None:
-            return
+    inherited = [Where("orgId", "==", org_id), Where("timezoneInherited", "==", True)]  # noqa: FBT003
+    for doc in iterate(store, SCHEDULES, inherited, page_size=100):
+        slot = next_slot(doc.data["cron"], zone, now)
+        store.update(SCHEDULES, doc.id, {
+            "timezone": zone_name, "nextRunAt": slot, "nextRunLocal": slot_local(slot, zone),
+            "updatedAt": now,
+        })  # fmt: skip

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from playbook_core import catalog
-from playbook_core.domain.documents import PLAYBOOKS, definition_of, status_fields
+from playbook_core.domain.collections import ASSIGNMENTS, PLAYBOOKS, SETTINGS
+from playbook_core.domain.documents import definition_of, status_fields
 from playbook_core.domain.errors import BadRequest, PlaybooksError
 from playbook_core.domain.tiers import Tier, ids_for_tier, parse_tier, tier_change
 from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction
 from playbook_core.service.authoring.playbooks import (
-    ASSIGNMENTS,
-    SETTINGS,
     change_status,
     create_playbook,
     org_timezone,

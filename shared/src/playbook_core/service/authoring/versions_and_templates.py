@@ -7,7 +7,8 @@ from typing import Any
 
 from playbook_core import catalog
 from playbook_core.domain import strict_json
-from playbook_core.domain.documents import definition_of, versions_path
+from playbook_core.domain.collections import PLAYBOOKS, SETTINGS, TEMPLATES, versions_path
+from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import (
     AlreadyExists,
     Forbidden,
@@ -24,13 +25,11 @@ from playbook_core.domain.tiers import TemplateEntry, may_clone_template, parse_
 from playbook_core.domain.yaml_source import split_documents
 from playbook_core.ports import Clock, DocumentStore, IdFactory, OrderBy
 from playbook_core.service.authoring.playbooks import (
-    SETTINGS,
     create_playbook,
     load_playbook,
     write_definition,
 )
 
-TEMPLATES = "playbook_templates"
 MAX_IMPORT = 200
 
 
@@ -170,7 +169,7 @@ def clone_template(
     base = f"{org_id}_{template_id}"
     for n in range(1, 1000):
         candidate = base if n == 1 else f"{base}_{n}"
-        if store.get("playbooks", candidate) is None:
+        if store.get(PLAYBOOKS, candidate) is None:
             return create_playbook(
                 org_id=org_id, validated=validated, actor=actor, reason="template",
                 source={"kind": kind, "templateId": template_id}, store=store, clock=clock,

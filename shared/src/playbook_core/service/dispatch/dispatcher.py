@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from playbook_core.domain.documents import PLAYBOOKS, definition_of
+from playbook_core.domain.collections import CUSTOMERS, LISTENERS, PLAYBOOKS
+from playbook_core.domain.documents import definition_of
 from playbook_core.domain.envelope import Consent, Customer, EventEnvelope, Source
 from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.events import canonical_name, listener_names
@@ -24,14 +25,13 @@ from playbook_core.domain.matching import (
     loop_blocked,
     matching_trigger,
 )
-from playbook_core.domain.sync import LISTENERS
 from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import Clock, Doc, DocumentStore, TaskQueue, Where
 from playbook_core.service.execution.run_start import StepTarget, start_run
 from playbook_core.service.ingress.event_log import record_outcome
+from playbook_core.service.paging import iterate
 
-CUSTOMERS = "customers"
-WEBHOOK_SOURCES = frozenset({"shopify", "woocommerce"})
+WEBHOOK_PLATFORMS = frozenset({"shopify", "woocommerce"})
 ORDER_SUMMARY_EVENTS = frozenset({"order.created", "order.cancelled", "order.refunded"})
 _EVENT_ID = re.compile(r"[A-Za-z0-9_:.-]{1,128}")
 _log = logging.getLogger("playbooks.dispatch")
@@ -159,14 +159,8 @@ def _listening_playbooks(org_id: str, names: tuple[str, ...], store: DocumentSto
         Where("status", "==", "active"),
         Where("eventName", "in", list(names)),
     ]
-    found: dict[str, None] = {}
-    cursor: str | None = None
-    while True:
-        page = store.query(LISTENERS, where, limit=100, start_after=cursor)
-        found.update(dict.fromkeys(str(doc.data["playbookId"]) for doc in page.docs))
-        cursor = page.next_cursor
-        if cursor is None:
-            return list(found)
+    listeners = iterate(store, LISTENERS, where, page_size=100)
+    return list(dict.fromkeys(str(doc.data["playbookId"]) for doc in listeners))
 
 
 def _enrich_customer(
@@ -226,7 +220,7 @@ def _customer_by_email(
         doc = page.docs[0]
         _write_back_consent(doc, given, envelope, store=store, clock=clock)
         return doc.id, doc.data
-    if envelope.source.kind not in WEBHOOK_SOURCES:
+    if envelope.source.kind not in WEBHOOK_PLATFORMS:
         return None, None
     doc_id = "cus_" + h(envelope.org_id, given.email)
     now = clock.now()
@@ -251,7 +245,7 @@ def _write_back_consent(
     doc: Doc, given: Customer, envelope: EventEnvelope, *, store: DocumentStore, clock: Clock
 ) -> None:
     """§7.9: consent the platform reports is written onto the customer, only when it changed."""
-    if envelope.source.kind not in WEBHOOK_SOURCES or given.consent is None:
+    if envelope.source.kind not in WEBHOOK_PLATFORMS or given.consent is None:
         return
     current = dict(doc.data.get("consent") or {})
     reported = given.consent.model_dump(exclude_none=True)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from playbook_core.domain import templating
+from playbook_core.domain.collections import NOTIFICATIONS, SETTINGS
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.envelope import Causation, EventEnvelope, Source
 from playbook_core.domain.errors import NotFound, ProviderError
@@ -24,7 +25,6 @@ from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.ports import AgentHarness, DocumentStore, EventBus, Secrets, SlackNotifier
 from playbook_core.service.ingress.event_log import publish_event
 
-NOTIFICATIONS = "notifications"
 DEFAULT_TIMEOUT_S = 20
 MAX_OUTPUT_CHARS = 64 * 1024
 MOCK_OUTPUT = {
@@ -202,7 +202,7 @@ def _slack_notice(
     store: DocumentStore, ctx: ActionContext, secrets: Secrets, slack: SlackNotifier, text: str
 ) -> StepOutcome:
     org_id = ctx.execution["orgId"]
-    reference = org_slack_reference(org_id, store.get("playbook_settings", org_id) or {})
+    reference = org_slack_reference(org_id, store.get(SETTINGS, org_id) or {})
     not_configured = StepOutcome(
         "failed", error_code="slack_not_configured", error_message="no Slack webhook is configured"
     )

@@ -7,9 +7,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from playbook_core.domain import templating
+from playbook_core.domain.collections import (
+    APPROVALS,
+    DELIVERIES,
+    EXECUTIONS,
+    NOTIFICATIONS,
+    approval_claims_path,
+    step_doc_id,
+    steps_path,
+)
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
-from playbook_core.domain.executions import EXECUTIONS
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
 from playbook_core.domain.text import one_line
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
@@ -20,9 +28,6 @@ if TYPE_CHECKING:
     from playbook_core.service.execution.actions import ActionContext
     from playbook_core.service.execution.deliveries import Message
 
-APPROVALS = "playbook_approvals"
-DELIVERIES = "playbook_deliveries"
-NOTIFICATIONS = "notifications"
 DECISION_LEASE = timedelta(minutes=1)  # a decider that crashed after claiming blocks no longer
 _log = logging.getLogger("playbooks.approvals")
 
@@ -172,9 +177,9 @@ def _take_decision_claim(
     mine = {"reviewerId": reviewer.get("uid"), "at": now}
     for _ in range(2):  # a claim released meanwhile: its decider is done, try once more
         try:
-            store.create(_claims(execution_id), "decision", mine)
+            store.create(approval_claims_path(execution_id), "decision", mine)
         except AlreadyExists:
-            claim = store.get(_claims(execution_id), "decision")
+            claim = store.get(approval_claims_path(execution_id), "decision")
             if claim is not None:
                 return bool(now - claim["at"] >= DECISION_LEASE)
         else:
@@ -185,13 +190,9 @@ def _take_decision_claim(
 def _release_decision_claim(store: DocumentStore, execution_id: str) -> None:
     # Once decided, the approval's status refuses later deciders; the claim is not needed.
     try:
-        store.delete(_claims(execution_id), "decision")
+        store.delete(approval_claims_path(execution_id), "decision")
     except Unavailable:
         _log.warning("decision claim on %s left for its lease to expire", execution_id)
-
-
-def _claims(execution_id: str) -> str:
-    return f"{APPROVALS}/{execution_id}/claims"
 
 
 def _decide_claimed(
@@ -260,7 +261,7 @@ def _decide_claimed(
         counters.record_closed(store, execution, "rejected", held=len(held), at=now)
     if approve:
         index = int(approval["gateStepIndex"])
-        step = store.get(f"{EXECUTIONS}/{execution_id}/steps", f"{index:03d}") or {}
+        step = store.get(steps_path(execution_id), step_doc_id(index)) or {}
         enqueue_step(queue, target, execution, index, int(step.get("attempt", 1)), nonce="approved")
     return approval
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from playbook_core.domain import templating
 from playbook_core.domain.approval import provably_internal
+from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone
 from playbook_core.domain.sending import (
@@ -27,8 +28,6 @@ from playbook_core.ports import DocumentStore
 from playbook_core.service.execution.actions import ActionContext
 from playbook_core.service.reporting import counters
 
-DELIVERIES = "playbook_deliveries"
-COMMS = "customer_communications"
 OPT_OUT = "\nReply STOP to opt out."
 MAX_SMS = 480
 DELIVERY_TTL = timedelta(days=400)
@@ -181,7 +180,7 @@ def record_sent(
     )
     key = document["id"].removeprefix("dlv_")
     store.set(
-        COMMS,
+        COMMUNICATIONS,
         send_log_id(key),
         {
             "orgId": execution["orgId"],

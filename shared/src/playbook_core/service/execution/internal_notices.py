@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from playbook_core.domain.collections import USERS
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.playbook import NotifyStep
 from playbook_core.ports import DocumentStore, Where
@@ -11,7 +12,6 @@ from playbook_core.service.execution.actions import ActionContext
 from playbook_core.service.execution.deliveries import Message, Unsendable, render_message
 from playbook_core.service.execution.send_step import Senders, SendPolicy, deliver
 
-USERS = "users"
 ADMIN_ROLES = ("brand", "brand_admin", "dispensary", "dispensary_admin")
 MAX_INTERNAL_RECIPIENTS = 20
 

@@ -6,9 +6,10 @@ import logging
 import re
 from typing import Any
 
+from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import AlreadyExists, BadRequest, Conflict
-from playbook_core.domain.executions import EXECUTIONS, manual_execution_id, new_execution
+from playbook_core.domain.executions import manual_execution_id, new_execution
 from playbook_core.domain.ids import is_plain_id
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone
 from playbook_core.domain.playbook import ManualTrigger

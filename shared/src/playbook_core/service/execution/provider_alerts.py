@@ -6,13 +6,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from playbook_core.domain.collections import PROVIDER_STATUS, SETTINGS
 from playbook_core.domain.errors import NotFound, ProviderError
 from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.logging import event
 from playbook_core.ports import DocumentStore, Secrets, SlackNotifier, Transaction
 
-PROVIDER_STATUS = "playbook_provider_status"
-SETTINGS = "playbook_settings"
 THROTTLE = timedelta(hours=1)
 _log = logging.getLogger("playbooks.alerts")
 

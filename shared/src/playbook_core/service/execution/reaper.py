@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from playbook_core.domain.executions import EXECUTIONS, PROGRESS_DEADLINE
+from playbook_core.domain.collections import EXECUTIONS, step_doc_id, steps_path
+from playbook_core.domain.executions import PROGRESS_DEADLINE
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Where
 from playbook_core.service.execution.run_start import StepTarget, enqueue_step
 
@@ -41,7 +42,7 @@ def reap(
             failed += 1
             continue
         index = int(execution.get("currentStepIndex", 0))
-        step = store.get(f"{EXECUTIONS}/{doc.id}/steps", f"{index:03d}") or {}
+        step = store.get(steps_path(doc.id), step_doc_id(index)) or {}
         # A new task name for the same attempt: the lost task's name may still be taken.
         enqueue_step(
             queue,

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from playbook_core.domain.collections import ORGANIZATIONS, SETTINGS, steps_path
 from playbook_core.domain.secret_names import org_slack_reference
+from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import DocumentStore, OrderBy
-
-SETTINGS = "playbook_settings"
-ORGANIZATIONS = "organizations"
-
-
-def steps_path(execution_id: str) -> str:
-    return f"playbook_executions/{execution_id}/steps"
-
-
-def step_doc_id(index: int) -> str:
-    return f"{index:03d}"
 
 
 def org_context(store: DocumentStore, org_id: str) -> dict[str, Any]:
@@ -27,7 +18,7 @@ def org_context(store: DocumentStore, org_id: str) -> dict[str, Any]:
     return {
         "id": org_id,
         "name": organization.get("name", org_id),
-        "timezone": settings.get("timezone") or organization.get("timezone") or "America/New_York",
+        "timezone": org_timezone_name(settings, organization),
         "tier": settings.get("tier"),
         "admin_email": settings.get("adminEmail") or owner_email,
         "owner_email": owner_email,

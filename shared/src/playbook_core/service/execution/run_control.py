@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from playbook_core.domain.documents import definition_of, versions_path
+from playbook_core.domain.collections import (
+    APPROVALS,
+    DELIVERIES,
+    EXECUTIONS,
+    steps_path,
+    versions_path,
+)
+from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import BadRequest, Conflict, NotFound
-from playbook_core.domain.executions import EXECUTIONS, TERMINAL
+from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.lifecycle import version_doc_id
 from playbook_core.ports import (
     Clock,
@@ -18,12 +25,9 @@ from playbook_core.ports import (
     Where,
 )
 from playbook_core.service.authoring.playbooks import load_playbook
-from playbook_core.service.execution.approvals import APPROVALS
-from playbook_core.service.execution.render_context import steps_path
 from playbook_core.service.execution.run_start import StepTarget, start_run
 from playbook_core.service.reporting import counters
 
-DELIVERIES = "playbook_deliveries"
 SKIP_REASONS = frozenset(
     {
         "deduped",

@@ -6,14 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import AlreadyExists
-from playbook_core.domain.executions import (
-    EXECUTIONS,
-    new_execution,
-    step_task_body,
-    step_task_name,
-)
+from playbook_core.domain.executions import new_execution, step_task_body, step_task_name
 from playbook_core.ports import Clock, DocumentStore, TaskQueue, TaskRequest
 from playbook_core.service.reporting import counters
 

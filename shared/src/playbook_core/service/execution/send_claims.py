@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.ids import h
 from playbook_core.domain.sending import Cap, contact_state_id, decide, release
@@ -14,8 +15,6 @@ if TYPE_CHECKING:
     from playbook_core.service.execution.actions import ActionContext
     from playbook_core.service.execution.deliveries import Message
 
-DELIVERIES = "playbook_deliveries"
-COMMS = "customer_communications"
 LEASE = timedelta(minutes=2)  # a send that crashed mid-call is retried after this
 
 
@@ -45,7 +44,7 @@ def claim(
 
     def work(tx: Transaction) -> Literal["send", "deduped", "frequency_capped", "done"]:
         current = tx.get(DELIVERIES, document["id"])
-        state = tx.get(COMMS, state_id)
+        state = tx.get(COMMUNICATIONS, state_id)
         if current is not None and current.get("status") in ("sent", "skipped"):
             return "done"
         if (
@@ -70,7 +69,7 @@ def claim(
             if decision.outcome != "send":
                 return decision.outcome
             tx.set(
-                COMMS,
+                COMMUNICATIONS,
                 state_id,
                 {
                     **decision.state,
@@ -126,19 +125,19 @@ def _take_dedup_lock(
         "expiresAt": now + window,
     }
     try:
-        store.create(COMMS, lock_id, lock)
+        store.create(COMMUNICATIONS, lock_id, lock)
     except AlreadyExists:
         pass
     else:
         return True
 
     def replace_if_stale(tx: Transaction) -> bool:
-        current = tx.get(COMMS, lock_id)
+        current = tx.get(COMMUNICATIONS, lock_id)
         if current is not None and current.get("executionId") == execution["id"]:
             return True
         if current is not None and now - current["at"] < window:
             return False
-        tx.set(COMMS, lock_id, lock)
+        tx.set(COMMUNICATIONS, lock_id, lock)
         return True
 
     return store.transaction(replace_if_stale)
@@ -150,11 +149,11 @@ def release_claim(store: DocumentStore, execution: dict[str, Any], identity: str
     lock_id = dedup_lock_id(execution, identity)
 
     def work(tx: Transaction) -> None:
-        state = tx.get(COMMS, state_id)
-        lock = tx.get(COMMS, lock_id)
+        state = tx.get(COMMUNICATIONS, state_id)
+        lock = tx.get(COMMUNICATIONS, lock_id)
         if state is not None:
-            tx.set(COMMS, state_id, release(state, execution_id=execution["id"]))
+            tx.set(COMMUNICATIONS, state_id, release(state, execution_id=execution["id"]))
         if lock is not None and lock.get("executionId") == execution["id"]:
-            tx.delete(COMMS, lock_id)
+            tx.delete(COMMUNICATIONS, lock_id)
 
     store.transaction(work)

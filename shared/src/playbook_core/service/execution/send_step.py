@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import PermanentProviderError, ProviderError
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
@@ -15,8 +16,6 @@ from playbook_core.ports import DocumentStore, EmailMessage, Mailer, SmsSender
 from playbook_core.service.execution import approvals
 from playbook_core.service.execution.actions import ActionContext, provider_outcome
 from playbook_core.service.execution.deliveries import (
-    COMMS,
-    DELIVERIES,
     Message,
     Unsendable,
     delivery_document,
@@ -142,7 +141,7 @@ def _gate(
     if not consent_allows(message.channel, consent, transactional=message.transactional):
         return settle_skip(store, document, "no_consent")
     peek = decide(
-        store.get(COMMS, contact_state_id(execution["orgId"], document["identityKey"])),
+        store.get(COMMUNICATIONS, contact_state_id(execution["orgId"], document["identityKey"])),
         playbook_id=execution["playbookId"],
         execution_id=execution["id"],
         delivery=document["id"],

@@ -7,9 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from playbook_core.domain.documents import definition_of, versions_path
+from playbook_core.domain.collections import (
+    EXECUTIONS,
+    SETTINGS,
+    step_doc_id,
+    steps_path,
+    versions_path,
+)
+from playbook_core.domain.documents import definition_of
 from playbook_core.domain.engine import StepOutcome, plan
-from playbook_core.domain.executions import EXECUTIONS, TERMINAL
+from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.lifecycle import version_doc_id
 from playbook_core.domain.matching import evaluate
 from playbook_core.domain.playbook import (
@@ -34,7 +41,7 @@ from playbook_core.ports import (
 )
 from playbook_core.service.execution import actions
 from playbook_core.service.execution.internal_notices import run_internal_email
-from playbook_core.service.execution.render_context import build_context, step_doc_id, steps_path
+from playbook_core.service.execution.render_context import build_context
 from playbook_core.service.execution.run_start import StepTarget, enqueue_step
 from playbook_core.service.execution.send_step import Senders, SendPolicy, run_send
 from playbook_core.service.execution.step_task import StepTask
@@ -194,7 +201,7 @@ def _run(
 def _send(
     engine: Engine, step: Any, ctx: actions.ActionContext, definition: PlaybookDefinition
 ) -> StepOutcome:
-    policy = SendPolicy.of(engine.store.get("playbook_settings", ctx.execution["orgId"]) or {})
+    policy = SendPolicy.of(engine.store.get(SETTINGS, ctx.execution["orgId"]) or {})
     allowed = _attempts(step, definition)
     if isinstance(step, (SendEmailStep, SendSmsStep)):
         return run_send(

@@ -7,10 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from playbook_core.domain.changes import (
-    CUSTOMERS,
     DEFAULT_LOW_STOCK,
-    INVENTORY,
-    ORDERS,
     ChangeLike,
     OrgFacts,
     events_for,
@@ -19,15 +16,21 @@ from playbook_core.domain.changes import (
     orgs_of,
     split_path,
 )
-from playbook_core.domain.customer_dates import CUSTOMER_DATES, customer_rows, last_order_row
+from playbook_core.domain.collections import (
+    CUSTOMER_DATES,
+    CUSTOMERS,
+    INVENTORY,
+    ORDERS,
+    ORGANIZATIONS,
+    SETTINGS,
+)
+from playbook_core.domain.customer_dates import customer_rows, last_order_row
 from playbook_core.domain.doc_fields import mapping
-from playbook_core.domain.schedules import TimezoneError, resolve_timezone
+from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, EventBus, Transaction, Where
 from playbook_core.service.ingress.event_log import publish_event
 
-SETTINGS = "playbook_settings"
-ORGANIZATIONS = "organizations"
 _FUNCTIONS = {
     ORDERS: "on_order_written",
     CUSTOMERS: "on_customer_written",
@@ -40,14 +43,8 @@ _log = logging.getLogger("playbooks.changes")
 def org_facts(store: DocumentStore, org_id: str) -> OrgFacts:
     """Timezone (settings, then organizations, then the default), threshold and phone country."""
     settings = store.get(SETTINGS, org_id) or {}
-    name = settings.get("timezone")
-    if not isinstance(name, str):
-        name = (store.get(ORGANIZATIONS, org_id) or {}).get("timezone")
-    defaults = OrgFacts()
-    try:
-        timezone = resolve_timezone(name) if isinstance(name, str) else defaults.timezone
-    except TimezoneError:
-        timezone = defaults.timezone  # a bad stored value must not stop the org's events
+    organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
+    timezone = org_timezone(settings, organization)  # a bad stored zone means the default
     own = settings.get("lowStockThreshold")
     threshold = DEFAULT_LOW_STOCK
     if isinstance(own, int) and not isinstance(own, bool) and 0 <= own <= _MAX_THRESHOLD:

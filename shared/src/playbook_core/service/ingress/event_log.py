@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from playbook_core.domain.collections import EVENT_LOG
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.ids import h
 from playbook_core.ports import DocumentStore, EventBus
 
-EVENT_LOG = "playbook_event_log"
 EVENT_LOG_TTL = timedelta(days=30)
 OUTCOMES = frozenset(
     {

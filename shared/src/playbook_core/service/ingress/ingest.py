@@ -16,15 +16,15 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from playbook_core.domain.collections import EVENT_LOG, WEBHOOK_RECEIPTS
 from playbook_core.domain.envelope import Consent, Customer, EventEnvelope, Source
 from playbook_core.domain.errors import AlreadyExists, BadRequest, Forbidden, PayloadTooLarge
 from playbook_core.domain.events import canonical_name
 from playbook_core.domain.ids import h
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone, rfc3339
 from playbook_core.ports import Clock, DocumentStore, EventBus, OrderBy, Where
-from playbook_core.service.ingress.event_log import EVENT_LOG, OUTCOMES, publish_event
+from playbook_core.service.ingress.event_log import OUTCOMES, publish_event
 
-RECEIPTS = "webhook_receipts"
 RECEIPT_TTL = timedelta(hours=72)
 MAX_DATA_BYTES = 64 * 1024
 MAX_PAGE = 100
@@ -104,9 +104,9 @@ def ingest_event(
         "expiresAt": now + RECEIPT_TTL,
     }  # fmt: skip
     try:
-        store.create(RECEIPTS, event_id, receipt)
+        store.create(WEBHOOK_RECEIPTS, event_id, receipt)
     except AlreadyExists:
-        existing = store.get(RECEIPTS, event_id)
+        existing = store.get(WEBHOOK_RECEIPTS, event_id)
         if existing is not None and existing.get("status") == "published":
             return {"eventId": event_id, "duplicate": True}
     envelope = EventEnvelope(
@@ -116,7 +116,7 @@ def ingest_event(
         dedupe_key=request.dedupe_key, data=request.data,
     )  # fmt: skip
     publish_event(envelope, bus=bus, topic=topic)
-    store.update(RECEIPTS, event_id, {"status": "published", "publishedAt": clock.now()})
+    store.update(WEBHOOK_RECEIPTS, event_id, {"status": "published", "publishedAt": clock.now()})
     return {"eventId": event_id}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from playbook_core.domain.collections import WEBHOOK_SOURCES
 from playbook_core.domain.errors import BadRequest, Conflict, Unavailable
 from playbook_core.domain.secret_names import names_secret, webhook_secret_name
 from playbook_core.domain.webhooks import (
@@ -15,7 +16,6 @@ from playbook_core.domain.webhooks import (
 )
 from playbook_core.ports import Clock, DocumentStore, Secrets, Transaction
 
-SOURCES = "webhook_sources"
 _log = logging.getLogger("playbooks.sources")
 MIN_SECRET_LENGTH = 8
 
@@ -45,14 +45,14 @@ def register_source(
         )
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         raise BadRequest("a webhook secret has at least 8 characters")
-    before = store.get(SOURCES, source_id)
+    before = store.get(WEBHOOK_SOURCES, source_id)
     _refuse_if_taken(before, org_id)
     reference = secrets.put(webhook_secret_name(org_id, source_id), secret) if secret else None
     fresh = reference is not None and reference not in (before or {}).get("secretRefs", [])
     now = clock.now()
 
     def work(tx: Transaction) -> dict[str, Any]:
-        current = tx.get(SOURCES, source_id)
+        current = tx.get(WEBHOOK_SOURCES, source_id)
         _refuse_if_taken(current, org_id)
         own = webhook_secret_name(org_id, source_id)
         refs = [r for r in (current or {}).get("secretRefs", []) if names_secret(r, own)]
@@ -64,7 +64,7 @@ def register_source(
             "lowStockThreshold": low_stock_threshold, "createdAt": previous.get("createdAt", now),
             "lastSeenAt": previous.get("lastSeenAt"), "updatedAt": now,
         }  # fmt: skip
-        tx.set(SOURCES, source_id, document)
+        tx.set(WEBHOOK_SOURCES, source_id, document)
         return document
 
     try:

@@ -8,12 +8,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from playbook_core.domain.collections import (
+    ORGANIZATIONS,
+    WEBHOOK_CLAIMS,
+    WEBHOOK_RECEIPTS,
+    WEBHOOK_SOURCES,
+)
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.errors import AlreadyExists, BadRequest, NotFound, Unavailable
 from playbook_core.domain.normal_forms import parse_timestamp
 from playbook_core.domain.secret_names import names_secret, webhook_secret_name
+from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.domain.webhook_events import (
     Delivery,
     OrgContext,
@@ -45,14 +51,7 @@ from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import Clock, DocumentStore, EventBus, Secrets
 from playbook_core.service.authoring.settings import get_settings
 from playbook_core.service.ingress.event_log import publish_event, record_outcome
-from playbook_core.service.ingress.sources import SOURCES
 
-RECEIPTS = "webhook_receipts"
-# Claims on a delivery's content rather than its headers (same signed body; order created): they
-# map a replay onto the delivery that came first, whose receipt alone says whether it published.
-CLAIMS = "webhook_claims"
-ORGANIZATIONS = "organizations"
-DEFAULT_TIMEZONE = "America/New_York"
 _LOGGED_TEXT = 200  # header values we log (topic, shop) are attacker-controlled: keep them short
 _log = logging.getLogger("playbooks.webhooks")
 
@@ -153,7 +152,7 @@ def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Sou
             source_id, ref = woocommerce_source_id(key), key.split("://", 1)[1].split("/", 1)[0]
     except BadRequest:
         return None
-    document = store.get(SOURCES, source_id)
+    document = store.get(WEBHOOK_SOURCES, source_id)
     if document is None or document.get("status") != "active" or not document.get("orgId"):
         return None
     return _Source(source_id, key, ref, document)
@@ -221,7 +220,7 @@ def _first_delivery_of(
         "receivedAt": now, "expiresAt": now + timedelta(hours=REPLAY_TTL_HOURS),
     }  # fmt: skip
     claim_id = content_receipt_id(delivery.platform, source.key, delivery.topic, body)
-    first = _create_or_get(CLAIMS, claim_id, claim, store)
+    first = _create_or_get(WEBHOOK_CLAIMS, claim_id, claim, store)
     replay_key = first.get("replayKey") if first is not None else None
     if not isinstance(replay_key, str) or replay_key == delivery.event_id:
         return delivery
@@ -235,17 +234,10 @@ def _org_context(org_id: str, source: _Source, store: DocumentStore) -> OrgConte
     threshold = source.document.get("lowStockThreshold")
     if not isinstance(threshold, int):
         threshold = int(settings["lowStockThreshold"])
-    zone_name = settings["timezone"]
-    if not zone_name:
-        organization = store.get(ORGANIZATIONS, org_id) or {}
-        zone_name = organization.get("timezone") or DEFAULT_TIMEZONE
-    try:
-        zone = ZoneInfo(str(zone_name))
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo(DEFAULT_TIMEZONE)
+    organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
     return OrgContext(
         low_stock_threshold=threshold, default_country=str(settings["defaultCountry"] or "US"),
-        timezone=zone,
+        timezone=org_timezone(settings, organization),
     )  # fmt: skip
 
 
@@ -304,7 +296,7 @@ def _order_creator(
         "receivedAt": now, "expiresAt": now + timedelta(days=ORDER_CREATED_TTL_DAYS),
     }  # fmt: skip
     claim_id = order_created_receipt_id(delivery.platform, source.key, order_id)
-    first = _create_or_get(CLAIMS, claim_id, claim, store)
+    first = _create_or_get(WEBHOOK_CLAIMS, claim_id, claim, store)
     # The same delivery again (a retry after a crash) keeps its claim; its receipt decides.
     if first is None or first.get("replayKey") == delivery.event_id:
         return None
@@ -323,7 +315,7 @@ def _claim(
     }  # fmt: skip
     # Still `received` when found: an earlier attempt died before publishing; publishing again is
     # safe because every event id is deterministic.
-    return _create_or_get(RECEIPTS, delivery.event_id, receipt, store)
+    return _create_or_get(WEBHOOK_RECEIPTS, delivery.event_id, receipt, store)
 
 
 def _create_or_get(
@@ -342,7 +334,7 @@ def _create_or_get(
 def _mark_published(delivery: Delivery, store: DocumentStore) -> None:
     try:
         store.update(
-            RECEIPTS, delivery.event_id,
+            WEBHOOK_RECEIPTS, delivery.event_id,
             {"status": "published", "publishedAt": delivery.received_at},
         )  # fmt: skip
     except (Unavailable, NotFound):  # published already; a later duplicate just republishes
@@ -351,6 +343,6 @@ def _mark_published(delivery: Delivery, store: DocumentStore) -> None:
 
 def _touch(source: _Source, now: datetime, store: DocumentStore) -> None:
     try:
-        store.update(SOURCES, source.id, {"lastSeenAt": now})
+        store.update(WEBHOOK_SOURCES, source.id, {"lastSeenAt": now})
     except (Unavailable, NotFound):  # bookkeeping only: the delivery itself succeeded
         event(_log, logging.WARNING, "webhook source lastSeenAt not updated", sourceKey=source.key)

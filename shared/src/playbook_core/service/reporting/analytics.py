@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from playbook_core.domain import reports
-from playbook_core.domain.documents import PLAYBOOKS
+from playbook_core.domain.collections import ORGANIZATIONS, PLAYBOOKS, SETTINGS, STATS
 from playbook_core.domain.errors import BadRequest
-from playbook_core.ports import Clock, Doc, DocumentStore, Where
+from playbook_core.domain.timezones import org_timezone, stored_zone
+from playbook_core.ports import Clock, DocumentStore, Where
 from playbook_core.service.authoring.playbooks import load_playbook
-from playbook_core.service.reporting.counters import (
-    ALL,
-    ORGANIZATIONS,
-    PAGE,
-    SETTINGS,
-    STATS,
-    zone_named,
-)
+from playbook_core.service.paging import iterate
+from playbook_core.service.reporting.counters import ALL, PAGE
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -42,12 +37,12 @@ class _Org:
 
 def _org(store: DocumentStore, org_id: str, clock: Clock) -> _Org:
     settings = store.get(SETTINGS, org_id) or {}
-    zone, currency = settings.get("timezone"), settings.get("currency")
-    if not isinstance(zone, str) or not isinstance(currency, str):  # the org doc fills the gaps
+    currency = settings.get("currency")
+    organization: Mapping[str, Any] = {}
+    if stored_zone(settings) is None or not isinstance(currency, str):  # the org doc fills gaps
         organization = store.get(ORGANIZATIONS, org_id) or {}
-        zone = zone if isinstance(zone, str) else organization.get("timezone")
         currency = currency if isinstance(currency, str) else organization.get("currency")
-    zone_info = zone_named(zone)
+    zone_info = org_timezone(settings, organization)
     return _Org(
         today=clock.now().astimezone(zone_info).date(),
         timezone=str(zone_info.key),
@@ -81,16 +76,6 @@ def window(date_from: str | None, date_to: str | None, today: date) -> tuple[dat
     return start, end
 
 
-def _docs(store: DocumentStore, where: list[Where]) -> Iterator[Doc]:
-    cursor: str | None = None
-    while True:
-        page = store.query(STATS, where, limit=PAGE, start_after=cursor)
-        yield from page.docs
-        cursor = page.next_cursor
-        if cursor is None:
-            return
-
-
 def _counters(
     store: DocumentStore, org_id: str, playbook_id: str | None, span: tuple[date, date], today: date
 ) -> dict[_Key, dict[str, Any]]:
@@ -108,7 +93,7 @@ def _counters(
             Where("date", ">=", start.isoformat()),
             Where("date", "<=", compacted_end.isoformat()),
         ]
-        for doc in _docs(store, where):
+        for doc in iterate(store, STATS, where, page_size=PAGE):
             found[(doc.data["playbookId"], doc.data["date"])] = reports.add({}, doc.data)
     live_start = max(start, live_from)
     if live_start <= end:
@@ -116,7 +101,7 @@ def _counters(
         if playbook_id is not None:
             live.append(Where("playbookId", "==", playbook_id))
         live += [Where("date", ">=", live_start.isoformat()), Where("date", "<=", end.isoformat())]
-        for doc in _docs(store, live):
+        for doc in iterate(store, STATS, live, page_size=PAGE):
             if doc.data.get("shard") != ALL:
                 key = (doc.data["playbookId"], doc.data["date"])
                 found[key] = reports.add(found[key], doc.data)

@@ -13,19 +13,23 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from playbook_core.domain import attribution as rules
-from playbook_core.domain.attribution import ATTRIBUTIONS, MAX_TOUCHES, Order, Touch, order_from
-from playbook_core.domain.changes import DEFAULT_TIMEZONE
+from playbook_core.domain.attribution import MAX_TOUCHES, Order, Touch, order_from
+from playbook_core.domain.collections import (
+    ATTRIBUTIONS,
+    CUSTOMERS,
+    DELIVERIES,
+    ORGANIZATIONS,
+    SETTINGS,
+)
 from playbook_core.domain.doc_fields import text
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.normal_forms import normalise_currency, to_money
-from playbook_core.domain.schedules import TimezoneError, resolve_timezone
+from playbook_core.domain.timezones import DEFAULT_TIMEZONE, org_timezone, stored_zone
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, OrderBy, Transaction, Where
 from playbook_core.service.dispatch.dispatcher import PushedMessage
 from playbook_core.service.reporting import counters
 
-DELIVERIES, CUSTOMERS = "playbook_deliveries", "customers"
-SETTINGS, ORGANIZATIONS = "playbook_settings", "organizations"
 ACTED_ON = frozenset({"order.created", "order.cancelled", "order.refunded"})
 TTL = timedelta(days=400)
 _log = logging.getLogger("playbooks.attribution")
@@ -45,19 +49,16 @@ def org_rules(
 ) -> OrgRules:
     if settings is None:
         settings = store.get(SETTINGS, org_id) or {}
-    zone, currency = settings.get("timezone"), normalise_currency(settings.get("currency"))
-    if not isinstance(zone, str) or currency is None:  # the organizations doc fills the gaps
-        org = store.get(ORGANIZATIONS, org_id) or {}
-        zone = zone if isinstance(zone, str) else org.get("timezone")
-        currency = currency or normalise_currency(org.get("currency"))
+    currency = normalise_currency(settings.get("currency"))
+    organization: Mapping[str, Any] = {}
+    if stored_zone(settings) is None or currency is None:  # the organizations doc fills the gaps
+        organization = store.get(ORGANIZATIONS, org_id) or {}
+        currency = currency or normalise_currency(organization.get("currency"))
     days = settings.get("attributionWindowDays")
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 30:
         days = rules.DEFAULT_WINDOW_DAYS
-    try:
-        timezone = resolve_timezone(zone) if isinstance(zone, str) else OrgRules().timezone
-    except TimezoneError:
-        timezone = OrgRules().timezone  # a bad stored zone must not stop attribution
-    return OrgRules(days, timezone, currency)
+    # A bad stored zone means the default: it must not stop attribution.
+    return OrgRules(days, org_timezone(settings, organization), currency)
 
 
 def handle_order_message(

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 from playbook_core.domain import reports
+from playbook_core.domain.collections import APPROVALS, ORGANIZATIONS, SETTINGS, STATS, SUMMARIES
 from playbook_core.domain.errors import Unavailable
 from playbook_core.domain.ids import h
-from playbook_core.domain.schedules import TimezoneError, resolve_timezone
+from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.logging import event
-from playbook_core.ports import Doc, DocumentStore, Increment, Transaction, Where
+from playbook_core.ports import DocumentStore, Increment, Transaction, Where
+from playbook_core.service.paging import iterate
 
-STATS = "playbook_stats_daily"
-SUMMARIES = "playbook_summaries"
-SETTINGS, ORGANIZATIONS = "playbook_settings", "organizations"
-APPROVALS = "playbook_approvals"
 SHARDS = 5
 ALL = "all"
 WINDOW_DAYS = 30
 RETENTION = timedelta(days=400)
-DEFAULT_TIMEZONE = "America/New_York"
 PAGE = 500
 _log = logging.getLogger("playbooks.stats")
 
@@ -98,24 +95,11 @@ def bump(
         tx.update(STATS, doc_id, {**changes, **(fields or {})})
 
 
-def org_zone(
-    store: DocumentStore, org_id: str, settings: Mapping[str, Any] | None = None
-) -> ZoneInfo:
-    """§2.3: the settings zone, else the organization's, else America/New_York."""
-    if settings is None:
-        settings = store.get(SETTINGS, org_id) or {}
-    zone = settings.get("timezone")
-    if not isinstance(zone, str):
-        zone = (store.get(ORGANIZATIONS, org_id) or {}).get("timezone")
-    return zone_named(zone)
-
-
-def zone_named(name: Any) -> ZoneInfo:
-    """The IANA zone, or America/New_York for a missing or bad one (it must not stop counting)."""
-    try:
-        return resolve_timezone(name) if isinstance(name, str) else ZoneInfo(DEFAULT_TIMEZONE)
-    except TimezoneError:
-        return ZoneInfo(DEFAULT_TIMEZONE)
+def org_zone(store: DocumentStore, org_id: str) -> ZoneInfo:
+    """The org's zone (§8.1); the organization document is read only when settings name none."""
+    settings = store.get(SETTINGS, org_id) or {}
+    organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
+    return org_timezone(settings, organization)
 
 
 def record(
@@ -194,16 +178,6 @@ def record_delivery(
     )  # fmt: skip
 
 
-def _docs(store: DocumentStore, collection: str, where: list[Where]) -> Iterator[Doc]:
-    cursor: str | None = None
-    while True:
-        page = store.query(collection, where, limit=PAGE, start_after=cursor)
-        yield from page.docs
-        cursor = page.next_cursor
-        if cursor is None:
-            return
-
-
 def _latest(documents: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The document with the newest lastRunAt (empty when none ran)."""
     ran = [d for d in documents if isinstance(d.get("lastRunAt"), datetime)]
@@ -216,7 +190,9 @@ def compact_day(
     """§9.3 c: each playbook's shards of that date summed into its `all` doc (overwritten)."""
     day = iso_date(local_date)
     shards: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for doc in _docs(store, STATS, [Where("orgId", "==", org_id), Where("date", "==", day)]):
+    for doc in iterate(
+        store, STATS, [Where("orgId", "==", org_id), Where("date", "==", day)], page_size=PAGE
+    ):
         if doc.data.get("shard") != ALL:
             shards[str(doc.data["playbookId"])].append(doc.data)
     for playbook_id, docs in shards.items():
@@ -248,12 +224,14 @@ def summarise(
         Where("orgId", "==", org_id), Where("shard", "==", ALL),
         Where("date", ">=", start), Where("date", "<=", end.isoformat()),
     ]  # fmt: skip
-    for doc in _docs(store, STATS, in_window):
+    for doc in iterate(store, STATS, in_window, page_size=PAGE):
         window[str(doc.data["playbookId"])].append(doc.data)
     waiting = [Where("orgId", "==", org_id), Where("status", "==", "pending")]
-    pending = Counter(str(d.data.get("playbookId")) for d in _docs(store, APPROVALS, waiting))
+    pending = Counter(
+        str(d.data.get("playbookId")) for d in iterate(store, APPROVALS, waiting, page_size=PAGE)
+    )
     mine = [Where("orgId", "==", org_id)]
-    existing = {doc.id: doc.data for doc in _docs(store, SUMMARIES, mine)}
+    existing = {doc.id: doc.data for doc in iterate(store, SUMMARIES, mine, page_size=PAGE)}
     written = 0
     for playbook_id in sorted(set(window) | set(pending) | set(existing)):
         last30 = reports.total(window.get(playbook_id, []))

@@ -7,8 +7,9 @@ from datetime import date
 from typing import Any
 
 from playbook_core.domain.changes import customer_profile, orgs_of
-from playbook_core.domain.customer_dates import CUSTOMER_DATES, DATE_FIELDS, sweep_month_days
-from playbook_core.domain.documents import PLAYBOOKS, definition_of
+from playbook_core.domain.collections import CUSTOMER_DATES, CUSTOMERS, PLAYBOOKS
+from playbook_core.domain.customer_dates import DATE_FIELDS, sweep_month_days
+from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.executions import calendar_execution_id
 from playbook_core.domain.ids import is_plain_id
@@ -17,7 +18,6 @@ from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, TaskQueue, Where
 from playbook_core.service.execution.run_start import StepTarget, start_run
 
-CUSTOMERS = "customers"
 PAGE = 500
 _log = logging.getLogger("playbooks.calendar")
 
@@ -67,6 +67,7 @@ def sweep(
             Where("field", "==", DATE_FIELDS[trigger.date_field]),
             Where("monthDay", "in", sweep_month_days(local_date, trigger.offset_days)),
         ]
+        # Not service.paging.iterate: each page is one batch (one get_many of its customers).
         cursor: str | None = None
         while True:
             page = store.query(CUSTOMER_DATES, where, limit=PAGE, start_after=cursor)

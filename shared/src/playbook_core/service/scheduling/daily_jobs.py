@@ -10,9 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from playbook_core.domain.attribution import ATTRIBUTIONS, Order, order_from
-from playbook_core.domain.changes import ORDERS, order_customer, order_data, orgs_of
-from playbook_core.domain.customer_dates import CUSTOMER_DATES, sweep_month_days
+from playbook_core.domain.attribution import Order, order_from
+from playbook_core.domain.changes import order_customer, order_data, orgs_of
+from playbook_core.domain.collections import (
+    ATTRIBUTIONS,
+    CUSTOMER_DATES,
+    EVENT_LOG,
+    JOB_RUNS,
+    ORDERS,
+    ORGANIZATIONS,
+    SETTINGS,
+)
+from playbook_core.domain.customer_dates import sweep_month_days
 from playbook_core.domain.doc_fields import instant
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.domain.errors import AlreadyExists
@@ -20,17 +29,12 @@ from playbook_core.domain.ids import h
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, EventBus, OrderBy, TaskQueue, Where
 from playbook_core.service.execution.run_start import StepTarget
-from playbook_core.service.ingress.event_log import EVENT_LOG, publish_event
+from playbook_core.service.ingress.event_log import publish_event
+from playbook_core.service.paging import iterate
 from playbook_core.service.reporting import counters
-from playbook_core.service.reporting.attribution import (
-    ORGANIZATIONS,
-    SETTINGS,
-    OrgRules,
-    attribute_order,
-)
+from playbook_core.service.reporting.attribution import OrgRules, attribute_order
 from playbook_core.service.reporting.attribution import org_rules as read_org_rules
 
-JOB_RUNS = "playbook_job_runs"
 JOBS = (("attribution", 3), ("lifecycle", 6))  # (job, local hour it is due from)
 RECENT = timedelta(hours=48)  # §9.3: late orders and late deliveries are looked at this far back
 PAGE, GET_BATCH, WORKERS = 500, 300, 8
@@ -52,7 +56,8 @@ def hourly(
     del queue, target  # the route's common signature; these jobs enqueue nothing
     deadline, now = time.monotonic() + BUDGET_S, clock.now()
     summary: dict[str, Any] = {"orgs": 0, "ran": [], "alreadyRan": 0, "failed": [], "deferred": 0}
-    for org_id, settings in _orgs(store):
+    for doc in iterate(store, SETTINGS, page_size=PAGE):
+        org_id, settings = doc.id, doc.data
         summary["orgs"] += 1
         org = read_org_rules(store, org_id, settings)
         local = now.astimezone(org.timezone)
@@ -76,16 +81,6 @@ def hourly(
                 summary["failed" if outcome == "failed" else "ran"].append(f"{org_id}:{job}")
     event(_log, logging.INFO, "hourly jobs", **summary)
     return summary
-
-
-def _orgs(store: DocumentStore) -> Iterator[tuple[str, dict[str, Any]]]:
-    cursor: str | None = None
-    while True:
-        page = store.query(SETTINGS, limit=PAGE, start_after=cursor)
-        yield from ((doc.id, doc.data) for doc in page.docs)
-        cursor = page.next_cursor
-        if cursor is None:
-            return
 
 
 def _guarded(
@@ -126,10 +121,10 @@ def reconcile(org_id: str, org: OrgRules, *, store: DocumentStore, clock: Clock)
     since = now - RECENT
     recent = [
         Order(**{**_stored_order(doc.data), "org_id": org_id})
-        for doc in _pages(store, ATTRIBUTIONS, [
+        for doc in iterate(store, ATTRIBUTIONS, [
             Where("orgId", "==", org_id), Where("status", "==", "unattributed"),
             Where("orderAt", ">=", since),
-        ], [OrderBy("orderAt", "desc")])
+        ], [OrderBy("orderAt", "desc")], page_size=PAGE)
         if doc.data.get("finalAt") is None
     ]  # fmt: skip
     reevaluated = _attribute_all(recent, org, store=store, clock=clock)
@@ -149,18 +144,6 @@ def reconcile(org_id: str, org: OrgRules, *, store: DocumentStore, clock: Clock)
         "reevaluated": len(recent), "attributedOnReevaluation": reevaluated,
         "finalised": finalised, "compacted": yesterday,
     }  # fmt: skip
-
-
-def _pages(
-    store: DocumentStore, collection: str, where: list[Where], order_by: list[OrderBy]
-) -> Iterator[Any]:
-    cursor: str | None = None
-    while True:
-        page = store.query(collection, where, order_by, limit=PAGE, start_after=cursor)
-        yield from page.docs
-        cursor = page.next_cursor
-        if cursor is None:
-            return
 
 
 def _stored_order(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,7 +170,11 @@ def _attribute_all(
 
 
 def _finalise(org_id: str, before: datetime, *, store: DocumentStore, now: datetime) -> int:
-    """Unattributed orders older than 48 h become final; `finalAt == null` keeps this bounded."""
+    """Unattributed orders older than 48 h become final; `finalAt == null` keeps this bounded.
+
+    Always the first page again, not a cursor walk (service.paging.iterate): every update drops
+    its document out of the query.
+    """
     count = 0
     while True:
         where = [
@@ -214,10 +201,10 @@ def _recent_orders(org_id: str, since: datetime, store: DocumentStore) -> Iterat
             found = order_from(org_id, data, who, default_source="app", fallback_at=None)
             if found is not None:
                 yield found
-    logged = _pages(store, EVENT_LOG, [
+    logged = iterate(store, EVENT_LOG, [
         Where("orgId", "==", org_id), Where("name", "==", "order.created"),
         Where("receivedAt", ">=", since),
-    ], [OrderBy("receivedAt", "desc")])  # fmt: skip
+    ], [OrderBy("receivedAt", "desc")], page_size=PAGE)  # fmt: skip
     for doc in logged:
         summary = doc.data.get("orderSummary")
         if not isinstance(summary, Mapping):
@@ -238,7 +225,7 @@ def _orders_by(store: DocumentStore, field: str, org_id: str, since: datetime) -
         where = [Where("retailerId", "==", org_id), Where("createdAt", ">=", since)]
     else:
         where = [Where("orgId", "==", org_id), Where("createdAt", ">=", since)]
-    return _pages(store, ORDERS, where, [OrderBy("createdAt", "desc")])
+    return iterate(store, ORDERS, where, [OrderBy("createdAt", "desc")], page_size=PAGE)
 
 
 # --- 06:00: lifecycle sweep (§5.1, §5.4) ---------------------------------------------------------
@@ -267,18 +254,18 @@ def lifecycle_sweep(
     created = instant((store.get(ORGANIZATIONS, org_id) or {}).get("createdAt"))
     if created is not None and created.astimezone(org.timezone).date() + timedelta(days=3) == today:
         publish("owner.day3", today.isoformat(), None, {"orgCreatedAt": created.isoformat()})
-    birthdays = _pages(store, CUSTOMER_DATES, [
+    birthdays = iterate(store, CUSTOMER_DATES, [
         Where("orgId", "==", org_id), Where("field", "==", "birthday"),
         Where("monthDay", "in", sweep_month_days(today, 0)),
-    ], [])  # fmt: skip
+    ], page_size=PAGE)  # fmt: skip
     for row in (doc.data for doc in birthdays):
         data = {"customerId": row["customerId"], "monthDay": row.get("monthDay")}
         publish("customer.birthday", str(today.year), _row_customer(row), data)
     last_order = (today - timedelta(days=INACTIVE_DAYS)).isoformat()
-    inactive = _pages(store, CUSTOMER_DATES, [
+    inactive = iterate(store, CUSTOMER_DATES, [
         Where("orgId", "==", org_id), Where("field", "==", "lastOrder"),
         Where("date", "==", last_order),
-    ], [])  # fmt: skip
+    ], page_size=PAGE)  # fmt: skip
     for row in (doc.data for doc in inactive):
         data = {"customerId": row["customerId"], "lastOrderDate": last_order}
         publish("customer.30_day_inactive", last_order, _row_customer(row), data)

@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from playbook_core.domain.documents import PLAYBOOKS, definition_of
+from playbook_core.domain.collections import EXECUTIONS, PLAYBOOKS, SCHEDULES
+from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import NotFound
-from playbook_core.domain.executions import EXECUTIONS, new_execution, schedule_execution_id
+from playbook_core.domain.executions import new_execution, schedule_execution_id
 from playbook_core.domain.ids import h
 from playbook_core.domain.schedules import next_slot, resolve_timezone, slot_id, slot_local
-from playbook_core.domain.sync import SCHEDULES
 from playbook_core.logging import event
 from playbook_core.ports import (
     Clock,
