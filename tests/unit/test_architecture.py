@@ -16,6 +16,13 @@ SERVICE_FORBIDDEN_MODULES = (
     "google", "grpc", "httpx", "flask", "functions_framework", "playbook_core.adapters",
     "playbook_core.runtime", "playbook_core.config",
 )  # fmt: skip
+ADAPTER_FORBIDDEN_MODULES = (
+    "playbook_core.service",
+    "playbook_core.runtime",
+    "playbook_core.config",
+)
+# Adapters are chosen in one place: bootstrap wires them, the CLI mints local tokens with one.
+ADAPTER_IMPORTERS = {"runtime/bootstrap.py", "cli.py"}
 CLOCK_CALLS = {
     ("datetime", "now"),
     ("datetime", "utcnow"),
@@ -69,6 +76,21 @@ def test_domain_never_reads_the_clock_or_makes_random_ids(path):
 @pytest.mark.parametrize("path", modules("service"), ids=lambda p: p.name)
 def test_services_reach_the_world_only_through_ports(path):
     assert violations(path, SERVICE_FORBIDDEN_MODULES) == []
+
+
+@pytest.mark.parametrize("path", modules("adapters"), ids=lambda p: p.name)
+def test_adapters_know_ports_and_domain_but_no_use_case_or_glue(path):
+    assert violations(path, ADAPTER_FORBIDDEN_MODULES) == []
+
+
+def test_only_bootstrap_and_the_cli_import_adapters():
+    importers = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if path.parent.name != "adapters" and violations(path, ("playbook_core.adapters",))
+    }
+    assert importers <= ADAPTER_IMPORTERS
+    assert "runtime/bootstrap.py" in importers  # the scan sees the one place that must import them
 
 
 def test_only_config_reads_the_environment():

@@ -1,4 +1,4 @@
-"""Firestore query semantics for the embedded store: filters, cross-type ordering, opaque cursors.
+"""Firestore query semantics for the embedded store: filters, cross-type ordering, page tokens.
 
 Evaluated in Python because Firestore's rules (1 == 1.0 but true != 1, null < bool < number <
 timestamp < string < array < map, `!=` skipping nulls, implicit order on inequality fields) have
@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from playbook_core.adapters import cursors
-from playbook_core.adapters.embedded_fields import encode, get_path, split_path
+from playbook_core.adapters.embedded_fields import get_path, split_path
+from playbook_core.domain import page_tokens
 from playbook_core.domain.errors import BadRequest
+from playbook_core.domain.tagged_values import encode
 from playbook_core.ports import Direction, Doc, OrderBy, Page, Where
 
 _INEQUALITY = frozenset({"<", "<=", ">", ">=", "!=", "not-in"})
@@ -137,12 +138,12 @@ def _compare_keys(a: _Key, b: _Key, directions: Sequence[Direction]) -> int:
 
 
 def encode_cursor(key: _Key) -> str:
-    return cursors.encode(key[0], key[1])
+    return page_tokens.encode(key[0], key[1])
 
 
 def decode_cursor(cursor: str, orders: int) -> _Key:
     # Any id this store holds must page, including ids Firestore would refuse.
-    return cursors.decode(cursor, orders, any_id=True)
+    return page_tokens.decode(cursor, orders, any_id=True)
 
 
 def run(

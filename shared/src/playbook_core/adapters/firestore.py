@@ -17,8 +17,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from playbook_core.adapters import cursors
-from playbook_core.domain import errors
+from playbook_core.domain import errors, page_tokens
 from playbook_core.ports import DeleteField, Doc, Increment, OrderBy, Page, Transaction, Where
 
 T = TypeVar("T")
@@ -106,7 +105,7 @@ def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
 
 def _cursor(values: list[Any], doc_id: str) -> str:
     """Opaque next-page token: the last document's order values and its id."""
-    return cursors.encode([_from_store(value) for value in values], doc_id)
+    return page_tokens.encode([_from_store(value) for value in values], doc_id)
 
 
 class _Tx:
@@ -253,7 +252,7 @@ class FirestoreStore:
             query = query.order_by(_path(field), direction=_DIRECTIONS[direction])
         query = query.order_by("__name__")
         if start_after is not None:
-            values, last_id = cursors.decode(start_after, len(orders))
+            values, last_id = page_tokens.decode(start_after, len(orders))
             query = query.start_after([*values, last_id])  # an id string means that document
         with _translated(collection):
             snaps = list(query.limit(limit + 1).stream(**self.call_options()))

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flask import Request, Response
 
-from playbook_core.adapters import cursors
-from playbook_core.domain import strict_json
+from playbook_core.domain import page_tokens, strict_json
 from playbook_core.domain.access import SYSTEM, Caller
 from playbook_core.domain.errors import (
     BadRequest,
@@ -52,7 +51,7 @@ class Call:
             raise BadRequest("pageSize is a number from 1 to 100")
         token = self.query("pageToken")
         if token is not None:
-            cursors.decode(token)  # tampered: a 400 `invalid-page-token` before any store call
+            page_tokens.decode(token)  # tampered: a 400 `invalid-page-token` before any store call
         return int(size), token
 
     def json_body(self) -> Any:

@@ -1,7 +1,7 @@
 """Page tokens, one codec for both stores: opaque to clients, checked strictly when they return.
 
 A token is unpadded base64url of `{"v": [order values], "id": last document id}`, the values in
-the embedded store's tagged JSON (timestamps, non-finite floats, `$` keys). It only says where the
+tagged JSON (domain/tagged_values) (timestamps, non-finite floats, `$` keys). It only says where the
 next page starts; the query's own filters (the org among them) still apply, so an edited token
 moves within the caller's results, never outside them. Anything `encode` would not have produced
 is BadRequest `invalid-page-token`, never an error from the JSON parser or the store.
@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from playbook_core.adapters import embedded_fields
+from playbook_core.domain import tagged_values
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.ids import is_document_id
 
@@ -25,7 +25,7 @@ _FORGED = "the page token is not one this API issued"
 
 def encode(values: Sequence[Any], doc_id: str) -> str:
     """The token for the page after the document `doc_id` whose order values are `values`."""
-    raw = {"v": [embedded_fields.encode(value) for value in values], "id": doc_id}
+    raw = {"v": [tagged_values.encode(value) for value in values], "id": doc_id}
     text = json.dumps(raw, separators=(",", ":"), allow_nan=False)
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -40,7 +40,7 @@ def decode(token: str, orders: int | None = None, *, any_id: bool = False) -> tu
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         json.dumps(raw, ensure_ascii=False).encode()  # lone surrogates: not UTF-8, not storable
-        values, doc_id = [embedded_fields.decode(value) for value in raw["v"]], raw["id"]
+        values, doc_id = [tagged_values.decode(value) for value in raw["v"]], raw["id"]
         canonical = encode(values, doc_id)
     # RecursionError: `[[[…` deep; the others: not base64, not JSON, not the shape, not storable.
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
