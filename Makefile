@@ -55,4 +55,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --config $(CONFIG) --fix .
 
 clean:
-	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache .coverage
