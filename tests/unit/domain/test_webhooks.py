@@ -2,14 +2,22 @@
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.ids import h
-from playbook_core.domain.webhook_events import event_name, woocommerce_delivery_event_id
+from playbook_core.domain.sending import TIME_SENSITIVE_EVENTS, too_late_for
+from playbook_core.domain.webhook_events import (
+    Delivery,
+    event_name,
+    stale_age,
+    woocommerce_delivery_event_id,
+)
 from playbook_core.domain.webhooks import (
     SHOPIFY_TOPICS,
+    STALE_AFTER_HOURS,
     WOOCOMMERCE_TOPICS,
     candidate_keys,
     decode_woo_entities,
@@ -17,7 +25,9 @@ from playbook_core.domain.webhooks import (
     low_stock_id,
     normalise_source_url,
     order_transition_id,
+    required_headers,
     shopify_event_id,
+    shopify_header,
     shopify_receipt_id,
     shopify_source_id,
     signature,
@@ -34,6 +44,7 @@ SHOPIFY_BODY = (
 SHOPIFY_HEADER = "PqHw/GLb7qj5NtgLs3rZR8DPElri1U5/EtpzHEXEEtA="
 WOO_BODY = b'{"id":1,"billing":{"email":"a@b.com"}}'
 WOO_HEADER = "2LR6FBpigSsPiga27Z1c3nAv8g1p6r0xcFkvJ7s4rvw="
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 # --- §6.2 test vectors ------------------------------------------------------------------------
@@ -106,7 +117,9 @@ def test_rotation_any_secret_of_the_source_verifies():
 def test_the_five_entities_are_decoded_in_one_pass():
     assert decode_woo_entities("a&amp;b&lt;c&gt;d&quot;e&#039;f") == "a&b<c>d\"e'f"
     assert decode_woo_entities("&amp;lt;") == "&lt;"  # not decoded twice
-    assert decode_woo_entities("&nbsp;&#39;plain") == "&nbsp;&#39;plain"  # only the five
+    # Only the five characters: &nbsp; stays; &#39; is one of them (the full table is in
+    # test_woo_entities.py).
+    assert decode_woo_entities("&nbsp;&#39;plain") == "&nbsp;'plain"
 
 
 def test_woo_signature_made_with_the_decoded_secret_verifies_against_the_stored_form():
@@ -298,3 +311,67 @@ def test_low_stock_ids_are_once_per_item_location_and_day():
     assert base != low_stock_id("org_a", "271", None, "248", "2022-01-01")
     assert base != low_stock_id("org_a", "271", None, "249", "2021-12-31")
     assert base != low_stock_id("org_a", "271", "7", "248", "2021-12-31")
+
+
+# --- Shopify's two header families (§6.1 row 3) -----------------------------------------------
+
+
+def test_a_shopify_header_is_read_by_either_name_the_x_form_first():
+    assert shopify_header({"x-shopify-topic": "orders/create"}, "topic") == "orders/create"
+    assert shopify_header({"shopify-topic": " orders/create "}, "topic") == "orders/create"
+    both = {"x-shopify-topic": "orders/create", "shopify-topic": "orders/paid"}
+    assert shopify_header(both, "topic") == "orders/create"
+    blank_x = {"x-shopify-topic": "  ", "shopify-topic": "orders/paid"}
+    assert shopify_header(blank_x, "topic") == "orders/paid"
+    assert shopify_header({}, "topic") == ""
+    assert shopify_header({"x-topic": "orders/create", "topic": "x"}, "topic") == ""
+
+
+def test_required_headers_mix_shopify_families_header_by_header():
+    mixed = {"x-shopify-hmac-sha256": "sig", "shopify-topic": "t", "shopify-shop-domain": "s"}
+    assert required_headers("shopify", mixed) == ("sig", "t", "s")
+    woo = {"x-wc-webhook-signature": " sig ", "x-wc-webhook-topic": "t"}
+    assert required_headers("woocommerce", woo) == ("sig", "t", "")
+    # WooCommerce has one family: a Shopify-style unprefixed name means nothing there.
+    assert required_headers("woocommerce", {"wc-webhook-signature": "sig"}) == ("", "", "")
+
+
+# --- stale deliveries and time-sensitive sends (§6.4 rule 6, §7.10) ---------------------------
+
+
+def _delivery(triggered):
+    return Delivery(
+        platform="shopify", topic="checkouts/create", org_id="org_a", source_ref="s",
+        event_id="shp_x", received_at=NOW, triggered_at=triggered,
+    )  # fmt: skip
+
+
+def test_stale_age_is_the_delay_beyond_stale_after_hours_else_none():
+    assert STALE_AFTER_HOURS == 24
+    assert stale_age(_delivery(None)) is None
+    assert stale_age(_delivery(NOW - timedelta(hours=24))) is None  # exactly 24 h: not yet
+    assert stale_age(_delivery(NOW - timedelta(hours=24, seconds=1))) == timedelta(
+        hours=24, seconds=1
+    )
+    assert stale_age(_delivery(NOW - timedelta(days=3))) == timedelta(days=3)
+    assert stale_age(_delivery(NOW + timedelta(hours=30))) is None  # a clock ahead of ours
+
+
+@pytest.mark.parametrize(
+    ("event", "late"),
+    [
+        ({"name": "checkout.started", "source": {"kind": "shopify", "stale": True}}, True),
+        ({"name": "cart.created", "source": {"kind": "shopify", "stale": True}}, True),
+        ({"name": "checkout.started", "source": {"kind": "shopify"}}, False),
+        ({"name": "checkout.started", "source": {"kind": "shopify", "stale": False}}, False),
+        ({"name": "order.created", "source": {"kind": "shopify", "stale": True}}, False),
+        ({"name": "checkout.started"}, False),
+        ({"name": "checkout.started", "source": "stale"}, False),
+        ({"data": {"orderNumber": "#1"}}, False),  # a manual run's or a dry run's event
+        ({}, False),
+        (None, False),
+    ],
+)
+def test_only_stale_time_sensitive_events_are_too_late_to_send(event, late):
+    assert too_late_for(event) is late
+    assert {"checkout.started", "cart.created"} == TIME_SENSITIVE_EVENTS

@@ -43,6 +43,7 @@ class Source(_Wire):
     delivery_id: str | None = None
     triggered_at: str | None = None
     stale: bool | None = None
+    age_seconds: Annotated[int, Field(ge=0)] | None = None  # receivedAt − triggeredAt, when stale
 
 
 class Causation(_Wire):

@@ -16,6 +16,9 @@ from playbook_core.domain.ids import h
 Channel = Literal["email", "sms"]
 Outcome = Literal["send", "deduped", "frequency_capped"]
 MAX_WINDOW = timedelta(hours=168)
+# Events whose customer-facing sends lose their point when the event arrives late (§7.10
+# `stale_event`): an abandoned-checkout or cart reminder days after the visit.
+TIME_SENSITIVE_EVENTS = frozenset({"checkout.started", "cart.created"})
 
 
 def idempotency_key(execution_id: str, step_index: int, recipient: str) -> str:
@@ -54,6 +57,14 @@ def consent_allows(
     if channel == "sms":
         return value is not False if transactional else value is True
     return transactional or value is not False
+
+
+def too_late_for(event: dict[str, Any] | None) -> bool:
+    """§7.10: the run's event is time-sensitive and arrived stale (`source.stale`, §6.4 rule 6)."""
+    if not event or event.get("name") not in TIME_SENSITIVE_EVENTS:
+        return False
+    source = event.get("source")
+    return isinstance(source, dict) and source.get("stale") is True
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,20 @@ class Routed:
     ignored: IgnoredReason | None = None
 
 
+def stale_age(delivery: Delivery) -> timedelta | None:
+    """§6.4 rule 6: how long ago the platform triggered a delivery it sends this late, else None.
+
+    Stale means `X-Shopify-Triggered-At` lies more than STALE_AFTER_HOURS before receipt (Shopify
+    retries for hours, and a store's backlog can be replayed days later). It is still processed;
+    the envelope says so, and time-sensitive sends skip it (domain/sending.py `too_late_for`).
+    """
+    triggered = delivery.triggered_at
+    if triggered is None:
+        return None
+    age = delivery.received_at - triggered
+    return age if age > timedelta(hours=STALE_AFTER_HOURS) else None
+
+
 def woocommerce_delivery_event_id(
     source_key: str, webhook_id: str, topic: str, body: Body, raw: bytes
 ) -> str:
@@ -220,9 +234,7 @@ def _envelope(
     event_id: str | None = None,
 ) -> EventEnvelope:  # fmt: skip
     triggered = delivery.triggered_at
-    stale = triggered is not None and delivery.received_at - triggered > timedelta(
-        hours=STALE_AFTER_HOURS
-    )
+    age = stale_age(delivery)
     return EventEnvelope(
         event_id=event_id or delivery.event_id,
         org_id=delivery.org_id,
@@ -236,7 +248,8 @@ def _envelope(
             topic=delivery.topic,
             delivery_id=delivery.delivery_id,
             triggered_at=rfc3339(triggered) if triggered else None,
-            stale=True if stale else None,
+            stale=True if age is not None else None,
+            age_seconds=int(age.total_seconds()) if age is not None else None,
         ),
         customer=customer,
         data=data,

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -17,9 +17,12 @@ Platform = Literal["shopify", "woocommerce"]
 
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# WordPress stores the secret HTML-escaped and decodes exactly these before signing (§6.1 row 3).
-_WOO_ENTITIES = re.compile(r"&(amp|lt|gt|quot|#039);")
-_ENTITY_CHARS = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "#039": "'"}
+# WordPress stores the secret HTML-escaped and signs with wp_specialchars_decode($secret,
+# ENT_QUOTES) (§6.1 row 5): the named &amp; &lt; &gt; &quot;, decimal &#39; &#34; &#60; &#62; &#38;
+# (any leading zeros) and hex &#x27; &#x22; &#x26; (any zeros, `x` either case), nothing else. It
+# has no hex form for < and >, and named entities are case-sensitive (&AMP; stays).
+_WOO_ENTITIES = re.compile(r"&(?:(amp|lt|gt|quot)|#0*(39|34|60|62|38)|#[xX]0*(27|22|26));")
+_NAMED_CHARS = {"amp": "&", "lt": "<", "gt": ">", "quot": '"'}
 _WOO_PING = re.compile(rb"webhook_id=[0-9]+")
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -29,8 +32,11 @@ REPLAY_TTL_HOURS = 72
 ORDER_CREATED_TTL_DAYS = 400
 STALE_AFTER_HOURS = 24
 
-# §6.1 row 1: the headers each platform must send (lowercase: header names are case-insensitive).
-SHOPIFY_HEADERS = ("x-shopify-hmac-sha256", "x-shopify-topic", "x-shopify-shop-domain")
+# §6.1 row 3: the headers each platform must send (lowercase: header names are case-insensitive).
+# Shopify names are given without their prefix: Shopify sends `X-Shopify-<name>` and, from its newer
+# delivery pipeline (what @shopify/shopify-api reads as well), `shopify-<name>`.
+SHOPIFY_HEADERS = ("hmac-sha256", "topic", "shop-domain")
+SHOPIFY_PREFIXES = ("x-shopify-", "shopify-")  # first non-empty wins, header by header
 WOOCOMMERCE_HEADERS = ("x-wc-webhook-signature", "x-wc-webhook-topic", "x-wc-webhook-source")
 
 # §6.5, Shopify: topics must match exactly (plural forms). inventory_levels/update is conditional
@@ -64,6 +70,29 @@ WOOCOMMERCE_ORDER_STATUS: dict[str, str] = {
     "cancelled": "order.cancelled",
     "refunded": "order.refunded",
 }
+
+
+def shopify_header(headers: Mapping[str, str], name: str) -> str:
+    """One Shopify header by either name (`name` unprefixed, e.g. "topic"), stripped; "" if none.
+
+    `headers` has lowercase names. The `X-Shopify-` form wins when both are non-empty, as in
+    Shopify's own libraries; each header is read on its own, so a delivery mixing the two families
+    is read whole. An empty or blank value counts as absent.
+    """
+    for prefix in SHOPIFY_PREFIXES:
+        value = (headers.get(prefix + name) or "").strip()
+        if value:
+            return value
+    return ""
+
+
+def required_headers(platform: Platform, headers: Mapping[str, str]) -> tuple[str, str, str]:
+    """§6.1 row 3: (signature, topic, shop domain or source URL), stripped; "" for a missing one."""
+    if platform == "shopify":
+        signed, topic, address = (shopify_header(headers, name) for name in SHOPIFY_HEADERS)
+    else:
+        signed, topic, address = ((headers.get(name) or "").strip() for name in WOOCOMMERCE_HEADERS)
+    return signed, topic, address
 
 
 def shop_domain(value: str) -> str:
@@ -106,8 +135,15 @@ def signature(secret: str | bytes, body: bytes) -> str:
 
 
 def decode_woo_entities(secret: str) -> str:
-    """The secret as WooCommerce signs with it: the five HTML entities decoded in one pass."""
-    return _WOO_ENTITIES.sub(lambda match: _ENTITY_CHARS[match.group(1)], secret)
+    """The secret as WooCommerce signs with it: wp_specialchars_decode(ENT_QUOTES), one pass."""
+    return _WOO_ENTITIES.sub(_entity_char, secret)
+
+
+def _entity_char(match: re.Match[str]) -> str:
+    named, decimal, hexadecimal = match.groups()
+    if named is not None:
+        return _NAMED_CHARS[named]
+    return chr(int(decimal)) if decimal is not None else chr(int(hexadecimal, 16))
 
 
 def candidate_keys(secret: str, platform: Platform) -> list[str]:

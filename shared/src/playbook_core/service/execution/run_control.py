@@ -33,6 +33,7 @@ SKIP_REASONS = frozenset(
         "deduped",
         "frequency_capped",
         "no_consent",
+        "stale_event",
         "awaiting_approval",
         "dry_run",
         "approval_rejected",

@@ -11,7 +11,14 @@ from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import PermanentProviderError, ProviderError
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
-from playbook_core.domain.sending import Cap, Channel, consent_allows, contact_state_id, decide
+from playbook_core.domain.sending import (
+    Cap,
+    Channel,
+    consent_allows,
+    contact_state_id,
+    decide,
+    too_late_for,
+)
 from playbook_core.ports import DocumentStore, EmailMessage, Mailer, SmsSender
 from playbook_core.service.execution import approvals
 from playbook_core.service.execution.actions import ActionContext, provider_outcome
@@ -130,16 +137,20 @@ def _gate(
     store: DocumentStore,
     policy: SendPolicy,
 ) -> StepOutcome | None:
-    """Consent, the dedup/cap peek, the approval gate and dry run; None means go ahead."""
+    """Staleness, consent, the dedup/cap peek, the approval gate and dry run; None: go ahead."""
     if not message.customer_facing:
         return (
             _dry_run(store, document, message, {"decision": "would_send"}) if ctx.dry_run else None
         )
     execution = ctx.execution
-    customer = execution.get("customer") or {}
-    consent = customer.get("consent")
-    if not consent_allows(message.channel, consent, transactional=message.transactional):
-        return settle_skip(store, document, "no_consent")
+    consent = (execution.get("customer") or {}).get("consent")
+    refused = None
+    if too_late_for(execution.get("event")):  # its moment has passed: no reminder days late
+        refused = "stale_event"
+    elif not consent_allows(message.channel, consent, transactional=message.transactional):
+        refused = "no_consent"
+    if refused is not None:
+        return settle_skip(store, document, refused)
     peek = decide(
         store.get(COMMUNICATIONS, contact_state_id(execution["orgId"], document["identityKey"])),
         playbook_id=execution["playbookId"],

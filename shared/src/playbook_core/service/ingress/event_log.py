@@ -42,12 +42,15 @@ def record_outcome(
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown event-log outcome {outcome!r}")
     log_id = "evl_" + h(envelope.org_id, envelope.event_id)
+    source: dict[str, Any] = {"kind": envelope.source.kind, "ref": envelope.source.ref}
+    if envelope.source.stale:  # §6.4 rule 6: processed late, and how late
+        source.update(stale=True, ageSeconds=envelope.source.age_seconds)
     document: dict[str, Any] = {
         "orgId": envelope.org_id,
         "eventId": envelope.event_id,
         "name": envelope.name,
         "originalName": envelope.original_name,
-        "source": {"kind": envelope.source.kind, "ref": envelope.source.ref},
+        "source": source,
         "occurredAt": envelope.occurred_at,
         "receivedAt": envelope.received_at,
         "customerId": envelope.customer.id if envelope.customer else None,

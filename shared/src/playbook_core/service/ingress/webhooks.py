@@ -27,22 +27,23 @@ from playbook_core.domain.webhook_events import (
     created_order_id,
     ignored_envelope,
     route,
+    stale_age,
     woocommerce_delivery_event_id,
 )
 from playbook_core.domain.webhooks import (
     MAX_BODY_BYTES,
     ORDER_CREATED_TTL_DAYS,
     REPLAY_TTL_HOURS,
-    SHOPIFY_HEADERS,
-    WOOCOMMERCE_HEADERS,
     Platform,
     body_digest,
     content_receipt_id,
     is_woo_ping,
     normalise_source_url,
     order_created_receipt_id,
+    required_headers,
     shop_domain,
     shopify_event_id,
+    shopify_header,
     shopify_source_id,
     signature_matches,
     woocommerce_source_id,
@@ -82,10 +83,9 @@ def receive_webhook(
     if len(body) > MAX_BODY_BYTES:
         return 413, {"error": "too_large"}
     lowered = {name.lower(): value for name, value in headers.items()}
-    names = SHOPIFY_HEADERS if chosen == "shopify" else WOOCOMMERCE_HEADERS
-    if chosen == "woocommerce" and not lowered.get(names[0]) and is_woo_ping(body):
+    signed, topic_name, address = required_headers(chosen, lowered)
+    if chosen == "woocommerce" and not signed and is_woo_ping(body):
         return 200, {"received": True, "ping": True}
-    signed, topic_name, address = (lowered.get(name, "").strip() for name in names)
     if not (signed and topic_name and address):
         return 401, {"error": "missing_signature"}
     where = {"platform": chosen, "topic": topic_name[:_LOGGED_TEXT], "remoteIp": remote_ip}
@@ -192,13 +192,13 @@ def _delivery(
     topic_name: str, source: _Source, now: datetime,
 ) -> Delivery:  # fmt: skip
     if platform == "shopify":
+        delivery_id = shopify_header(headers, "webhook-id") or None
         event_key = (
-            headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id")
+            shopify_header(headers, "event-id") or delivery_id
             or body_digest(body)  # neither header: the same bytes are still the same delivery
         )  # fmt: skip
-        event_id = shopify_event_id(source.key, topic_name, event_key.strip())
-        delivery_id = headers.get("x-shopify-webhook-id")
-        triggered = parse_timestamp(headers.get("x-shopify-triggered-at"))
+        event_id = shopify_event_id(source.key, topic_name, event_key)
+        triggered = parse_timestamp(shopify_header(headers, "triggered-at"))
     else:
         webhook_id = (headers.get("x-wc-webhook-id") or "").strip()
         event_id = woocommerce_delivery_event_id(source.key, webhook_id, topic_name, parsed, body)
@@ -266,6 +266,9 @@ def _dispatch(
     _mark_published(delivery, store)
     _touch(source, delivery.received_at, store)
     outcome = "ignored" if routed.ignored else "published"
+    age = stale_age(delivery)
+    if age is not None:  # processed all the same; the envelope carries `source.stale` (§6.4)
+        where = {**where, "stale": True, "ageSeconds": int(age.total_seconds())}
     event(_log, logging.INFO, "webhook accepted", outcome=outcome, **where)
     if routed.ignored is not None:
         return 200, {"received": True, "ignored": True, "reason": routed.ignored}
