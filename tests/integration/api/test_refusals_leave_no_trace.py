@@ -143,8 +143,18 @@ def _seed(client):
 def paths_for(template, ids):
     filled = template.replace("{version}", "1").replace("{executionId}", "ev_unknown")
     for org in ("org_a", "org_b"):
-        for playbook in (ids[org], "pb_does_not_exist"):
-            yield filled.replace("{orgId}", org).replace("{playbookId}", playbook)
+        # Each org's own source (seeded) under both orgs' paths, and one that does not exist.
+        for playbook, source in zip(
+            (ids[org], "pb_does_not_exist"),
+            ("shopify_org-a.myshopify.com", "shopify_org-b.myshopify.com"),
+            strict=True,
+        ):
+            yield (
+                filled.replace("{orgId}", org)
+                .replace("{playbookId}", playbook)
+                .replace("{sourceId}", source)
+            )
+        yield filled.replace("{orgId}", org).replace("{sourceId}", "shopify_gone.myshopify.com")
 
 
 @pytest.mark.parametrize("route", MUTATING, ids=lambda r: f"{r.method} {r.template}")

@@ -26,6 +26,7 @@ def fill(template, org_id, playbook_id):
         .replace("{playbookId}", playbook_id)
         .replace("{version}", "1")
         .replace("{executionId}", "ev_unknown")
+        .replace("{sourceId}", "shopify_b-shop.myshopify.com")
     )
 
 
@@ -54,6 +55,45 @@ def test_brand_user_of_org_a_is_refused_on_org_b(two_orgs, route):
     response = call(api.as_(), route, fill(route.template, "org_b", b_playbook))
     assert response.status_code == 403
     assert SECRET_NAME not in response.get_data(as_text=True)
+
+
+# Bodies a handler would refuse with 400/415 if it read them before checking the caller.
+UNREADABLE_BODIES = {
+    "empty": {},
+    "malformed JSON": {"data": b'{"enabled": ', "content_type": "application/json"},
+    "wrong media type": {"data": b"enabled=true", "content_type": "application/x-www-form-urlencoded"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("body", UNREADABLE_BODIES, ids=str)
+@pytest.mark.parametrize("route", ORG_ROUTES, ids=lambda r: f"{r.method} {r.template}")
+def test_another_orgs_caller_is_refused_before_the_body_is_read(two_orgs, route, body):
+    """Authorization comes first: a cross-tenant request is 403 whatever its body (api.md §3)."""
+    api, b_playbook = two_orgs
+    path = fill(route.template, "org_b", b_playbook)
+    response = getattr(api.as_(), route.method.lower())(path, **UNREADABLE_BODIES[body])
+    assert response.status_code == 403, response.get_json()
+    assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("body", UNREADABLE_BODIES, ids=str)
+@pytest.mark.parametrize(
+    "route",
+    [r for r in ORG_ROUTES if r.access in ("editor", "approver", "system")],
+    ids=lambda r: f"{r.method} {r.template}",
+)
+def test_a_viewer_is_refused_before_the_body_is_read(two_orgs, route, body):
+    """Role checks come first too: a viewer of the org gets 403 on every write, whatever the body."""
+    api, _ = two_orgs
+    path = fill(route.template, "org_a", "pb_unknown")
+    viewer = api.as_(role="brand_member")
+    response = getattr(viewer, route.method.lower())(path, **UNREADABLE_BODIES[body])
+    assert response.status_code == 403, response.get_json()
+
+
+def test_every_org_route_declares_who_may_call_it():
+    """The router enforces each route's caller group; none of an org's routes is open to all."""
+    assert {r.access for r in ORG_ROUTES} <= {"reader", "editor", "approver", "system"}
 
 
 @pytest.mark.parametrize(

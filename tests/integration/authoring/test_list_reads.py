@@ -270,11 +270,31 @@ def test_views_split_registry_from_own_playbooks(api):
     assert api.as_().get(BASE, query_string={"view": "mine"}).status_code == 400
 
 
-@pytest.mark.parametrize("size", ["0", "101", "-1", "ten"])
-def test_page_size_outside_1_to_100_is_400(api, size):
+@pytest.mark.parametrize("size", ["-1", "-100", "ten", "1.5", "+3", "0x10", " ", "\u0663"])
+def test_a_negative_or_non_numeric_page_size_is_400(api, size):
     response = api.as_().get(BASE, query_string={"pageSize": size})
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
+
+
+LIST_ROUTES = ["playbooks", "events", "executions", "approvals", "deliveries"]
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES)
+@pytest.mark.parametrize(
+    ("size", "served"),
+    [("101", 100), ("1000", 100), ("99999999999999999999999", 100), ("0", 50), ("", 50),
+     (None, 50), ("7", 7), ("100", 100)],
+)  # fmt: skip
+def test_page_size_follows_aip_158(api, route, size, served):
+    """Above the maximum → the maximum; 0 or missing → the default (AIP-158, api.md §5)."""
+    if route == "playbooks":
+        seed(api, ORG, 120)
+    query = {} if size is None else {"pageSize": size}
+    response = api.as_().get(f"/v1/orgs/{ORG}/{route}", query_string=query)
+    assert response.status_code == 200, response.get_json()
+    if route == "playbooks":
+        assert len(response.get_json()["playbooks"]) == served
 
 
 def test_a_forged_page_token_is_400(api):

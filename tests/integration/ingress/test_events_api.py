@@ -294,8 +294,8 @@ def test_a_redelivery_is_logged_as_duplicate(api, dispatching):
         ("outcome=exploded", 400),
         ("from=yesterday", 400),
         ("from=2026-11-24T12:00:00", 400),
-        ("pageSize=0", 400),
-        ("pageSize=101", 400),
+        ("pageSize=-1", 400),  # 0 and 101 are served (AIP-158): the default and the maximum
+        ("pageSize=1.5", 400),
         ("pageSize=ten", 400),
         ("pageToken=not-a-cursor", 400),
     ],

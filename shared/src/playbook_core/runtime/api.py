@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from flask import Request, Response
 
 from playbook_core.domain import page_tokens, strict_json
-from playbook_core.domain.access import SYSTEM, Caller
+from playbook_core.domain.access import (
+    SYSTEM,
+    Caller,
+    require_approver,
+    require_editor,
+    require_org,
+    require_reader,
+    require_system,
+)
 from playbook_core.domain.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -26,9 +34,13 @@ from playbook_core.domain.ids import is_path_id
 if TYPE_CHECKING:
     from playbook_core.runtime.bootstrap import App
 
-Auth = Literal["public", "user"]
+# Who may call a route (api.md §3 caller groups). The router checks it, and for `{orgId}` routes
+# the caller's membership of that org, before any handler runs: before a body is read, a query is
+# parsed or a store is called, so a caller who may not be here always gets 401/403 first.
+Access = Literal["public", "signed-in", "reader", "editor", "approver", "system"]
 MAX_BODY = 1024 * 1024
 MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
 MAX_QUERY_VALUE = 1024  # bytes: Firestore refuses filter values near its 1,500-byte index limit
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 _PARAM = re.compile(r"\{([A-Za-z]+)\}")
@@ -45,14 +57,19 @@ class Call:
         return self.request.args.get(name, default)
 
     def page(self) -> tuple[int, str | None]:
-        """`pageSize` (1–100, default 50) and `pageToken`, as every list route takes them."""
-        size = self.query("pageSize", "50") or "50"
-        if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
-            raise BadRequest("pageSize is a number from 1 to 100")
+        """`pageSize` and `pageToken`, as every list route takes them (AIP-158).
+
+        Missing, empty or 0 → the default (50); above the maximum → coerced to 100; negative or
+        not a whole number → 400.
+        """
+        size = self.query("pageSize") or ""
+        if size and not (size.isascii() and size.isdigit()):  # "-1", "ten", "1.5", "+3", " "
+            raise BadRequest("pageSize is a whole number: 0 or missing for 50, at most 100")
+        number = int(size) if size else 0
         token = self.query("pageToken")
         if token is not None:
             page_tokens.decode(token)  # tampered: a 400 `invalid-page-token` before any store call
-        return int(size), token
+        return (min(number, MAX_PAGE_SIZE) if number else DEFAULT_PAGE_SIZE), token
 
     def json_body(self) -> Any:
         """Strict JSON (domain/strict_json): a 400 for bad syntax, text or a repeated key."""
@@ -99,17 +116,21 @@ class Route:
     method: str
     template: str
     handler: Callable[[Call], Response]
-    auth: Auth
+    access: Access
     summary: str
     status: int
     regex: re.Pattern[str] = field(compare=False)
+
+    @property
+    def auth(self) -> Literal["public", "user"]:
+        return "public" if self.access == "public" else "user"
 
 
 ROUTES: list[Route] = []
 
 
 def route(
-    method: str, template: str, *, summary: str, status: int = 200, auth: Auth = "user"
+    method: str, template: str, *, access: Access, summary: str, status: int = 200
 ) -> Callable[[Callable[[Call], Response]], Callable[[Call], Response]]:
     pieces = _PARAM.split(template)  # literal, name, literal, name, ...
     pattern = "".join(
@@ -117,9 +138,12 @@ def route(
         for index, piece in enumerate(pieces)
     )
 
+    if access in ("reader", "editor", "approver") and "{orgId}" not in template:
+        raise TypeError(f"a {access} route needs an {{orgId}} in its path: {template}")
+
     def register(handler: Callable[[Call], Response]) -> Callable[[Call], Response]:
         ROUTES.append(
-            Route(method, template, handler, auth, summary, status, re.compile(f"^{pattern}$"))
+            Route(method, template, handler, access, summary, status, re.compile(f"^{pattern}$"))
         )
         return handler
 
@@ -149,6 +173,18 @@ def authenticate(request: Request, app: App) -> Caller:
     )
 
 
+def authorize(caller: Caller, access: Access, org_id: str | None) -> None:
+    """The route's caller group and, on `/v1/orgs/{orgId}/…`, membership of that org: 403."""
+    if org_id is not None:
+        require_org(caller, org_id)
+    if access == "system":
+        require_system(caller)
+    elif access in ("reader", "editor", "approver") and org_id is not None:  # route() checks
+        {"reader": require_reader, "editor": require_editor, "approver": require_approver}[access](
+            caller, org_id
+        )
+
+
 def all_routes() -> list[Route]:
     """Every route; importing the route modules registers them (once)."""
     from playbook_core.runtime import (  # noqa: F401, PLC0415
@@ -159,6 +195,7 @@ def all_routes() -> list[Route]:
         api_org,
         api_playbooks,
         api_runs,
+        api_sources,
     )
 
     return ROUTES
@@ -180,12 +217,13 @@ def dispatch(request: Request, app: App) -> Response:
         if candidate.method != request.method:
             allowed.append(candidate.method)
             continue
-        caller = SYSTEM if candidate.auth == "public" else authenticate(request, app)
+        caller = SYSTEM if candidate.access == "public" else authenticate(request, app)
         params = match.groupdict()
         # An id no document can have (`.`, `..`, `__x__`, too long) names nothing: 404, as for any
         # unknown id, and before a store call turns Firestore's refusal into a 500.
         if not all(is_path_id(value) for value in params.values()):
             raise NotFound("an id in the path cannot name anything")
+        authorize(caller, candidate.access, params.get("orgId"))
         _check_query(request)
         return candidate.handler(Call(request, app, caller, params))
     if allowed:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response
 
-from playbook_core.domain.access import require_reader
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
 from playbook_core.service.reporting import analytics
@@ -16,10 +15,10 @@ ORG = "/v1/orgs/{orgId}"
     "GET",
     ORG + "/analytics/playbooks",
     summary="Per-playbook analytics and org totals, with daily series, for from..to",
+    access="reader",
 )
 def org_analytics(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
     return json_response(
         analytics.org_analytics(
             org_id=org_id,
@@ -35,10 +34,10 @@ def org_analytics(call: Call) -> Response:
     "GET",
     ORG + "/playbooks/{playbookId}/analytics",
     summary="One playbook's analytics, with its daily series, for from..to",
+    access="reader",
 )
 def playbook_analytics(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
     return json_response(
         analytics.playbook_analytics(
             org_id=org_id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response
 
-from playbook_core.domain.access import require_reader, require_system
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
 from playbook_core.service.ingress import ingest
@@ -12,9 +11,10 @@ from playbook_core.service.ingress import ingest
 EVENTS = "/v1/orgs/{orgId}/events"
 
 
-@route("POST", EVENTS, summary="Ingest an event (system or super_user)", status=202)
+@route(
+    "POST", EVENTS, summary="Ingest an event (system or super_user)", status=202, access="system"
+)
 def ingest_event(call: Call) -> Response:
-    require_system(call.caller)
     result = ingest.ingest_event(
         org_id=call.params["orgId"], body=call.json_body(), actor=call.caller.uid,
         store=call.app.store, bus=call.app.bus, topic=call.app.settings.events_topic,
@@ -23,10 +23,11 @@ def ingest_event(call: Call) -> Response:
     return json_response(result, 202)
 
 
-@route("GET", EVENTS, summary="The event log with each event's outcome, newest first")
+@route(
+    "GET", EVENTS, summary="The event log with each event's outcome, newest first", access="reader"
+)
 def list_events(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
     size, token = call.page()
     result = ingest.list_events(
         org_id=org_id, name=call.query("name"), outcome=call.query("outcome"),

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Response
 
-from playbook_core.domain.access import require_approver, require_editor, require_reader
 from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.errors import BadRequest, PlaybooksError
 from playbook_core.domain.executions import TERMINAL
@@ -21,10 +20,9 @@ MAX_BATCH = 100
 DRY_RUN_WAIT_S = 25.0
 
 
-@route("GET", ORG + "/executions", summary="Runs, newest first, with step results")
+@route("GET", ORG + "/executions", summary="Runs, newest first, with step results", access="reader")
 def list_executions(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
     size, token = call.page()
     return json_response(
         run_control.list_executions(
@@ -38,10 +36,9 @@ def list_executions(call: Call) -> Response:
     )
 
 
-@route("GET", ORG + "/executions/{executionId}", summary="One run with its steps")
+@route("GET", ORG + "/executions/{executionId}", summary="One run with its steps", access="reader")
 def get_execution(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
     return json_response(
         run_control.execution_with_steps(
             org_id=org_id, execution_id=call.params["executionId"], store=call.app.store
@@ -53,10 +50,10 @@ def get_execution(call: Call) -> Response:
     "POST",
     ORG + "/executions/{executionId}:cancel",
     summary="Cancel a queued, running or pending run",
+    access="editor",
 )
 def cancel_execution(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_editor(call.caller, org_id)
     return json_response(
         run_control.cancel_execution(
             org_id=org_id,
@@ -68,10 +65,9 @@ def cancel_execution(call: Call) -> Response:
     )
 
 
-@route("GET", ORG + "/approvals", summary="The approval queue, newest first")
+@route("GET", ORG + "/approvals", summary="The approval queue, newest first", access="reader")
 def list_approvals(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
     size, token = call.page()
     return json_response(
         approvals.list_approvals(
@@ -106,25 +102,37 @@ def _notes(call: Call) -> str | None:
     return notes
 
 
-@route("POST", ORG + "/approvals/{executionId}:approve", summary="Approve; the run resumes once")
+@route(
+    "POST",
+    ORG + "/approvals/{executionId}:approve",
+    summary="Approve; the run resumes once",
+    access="approver",
+)
 def approve(call: Call) -> Response:
-    require_approver(call.caller, call.params["orgId"])
     return json_response(
         _decide(call, call.params["executionId"], approve=True, notes=_notes(call))
     )
 
 
-@route("POST", ORG + "/approvals/{executionId}:reject", summary="Reject; nothing is sent")
+@route(
+    "POST",
+    ORG + "/approvals/{executionId}:reject",
+    summary="Reject; nothing is sent",
+    access="approver",
+)
 def reject(call: Call) -> Response:
-    require_approver(call.caller, call.params["orgId"])
     return json_response(
         _decide(call, call.params["executionId"], approve=False, notes=_notes(call))
     )
 
 
-@route("POST", ORG + "/approvals:batchApprove", summary="Approve up to 100 runs; per-id results")
+@route(
+    "POST",
+    ORG + "/approvals:batchApprove",
+    summary="Approve up to 100 runs; per-id results",
+    access="approver",
+)
 def batch_approve(call: Call) -> Response:
-    require_approver(call.caller, call.params["orgId"])
     body = call.json_body()
     ids = body.get("ids") if isinstance(body, dict) else None
     if (
@@ -143,10 +151,14 @@ def batch_approve(call: Call) -> Response:
     return json_response({"results": results})
 
 
-@route("GET", ORG + "/deliveries", summary="Deliveries, including skipped sends with reasons")
+@route(
+    "GET",
+    ORG + "/deliveries",
+    summary="Deliveries, including skipped sends with reasons",
+    access="reader",
+)
 def list_deliveries(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
     size, token = call.page()
     return json_response(
         run_control.list_deliveries(
@@ -166,10 +178,10 @@ def list_deliveries(call: Call) -> Response:
     ORG + "/playbooks/{playbookId}:dryRun",
     summary="The whole pipeline, nothing sent",
     status=202,
+    access="editor",
 )
 def dry_run(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_editor(call.caller, org_id)
     body = call.json_body()
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response
 
-from playbook_core.domain.access import require_reader
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.graph import to_mermaid
 from playbook_core.runtime.api import Call, route
@@ -15,10 +14,14 @@ ORG = "/v1/orgs/{orgId}"
 _BOOLEANS = {"true": True, "false": False}
 
 
-@route("GET", ORG + "/graph", summary="Event/schedule → playbook → emitted event graph")
+@route(
+    "GET",
+    ORG + "/graph",
+    summary="Event/schedule → playbook → emitted event graph",
+    access="reader",
+)
 def get_graph(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
     output = call.query("format", "json")
     if output not in ("json", "mermaid"):
         raise BadRequest("format is json or mermaid")

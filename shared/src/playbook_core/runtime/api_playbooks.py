@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Response
 
-from playbook_core.domain.access import default_view, require_editor, require_reader
+from playbook_core.domain.access import default_view
 from playbook_core.domain.documents import etag
 from playbook_core.domain.errors import BadRequest, Issue, PlaybookInvalid
 from playbook_core.domain.loading import Validated, load_data, load_text
@@ -25,28 +26,32 @@ ONE = ORG + "/playbooks/{playbookId}"
 _NOTHING_TO_IMPORT = "nothing to import: send YAML documents, a JSON object or array, or {yaml}"
 
 
-def _reader(call: Call) -> str:
-    org_id = call.params["orgId"]
-    require_reader(call.caller, org_id)
-    return org_id
-
-
-def _editor(call: Call) -> str:
-    org_id = call.params["orgId"]
-    require_editor(call.caller, org_id)
-    return org_id
+def _org(call: Call) -> str:
+    """The path's org; the router has already checked the caller may act in it (route access)."""
+    return call.params["orgId"]
 
 
 def _validated(call: Call) -> Validated:
     kind, body = call.definition_body()
-    return load_text(body) if kind == "yaml" else load_data(body)
+    if kind == "yaml":
+        return load_text(body)
+    authored, ignored = playbooks.read_only_part(body)  # what a GET carried: saved back whole
+    validated = load_data(authored)
+    if not ignored:
+        return validated
+    notes = [
+        Issue(code="ignored_field", path=key, line=None, column=None,
+              message=f"'{key}' is managed by the server and was ignored")
+        for key in ignored
+    ]  # fmt: skip
+    return replace(validated, warnings=sorted([*validated.warnings, *notes], key=Issue.sort_key))
 
 
 def _playbook_response(document: dict[str, Any], status: int = 200, **extra: Any) -> Response:
     headers = {"ETag": etag(document)}
     if status == 201:
         headers["Location"] = f"/v1/orgs/{document['orgId']}/playbooks/{document['id']}"
-    return json_response({**document, **extra}, status, headers)
+    return json_response({**playbooks.public_view(document), **extra}, status, headers)
 
 
 def _format(call: Call) -> str:
@@ -61,9 +66,9 @@ def _text(body: str, fmt: str) -> Response:
     return Response(body, 200, mimetype=mimetype)
 
 
-@route("GET", ORG + "/playbooks", summary="List playbooks with stats")
+@route("GET", ORG + "/playbooks", summary="List playbooks with stats", access="reader")
 def list_playbooks(call: Call) -> Response:
-    org_id = _reader(call)
+    org_id = _org(call)
     view = call.query("view", "auto")
     if view not in ("auto", "brand", "dispensary", "all"):
         raise BadRequest("view is auto, brand, dispensary or all")
@@ -77,9 +82,15 @@ def list_playbooks(call: Call) -> Response:
     return json_response(result)
 
 
-@route("POST", ORG + "/playbooks", summary="Create a playbook from YAML or JSON", status=201)
+@route(
+    "POST",
+    ORG + "/playbooks",
+    summary="Create a playbook from YAML or JSON",
+    status=201,
+    access="editor",
+)
 def create_playbook(call: Call) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     validated = _validated(call)
     document = playbooks.create_playbook(
         org_id=org_id, validated=validated, actor=call.caller.uid, reason="create",
@@ -89,9 +100,13 @@ def create_playbook(call: Call) -> Response:
     return _playbook_response(document, 201, warnings=warnings)
 
 
-@route("POST", ORG + "/playbooks:validate", summary="Validate a definition without saving")
+@route(
+    "POST",
+    ORG + "/playbooks:validate",
+    summary="Validate a definition without saving",
+    access="reader",
+)
 def validate_playbook(call: Call) -> Response:
-    _reader(call)
     validated = _validated(call)
     return json_response(
         {
@@ -102,9 +117,9 @@ def validate_playbook(call: Call) -> Response:
     )  # fmt: skip
 
 
-@route("GET", ONE, summary="One playbook (Accept: application/yaml for YAML)")
+@route("GET", ONE, summary="One playbook (Accept: application/yaml for YAML)", access="reader")
 def get_playbook(call: Call) -> Response:
-    org_id = _reader(call)
+    org_id = _org(call)
     document = playbooks.load_playbook(call.app.store, org_id, call.params["playbookId"])
     if "yaml" in (call.request.headers.get("Accept") or ""):
         response = _text(versions_and_templates.export_one(document, "yaml"), "yaml")
@@ -113,9 +128,11 @@ def get_playbook(call: Call) -> Response:
     return _playbook_response(document)
 
 
-@route("PUT", ONE, summary="Replace the definition (a new version); If-Match honoured")
+@route(
+    "PUT", ONE, summary="Replace the definition (a new version); If-Match honoured", access="editor"
+)
 def update_playbook(call: Call) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     validated = _validated(call)
     document = playbooks.write_definition(
         org_id=org_id, playbook_id=call.params["playbookId"], validated=validated,
@@ -125,9 +142,9 @@ def update_playbook(call: Call) -> Response:
     return _playbook_response(document, warnings=[w.model_dump() for w in validated.warnings])
 
 
-@route("DELETE", ONE, summary="Soft delete (confirm=true required)", status=204)
+@route("DELETE", ONE, summary="Soft delete (confirm=true required)", status=204, access="editor")
 def delete_playbook(call: Call) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     document, repeated = playbooks.delete_playbook(
         org_id=org_id, playbook_id=call.params["playbookId"],
         confirm=call.query("confirm") == "true", actor=call.caller.uid,
@@ -139,7 +156,7 @@ def delete_playbook(call: Call) -> Response:
 
 
 def _status_change(call: Call, operation: str) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     document = playbooks.change_status(
         org_id=org_id, playbook_id=call.params["playbookId"], operation=operation,  # type: ignore[arg-type]
         actor=call.caller.uid, store=call.app.store, clock=call.app.clock,
@@ -147,7 +164,12 @@ def _status_change(call: Call, operation: str) -> Response:
     return _playbook_response(document)
 
 
-@route("POST", ONE + ":toggle", summary="Enable or disable; listeners and schedules follow")
+@route(
+    "POST",
+    ONE + ":toggle",
+    summary="Enable or disable; listeners and schedules follow",
+    access="editor",
+)
 def toggle_playbook(call: Call) -> Response:
     body = call.json_body()
     if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
@@ -155,14 +177,20 @@ def toggle_playbook(call: Call) -> Response:
     return _status_change(call, "toggle_on" if body["enabled"] else "toggle_off")
 
 
-@route("POST", ONE + ":restore", summary="Undo a delete within 30 days")
+@route("POST", ONE + ":restore", summary="Undo a delete within 30 days", access="editor")
 def restore_playbook(call: Call) -> Response:
     return _status_change(call, "restore")
 
 
-@route("POST", ONE + ":duplicate", summary="Copy as <id>_copy_<n>, disabled", status=201)
+@route(
+    "POST",
+    ONE + ":duplicate",
+    summary="Copy as <id>_copy_<n>, disabled",
+    status=201,
+    access="editor",
+)
 def duplicate_playbook(call: Call) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     document = playbooks.duplicate_playbook(
         org_id=org_id, playbook_id=call.params["playbookId"], actor=call.caller.uid,
         store=call.app.store, clock=call.app.clock, ids=call.app.ids,
@@ -170,18 +198,18 @@ def duplicate_playbook(call: Call) -> Response:
     return _playbook_response(document, 201)
 
 
-@route("GET", ONE + "/versions", summary="Version history, newest first")
+@route("GET", ONE + "/versions", summary="Version history, newest first", access="reader")
 def list_versions(call: Call) -> Response:
-    org_id = _reader(call)
+    org_id = _org(call)
     versions = versions_and_templates.list_versions(
         org_id=org_id, playbook_id=call.params["playbookId"], store=call.app.store
     )
     return json_response({"versions": versions})
 
 
-@route("GET", ONE + "/versions/{version}", summary="One immutable version")
+@route("GET", ONE + "/versions/{version}", summary="One immutable version", access="reader")
 def get_version(call: Call) -> Response:
-    org_id = _reader(call)
+    org_id = _org(call)
     if not call.params["version"].isdigit():
         raise BadRequest("version is a positive number")
     version = versions_and_templates.get_version(
@@ -191,9 +219,9 @@ def get_version(call: Call) -> Response:
     return json_response(version)
 
 
-@route("POST", ONE + ":rollback", summary="A new version equal to version n")
+@route("POST", ONE + ":rollback", summary="A new version equal to version n", access="editor")
 def rollback_playbook(call: Call) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     body = call.json_body()
     version = body.get("version") if isinstance(body, dict) else None
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
@@ -205,17 +233,19 @@ def rollback_playbook(call: Call) -> Response:
     return _playbook_response(document)
 
 
-@route("GET", ONE + ":export", summary="Download one playbook as YAML or JSON")
+@route("GET", ONE + ":export", summary="Download one playbook as YAML or JSON", access="reader")
 def export_playbook(call: Call) -> Response:
-    org_id = _reader(call)
+    org_id = _org(call)
     fmt = _format(call)
     document = playbooks.load_playbook(call.app.store, org_id, call.params["playbookId"])
     return _text(versions_and_templates.export_one(document, fmt), fmt)
 
 
-@route("GET", ORG + "/playbooks:export", summary="Download every playbook of the org")
+@route(
+    "GET", ORG + "/playbooks:export", summary="Download every playbook of the org", access="reader"
+)
 def export_all(call: Call) -> Response:
-    org_id = _reader(call)
+    org_id = _org(call)
     fmt = _format(call)
     documents, cursor = [], None
     while True:
@@ -230,9 +260,15 @@ def export_all(call: Call) -> Response:
     return _text(versions_and_templates.export_many(documents, fmt), fmt)
 
 
-@route("POST", ORG + "/playbooks:import", summary="Import YAML or JSON, disabled", status=201)
+@route(
+    "POST",
+    ORG + "/playbooks:import",
+    summary="Import YAML or JSON, disabled",
+    status=201,
+    access="editor",
+)
 def import_playbooks(call: Call) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     kind, raw = call.definition_body(many=True)
     if not raw.strip():
         raise BadRequest(_NOTHING_TO_IMPORT)
@@ -260,9 +296,9 @@ def _import_issues(failures: list[dict[str, Any]]) -> list[Issue]:
     return issues
 
 
-@route("POST", ORG + "/playbooks:clone", summary="Clone a template", status=201)
+@route("POST", ORG + "/playbooks:clone", summary="Clone a template", status=201, access="editor")
 def clone_template(call: Call) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     body = call.json_body()
     template_id = body.get("templateId") if isinstance(body, dict) else None
     if not isinstance(template_id, str):
@@ -275,10 +311,14 @@ def clone_template(call: Call) -> Response:
 
 
 @route(
-    "POST", ORG + "/playbooks:generate", summary="Natural language to a validated draft", status=201
+    "POST",
+    ORG + "/playbooks:generate",
+    summary="Natural language to a validated draft",
+    status=201,
+    access="editor",
 )
 def generate_playbook(call: Call) -> Response:
-    org_id = _editor(call)
+    org_id = _org(call)
     body = call.json_body()
     prompt = body.get("prompt") if isinstance(body, dict) else None
     agent = body.get("agent", "leo") if isinstance(body, dict) else "leo"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response
 
-from playbook_core.domain.access import require_editor
 from playbook_core.runtime.api import Call, route
 from playbook_core.runtime.http import json_response
 from playbook_core.service.execution import manual_runs
@@ -12,10 +11,15 @@ from playbook_core.service.execution import manual_runs
 ONE = "/v1/orgs/{orgId}/playbooks/{playbookId}"
 
 
-@route("POST", ONE + ":run", summary="Run an active playbook now (Idempotency-Key)", status=202)
+@route(
+    "POST",
+    ONE + ":run",
+    summary="Run an active playbook now (Idempotency-Key)",
+    status=202,
+    access="editor",
+)
 def run_playbook(call: Call) -> Response:
     org_id = call.params["orgId"]
-    require_editor(call.caller, org_id)
     execution_id = manual_runs.run_manually(
         org_id=org_id, playbook_id=call.params["playbookId"], user_id=call.caller.uid,
         body=call.json_body(), raw_key=call.request.headers.get("Idempotency-Key"),

@@ -37,6 +37,12 @@ QUERY: dict[str, list[str]] = {
     "GET /v1/orgs/{orgId}/executions": ["playbookId", "status", "pageSize", "pageToken"],
     "GET /v1/orgs/{orgId}/approvals": ["status", "pageSize", "pageToken"],
     "GET /v1/orgs/{orgId}/deliveries": ["status", "reason", "playbookId", "pageSize", "pageToken"],
+    "GET /v1/orgs/{orgId}/webhook-sources": ["pageSize", "pageToken"],
+}
+_QUERY_DESCRIPTIONS = {
+    "pageSize": "Items per page (AIP-158): missing or 0 → 50; above 100 → 100; negative or not a "
+    "whole number → 400.",
+    "pageToken": "The nextPageToken of the previous page, unchanged; anything else → 400.",
 }
 # Success answers besides a route's main one.
 ALSO: dict[str, dict[str, str]] = {
@@ -63,6 +69,12 @@ _BODIES = {
         "type": "object",
         "required": ["tier"],
         "properties": {"tier": {"enum": ["scout", "pro", "growth", "empire", "enterprise"]}},
+    },
+    ":rotateSecret": {
+        "type": "object",
+        "required": ["secret"],
+        "additionalProperties": False,
+        "properties": {"secret": {"type": "string", "minLength": 8}},
     },
     ":changeTier": {
         "type": "object",
@@ -133,6 +145,7 @@ def _operation(route: Any) -> dict[str, Any]:
         for name in _PARAM.findall(route.template)
     ] + [
         {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        | ({"description": _QUERY_DESCRIPTIONS[name]} if name in _QUERY_DESCRIPTIONS else {})
         for name in QUERY.get(key, [])
     ]
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -147,6 +160,7 @@ def _operation(route: Any) -> dict[str, Any]:
         "parameters": parameters,
         "responses": responses,
     }
+    operation["x-access"] = route.access  # the caller group the router enforces (api.md §3)
     if route.auth == "public":
         operation["security"] = []
     body = _request_body(route.method, route.template)

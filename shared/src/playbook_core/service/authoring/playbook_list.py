@@ -9,6 +9,7 @@ from playbook_core.domain.collections import PLAYBOOKS, SUMMARIES
 from playbook_core.domain.documents import query_tokens
 from playbook_core.domain.errors import BadRequest
 from playbook_core.ports import DocumentStore, OrderBy, Where
+from playbook_core.service.authoring.playbooks import public_view
 
 MAX_PAGE = 100
 View = Literal["brand", "dispensary", "all"]
@@ -47,7 +48,9 @@ def list_playbooks(
         PLAYBOOKS, where, [OrderBy("updatedAt", "desc")], limit=page_size, start_after=page_token
     )
     summaries = store.get_many(SUMMARIES, [doc.id for doc in page.docs])
-    playbooks = [{**doc.data, "stats": _stats(summaries.get(doc.id))} for doc in page.docs]
+    playbooks = [
+        {**public_view(doc.data), "stats": _stats(summaries.get(doc.id))} for doc in page.docs
+    ]
     return {"playbooks": playbooks, "nextPageToken": page.next_cursor}
 
 

@@ -34,7 +34,7 @@ from playbook_core.domain.lifecycle import (
     transition,
     version_doc_id,
 )
-from playbook_core.domain.loading import Validated, load_data
+from playbook_core.domain.loading import SERVER_MANAGED, Validated, load_data
 from playbook_core.domain.playbook import PlaybookDefinition
 from playbook_core.domain.sync import listener_docs, schedule_docs
 from playbook_core.domain.timezones import org_timezone_name
@@ -42,6 +42,30 @@ from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Wh
 
 _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
 MAX_COPY_ATTEMPTS = 1000
+# Carried by answers, not authored: accepted on write and ignored with an `ignored_field` warning,
+# like SERVER_MANAGED, so "load, change one field, save" works (api.md §5, round trip).
+READ_ONLY = frozenset({"pausedReason", "pausedAt", "archivedAt", "purgeAfter", "stats", "warnings"})
+_DEFINITION_KEYS = frozenset(
+    field.alias or name for name, field in PlaybookDefinition.model_fields.items()
+)
+ANSWERED = _DEFINITION_KEYS | SERVER_MANAGED | READ_ONLY
+
+
+def public_view(document: dict[str, Any]) -> dict[str, Any]:
+    """A playbook as answers carry it: writable or ignored-on-write fields only.
+
+    Storage helpers (`archived`, `searchTokens`, anything a later writer adds) stay inside: a
+    client that saves back what it read must never be refused for a field it did not write.
+    """
+    return {key: value for key, value in document.items() if key in ANSWERED}
+
+
+def read_only_part(data: Any) -> tuple[Any, list[str]]:
+    """(data without READ_ONLY keys, the keys removed): a definition body before validation."""
+    if not isinstance(data, dict):
+        return data, []
+    removed = sorted(key for key in data if key in READ_ONLY)
+    return {key: value for key, value in data.items() if key not in READ_ONLY}, removed
 
 
 def load_playbook(

@@ -110,12 +110,28 @@ def get_settings(*, org_id: str, store: DocumentStore) -> dict[str, Any]:
     }
 
 
+# What get_settings answers besides the patchable fields: a client may send the answer back whole.
+ANSWER_ONLY = frozenset({"orgId", "effectiveTimezone"})
+
+
+def _without_answer_fields(org_id: str, changes: dict[str, Any], store: DocumentStore) -> Any:
+    """The patch minus fields a GET carried that are not the client's to write.
+
+    `orgId` and `effectiveTimezone` are derived and ignored. `tier` is ignored while it equals the
+    stored tier; a different one stays refused (tiers change through :activateTier / :changeTier).
+    """
+    kept = {key: value for key, value in changes.items() if key not in ANSWER_ONLY}
+    if "tier" in kept and kept["tier"] == (store.get(SETTINGS, org_id) or {}).get("tier"):
+        del kept["tier"]
+    return kept
+
+
 def patch_settings(
     *, org_id: str, changes: dict[str, Any], store: DocumentStore, secrets: Secrets, clock: Clock
 ) -> dict[str, Any]:
     """Validate everything first; only then store the Slack URL (as the org's own secret)."""
     try:
-        patch = SettingsPatch.model_validate(changes)
+        patch = SettingsPatch.model_validate(_without_answer_fields(org_id, changes, store))
     except ValidationError as exc:
         issues = [
             Issue(code="invalid_value", path=".".join(str(p) for p in e["loc"]), line=None,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from playbook_core.domain.collections import WEBHOOK_SOURCES
-from playbook_core.domain.errors import BadRequest, Conflict, Unavailable
+from playbook_core.domain.errors import BadRequest, Conflict, NotFound, Unavailable
 from playbook_core.domain.secret_names import names_secret, webhook_secret_name
 from playbook_core.domain.webhooks import (
     normalise_source_url,
@@ -14,10 +15,11 @@ from playbook_core.domain.webhooks import (
     shopify_source_id,
     woocommerce_source_id,
 )
-from playbook_core.ports import Clock, DocumentStore, Secrets, Transaction
+from playbook_core.ports import Clock, DocumentStore, Secrets, Transaction, Where
 
 _log = logging.getLogger("playbooks.sources")
 MIN_SECRET_LENGTH = 8
+ROTATION_OVERLAP = timedelta(hours=24)  # the previous secret keeps verifying this long
 
 
 def register_source(
@@ -54,13 +56,11 @@ def register_source(
     def work(tx: Transaction) -> dict[str, Any]:
         current = tx.get(WEBHOOK_SOURCES, source_id)
         _refuse_if_taken(current, org_id)
-        own = webhook_secret_name(org_id, source_id)
-        refs = [r for r in (current or {}).get("secretRefs", []) if names_secret(r, own)]
-        if reference is not None:
-            refs = [reference, *[r for r in refs if r != reference]][:2]  # current, one previous
         previous = current or {}
+        refs, expires = _rotated(org_id, source_id, previous, reference, now)
         document = {
             "orgId": org_id, "platform": platform, **key, "secretRefs": refs, "status": "active",
+            "previousSecretExpiresAt": expires,
             "lowStockThreshold": low_stock_threshold, "createdAt": previous.get("createdAt", now),
             "lastSeenAt": previous.get("lastSeenAt"), "updatedAt": now,
         }  # fmt: skip
@@ -76,6 +76,106 @@ def register_source(
     kept = set(document["secretRefs"])
     retire_versions(secrets, [r for r in (before or {}).get("secretRefs", []) if r not in kept])
     return public_view(source_id, document)
+
+
+def _rotated(
+    org_id: str, source_id: str, current: dict[str, Any], reference: str | None, now: datetime
+) -> tuple[list[str], datetime | None]:
+    """(secretRefs, previousSecretExpiresAt) after an optional new version `reference`.
+
+    References are [current, previous]: only this org's own secret name, a previous one only
+    while it is within ROTATION_OVERLAP of the rotation that replaced it.
+    """
+    own = webhook_secret_name(org_id, source_id)
+    listed = [r for r in verifying_refs(current, now) if names_secret(r, own)]
+    expires = current.get("previousSecretExpiresAt") if len(listed) > 1 else None
+    if reference is None or listed[:1] == [reference]:  # the same value is the same version
+        return listed, expires
+    refs = [reference, *[r for r in listed if r != reference]][:2]  # current, one previous
+    return refs, (now + ROTATION_OVERLAP if len(refs) > 1 else None)
+
+
+def verifying_refs(document: dict[str, Any], now: datetime) -> list[str]:
+    """The references whose secrets verify a delivery at `now` (api.md §5, §6 check 5).
+
+    Current first, then the previous one until `previousSecretExpiresAt`.
+    """
+    refs = [str(r) for r in document.get("secretRefs") or []]
+    expires = document.get("previousSecretExpiresAt")
+    if len(refs) > 1 and isinstance(expires, datetime) and expires <= now:
+        return refs[:1]
+    return refs
+
+
+def load_source(store: DocumentStore | Transaction, org_id: str, source_id: str) -> dict[str, Any]:
+    """The source, or NotFound, also when another org owns it (never reveal that it exists)."""
+    document = store.get(WEBHOOK_SOURCES, source_id)
+    if document is None or document.get("orgId") != org_id:
+        raise NotFound(f"no webhook source '{source_id}' in this organization")
+    return document
+
+
+def list_sources(
+    *, org_id: str, page_size: int, page_token: str | None, store: DocumentStore
+) -> dict[str, Any]:
+    """The org's sources, by id; never a secret or a reference."""
+    page = store.query(
+        WEBHOOK_SOURCES, [Where("orgId", "==", org_id)], limit=page_size, start_after=page_token
+    )
+    return {
+        "webhookSources": [public_view(doc.id, doc.data) for doc in page.docs],
+        "nextPageToken": page.next_cursor,
+    }
+
+
+def get_source(*, org_id: str, source_id: str, store: DocumentStore) -> dict[str, Any]:
+    return public_view(source_id, load_source(store, org_id, source_id))
+
+
+def rotate_secret(
+    *, org_id: str, source_id: str, secret: str, store: DocumentStore, secrets: Secrets,
+    clock: Clock,
+) -> dict[str, Any]:  # fmt: skip
+    """A new current secret; the previous one keeps verifying for ROTATION_OVERLAP.
+
+    Every check passes before a version is written; one older than the previous is destroyed.
+    """
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise BadRequest("a webhook secret has at least 8 characters")
+    before = load_source(store, org_id, source_id)
+    reference = secrets.put(webhook_secret_name(org_id, source_id), secret)
+    fresh = reference not in before.get("secretRefs", [])  # else a version in use: never discard
+    now = clock.now()
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        current = load_source(tx, org_id, source_id)  # deleted meanwhile: 404
+        refs, expires = _rotated(org_id, source_id, current, reference, now)
+        changes = {"secretRefs": refs, "previousSecretExpiresAt": expires, "updatedAt": now}
+        tx.update(WEBHOOK_SOURCES, source_id, changes)
+        return {**current, **changes}
+
+    try:
+        document = store.transaction(work)
+    except Exception:  # refused or failed: the new version is listed nowhere
+        if fresh:
+            secrets.discard(reference)
+        raise
+    kept = set(document["secretRefs"])
+    retire_versions(secrets, [r for r in before.get("secretRefs", []) if r not in kept])
+    return public_view(source_id, document)
+
+
+def delete_source(*, org_id: str, source_id: str, store: DocumentStore, secrets: Secrets) -> None:
+    """Remove the source, then destroy its own secret versions: its deliveries stop verifying."""
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        current = load_source(tx, org_id, source_id)
+        tx.delete(WEBHOOK_SOURCES, source_id)
+        return current
+
+    document = store.transaction(work)
+    own = webhook_secret_name(org_id, source_id)  # never another org's, even if one were listed
+    retire_versions(secrets, [r for r in document.get("secretRefs", []) if names_secret(r, own)])
 
 
 def retire_versions(secrets: Secrets, references: list[str]) -> None:
@@ -101,5 +201,10 @@ def public_view(source_id: str, document: dict[str, Any]) -> dict[str, Any]:
         "sourceUrl": document.get("sourceUrl"),
         "status": document["status"],
         "hasSecret": bool(document.get("secretRefs")),
+        "previousSecretExpiresAt": (
+            document.get("previousSecretExpiresAt")
+            if len(document.get("secretRefs") or []) > 1
+            else None
+        ),
         "lowStockThreshold": document.get("lowStockThreshold"),
     }

@@ -52,6 +52,7 @@ from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import Clock, DocumentStore, EventBus, Secrets
 from playbook_core.service.authoring.settings import get_settings
 from playbook_core.service.ingress.event_log import publish_event, record_outcome
+from playbook_core.service.ingress.sources import verifying_refs
 
 _LOGGED_TEXT = 200  # header values we log (topic, shop) are attacker-controlled: keep them short
 _log = logging.getLogger("playbooks.webhooks")
@@ -114,7 +115,7 @@ def _verified(
         )  # fmt: skip
         return 401, {"error": "unknown_source"}
     where = {**where, "sourceKey": source.key, "orgId": source.org_id}
-    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret)
+    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, clock.now())
     if not signature_matches(body, signed, keys, platform):
         if lookup_failed:  # a secret we could not read may be the right one: let the sender retry
             raise Unavailable("a webhook secret could not be read")
@@ -159,10 +160,10 @@ def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Sou
 
 
 def _secrets_for(
-    source: _Source, secrets: Secrets, fallback_secret: str | None
+    source: _Source, secrets: Secrets, fallback_secret: str | None, now: datetime
 ) -> tuple[list[str], bool]:
     """The source's own secrets (current first); the global one only when it has none (§2.2)."""
-    listed = source.document.get("secretRefs") or []
+    listed = verifying_refs(source.document, now)  # the previous one only within its overlap
     if not listed:
         return ([fallback_secret] if fallback_secret else []), False
     own = webhook_secret_name(source.org_id, source.id)  # never another org's secret
