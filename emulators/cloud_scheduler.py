@@ -7,7 +7,6 @@ functions running with PLAYBOOKS_LOCAL_OIDC accept.
 
 from __future__ import annotations
 
-import argparse
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from google.pubsub_v1.services.publisher.transports import PublisherGrpcTranspor
 from google.rpc import status_pb2  # type: ignore[import-untyped]  # no type information
 
 from emulators import grpc_server as gs
+from playbook_core.adapters.dispatcher import DueTimer
 from playbook_core.adapters.service_tokens import OidcToken
 
 S = scheduler_v1
@@ -88,7 +88,7 @@ class CloudSchedulerService:
         self._jobs: dict[str, scheduler_v1.Job] = {}
         self._generation: dict[str, int] = {}  # bumped on every change that moves the next fire
         self._cond = threading.Condition()
-        self._timer = gs.DueTimer(
+        self._timer = DueTimer(
             self._cond, self._on_due, lambda: clock().timestamp(), "scheduler-cron"
         )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="scheduler-fire")
@@ -303,13 +303,11 @@ def start_scheduler_emulator(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="In-repo Cloud Scheduler emulator (gRPC)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = gs.command_line("In-repo Cloud Scheduler emulator (gRPC)")
     parser.add_argument("--pubsub-host", help="Pub/Sub emulator host:port for Pub/Sub targets")
     args = parser.parse_args(argv)
     emulator = start_scheduler_emulator(args.host, args.port, args.pubsub_host)
-    gs.run_until_signalled(emulator)
+    gs.run_until_signalled(emulator.address, emulator.stop)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ only functions running with PLAYBOOKS_LOCAL_OIDC accept.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import secrets
@@ -24,6 +23,7 @@ from google.protobuf import field_mask_pb2
 from google.rpc import status_pb2  # type: ignore[import-untyped]  # no type information
 
 from emulators import grpc_server as gs
+from playbook_core.adapters.dispatcher import DueTimer
 from playbook_core.adapters.service_tokens import OidcToken
 
 T = tasks_v2
@@ -98,7 +98,7 @@ class CloudTasksService:
         self._gone: set[str] = set()  # executed/deleted names stay taken, as in Cloud Tasks
         self._cond = threading.Condition()
         self._closed = False
-        self._timer = gs.DueTimer(self._cond, self._on_due, time.time, "tasks-dispatch")
+        self._timer = DueTimer(self._cond, self._on_due, time.time, "tasks-dispatch")
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tasks-push")
         self._http = httpx.Client(trust_env=False)  # never route local pushes through a proxy
 
@@ -382,12 +382,11 @@ def start_tasks_emulator(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="In-repo Cloud Tasks emulator (gRPC)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = gs.command_line("In-repo Cloud Tasks emulator (gRPC)")
     parser.add_argument("--backoff-scale", type=float, default=1.0, help="e.g. 0.01 in tests")
     args = parser.parse_args(argv)
-    gs.run_until_signalled(start_tasks_emulator(args.host, args.port, args.backoff_scale))
+    emulator = start_tasks_emulator(args.host, args.port, args.backoff_scale)
+    gs.run_until_signalled(emulator.address, emulator.stop)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,8 @@
-"""Shared plumbing of the in-repo Cloud Tasks/Scheduler emulators: gRPC serving and HTTP pushes."""
+"""Shared plumbing of the in-repo emulators: gRPC serving, process mode and HTTP pushes."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import logging
+import argparse
 import re
 import signal
 import threading
@@ -24,7 +22,6 @@ RpcTable = Mapping[str, tuple[Any, Any | None]]
 _Item = TypeVar("_Item")
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")  # CreateQueue -> create_queue
 _MAX_PAGE = 1000  # the real services cap list pages at 1000 entries
-_log = logging.getLogger(__name__)
 
 
 def _empty(_message: object) -> bytes:
@@ -115,8 +112,19 @@ def serve(
     return RunningEmulator(server, host, bound, tuple(services), executor)
 
 
-def run_until_signalled(emulator: RunningEmulator) -> None:
-    """Process mode: announce readiness on stdout, serve until SIGTERM/SIGINT, then stop cleanly."""
+def command_line(description: str) -> argparse.ArgumentParser:
+    """The arguments every gRPC emulator takes: --host, and --port (0 picks a free one)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    return parser
+
+
+def run_until_signalled(address: str, stop: Callable[[], None]) -> None:
+    """Process mode: announce readiness on stdout, serve until SIGTERM/SIGINT, then stop cleanly.
+
+    The stack's process runner waits for the `ready <address>` line (the emulators, the push relay).
+    """
     stopping = threading.Event()
 
     def _on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -124,61 +132,9 @@ def run_until_signalled(emulator: RunningEmulator) -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    print(f"ready {emulator.address}", flush=True)
+    print(f"ready {address}", flush=True)
     stopping.wait()
-    emulator.stop()
-
-
-class DueTimer:
-    """One thread that sleeps until the earliest due entry, then hands it to `on_due`.
-
-    It waits on the owner's Condition, so a push or close() wakes it at once: no polling. `on_due`
-    runs with that lock held and must not block (push work to a pool instead).
-    """
-
-    def __init__(
-        self,
-        cond: threading.Condition,
-        on_due: Callable[[Any], None],
-        clock: Callable[[], float],
-        name: str,
-    ) -> None:
-        self._cond, self._on_due, self._clock = cond, on_due, clock
-        self._heap: list[tuple[float, int, Any]] = []
-        self._seq = itertools.count()  # ties keep push order and never compare items
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-
-    def push(self, due: float, item: Any) -> None:
-        """Call with the lock held."""
-        heapq.heappush(self._heap, (due, next(self._seq), item))
-        self._cond.notify_all()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _loop(self) -> None:
-        with self._cond:
-            while not self._closed:
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                wait = self._heap[0][0] - self._clock()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                item = heapq.heappop(self._heap)[2]
-                try:
-                    self._on_due(item)
-                except Exception:  # one bad entry must not stop every later one
-                    _log.exception("%s: handling a due entry failed", self._thread.name)
+    stop()
 
 
 @dataclass(frozen=True)

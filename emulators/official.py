@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -50,6 +51,11 @@ def detect(root: str = DEFAULT_ROOT) -> Availability:
         firestore_jar=str(firestore) if firestore.exists() else None,
         pubsub_jar=str(pubsub[-1]) if pubsub else None,
     )
+
+
+def installed() -> Availability:
+    """What `detect` finds under PLAYBOOKS_GCLOUD_ROOT, else under DEFAULT_ROOT."""
+    return detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", DEFAULT_ROOT))
 
 
 def free_port() -> int:

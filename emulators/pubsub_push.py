@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
@@ -26,6 +24,7 @@ from google.api_core import exceptions as gexc
 from google.pubsub_v1 import SubscriberClient
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
+from emulators.grpc_server import run_until_signalled
 from playbook_core.adapters.service_tokens import OidcToken
 
 HOST = "127.0.0.1"
@@ -118,16 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     relay = PushRelay(args.pubsub_host, port=args.port).start()
-    stopping = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    print(f"ready {relay.url}", flush=True)
-    stopping.wait()
-    relay.stop()
+    run_until_signalled(relay.url, relay.stop)
 
 
 if __name__ == "__main__":

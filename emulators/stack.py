@@ -75,7 +75,7 @@ def _exclusive(state_dir: Path) -> Iterator[None]:
 
 
 def choose_backend() -> tuple[str, official.Availability]:
-    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
+    found = official.installed()
     forced = os.environ.get("PLAYBOOKS_BACKEND")
     if forced:
         if forced not in ("emulators", "embedded"):

@@ -1,14 +1,20 @@
-"""Shared fixtures: environment isolation and emulator detection."""
+"""Shared fixtures and helpers: environment isolation, emulator detection, HTTP targets, processes."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from emulators import official
 from playbook_core.testing import RecordingServer
+
+ROOT = Path(__file__).parents[1]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -20,6 +26,49 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def require_official_emulators(request: pytest.FixtureRequest) -> official.Availability:
+    """The official emulators' files; without them the test is skipped with the reason, or fails
+    under --require-emulators."""
+    found = official.installed()
+    if not found.present:
+        reason = f"official emulators unavailable: missing {found.missing}"
+        if request.config.getoption("--require-emulators"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+# The two backends a whole stack runs on, for fixtures that start one per backend.
+STACK_BACKENDS = [pytest.param("emulators", marks=pytest.mark.emulator), "embedded"]
+
+
+def stack_backend(request: pytest.FixtureRequest) -> str:
+    """The backend of a fixture parametrised with STACK_BACKENDS; `emulators` needs the official
+    emulators (see require_official_emulators)."""
+    backend = str(request.param)
+    if backend == "emulators":
+        require_official_emulators(request)
+    return backend
+
+
+def assert_serves_until_sigterm(module: str, *args: str, use: Callable[[str], None]) -> None:
+    """`python -m <module> --port 0 ARGS` prints `ready 127.0.0.1:<port>` first, serves while
+    `use(address)` talks to it, then exits 0 on SIGTERM."""
+    command = [sys.executable, "-m", module, "--port", "0", *args]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603  # our own module
+    try:
+        ready = proc.stdout.readline()  # the first line, or "" if the process died
+        assert ready.startswith("ready 127.0.0.1:")
+        use(ready.split()[1])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment() -> Iterator[None]:
     saved = dict(os.environ)
@@ -28,18 +77,21 @@ def _isolated_environment() -> Iterator[None]:
     os.environ.update(saved)
 
 
+@pytest.fixture
+def recorder() -> Iterator[RecordingServer]:
+    """An HTTP target that records what reaches it (pushes, tasks, jobs); stopped after the test."""
+    server = RecordingServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def gcp_emulators(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """The official Firestore and Pub/Sub emulators, once per session, with a trigger sink.
 
     Missing Java or JARs: skipped with the reason, or a failure under --require-emulators.
     """
-    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-    if not found.present:
-        reason = f"official emulators unavailable: missing {found.missing}"
-        if request.config.getoption("--require-emulators"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    found = require_official_emulators(request)
     sink = RecordingServer().start()
     logs = tmp_path_factory.mktemp("emulator-logs")
     sink_address = sink.url.removeprefix("http://")

@@ -18,7 +18,6 @@ Benchmarks report; they never assert on time (architecture.md §6).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import itertools
 import os
 import random
@@ -44,12 +43,7 @@ from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.reporting import attribution
 from playbook_core.service.scheduling import daily_jobs
 from playbook_core.testing import FrozenClock
-
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).with_name("harness.py"))
-assert _spec is not None
-assert _spec.loader is not None
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+from tests.bench import harness
 
 SCALE = float(os.environ.get("PLAYBOOKS_BENCH_SCALE", "1"))
 # The emulator evaluates queries by scanning the collection (no real indexes): ~0.1 s per query
@@ -409,21 +403,6 @@ def print_counts(rows: dict[str, dict[str, float]]) -> None:
             continue  # a latency-only row
         cells = "".join(f"{f[c + '_mean']:>16.2f} / {f[c + '_max']:<3.0f}" for c in columns)
         print(f"{case:<36}{cells}{f['replay_p50_ms']:>10.2f} ms")
-
-
-@pytest.fixture(scope="module")
-def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[official.Emulator]:
-    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-    if not found.present:
-        reason = f"attribution benchmark skipped: official emulators unavailable ({found.missing})"
-        print(f"\n!!! {reason}")
-        pytest.skip(reason)
-    emulator = official.start_firestore(found, tmp_path_factory.mktemp("bench-attribution"))
-    try:
-        emulator.wait_ready()
-        yield emulator
-    finally:
-        emulator.stop()
 
 
 def bench_daily_reconcile_on_the_emulator(firestore_emulator: official.Emulator) -> None:

@@ -22,11 +22,9 @@ Benchmarks report; they never assert on time (architecture.md §6).
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import statistics
-import sys
 import threading
 import time
 import uuid
@@ -34,7 +32,6 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,7 +48,6 @@ from emulators.standins import (
 )
 from playbook_core.adapters.agent_http import HttpAgentHarness
 from playbook_core.adapters.clock import SystemClock
-from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.ids import RandomIds
 from playbook_core.adapters.mailjet import MailjetMailer
 from playbook_core.adapters.memory import MemoryBus, MemoryTaskQueue
@@ -69,25 +65,8 @@ from playbook_core.service.execution.run_start import StepTarget, start_run
 from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine, run_step
 from playbook_core.service.execution.step_task import StepTask
-
-
-def _load(name: str) -> Any:
-    """A sibling helper module (tests/bench has no package), loaded once per process."""
-    key = f"bench_helpers.{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load("harness")
-counting = _load("counting")
-pipeline = _load("bench_pipeline")  # the private-stack helpers
+from tests.bench import bench_pipeline as pipeline  # the private-stack helpers
+from tests.bench import counting, harness
 
 RUNS = 200  # sequential runs: latency and operations per step
 THROUGHPUT_RUNS = 200
@@ -163,36 +142,6 @@ class TimedMailer:
 
     def find_sent(self, custom_id: str) -> SentMessage | None:
         return self.inner.find_sent(custom_id)
-
-
-@pytest.fixture(scope="module")
-def engine_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """The Firestore emulator (its own, no triggers wired) when available, else embedded."""
-    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-    if not found.present or os.environ.get("PLAYBOOKS_BACKEND") == "embedded":
-        print(f"\n[engine store: embedded; official emulators: {found.missing or 'not used'}]")
-        store = EmbeddedStore(str(tmp_path_factory.mktemp("bench-engine") / "bench.sqlite3"))
-        try:
-            yield "embedded store", store
-        finally:
-            store.close()
-        return
-    emulator = official.start_firestore(found, tmp_path_factory.mktemp("bench-engine"))
-    try:
-        emulator.wait_ready()
-        from playbook_core.adapters.firestore import FirestoreStore
-
-        saved = os.environ.get("FIRESTORE_EMULATOR_HOST")
-        os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
-        firestore_store = FirestoreStore(official.PROJECT)
-        firestore_store.client()  # the client reads the emulator address once, now
-        if saved is None:
-            os.environ.pop("FIRESTORE_EMULATOR_HOST")
-        else:
-            os.environ["FIRESTORE_EMULATOR_HOST"] = saved
-        yield "Firestore emulator", firestore_store
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture(scope="module")
@@ -380,9 +329,9 @@ def _engine_builds(inner: Any, standins: dict[str, Any], times: int = 30) -> lis
 
 
 def bench_three_step_run_enqueue_to_completed(
-    engine_store: tuple[str, Any], standins: dict[str, Any]
+    measured_store: tuple[str, Any], standins: dict[str, Any]
 ) -> None:
-    kind, inner = engine_store
+    kind, inner = measured_store
     load_before = os.getloadavg()[0]
     bench = Bench(inner, standins)
     seq = _sequential(bench)

@@ -10,7 +10,6 @@ Benchmarks report; they never assert on time (architecture.md §6).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import threading
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from werkzeug.serving import make_server
 
 from emulators import gateway, official
@@ -36,12 +34,7 @@ from playbook_core.domain.collections import PLAYBOOKS, SUMMARIES
 from playbook_core.domain.documents import new_playbook, query_tokens
 from playbook_core.domain.loading import load_text
 from playbook_core.runtime import bootstrap
-
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).with_name("harness.py"))
-assert _spec is not None
-assert _spec.loader is not None
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+from tests.bench import harness
 
 EXAMPLE = Path(__file__).parents[1] / "data" / "playbooks" / "post_purchase_example.yaml"
 SIZES = (50, 1_000, 10_000)
@@ -153,21 +146,6 @@ def _seed(client: Any, org_sizes: dict[str, int]) -> float:
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(commit, chunks))
     return time.perf_counter() - started
-
-
-@pytest.fixture(scope="module")
-def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[official.Emulator]:
-    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-    if not found.present:
-        reason = f"list-page benchmark skipped: official emulators unavailable ({found.missing})"
-        print(f"\n!!! {reason}")
-        pytest.skip(reason)
-    emulator = official.start_firestore(found, tmp_path_factory.mktemp("bench-firestore"))
-    try:
-        emulator.wait_ready()
-        yield emulator
-    finally:
-        emulator.stop()
 
 
 def _serve(app: Any) -> tuple[str, Any]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
 import itertools
 import json
 import os
@@ -59,24 +58,7 @@ from playbook_core.service.execution.run_start import StepTarget
 from playbook_core.service.ingress.sources import register_source
 from playbook_core.service.ingress.webhooks import receive_webhook
 from playbook_core.service.paging import iterate
-
-
-def _load(name: str) -> Any:
-    """A sibling helper module (tests/bench has no package), loaded once per process."""
-    key = f"bench_helpers.{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load("harness")
-counting = _load("counting")
+from tests.bench import counting, harness
 
 ROOT = Path(__file__).parents[2]
 ORDER = ROOT / "tests" / "data" / "webhooks" / "shopify_orders_create.json"
@@ -108,7 +90,7 @@ def _backend() -> str:
     forced = os.environ.get("PLAYBOOKS_BACKEND")
     if forced in ("emulators", "embedded"):
         return forced
-    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
+    found = official.installed()
     return "emulators" if found.present else "embedded"
 
 
@@ -544,36 +526,6 @@ def _seed(store: DocumentStore, writes: list[tuple]) -> float:
     return time.perf_counter() - started
 
 
-@pytest.fixture(scope="module")
-def dispatch_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """The Firestore emulator (its own, no triggers wired) when available, else embedded."""
-    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-    if not found.present or os.environ.get("PLAYBOOKS_BACKEND") == "embedded":
-        print(f"\n[dispatch store: embedded; official emulators: {found.missing or 'not used'}]")
-        store = EmbeddedStore(str(tmp_path_factory.mktemp("bench-dispatch") / "bench.sqlite3"))
-        try:
-            yield "embedded", store
-        finally:
-            store.close()
-        return
-    emulator = official.start_firestore(found, tmp_path_factory.mktemp("bench-dispatch"))
-    try:
-        emulator.wait_ready()
-        from playbook_core.adapters.firestore import FirestoreStore
-
-        saved = os.environ.get("FIRESTORE_EMULATOR_HOST")
-        os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
-        firestore_store = FirestoreStore(official.PROJECT)
-        firestore_store.client()  # the client reads the emulator address once, now
-        if saved is None:
-            os.environ.pop("FIRESTORE_EMULATOR_HOST")
-        else:
-            os.environ["FIRESTORE_EMULATOR_HOST"] = saved
-        yield "firestore emulator", firestore_store
-    finally:
-        emulator.stop()
-
-
 def _message(org_id: str, name: str, n: int) -> Message:
     envelope = EventEnvelope(
         event_id=f"shp_bench_{org_id}_{name}_{n}",
@@ -588,8 +540,8 @@ def _message(org_id: str, name: str, n: int) -> Message:
     return Message(uuid.uuid4().hex, envelope.encode(), envelope.attributes())
 
 
-def bench_store_operations_per_dispatched_event(dispatch_store: tuple[str, Any]) -> None:
-    kind, inner = dispatch_store
+def bench_store_operations_per_dispatched_event(measured_store: tuple[str, Any]) -> None:
+    kind, inner = measured_store
     run = uuid.uuid4().hex[:6]
     orgs = {f"org_bench_{run}_{size}": size for size in SIZES}
     definitions = _definitions()
@@ -655,9 +607,9 @@ def bench_store_operations_per_dispatched_event(dispatch_store: tuple[str, Any])
             print(f"  {case}: {shown}")
 
 
-def bench_store_operations_per_webhook(dispatch_store: tuple[str, Any]) -> None:
+def bench_store_operations_per_webhook(measured_store: tuple[str, Any]) -> None:
     """The webhook handler alone (receive_webhook, in process): its store cost per delivery."""
-    kind, inner = dispatch_store
+    kind, inner = measured_store
     store = counting.CountingStore(inner)
     clock = SystemClock()
     secrets = StoreSecrets(store)

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from playbook_core import catalog
 from playbook_core.domain.loading import load_text
-
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).with_name("harness.py"))
-assert _spec is not None
-assert _spec.loader is not None
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+from tests.bench import harness
 
 EXAMPLE = Path(__file__).parents[1] / "data" / "playbooks" / "post_purchase_example.yaml"
 

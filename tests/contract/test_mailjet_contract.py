@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from emulators.standins import MAILJET_TEST_KEY, MAILJET_TEST_SECRET, start_mailjet
-from playbook_core.adapters.mailjet import MailjetMailer, retry_after_seconds
+from playbook_core.adapters.mailjet import MailjetMailer
+from playbook_core.adapters.provider_errors import retry_after_seconds
 from playbook_core.domain.errors import PermanentProviderError, TransientProviderError
 from playbook_core.ports import EmailMessage
 

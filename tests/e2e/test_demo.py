@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulators import demo, official, processes
+from emulators import demo, processes
 from playbook_core import catalog
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
 from playbook_core.domain.collections import (
@@ -34,6 +34,7 @@ from playbook_core.domain.tiers import ids_for_tier
 from playbook_core.domain.webhooks import shopify_source_id, woocommerce_source_id
 from playbook_core.service.paging import iterate
 from playbook_core.testing import eventually
+from tests.conftest import STACK_BACKENDS, stack_backend
 
 pytestmark = pytest.mark.stack
 
@@ -80,19 +81,9 @@ class Seeded:
         ]  # fmt: skip
 
 
-@pytest.fixture(
-    scope="module",
-    params=[pytest.param("emulators", marks=pytest.mark.emulator), "embedded"],
-)
+@pytest.fixture(scope="module", params=STACK_BACKENDS)
 def seeded(request, tmp_path_factory):
-    backend = request.param
-    if backend == "emulators":
-        found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-        if not found.present:
-            reason = f"official emulators unavailable: missing {found.missing}"
-            if request.config.getoption("--require-emulators"):
-                pytest.fail(reason)
-            pytest.skip(reason)
+    backend = stack_backend(request)
     state_dir = tmp_path_factory.mktemp(f"demo-{backend}")
     env = stack_env(backend)
     up = runner("up", state_dir, env)  # no --seed: `make up` seeds by default

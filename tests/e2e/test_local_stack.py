@@ -20,9 +20,10 @@ from google.cloud.scheduler_v1.services.cloud_scheduler.transports import (
 )
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
-from emulators import official, processes, wiring
+from emulators import processes, wiring
 from playbook_core.domain.collections import CUSTOMERS
 from playbook_core.testing import eventually
+from tests.conftest import require_official_emulators
 
 pytestmark = pytest.mark.stack
 
@@ -86,12 +87,7 @@ def start(state_dir, env):
 
 @pytest.fixture(scope="module")
 def stack(request, tmp_path_factory):
-    found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-    if not found.present:
-        reason = f"official emulators unavailable: missing {found.missing}"
-        if request.config.getoption("--require-emulators"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_official_emulators(request)
     state_dir = tmp_path_factory.mktemp("stack")
     env = stack_env(PLAYBOOKS_BACKEND="emulators")
     running = start(state_dir, env)

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from emulators import official
 from emulators.stack import ALERT_WEBHOOK_PATH
 from emulators.standins import (
     BLACKLEAF_TEST_KEY,
@@ -25,6 +24,7 @@ from emulators.standins import (
 )
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.testing import eventually
+from tests.conftest import STACK_BACKENDS, stack_backend
 from tests.e2e.test_pipeline import PIPELINE_S, SPEC, Pipeline, fresh_email, runner
 
 pytestmark = pytest.mark.stack
@@ -90,19 +90,9 @@ class Run(Pipeline):
         return found
 
 
-@pytest.fixture(
-    scope="module",
-    params=[pytest.param("emulators", marks=pytest.mark.emulator), "embedded"],
-)
+@pytest.fixture(scope="module", params=STACK_BACKENDS)
 def run(request, tmp_path_factory):
-    backend = request.param
-    if backend == "emulators":
-        found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-        if not found.present:
-            reason = f"official emulators unavailable: missing {found.missing}"
-            if request.config.getoption("--require-emulators"):
-                pytest.fail(reason)
-            pytest.skip(reason)
+    backend = stack_backend(request)
     state_dir = tmp_path_factory.mktemp(f"log-hygiene-{backend}")
     cron = f"cron-{secrets.token_hex(16)}"
     env = {

@@ -20,13 +20,14 @@ import httpx
 import pytest
 from google.cloud import firestore
 
-from emulators import demo, official
+from emulators import demo
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
 from playbook_core.domain.collections import ORDERS
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.ids import h
 from playbook_core.domain.webhooks import shop_domain, shopify_event_id
 from playbook_core.testing import eventually
+from tests.conftest import STACK_BACKENDS, stack_backend
 
 pytestmark = pytest.mark.stack
 
@@ -191,19 +192,9 @@ class Pipeline:
         ]  # fmt: skip
 
 
-@pytest.fixture(
-    scope="module",
-    params=[pytest.param("emulators", marks=pytest.mark.emulator), "embedded"],
-)
+@pytest.fixture(scope="module", params=STACK_BACKENDS)
 def pipeline(request, tmp_path_factory):
-    backend = request.param
-    if backend == "emulators":
-        found = official.detect(os.environ.get("PLAYBOOKS_GCLOUD_ROOT", official.DEFAULT_ROOT))
-        if not found.present:
-            reason = f"official emulators unavailable: missing {found.missing}"
-            if request.config.getoption("--require-emulators"):
-                pytest.fail(reason)
-            pytest.skip(reason)
+    backend = stack_backend(request)
     state_dir = tmp_path_factory.mktemp(f"pipeline-{backend}")
     env = {**os.environ, "PLAYBOOKS_GATEWAY_PORT": "0", "PLAYBOOKS_BACKEND": backend}
     up = runner("up", state_dir, env)  # seeds the demo org, as `make up` does

@@ -52,8 +52,13 @@ def api():
         }
     )
     store = EmbeddedStore(":memory:")
+    yield from serving_api(store, FrozenClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC)))
+    store.close()
+
+
+def serving_api(store, clock):
+    """An `Api` over `store` (in-process bus and queue) while the test runs, then uninstalled."""
     bus, queue = InProcessBus(), InProcessTaskQueue()
-    clock = FrozenClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     app = bootstrap.App(load_settings(), store, bus, queue, clock)
     bootstrap.use(app)
     client = functions_framework.create_app("playbooks_api", MAIN, "http").test_client()
@@ -61,4 +66,3 @@ def api():
     bootstrap.use(None)
     bus.close()
     queue.close()
-    store.close()

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -28,81 +21,11 @@ from google.pubsub_v1 import types as pubsub_types
 
 from emulators import grpc_server
 from emulators.cloud_scheduler import next_fire, start_scheduler_emulator
+from playbook_core.testing import eventually
+from tests.conftest import assert_serves_until_sigterm
 
 LOCATION = "projects/demo-playbooks/locations/us-central1"
 ENABLED, PAUSED = scheduler_v1.Job.State.ENABLED, scheduler_v1.Job.State.PAUSED
-
-
-def eventually(check, timeout=5.0, interval=0.02):
-    """Poll `check` until it returns something truthy; fail with its last value at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s (last value: {result!r})")
-        time.sleep(interval)
-
-
-@dataclass
-class Received:
-    at: float
-    method: str
-    path: str
-    headers: Message  # case-insensitive, like HTTP itself
-    body: bytes
-
-
-@dataclass
-class Recorder:
-    """HTTP target that records every request and can be told to fail the next N of them."""
-
-    base_url: str = ""
-    requests: list[Received] = field(default_factory=list)
-    fail_next: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def on_request(self, received: Received) -> int:
-        with self.lock:
-            self.requests.append(received)
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                return 503
-            return 200
-
-    def for_path(self, path: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.requests if r.path == path]
-
-
-@pytest.fixture
-def recorder():
-    rec = Recorder()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _record(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            received = Received(time.time(), self.command, self.path, self.headers, body)
-            self.send_response(rec.on_request(received))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_POST = do_GET = do_PUT = _record  # noqa: N815  # http.server looks up these names
-
-        def log_message(self, *_args):  # keep pytest output clean
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    # A short poll interval keeps shutdown() (which waits for one poll) fast.
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    rec.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield rec
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 def _client(address):
@@ -134,7 +57,7 @@ def _job(url, schedule="0 9 * * *", time_zone="Europe/Paris", **target):
 
 
 def test_job_lifecycle(client, recorder):
-    job = client.create_job(parent=LOCATION, job=_job(recorder.base_url + "/tick"))
+    job = client.create_job(parent=LOCATION, job=_job(recorder.url + "/tick"))
     assert job.state == ENABLED
     assert job.schedule_time > datetime.now(UTC)
     assert job.user_update_time is not None
@@ -159,7 +82,7 @@ def test_job_lifecycle(client, recorder):
 
 
 def test_pause_and_resume(client, recorder):
-    job = client.create_job(parent=LOCATION, job=_job(recorder.base_url))
+    job = client.create_job(parent=LOCATION, job=_job(recorder.url))
     assert client.pause_job(name=job.name).state == PAUSED
     assert client.get_job(name=job.name).state == PAUSED
     with pytest.raises(exceptions.FailedPrecondition):
@@ -171,8 +94,8 @@ def test_pause_and_resume(client, recorder):
 
 def test_invalid_jobs_are_refused(client, recorder):
     for bad in (
-        _job(recorder.base_url, schedule="every minute"),
-        _job(recorder.base_url, time_zone="Mars/Olympus"),
+        _job(recorder.url, schedule="every minute"),
+        _job(recorder.url, time_zone="Mars/Olympus"),
         scheduler_v1.Job(name=f"{LOCATION}/jobs/no-target", schedule="* * * * *"),
     ):
         with pytest.raises(exceptions.InvalidArgument):
@@ -181,7 +104,7 @@ def test_invalid_jobs_are_refused(client, recorder):
 
 def test_run_job_pushes_with_scheduler_headers(client, recorder):
     job = _job(
-        recorder.base_url + "/tick",
+        recorder.url + "/tick",
         body=b'{"kind":"tick"}',
         headers={"Content-Type": "application/json", "X-Extra": "1"},
     )
@@ -191,15 +114,14 @@ def test_run_job_pushes_with_scheduler_headers(client, recorder):
     client.run_job(name=job.name)
 
     (received,) = eventually(lambda: recorder.for_path("/tick"))
-    headers = received.headers
     assert received.method == "POST"
     assert received.body == b'{"kind":"tick"}'
-    assert headers["Content-Type"] == "application/json"
-    assert headers["X-Extra"] == "1"
-    assert headers["User-Agent"] == "Google-Cloud-Scheduler"
-    assert headers["X-CloudScheduler"] == "true"
-    assert headers["X-CloudScheduler-JobName"] == job.name.rsplit("/", 1)[1]
-    stamp = headers["X-CloudScheduler-ScheduleTime"]
+    assert received.header("Content-Type") == "application/json"
+    assert received.header("X-Extra") == "1"
+    assert received.header("User-Agent") == "Google-Cloud-Scheduler"
+    assert received.header("X-CloudScheduler") == "true"
+    assert received.header("X-CloudScheduler-JobName") == job.name.rsplit("/", 1)[1]
+    stamp = received.header("X-CloudScheduler-ScheduleTime")
     assert stamp.endswith("Z")
     assert datetime.fromisoformat(stamp) >= before
     done = eventually(lambda: (j := client.get_job(name=job.name)).last_attempt_time and j)
@@ -208,7 +130,7 @@ def test_run_job_pushes_with_scheduler_headers(client, recorder):
 
 
 def _claims(received):
-    scheme, token = received.headers["Authorization"].split(" ")
+    scheme, token = received.header("Authorization").split(" ")
     header, payload, signature = token.split(".")
     assert scheme == "Bearer"
     assert (_b64json(header)["alg"], signature) == ("none", "")  # unsigned: local only
@@ -221,32 +143,30 @@ def _b64json(part):
 
 def test_a_job_with_an_oidc_token_fires_with_a_google_shaped_id_token(client, recorder):
     oidc = scheduler_v1.OidcToken(service_account_email="cron@demo.iam.gserviceaccount.com")
-    plain = client.create_job(parent=LOCATION, job=_job(recorder.base_url + "/plain"))
-    job = client.create_job(parent=LOCATION, job=_job(recorder.base_url + "/oidc", oidc_token=oidc))
+    plain = client.create_job(parent=LOCATION, job=_job(recorder.url + "/plain"))
+    job = client.create_job(parent=LOCATION, job=_job(recorder.url + "/oidc", oidc_token=oidc))
     named = scheduler_v1.OidcToken(service_account_email="a@b.c", audience="https://x/fn")
-    aimed = client.create_job(
-        parent=LOCATION, job=_job(recorder.base_url + "/aud", oidc_token=named)
-    )
+    aimed = client.create_job(parent=LOCATION, job=_job(recorder.url + "/aud", oidc_token=named))
     before = time.time()
 
     for each in (plain, job, aimed):
         client.run_job(name=each.name)
 
     (untokened,) = eventually(lambda: recorder.for_path("/plain"))
-    assert "Authorization" not in untokened.headers
+    assert untokened.header("Authorization") is None
     claims = _claims(eventually(lambda: recorder.for_path("/oidc"))[0])
     assert claims["iss"] == "https://accounts.google.com"
     assert claims["email"] == claims["sub"] == "cron@demo.iam.gserviceaccount.com"
     assert claims["email_verified"] is True
-    assert claims["aud"] == recorder.base_url + "/oidc"  # defaults to the job URI
+    assert claims["aud"] == recorder.url + "/oidc"  # defaults to the job URI
     assert int(before) <= claims["iat"] == claims["nbf"] <= time.time()
     assert claims["exp"] == claims["iat"] + 3600
     assert _claims(eventually(lambda: recorder.for_path("/aud"))[0])["aud"] == "https://x/fn"
 
 
 def test_failed_push_is_reported_in_status(client, recorder):
-    recorder.fail_next = 1
-    job = client.create_job(parent=LOCATION, job=_job(recorder.base_url + "/fails"))
+    recorder.script = [503]
+    job = client.create_job(parent=LOCATION, job=_job(recorder.url + "/fails"))
     client.run_job(name=job.name)
     status = eventually(lambda: (s := client.get_job(name=job.name).status).message and s)
     assert status.code == 14  # UNAVAILABLE for a 503
@@ -261,13 +181,13 @@ def test_cron_loop_fires_at_the_minute_boundary(recorder):
     client = _client(running.address)
     try:
         job = client.create_job(
-            parent=LOCATION, job=_job(recorder.base_url + "/cron", schedule="* * * * *")
+            parent=LOCATION, job=_job(recorder.url + "/cron", schedule="* * * * *")
         )
         assert job.schedule_time == boundary
 
         (received,) = eventually(lambda: recorder.for_path("/cron"), timeout=3)
         assert received.at + offset.total_seconds() >= boundary.timestamp()
-        assert received.headers["X-CloudScheduler-ScheduleTime"] == boundary.strftime(
+        assert received.header("X-CloudScheduler-ScheduleTime") == boundary.strftime(
             "%Y-%m-%dT%H:%M:%SZ"
         )
         fired = eventually(lambda: (j := client.get_job(name=job.name)).status.message and j)
@@ -294,7 +214,7 @@ def test_next_fire_is_computed_in_the_job_time_zone():
 def test_job_schedule_time_follows_its_time_zone(client, recorder):
     job = client.create_job(
         parent=LOCATION,
-        job=_job(recorder.base_url, schedule="30 9 * * *", time_zone="America/New_York"),
+        job=_job(recorder.url, schedule="30 9 * * *", time_zone="America/New_York"),
     )
     local = job.schedule_time.astimezone(ZoneInfo("America/New_York"))
     assert (local.hour, local.minute) == (9, 30)
@@ -352,19 +272,9 @@ def test_pubsub_target_publishes_data_and_attributes():
 
 @pytest.mark.stack
 def test_process_mode_announces_readiness_and_stops_on_sigterm():
-    root = Path(__file__).resolve().parents[2]
-    command = [sys.executable, "-m", "emulators.cloud_scheduler", "--port", "0"]
-    proc = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)  # noqa: S603  # our own module
-    try:
-        ready = proc.stdout.readline()  # the first line, or "" if the process died
-        assert ready.startswith("ready 127.0.0.1:")
-        client = _client(ready.split()[1])
+    def use(address):
+        client = _client(address)
         assert list(client.list_jobs(parent=LOCATION)) == []
         client.transport.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+
+    assert_serves_until_sigterm("emulators.cloud_scheduler", use=use)

@@ -5,17 +5,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import grpc
 import pytest
@@ -24,85 +16,11 @@ from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
 from emulators.cloud_tasks import backoff, start_tasks_emulator
+from playbook_core.testing import eventually
+from tests.conftest import assert_serves_until_sigterm
 
 LOCATION = "projects/demo-playbooks/locations/us-central1"
 SCALE = 0.01  # retry waits in hundredths: min_backoff 20 s becomes 0.2 s
-
-
-def eventually(check, timeout=5.0, interval=0.02):
-    """Poll `check` until it returns something truthy; fail with its last value at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s (last value: {result!r})")
-        time.sleep(interval)
-
-
-@dataclass
-class Received:
-    at: float  # wall clock, comparable with task schedule times
-    method: str
-    path: str
-    headers: Message  # case-insensitive, like HTTP itself
-    body: bytes
-
-
-@dataclass
-class Recorder:
-    """HTTP target that records every request and can be told to fail the next N of them."""
-
-    base_url: str = ""
-    requests: list[Received] = field(default_factory=list)
-    fail_next: int = 0
-    fail_status: int = 503
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def on_request(self, received: Received) -> int:
-        with self.lock:
-            self.requests.append(received)
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                return self.fail_status
-            return 200
-
-    def for_path(self, path: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.requests if r.path == path]
-
-
-@pytest.fixture
-def recorder():
-    rec = Recorder()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _record(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            status = rec.on_request(
-                Received(time.time(), self.command, self.path, self.headers, body)
-            )
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_POST = do_GET = do_PUT = do_DELETE = _record  # noqa: N815  # http.server looks up these names
-
-        def log_message(self, *_args):  # keep pytest output clean
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    # A short poll interval keeps shutdown() (which waits for one poll) fast.
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    rec.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield rec
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 def _client(address):
@@ -185,7 +103,7 @@ def test_queue_lifecycle(client, recorder):
 
     later = datetime.now(UTC) + timedelta(hours=1)
     for _ in range(3):
-        client.create_task(parent=created.name, task=_task(recorder.base_url, when=later))
+        client.create_task(parent=created.name, task=_task(recorder.url, when=later))
     assert len(list(client.list_tasks(parent=created.name))) == 3
     assert client.purge_queue(name=created.name).purge_time is not None
     assert list(client.list_tasks(parent=created.name)) == []
@@ -207,8 +125,8 @@ def test_paused_queue_holds_tasks_until_resumed(client, recorder):
     paused, running = _new_queue(client), _new_queue(client)
     client.pause_queue(name=paused.name)
     held, control = _path(), _path()
-    client.create_task(parent=paused.name, task=_task(recorder.base_url + held))
-    client.create_task(parent=running.name, task=_task(recorder.base_url + control))
+    client.create_task(parent=paused.name, task=_task(recorder.url + held))
+    client.create_task(parent=running.name, task=_task(recorder.url + control))
 
     eventually(lambda: recorder.for_path(control))  # dispatched after the held task was due
     assert recorder.for_path(held) == []
@@ -220,24 +138,24 @@ def test_paused_queue_holds_tasks_until_resumed(client, recorder):
 def test_task_names_are_never_reused(client, queue, recorder):
     live = f"{queue.name}/tasks/live-{uuid.uuid4().hex}"
     later = datetime.now(UTC) + timedelta(hours=1)
-    client.create_task(parent=queue.name, task=_task(recorder.base_url, name=live, when=later))
+    client.create_task(parent=queue.name, task=_task(recorder.url, name=live, when=later))
     with pytest.raises(exceptions.AlreadyExists):
-        client.create_task(parent=queue.name, task=_task(recorder.base_url, name=live))
+        client.create_task(parent=queue.name, task=_task(recorder.url, name=live))
 
     path, executed = _path(), f"{queue.name}/tasks/done-{uuid.uuid4().hex}"
-    client.create_task(parent=queue.name, task=_task(recorder.base_url + path, name=executed))
+    client.create_task(parent=queue.name, task=_task(recorder.url + path, name=executed))
     eventually(lambda: _gone(client, executed))
     with pytest.raises(exceptions.AlreadyExists):
-        client.create_task(parent=queue.name, task=_task(recorder.base_url, name=executed))
+        client.create_task(parent=queue.name, task=_task(recorder.url, name=executed))
 
     client.delete_task(name=live)
     with pytest.raises(exceptions.AlreadyExists):
-        client.create_task(parent=queue.name, task=_task(recorder.base_url, name=live))
+        client.create_task(parent=queue.name, task=_task(recorder.url, name=live))
 
 
 def test_server_assigns_a_name_when_none_is_given(client, queue, recorder):
     later = datetime.now(UTC) + timedelta(hours=1)
-    task = client.create_task(parent=queue.name, task=_task(recorder.base_url, when=later))
+    task = client.create_task(parent=queue.name, task=_task(recorder.url, when=later))
     assert task.name.startswith(f"{queue.name}/tasks/")
     assert task.name.rsplit("/", 1)[1].isdigit()
     assert client.get_task(name=task.name).create_time is not None
@@ -245,7 +163,7 @@ def test_server_assigns_a_name_when_none_is_given(client, queue, recorder):
 
 def test_unknown_queue_and_absent_task_are_not_found(client, queue, recorder):
     with pytest.raises(exceptions.NotFound):
-        client.create_task(parent=f"{LOCATION}/queues/nope", task=_task(recorder.base_url))
+        client.create_task(parent=f"{LOCATION}/queues/nope", task=_task(recorder.url))
     absent = f"{queue.name}/tasks/absent"
     for call in (client.get_task, client.delete_task, client.run_task):
         with pytest.raises(exceptions.NotFound):
@@ -255,14 +173,14 @@ def test_unknown_queue_and_absent_task_are_not_found(client, queue, recorder):
 def test_schedule_time_is_honoured_and_run_task_skips_it(client, queue, recorder):
     due = datetime.now(UTC) + timedelta(seconds=1.5)
     path = _path()
-    task = client.create_task(parent=queue.name, task=_task(recorder.base_url + path, when=due))
+    task = client.create_task(parent=queue.name, task=_task(recorder.url + path, when=due))
     assert client.get_task(name=task.name).dispatch_count == 0
 
     (received,) = eventually(lambda: recorder.for_path(path), timeout=5)
     assert received.at >= due.timestamp()
 
     far, forced = datetime.now(UTC) + timedelta(hours=1), _path()
-    task = client.create_task(parent=queue.name, task=_task(recorder.base_url + forced, when=far))
+    task = client.create_task(parent=queue.name, task=_task(recorder.url + forced, when=far))
     client.run_task(name=task.name)
     (received,) = eventually(lambda: recorder.for_path(forced), timeout=2)
     assert received.at < far.timestamp()
@@ -274,7 +192,7 @@ def test_push_carries_the_cloud_tasks_headers(client, queue, recorder):
     task = client.create_task(
         parent=queue.name,
         task=_task(
-            recorder.base_url + path,
+            recorder.url + path,
             name=f"{queue.name}/tasks/{task_id}",
             body=body,
             headers={"Content-Type": "application/json", "X-Trace": "abc"},
@@ -282,27 +200,26 @@ def test_push_carries_the_cloud_tasks_headers(client, queue, recorder):
     )
 
     (received,) = eventually(lambda: recorder.for_path(path))
-    headers = received.headers
     assert received.method == "POST"
     assert received.body == body
-    assert headers["Content-Type"] == "application/json"
-    assert headers["X-Trace"] == "abc"
-    assert headers["User-Agent"] == "Google-Cloud-Tasks"
-    assert headers["X-CloudTasks-QueueName"] == queue.name.rsplit("/", 1)[1]
-    assert headers["X-CloudTasks-TaskName"] == task_id
-    assert headers["X-CloudTasks-TaskRetryCount"] == "0"
-    assert headers["X-CloudTasks-TaskExecutionCount"] == "0"
-    assert float(headers["X-CloudTasks-TaskETA"]) == pytest.approx(
+    assert received.header("Content-Type") == "application/json"
+    assert received.header("X-Trace") == "abc"
+    assert received.header("User-Agent") == "Google-Cloud-Tasks"
+    assert received.header("X-CloudTasks-QueueName") == queue.name.rsplit("/", 1)[1]
+    assert received.header("X-CloudTasks-TaskName") == task_id
+    assert received.header("X-CloudTasks-TaskRetryCount") == "0"
+    assert received.header("X-CloudTasks-TaskExecutionCount") == "0"
+    assert float(received.header("X-CloudTasks-TaskETA")) == pytest.approx(
         task.schedule_time.timestamp(), abs=1e-3
     )
-    assert "X-CloudTasks-TaskPreviousResponse" not in headers
-    assert "Authorization" not in headers  # no oidc_token on the task
+    assert received.header("X-CloudTasks-TaskPreviousResponse") is None
+    assert received.header("Authorization") is None  # no oidc_token on the task
 
 
 def test_failures_are_retried_with_growing_backoff(client, queue, recorder):
-    recorder.fail_next = 2
+    recorder.script = [503, 503]
     path = _path()
-    client.create_task(parent=queue.name, task=_task(recorder.base_url + path))
+    client.create_task(parent=queue.name, task=_task(recorder.url + path))
 
     first, second, third = eventually(
         lambda: len(recorder.for_path(path)) >= 3 and recorder.for_path(path)
@@ -310,22 +227,22 @@ def test_failures_are_retried_with_growing_backoff(client, queue, recorder):
     # Lower bounds only: a loaded machine can stretch a gap but never shorten it.
     assert second.at - first.at >= 20 * SCALE * 0.95  # min_backoff
     assert third.at - second.at >= 40 * SCALE * 0.95  # doubled once
-    assert [r.headers["X-CloudTasks-TaskRetryCount"] for r in (first, second, third)] == [
+    assert [r.header("X-CloudTasks-TaskRetryCount") for r in (first, second, third)] == [
         "0",
         "1",
         "2",
     ]
-    assert second.headers["X-CloudTasks-TaskPreviousResponse"] == "503"
-    assert "503" in second.headers["X-CloudTasks-TaskRetryReason"]
+    assert second.header("X-CloudTasks-TaskPreviousResponse") == "503"
+    assert "503" in second.header("X-CloudTasks-TaskRetryReason")
     # Google does not count 5xx answers as executions.
-    assert third.headers["X-CloudTasks-TaskExecutionCount"] == "0"
+    assert third.header("X-CloudTasks-TaskExecutionCount") == "0"
 
 
 def test_attempts_are_recorded_on_the_task(client, recorder):
     queue = _new_queue(client, _retry(min_s=50, max_s=1000))  # 0.5 s, then 1 s, between attempts
-    recorder.fail_next, recorder.fail_status = 2, 404
+    recorder.script = [404, 404]
     path = _path()
-    task = client.create_task(parent=queue.name, task=_task(recorder.base_url + path))
+    task = client.create_task(parent=queue.name, task=_task(recorder.url + path))
 
     def answered():  # at least one answer, and no push in flight
         t = client.get_task(name=task.name)
@@ -339,24 +256,24 @@ def test_attempts_are_recorded_on_the_task(client, recorder):
     _, retried, *_ = eventually(
         lambda: len(recorder.for_path(path)) >= 2 and recorder.for_path(path)
     )
-    assert retried.headers["X-CloudTasks-TaskExecutionCount"] == "1"  # a 404 is an execution
-    assert retried.headers["X-CloudTasks-TaskPreviousResponse"] == "404"
+    assert retried.header("X-CloudTasks-TaskExecutionCount") == "1"  # a 404 is an execution
+    assert retried.header("X-CloudTasks-TaskPreviousResponse") == "404"
     with contextlib.suppress(exceptions.NotFound):  # stop it before the recorder goes away
         client.delete_task(name=task.name)
 
 
 def test_gives_up_after_max_attempts(client, recorder):
     queue = _new_queue(client, _retry(min_s=10, attempts=3))
-    recorder.fail_next = 1000
+    recorder.status = 503  # every attempt fails
     path = _path()
-    task = client.create_task(parent=queue.name, task=_task(recorder.base_url + path))
+    task = client.create_task(parent=queue.name, task=_task(recorder.url + path))
 
     eventually(lambda: _gone(client, task.name))
     assert len(recorder.for_path(path)) == 3  # every attempt happens before the deletion
 
 
 def _bearer_parts(received):
-    scheme, token = received.headers["Authorization"].split(" ")
+    scheme, token = received.header("Authorization").split(" ")
     header, claims, signature = (_b64json(p) if p else p for p in token.split("."))
     assert scheme == "Bearer"
     return header, claims, signature
@@ -366,7 +283,7 @@ def test_a_task_with_an_oidc_token_is_pushed_with_a_google_shaped_id_token(clien
     path = _path()
     oidc = tasks_v2.OidcToken(service_account_email="invoker@demo.iam.gserviceaccount.com")
     before = time.time()
-    client.create_task(parent=queue.name, task=_task(recorder.base_url + path, oidc=oidc))
+    client.create_task(parent=queue.name, task=_task(recorder.url + path, oidc=oidc))
 
     (received,) = eventually(lambda: recorder.for_path(path))
     header, claims, signature = _bearer_parts(received)
@@ -375,7 +292,7 @@ def test_a_task_with_an_oidc_token_is_pushed_with_a_google_shaped_id_token(clien
     assert claims["iss"] == "https://accounts.google.com"
     assert claims["email"] == claims["sub"] == "invoker@demo.iam.gserviceaccount.com"
     assert claims["email_verified"] is True
-    assert claims["aud"] == recorder.base_url + path  # defaults to the URL
+    assert claims["aud"] == recorder.url + path  # defaults to the URL
     assert int(before) <= claims["iat"] == claims["nbf"] <= time.time()
     assert claims["exp"] == claims["iat"] + 3600
 
@@ -383,7 +300,7 @@ def test_a_task_with_an_oidc_token_is_pushed_with_a_google_shaped_id_token(clien
 def test_the_oidc_audience_is_the_one_the_task_asks_for(client, queue, recorder):
     path = _path()
     oidc = tasks_v2.OidcToken(service_account_email="a@b.c", audience="https://x/fn")
-    client.create_task(parent=queue.name, task=_task(recorder.base_url + path, oidc=oidc))
+    client.create_task(parent=queue.name, task=_task(recorder.url + path, oidc=oidc))
     (received,) = eventually(lambda: recorder.for_path(path))
     assert _bearer_parts(received)[1]["aud"] == "https://x/fn"
 
@@ -410,27 +327,9 @@ def _b64json(part):
 
 @pytest.mark.stack
 def test_process_mode_announces_readiness_and_stops_on_sigterm():
-    root = Path(__file__).resolve().parents[2]
-    command = [
-        sys.executable,
-        "-m",
-        "emulators.cloud_tasks",
-        "--port",
-        "0",
-        "--backoff-scale",
-        "0.01",
-    ]
-    proc = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)  # noqa: S603  # our own module
-    try:
-        ready = proc.stdout.readline()  # the first line, or "" if the process died
-        assert ready.startswith("ready 127.0.0.1:")
-        client = _client(ready.split()[1])
+    def use(address):
+        client = _client(address)
         assert _new_queue(client).state == tasks_v2.Queue.State.RUNNING
         client.transport.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+
+    assert_serves_until_sigterm("emulators.cloud_tasks", "--backoff-scale", "0.01", use=use)

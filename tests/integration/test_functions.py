@@ -47,26 +47,24 @@ def install(store):
     return app
 
 
-@pytest.fixture
-def app():
-    store = EmbeddedStore(":memory:")
+def serving(store):
+    """The app installed on `store` for one test, then uninstalled and closed."""
     installed = install(store)
     yield installed
     bootstrap.use(None)
     installed.bus.close()
     installed.queue.close()
     store.close()
+
+
+@pytest.fixture
+def app():
+    yield from serving(EmbeddedStore(":memory:"))
 
 
 @pytest.fixture
 def down_app():
-    store = DownStore(":memory:")
-    installed = install(store)
-    yield installed
-    bootstrap.use(None)
-    installed.bus.close()
-    installed.queue.close()
-    store.close()
+    yield from serving(DownStore(":memory:"))
 
 
 def client(name, signature="http"):

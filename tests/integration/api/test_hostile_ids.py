@@ -11,18 +11,14 @@ import os
 import uuid
 from datetime import UTC, datetime
 
-import functions_framework
 import pytest
 
-from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
-from playbook_core.config import load_settings
 from playbook_core.domain.collections import PLAYBOOKS
 from playbook_core.domain.errors import BadRequest
 from playbook_core.ports import OrderBy, Where
-from playbook_core.runtime import bootstrap
 from playbook_core.runtime.api import all_routes
 from playbook_core.testing import FrozenClock
-from tests.integration.conftest import CRON_SECRET, MAIN, Api
+from tests.integration.conftest import CRON_SECRET, serving_api
 
 PROBLEM = "https://bakedbot.ai/problems/"
 HOSTILE_IDS = {
@@ -69,15 +65,7 @@ def firestore_api(emulator_env):
             "CRON_SECRET": CRON_SECRET,
         }
     )
-    bus, queue = InProcessBus(), InProcessTaskQueue()
-    store = FirestoreStore("demo-playbooks")
-    app = bootstrap.App(load_settings(), store, bus, queue, FrozenClock(NOW))
-    bootstrap.use(app)
-    client = functions_framework.create_app("playbooks_api", MAIN, "http").test_client()
-    yield Api(client, app)
-    bootstrap.use(None)
-    bus.close()
-    queue.close()
+    yield from serving_api(FirestoreStore("demo-playbooks"), FrozenClock(NOW))
 
 
 @pytest.fixture(params=["embedded", pytest.param("firestore", marks=pytest.mark.emulator)])

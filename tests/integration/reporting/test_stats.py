@@ -13,18 +13,11 @@ from playbook_core.ports import Where
 from playbook_core.service.execution import approvals, run_control
 from playbook_core.service.reporting import counters
 from tests.integration.execution.conftest import NOW, _reset, _rig
+from tests.integration.execution.conftest import rig as rig  # noqa: PLC0414 - the fixture
 from tests.integration.execution.conftest import standins as standins  # noqa: PLC0414 - the fixture
 from tests.integration.execution.test_execution_engine import CUSTOMER, INTERNAL, PROMO
 
 TODAY = "2026-11-24"  # NOW (12:00 UTC) in America/New_York
-
-
-@pytest.fixture
-def rig(standins):
-    _reset(standins)
-    store = EmbeddedStore(":memory:")
-    yield _rig(store, standins)
-    store.close()
 
 
 @pytest.fixture

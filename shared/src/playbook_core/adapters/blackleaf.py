@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from playbook_core.adapters.mailjet import retry_after_seconds
-from playbook_core.domain.errors import PermanentProviderError, TransientProviderError
+from playbook_core.adapters import provider_errors
+from playbook_core.domain.errors import PermanentProviderError
 from playbook_core.ports import SentMessage
 
 _UNAVAILABLE = "provider_unavailable"
@@ -38,52 +38,27 @@ class BlackleafSms:
                 code="provider_not_configured",
             )
         payload = {"to": to, "body": body, "clientReference": client_reference}
-        try:
+        unusable_url = "BLACKLEAF_API_BASE is not a usable URL"
+        # A timeout is safe to retry: a resend with the same clientReference cannot text twice.
+        with provider_errors.unanswered(
+            "Blackleaf", outage=_UNAVAILABLE, unusable_url=unusable_url
+        ):
             response = self.client.post(
                 f"{self.base_url}/v1/messages",
                 json=payload,
                 headers={"Authorization": f"Bearer {self._api_key}"},
                 timeout=self.timeout_s,
             )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise PermanentProviderError(
-                "BLACKLEAF_API_BASE is not a usable URL", code="provider_not_configured"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            # Safe to retry: a resend with the same clientReference cannot text the customer twice.
-            raise TransientProviderError("Blackleaf timed out", code=_UNAVAILABLE) from exc
-        except httpx.TransportError as exc:
-            # The class, not str(exc): the detail is logged and stored; httpx texts hold URLs.
-            raise TransientProviderError(
-                f"Blackleaf is unreachable ({type(exc).__name__})", code=_UNAVAILABLE
-            ) from exc
-        _raise_for_status(response)
+        provider_errors.raise_for_status(
+            response, "Blackleaf", outage=_UNAVAILABLE, refused=_refused
+        )
         return _sent(response)
 
 
-def _raise_for_status(response: httpx.Response) -> None:
+def _refused(response: httpx.Response) -> PermanentProviderError:
     status = response.status_code
-    if 200 <= status < 300:
-        return
-    if status == 429:
-        raise TransientProviderError(
-            "Blackleaf rate-limited the request",
-            code="rate_limited",
-            http_status=status,
-            retry_after_s=retry_after_seconds(response.headers),
-        )
-    if status >= 500 or status == 408:  # 408: the server timed out on us, as a client timeout
-        raise TransientProviderError(
-            f"Blackleaf answered {status}", code=_UNAVAILABLE, http_status=status
-        )
-    if status < 400:
-        raise PermanentProviderError(
-            f"Blackleaf answered an unexpected {status}",
-            code="provider_protocol_error",
-            http_status=status,
-        )
     code = "provider_auth" if status in {401, 403} else "provider_rejected"
-    raise PermanentProviderError(
+    return PermanentProviderError(
         f"Blackleaf answered {status}: {_error_text(response)}"[:_MAX_DETAIL],
         code=code,
         http_status=status,
@@ -103,21 +78,14 @@ def _error_text(response: httpx.Response) -> str:
 
 
 def _sent(response: httpx.Response) -> SentMessage:
-    try:
-        data: Any = response.json()
-    except ValueError as exc:
-        raise PermanentProviderError(
-            f"Blackleaf answered {response.status_code} with a body that is not JSON",
-            code="provider_protocol_error",
-            http_status=response.status_code,
-        ) from exc
+    data = provider_errors.json_body(response, "Blackleaf")
     message_id = data.get("id") if isinstance(data, dict) else None
     if isinstance(message_id, int) and not isinstance(message_id, bool):
         message_id = str(message_id)  # the wire shape is assumed (§11.2); a numeric id is as good
     if not isinstance(message_id, str) or not message_id:
         raise PermanentProviderError(
             "Blackleaf's answer has no message id",
-            code="provider_protocol_error",
+            code=provider_errors.PROTOCOL_ERROR,
             http_status=response.status_code,
         )
     return SentMessage(

@@ -3,38 +3,27 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 
-import grpc  # type: ignore[import-untyped]  # grpcio ships no stubs
 from google.api_core import exceptions as gexc
-from google.api_core import retry as gretry
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
+from playbook_core.adapters import google_errors
+from playbook_core.adapters.grpc_clients import LazyClient, retry_on
 from playbook_core.adapters.service_tokens import function_audience
 from playbook_core.domain import errors
 from playbook_core.ports import QueueConfig, TaskRequest
 
-# A bad task (name, URL, body) never succeeds on retry: report it as our bug, not an outage.
-_PERMANENT = (gexc.InvalidArgument, gexc.FailedPrecondition, gexc.PermissionDenied)
+
+def _queue_missing(what: str) -> errors.PlaybooksError:
+    # The queue: a deployment fault, not the caller's (retry: 503).
+    return errors.Unavailable(f"{what}: queue not found")
 
 
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Client failures as domain errors; the cause keeps the client's detail for logs."""
-    try:
-        yield
-    except errors.PlaybooksError:
-        raise
-    except gexc.NotFound as exc:  # the queue: a deployment fault, not the caller's (retry: 503)
-        raise errors.Unavailable(f"{what}: queue not found") from exc
-    except _PERMANENT as exc:
-        raise errors.PlaybooksError(f"cloud tasks refused {what} ({type(exc).__name__})") from exc
-    except gexc.GoogleAPIError as exc:  # service down or overloaded: retry later
-        raise errors.Unavailable(f"cloud tasks unavailable ({type(exc).__name__})") from exc
+def _translated(what: str) -> AbstractContextManager[None]:
+    return google_errors.translated("cloud tasks", what, _queue_missing)
 
 
 class CloudTasksQueue:
@@ -57,27 +46,15 @@ class CloudTasksQueue:
         timeout: float = 10.0,
     ) -> None:
         self._project, self._location = project, location
-        self._emulator_host, self._service_account = emulator_host, service_account_email
+        self._service_account = service_account_email
         self._audience_base = audience_base
         self._timeout = timeout
-        self._lock = threading.Lock()
-        self._client: tasks_v2.CloudTasksClient | None = None
+        self._client = LazyClient(tasks_v2.CloudTasksClient, CloudTasksGrpcTransport, emulator_host)
         # Safe to retry: tasks are named, so a create that landed comes back as AlreadyExists.
-        self._retry = gretry.Retry(
-            predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded),
-            initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout,
-        )  # fmt: skip
+        self._retry = retry_on(gexc.ServiceUnavailable, gexc.DeadlineExceeded, timeout=timeout)
 
     def client(self) -> tasks_v2.CloudTasksClient:
-        with self._lock:  # built on first use: importing the adapter needs no credentials
-            if self._client is None:
-                if self._emulator_host:
-                    channel = grpc.insecure_channel(self._emulator_host)
-                    transport = CloudTasksGrpcTransport(channel=channel)
-                    self._client = tasks_v2.CloudTasksClient(transport=transport)
-                else:
-                    self._client = tasks_v2.CloudTasksClient()
-            return self._client
+        return self._client.get()
 
     def queue_path(self, queue: str) -> str:
         return f"projects/{self._project}/locations/{self._location}/queues/{queue}"

@@ -1,8 +1,10 @@
-"""Due-time scheduling for the in-process bus and queue: one timer thread, a pool, drain().
+"""Due-time scheduling: one timer thread that sleeps until the earliest entry is due.
 
-The timer waits on a Condition until the earliest entry is due (a push or close() wakes it at
-once, so nothing polls); jobs run on a pool so one slow push endpoint does not hold up the rest.
-Jobs that fail reschedule themselves before they return, which keeps drain() from seeing a gap.
+`DueTimer` waits on its owner's Condition until the earliest entry is due (a push or close() wakes
+it at once, so nothing polls); the in-process bus and queue use it through `Dispatcher`, the
+Cloud Tasks and Scheduler emulators directly. `Dispatcher` runs jobs on a pool so one slow push
+endpoint does not hold up the rest; jobs that fail reschedule themselves before they return,
+which keeps drain() from seeing a gap.
 """
 
 from __future__ import annotations
@@ -14,29 +16,86 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 Job = Callable[[], None]
 _log = logging.getLogger(__name__)
 
 
+class DueTimer:
+    """One thread that sleeps until the earliest due entry, then hands it to `on_due`.
+
+    It waits on the owner's Condition, so the owner's state and the entries share one lock.
+    `on_due` runs with that lock held and must not block (push work to a pool instead).
+    """
+
+    def __init__(
+        self,
+        cond: threading.Condition,
+        on_due: Callable[[Any], None],
+        clock: Callable[[], float],
+        name: str,
+    ) -> None:
+        self._cond, self._on_due, self._clock = cond, on_due, clock
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seq = itertools.count()  # ties keep push order and never compare items
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def push(self, due: float, item: Any) -> None:
+        """Hand `item` to `on_due` at `due` (by `clock`), or as soon after as free. Lock held."""
+        if self._closed:
+            return
+        heapq.heappush(self._heap, (due, next(self._seq), item))
+        self._cond.notify_all()
+
+    def due_by(self, moment: float) -> bool:
+        """Whether an entry falls due at or before `moment`. Lock held."""
+        return bool(self._heap) and self._heap[0][0] <= moment
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the thread; entries not yet due are dropped."""
+        with self._cond:
+            self._closed = True
+            self._heap.clear()
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - self._clock()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                item = heapq.heappop(self._heap)[2]
+                try:
+                    self._on_due(item)
+                except Exception:  # noqa: BLE001 - one bad entry must not stop every later one
+                    _log.exception("%s: handling a due entry failed", self._thread.name)
+
+
 class Dispatcher:
+    """Jobs run on a pool at their due time, with drain() for deterministic tests."""
+
     def __init__(self, name: str, workers: int = 8) -> None:
         self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Job]] = []
-        self._seq = itertools.count()  # ties keep submission order and never compare jobs
         self._running = 0
-        self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{name}-push")
-        self._thread = threading.Thread(target=self._loop, name=f"{name}-timer", daemon=True)
-        self._thread.start()
+        self._timer = DueTimer(self._cond, self._start, time.time, f"{name}-timer")
+        self._timer.start()
 
     def schedule(self, due: float, job: Job) -> None:
         """Run `job` at wall-clock time `due` (seconds since the epoch) or as soon after as free."""
         with self._cond:
-            if self._closed:
-                return
-            heapq.heappush(self._heap, (due, next(self._seq), job))
-            self._cond.notify_all()
+            self._timer.push(due, job)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until no job runs and none is due within `timeout` seconds from now.
@@ -46,34 +105,20 @@ class Dispatcher:
         """
         deadline = time.time() + timeout
         with self._cond:
-            while self._running or (self._heap and self._heap[0][0] <= deadline):
+            while self._running or self._timer.due_by(deadline):
                 remaining = deadline - time.time()
                 if remaining <= 0:
                     raise TimeoutError(f"still dispatching after {timeout} s")
                 self._cond.wait(remaining)
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._heap.clear()
-            self._cond.notify_all()
-        self._thread.join()
+        self._timer.close()
         # A push blocked on a slow endpoint ends when its owner closes the HTTP client.
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _loop(self) -> None:
-        with self._cond:
-            while not self._closed:
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                wait = self._heap[0][0] - time.time()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                job = heapq.heappop(self._heap)[2]
-                self._running += 1
-                self._pool.submit(self._run, job)
+    def _start(self, job: Job) -> None:
+        self._running += 1
+        self._pool.submit(self._run, job)
 
     def _run(self, job: Job) -> None:
         try:

@@ -17,6 +17,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
+from playbook_core.adapters.grpc_clients import retry_on
 from playbook_core.domain import errors, page_tokens
 from playbook_core.ports import DeleteField, Doc, Increment, OrderBy, Page, Transaction, Where
 
@@ -159,10 +160,7 @@ class FirestoreStore:
         self._project, self._database, self._timeout = project, database, timeout
         self._lock = threading.Lock()
         self._built: firestore.Client | None = None
-        self._retry = gretry.Retry(
-            predicate=gretry.if_exception_type(*_TRANSIENT),
-            initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout,
-        )  # fmt: skip
+        self._retry = retry_on(*_TRANSIENT, timeout=timeout)
         # A write that reached the server and then timed out must not be retried into a false
         # AlreadyExists (a claim lost to ourselves), so creates and commits retry only refusals.
         self._write_retry = self._retry.with_predicate(gretry.if_exception_type(_TRANSIENT[0]))

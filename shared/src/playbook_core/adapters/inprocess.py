@@ -58,15 +58,37 @@ class _Subscription:
     oidc: OidcToken | None = None
 
 
-class InProcessBus:
-    def __init__(self, project: str = "demo-playbooks", *, ack_deadline_s: float = 10.0) -> None:
-        self._project = project
+class _Pusher:
+    """What the bus and the queue share: pushes on one HTTP client, timed by one dispatcher."""
+
+    def __init__(self, what: str, name: str, timeout: float) -> None:
+        self._what = what
         self._lock = threading.Lock()
+        self._closed = False
+        self._http = httpx.Client(trust_env=False, timeout=timeout)  # no proxy for local pushes
+        self._dispatcher = Dispatcher(name)
+
+    def ping(self) -> None:
+        if self._closed:
+            raise Unavailable(f"the in-process {self._what} is closed")
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every push due within `timeout` s (retries included) has been answered."""
+        self._dispatcher.drain(timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._dispatcher.close()
+        self._http.close()
+
+
+class InProcessBus(_Pusher):
+    def __init__(self, project: str = "demo-playbooks", *, ack_deadline_s: float = 10.0) -> None:
+        super().__init__("bus", "bus", ack_deadline_s)
+        self._project = project
         self._subscriptions: dict[str, list[_Subscription]] = {}
         self._ids = itertools.count(1)
-        self._closed = False
-        self._http = httpx.Client(trust_env=False, timeout=ack_deadline_s)  # no proxy for local
-        self._dispatcher = Dispatcher("bus")
         self.published: deque[tuple[str, Message]] = deque(maxlen=_HISTORY)
 
     def subscribe(
@@ -115,20 +137,6 @@ class InProcessBus:
             deliver = functools.partial(self._deliver, subscription, message, published_at, 1)
             self._dispatcher.schedule(time.time(), deliver)
         return message.message_id
-
-    def ping(self) -> None:
-        if self._closed:
-            raise Unavailable("the in-process bus is closed")
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait until every push due within `timeout` s (retries included) has been answered."""
-        self._dispatcher.drain(timeout)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-        self._dispatcher.close()
-        self._http.close()
 
     def _deliver(
         self, subscription: _Subscription, message: Message, published_at: datetime, attempt: int
@@ -199,7 +207,7 @@ class _Task:
     previous: int | None = None  # the last answer's status, 0 when there was none
 
 
-class InProcessTaskQueue:
+class InProcessTaskQueue(_Pusher):
     """Cloud Tasks in the process; the TaskQueue port plus `create_queue` and `drain`.
 
     With `service_account_email`, tasks carry its ID token as CloudTasksQueue's do (audience: the
@@ -214,14 +222,11 @@ class InProcessTaskQueue:
         service_account_email: str | None = None,
         audience_base: str | None = None,
     ) -> None:
+        super().__init__("task queue", "tasks", dispatch_deadline_s)
         self._scale = backoff_scale
         self._service_account, self._audience_base = service_account_email, audience_base
-        self._lock = threading.Lock()
         self._queues: dict[str, QueueConfig] = {}
         self._names: dict[str, set[str]] = {}  # every name ever used stays taken, as in Cloud Tasks
-        self._closed = False
-        self._http = httpx.Client(trust_env=False, timeout=dispatch_deadline_s)
-        self._dispatcher = Dispatcher("tasks")
         self.enqueued: deque[TaskRequest] = deque(maxlen=_HISTORY)
 
     def create_queue(self, config: QueueConfig) -> None:
@@ -255,20 +260,6 @@ class InProcessTaskQueue:
         live = _Task(task, config, body, eta)
         self._dispatcher.schedule(eta, functools.partial(self._dispatch, live))
         return True
-
-    def ping(self) -> None:
-        if self._closed:
-            raise Unavailable("the in-process task queue is closed")
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait until every task due within `timeout` s (retries included) has been answered."""
-        self._dispatcher.drain(timeout)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-        self._dispatcher.close()
-        self._http.close()
 
     def _dispatch(self, live: _Task) -> None:
         headers = {

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from playbook_core.adapters import provider_errors
 from playbook_core.domain.errors import PermanentProviderError, TransientProviderError
 from playbook_core.ports import EmailMessage, SentMessage
 
@@ -45,12 +43,12 @@ class MailjetMailer:
     def send(self, message: EmailMessage) -> SentMessage:
         response = self._call("POST", "/v3.1/send", json={"Messages": [self._payload(message)]})
         _raise_for_status(response)
-        return _sent(_json(response))
+        return _sent(provider_errors.json_body(response, "Mailjet"))
 
     def find_sent(self, custom_id: str) -> SentMessage | None:
         response = self._call("GET", "/v3/REST/message", params={"CustomID": custom_id})
         _raise_for_status(response)
-        return _found(_json(response))
+        return _found(provider_errors.json_body(response, "Mailjet"))
 
     def _payload(self, message: EmailMessage) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -87,7 +85,8 @@ class MailjetMailer:
                 "MAILJET_API_KEY and MAILJET_SECRET_KEY must both be set",
                 code="provider_not_configured",
             )
-        try:
+        unusable_url = "MAILJET_API_BASE is not a usable URL"
+        with provider_errors.unanswered("Mailjet", outage=OUTAGE, unusable_url=unusable_url):
             return self.client.request(
                 method,
                 f"{self.base_url}{path}",
@@ -96,73 +95,17 @@ class MailjetMailer:
                 auth=self._auth,
                 timeout=self.timeout_s,
             )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            # A base URL that can never work is configuration, not an outage worth an hourly retry.
-            raise PermanentProviderError(
-                "MAILJET_API_BASE is not a usable URL", code="provider_not_configured"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise TransientProviderError("Mailjet timed out", code=OUTAGE) from exc
-        except httpx.TransportError as exc:
-            # The class, not str(exc): the detail is logged and stored; httpx texts hold URLs.
-            raise TransientProviderError(
-                f"Mailjet is unreachable ({type(exc).__name__})", code=OUTAGE
-            ) from exc
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP-date; None when absent/bad."""
-    value = headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # RFC 9110 dates are GMT; a naive parse means exactly that
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _raise_for_status(response: httpx.Response) -> None:
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    if status == 429:
-        raise TransientProviderError(
-            "Mailjet rate-limited the request",
-            code="rate_limited",
-            http_status=status,
-            retry_after_s=retry_after_seconds(response.headers),
-        )
-    # 408 is the server giving up on a slow request: the same situation as our own timeout.
-    if status >= 500 or status == 408:
-        raise TransientProviderError(f"Mailjet answered {status}", code=OUTAGE, http_status=status)
-    if status < 400:  # 1xx/3xx: nothing Mailjet documents for these endpoints
-        raise PermanentProviderError(
-            f"Mailjet answered an unexpected {status}",
-            code="provider_protocol_error",
-            http_status=status,
-        )
-    errors = _errors(response)
-    raise PermanentProviderError(
+    provider_errors.raise_for_status(response, "Mailjet", outage=OUTAGE, refused=_refused)
+
+
+def _refused(response: httpx.Response) -> PermanentProviderError:
+    status, errors = response.status_code, _errors(response)
+    return PermanentProviderError(
         _describe(status, errors), code=_permanent_code(status, errors), http_status=status
     )
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise PermanentProviderError(
-            f"Mailjet answered {response.status_code} with a body that is not JSON",
-            code="provider_protocol_error",
-            http_status=response.status_code,
-        ) from exc
 
 
 def _errors(response: httpx.Response) -> list[dict[str, Any]]:
@@ -273,4 +216,4 @@ def _status_of(error: dict[str, Any]) -> int:
 
 
 def _protocol_error(detail: str) -> PermanentProviderError:
-    return PermanentProviderError(f"Mailjet: {detail}", code="provider_protocol_error")
+    return PermanentProviderError(f"Mailjet: {detail}", code=provider_errors.PROTOCOL_ERROR)

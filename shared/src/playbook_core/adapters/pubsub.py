@@ -8,9 +8,9 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.api_core import retry as gretry
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # pubsub_v1 ships no py.typed
 
+from playbook_core.adapters.grpc_clients import retry_on
 from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.domain import errors
 
@@ -50,12 +50,9 @@ class PubsubBus:
         self._lock = threading.Lock()
         self._publisher: Any = None
         self._subscriber: Any = None
-        self._retry = gretry.Retry(
-            predicate=gretry.if_exception_type(
-                gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
-                gexc.ResourceExhausted, gexc.Aborted, gexc.Unknown,
-            ),
-            initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout,
+        self._retry = retry_on(
+            gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
+            gexc.ResourceExhausted, gexc.Aborted, gexc.Unknown, timeout=timeout,
         )  # fmt: skip
 
     def publisher(self) -> Any:

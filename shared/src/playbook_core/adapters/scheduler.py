@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
-import grpc  # type: ignore[import-untyped]  # grpcio ships no stubs
 from google.api_core import exceptions as gexc
-from google.api_core import retry as gretry
 from google.cloud import scheduler_v1
 from google.cloud.scheduler_v1.services.cloud_scheduler.transports import (
     CloudSchedulerGrpcTransport,
 )
 
+from playbook_core.adapters import google_errors
+from playbook_core.adapters.grpc_clients import LazyClient, retry_on
 from playbook_core.domain import errors
 
 # The fields ensure_http_job owns; an update leaves state (paused/enabled) and the rest alone.
 _OWNED = ["schedule", "time_zone", "http_target"]
-_PERMANENT = (gexc.InvalidArgument, gexc.FailedPrecondition, gexc.PermissionDenied)
 
 
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Client failures as domain errors; the cause keeps the client's detail for logs."""
-    try:
-        yield
-    except errors.PlaybooksError:
-        raise
-    except gexc.NotFound as exc:
-        raise errors.NotFound(f"{what} not found") from exc
-    except _PERMANENT as exc:
-        raise errors.PlaybooksError(
-            f"cloud scheduler refused {what} ({type(exc).__name__})"
-        ) from exc
-    except gexc.GoogleAPIError as exc:
-        raise errors.Unavailable(f"cloud scheduler unavailable ({type(exc).__name__})") from exc
+def _job_missing(what: str) -> errors.PlaybooksError:
+    return errors.NotFound(f"{what} not found")
+
+
+def _translated(what: str) -> AbstractContextManager[None]:
+    return google_errors.translated("cloud scheduler", what, _job_missing)
 
 
 class SchedulerJobs:
@@ -56,26 +45,16 @@ class SchedulerJobs:
         timeout: float = 10.0,
     ) -> None:
         self._parent = f"projects/{project}/locations/{location}"
-        self._emulator_host, self._service_account = emulator_host, service_account_email
+        self._service_account = service_account_email
         self._timeout = timeout
-        self._lock = threading.Lock()
-        self._client: scheduler_v1.CloudSchedulerClient | None = None
+        self._client = LazyClient(
+            scheduler_v1.CloudSchedulerClient, CloudSchedulerGrpcTransport, emulator_host
+        )
         # Create/update/run of a named job are safe to repeat; only transport failures retry.
-        self._retry = gretry.Retry(
-            predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded),
-            initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout,
-        )  # fmt: skip
+        self._retry = retry_on(gexc.ServiceUnavailable, gexc.DeadlineExceeded, timeout=timeout)
 
     def client(self) -> scheduler_v1.CloudSchedulerClient:
-        with self._lock:  # built on first use: importing the adapter needs no credentials
-            if self._client is None:
-                if self._emulator_host:
-                    channel = grpc.insecure_channel(self._emulator_host)
-                    transport = CloudSchedulerGrpcTransport(channel=channel)
-                    self._client = scheduler_v1.CloudSchedulerClient(transport=transport)
-                else:
-                    self._client = scheduler_v1.CloudSchedulerClient()
-            return self._client
+        return self._client.get()
 
     def job_path(self, job_id: str) -> str:
         return f"{self._parent}/jobs/{job_id}"

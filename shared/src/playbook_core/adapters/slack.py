@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from playbook_core.adapters.mailjet import retry_after_seconds
+from playbook_core.adapters import provider_errors
 from playbook_core.domain.errors import PermanentProviderError, TransientProviderError
 
 _UNAVAILABLE = "slack_unavailable"
@@ -24,20 +24,15 @@ class SlackWebhook:
             raise PermanentProviderError(
                 "no Slack webhook URL is configured", code="slack_not_configured"
             )
-        try:
+        # Nothing chained: httpx errors carry the request, and its URL is the secret.
+        with provider_errors.unanswered(
+            "Slack",
+            outage=_UNAVAILABLE,
+            unusable_url="the Slack webhook URL is not usable",
+            not_configured="slack_not_configured",
+            chain=False,
+        ):
             response = self.client.post(webhook_url, json={"text": text}, timeout=self.timeout_s)
-        # `from None` throughout: httpx errors carry the request, whose URL is the secret, and a
-        # logged traceback would print the chained exception.
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise PermanentProviderError(
-                "the Slack webhook URL is not usable", code="slack_not_configured"
-            ) from None
-        except httpx.TimeoutException:
-            raise TransientProviderError("Slack timed out", code=_UNAVAILABLE) from None
-        except httpx.TransportError as exc:
-            raise TransientProviderError(
-                f"Slack is unreachable ({type(exc).__name__})", code=_UNAVAILABLE
-            ) from None
         _raise_for_status(response)
 
 
@@ -51,7 +46,9 @@ def _raise_for_status(response: httpx.Response) -> None:
             f"Slack answered {status}: {answer or 'no body'}",
             code=_UNAVAILABLE,
             http_status=status,
-            retry_after_s=retry_after_seconds(response.headers) if status == 429 else None,
+            retry_after_s=provider_errors.retry_after_seconds(response.headers)
+            if status == 429
+            else None,
         )
     if status >= 400:
         raise PermanentProviderError(
@@ -61,5 +58,7 @@ def _raise_for_status(response: httpx.Response) -> None:
         )
     # A 2xx without `ok` may still have posted; retrying could post twice, so it is not retried.
     raise PermanentProviderError(
-        f"Slack answered {status} without ok", code="provider_protocol_error", http_status=status
+        f"Slack answered {status} without ok",
+        code=provider_errors.PROTOCOL_ERROR,
+        http_status=status,
     )
