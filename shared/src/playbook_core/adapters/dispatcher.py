@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 Job = Callable[[], None]
@@ -86,9 +85,13 @@ class Dispatcher:
     """Jobs run on a pool at their due time, with drain() for deterministic tests."""
 
     def __init__(self, name: str, workers: int = 8) -> None:
+        self._name = name
         self._cond = threading.Condition()
         self._running = 0
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{name}-push")
+        self._closed = False
+        # Daemon threads, at most `workers` pushing at once: a push stuck on an endpoint that
+        # accepted and never answered must not hold the process at exit (a pool's threads would).
+        self._slots = threading.BoundedSemaphore(workers)
         self._timer = DueTimer(self._cond, self._start, time.time, f"{name}-timer")
         self._timer.start()
 
@@ -112,18 +115,23 @@ class Dispatcher:
                 self._cond.wait(remaining)
 
     def close(self) -> None:
+        """Stop: jobs not started yet are dropped; one already pushing ends with its HTTP client."""
+        with self._cond:
+            self._closed = True
         self._timer.close()
-        # A push blocked on a slow endpoint ends when its owner closes the HTTP client.
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _start(self, job: Job) -> None:
         self._running += 1
-        self._pool.submit(self._run, job)
+        threading.Thread(
+            target=self._run, args=(job,), name=f"{self._name}-push", daemon=True
+        ).start()
 
     def _run(self, job: Job) -> None:
         try:
-            job()
-        except Exception:  # noqa: BLE001 - a pool thread would swallow it and hide the bug
+            with self._slots:
+                if not self._closed:
+                    job()
+        except Exception:  # noqa: BLE001 - a worker thread would swallow it and hide the bug
             _log.exception("dispatching a job failed")
         finally:
             with self._cond:
