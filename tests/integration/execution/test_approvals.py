@@ -5,7 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from playbook_core.domain.collections import APPROVALS, DELIVERIES, approval_claims_path
+from playbook_core.domain.collections import (
+    APPROVALS,
+    DELIVERIES,
+    EXECUTIONS,
+    approval_claims_path,
+)
 from playbook_core.domain.errors import Conflict
 from playbook_core.service.execution import approvals
 from playbook_core.service.scheduling.tick import handle_cron
@@ -54,6 +59,24 @@ def test_a_second_approve_is_409_and_the_email_goes_once(rig):
         "boss",
         "n",
     )
+
+
+@pytest.mark.parametrize("approve", [True, False])
+def test_a_run_cancelled_while_it_waited_cannot_be_approved_back_to_life(rig, approve):
+    # Archiving a playbook cancels its waiting runs (domain.md §3.10) but used to leave their
+    # approvals pending: approving then set the run running and sent the held email.
+    execution_id = pending(rig)
+    rig.store.update(
+        EXECUTIONS, execution_id, {"status": "cancelled", "statusReason": "playbook_archived"}
+    )
+    with pytest.raises(Conflict) as caught:
+        decide(rig, execution_id, approve=approve)
+    assert caught.value.code == "approval-not-pending"
+    rig.run_all()
+    assert rig.sent_emails() == []
+    assert rig.execution(execution_id)["status"] == "cancelled"
+    assert rig.store.get(APPROVALS, execution_id)["status"] == "cancelled"
+    assert {d["status"] for d in held(rig, execution_id)} == {"skipped"}
 
 
 def test_reject_skips_the_held_send_and_runs_nothing_more(rig):

@@ -126,6 +126,26 @@ def _close_held(tx: Transaction, store_query: list[Any], reason: str, now: datet
         tx.update(DELIVERIES, doc.id, {"status": "skipped", "skipReason": reason, "updatedAt": now})
 
 
+def _close_if_not_decidable(
+    tx: Transaction,
+    approval: dict[str, Any],
+    execution: dict[str, Any],
+    held: list[Any],
+    now: datetime,
+) -> str | None:
+    """'withdrawn' or 'expired' after closing what the approval left open; None when decidable."""
+    if execution.get("status") != "pending_approval":
+        # The run ended while it waited (its playbook archived, say): approving must not
+        # resume it, and rejecting has nothing left to stop.
+        tx.update(APPROVALS, execution["id"], {"status": "cancelled", "decidedAt": now})
+        _close_held(tx, held, "cancelled", now)
+        return "withdrawn"
+    if approval["expiresAt"] <= now:
+        _expire(tx, approval, execution, held, now)
+        return "expired"
+    return None
+
+
 def decide(
     *,
     org_id: str,
@@ -217,20 +237,20 @@ def _decide_claimed(
         limit=50,
     ).docs
 
-    expired: list[dict[str, Any]] = []
+    ended: list[tuple[str, dict[str, Any]]] = []
 
     def work(tx: Transaction) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        expired.clear()
+        ended.clear()
         approval = tx.get(APPROVALS, execution_id)
         execution = tx.get(EXECUTIONS, execution_id)
         if approval is None or approval.get("orgId") != org_id or execution is None:
             raise NotFound("no such approval in this organization")
         if approval["status"] != "pending":
             raise Conflict("this approval was already decided", code="approval-not-pending")
-        if approval["expiresAt"] <= now:
-            _expire(tx, approval, execution, held, now)
-            expired.append(execution)
-            return None  # committed, then refused below: the expiry must stick
+        closed = _close_if_not_decidable(tx, approval, execution, held, now)
+        if closed is not None:
+            ended.append((closed, execution))
+            return None  # committed, then refused below: the closing must stick
         decision = {
             "status": "approved" if approve else "rejected",
             "reviewerId": reviewer.get("uid"),
@@ -254,7 +274,12 @@ def _decide_claimed(
 
     decided = store.transaction(work)
     if decided is None:
-        counters.record_closed(store, expired[0], "expired", held=len(held), at=now)
+        closed, execution = ended[0]
+        if closed == "withdrawn":
+            raise Conflict(
+                "this run is no longer waiting for approval", code="approval-not-pending"
+            )
+        counters.record_closed(store, execution, "expired", held=len(held), at=now)
         raise Conflict("this approval has expired", code="approval-expired")
     approval, execution = decided
     if not approve:
