@@ -3,20 +3,15 @@
 are processed but flagged, and whose time-sensitive sends are skipped as `stale_event`."""
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import functions_framework
 import pytest
 
-from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.ids import RandomIds
-from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.adapters.memory import MemoryBus, MemoryTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.adapters.slack import SlackWebhook
-from playbook_core.config import load_settings
 from playbook_core.domain.collections import DELIVERIES, EVENT_LOG, WEBHOOK_RECEIPTS
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.ids import h
@@ -24,7 +19,6 @@ from playbook_core.domain.loading import load_text
 from playbook_core.domain.normal_forms import rfc3339
 from playbook_core.domain.webhooks import signature
 from playbook_core.ports import QueueConfig
-from playbook_core.runtime import bootstrap
 from playbook_core.service.authoring import playbooks
 from playbook_core.service.dispatch.dispatcher import dispatch_message
 from playbook_core.service.execution.run_control import SKIP_REASONS
@@ -32,8 +26,8 @@ from playbook_core.service.execution.run_start import StepTarget
 from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine, run_step
 from playbook_core.service.execution.step_task import StepTask
-from playbook_core.service.ingress.sources import register_source
 from playbook_core.testing import FrozenClock
+from tests.integration.ingress.conftest import serving_webhooks
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
 DATA = Path(__file__).parents[2] / "data" / "webhooks"
@@ -101,28 +95,10 @@ class Hooks:
 
 @pytest.fixture
 def hooks(caplog):
-    os.environ.update({"PLAYBOOKS_BACKEND": "embedded", "GOOGLE_CLOUD_PROJECT": "demo-playbooks"})
-    store = EmbeddedStore(":memory:")
-    bus, queue = InProcessBus(), InProcessTaskQueue()
-    clock = FrozenClock(NOW)
-    app = bootstrap.App(load_settings(), store, bus, queue, clock, vault=StoreSecrets(store))
-    for platform, address, secret in (("shopify", SHOP, SHOP_SECRET), ("woocommerce", WOO_URL,
-                                                                       WOO_STORED)):  # fmt: skip
-        register_source(
-            org_id=ORG, platform=platform, address=address, secret=secret,
-            low_stock_threshold=None, store=store, secrets=app.secrets(), clock=clock,
-        )  # fmt: skip
-    bootstrap.use(app)
-    clients = {
-        p: functions_framework.create_app(f"webhook_{p}", MAIN, "http").test_client()
-        for p in ("shopify", "woocommerce")
-    }
-    caplog.set_level(logging.DEBUG)
-    yield Hooks(app, clients)
-    bootstrap.use(None)
-    bus.close()
-    queue.close()
-    store.close()
+    sources = [("shopify", SHOP, SHOP_SECRET), ("woocommerce", WOO_URL, WOO_STORED)]
+    with serving_webhooks(sources, org=ORG) as (app, clients):
+        caplog.set_level(logging.DEBUG)
+        yield Hooks(app, clients)
 
 
 # --- 5. Shopify's unprefixed header family ---------------------------------------------------

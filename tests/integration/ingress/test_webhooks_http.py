@@ -2,24 +2,17 @@
 
 import json
 import logging
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-import functions_framework
 import pytest
 
-from playbook_core.adapters.embedded import EmbeddedStore
-from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
-from playbook_core.adapters.secrets import StoreSecrets
-from playbook_core.config import load_settings
 from playbook_core.domain.collections import EVENT_LOG, SECRETS, WEBHOOK_RECEIPTS, WEBHOOK_SOURCES
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.webhooks import signature
 from playbook_core.logging import ALERT, JsonFormatter
-from playbook_core.runtime import bootstrap
-from playbook_core.service.ingress.sources import register_source
-from playbook_core.testing import FrozenClock, RecordingServer, eventually
+from playbook_core.testing import RecordingServer, eventually
+from tests.integration.ingress.conftest import serving_webhooks
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
 DATA = Path(__file__).parents[2] / "data" / "webhooks"
@@ -95,34 +88,15 @@ class Hooks:
 
 @pytest.fixture
 def hooks(caplog):
-    os.environ.update({
-        "PLAYBOOKS_BACKEND": "embedded", "GOOGLE_CLOUD_PROJECT": "demo-playbooks",
-        "SHOPIFY_WEBHOOK_SECRET": GLOBAL_SHOPIFY, "WOOCOMMERCE_WEBHOOK_SECRET": GLOBAL_WOO,
-    })  # fmt: skip
-    store = EmbeddedStore(":memory:")
-    bus, queue = InProcessBus(), InProcessTaskQueue()
-    clock = FrozenClock(NOW)
-    app = bootstrap.App(load_settings(), store, bus, queue, clock, vault=StoreSecrets(store))
-    for platform, address, secret in (
+    sources = [
         ("shopify", SHOP, SHOP_SECRET),
         ("woocommerce", WOO_URL, WOO_SECRET),
         ("shopify", FALLBACK_SHOP, None),
-    ):
-        register_source(
-            org_id="org_a", platform=platform, address=address, secret=secret,
-            low_stock_threshold=None, store=store, secrets=app.secrets(), clock=clock,
-        )  # fmt: skip
-    bootstrap.use(app)
-    clients = {
-        p: functions_framework.create_app(f"webhook_{p}", MAIN, "http").test_client()
-        for p in ("shopify", "woocommerce")
-    }
-    caplog.set_level(logging.DEBUG)
-    yield Hooks(app, clients)
-    bootstrap.use(None)
-    bus.close()
-    queue.close()
-    store.close()
+    ]
+    env = {"SHOPIFY_WEBHOOK_SECRET": GLOBAL_SHOPIFY, "WOOCOMMERCE_WEBHOOK_SECRET": GLOBAL_WOO}
+    with serving_webhooks(sources, env=env) as (app, clients):
+        caplog.set_level(logging.DEBUG)
+        yield Hooks(app, clients)
 
 
 def alerts(caplog):
