@@ -13,6 +13,7 @@ from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.config import load_settings
 from playbook_core.runtime import bootstrap
 from playbook_core.testing import FrozenClock
+from tests.openapi_conformance import ConformingClient
 
 MAIN = str(Path(__file__).parents[2] / "functions" / "main.py")
 CRON_SECRET = "test-cron-secret"
@@ -61,7 +62,9 @@ def serving_api(store, clock):
     bus, queue = InProcessBus(), InProcessTaskQueue()
     app = bootstrap.App(load_settings(), store, bus, queue, clock)
     bootstrap.use(app)
-    client = functions_framework.create_app("playbooks_api", MAIN, "http").test_client()
+    flask_app = functions_framework.create_app("playbooks_api", MAIN, "http")
+    flask_app.test_client_class = ConformingClient  # every answer is held to the OpenAPI document
+    client = flask_app.test_client()
     yield Api(client, app)
     bootstrap.use(None)
     bus.close()

@@ -6,6 +6,7 @@ import pytest
 
 from playbook_core.domain.collections import APPROVALS, EXECUTIONS, PLAYBOOKS
 from playbook_core.runtime.api import all_routes
+from tests.openapi_conformance import DOCUMENT
 
 ORG_ROUTES = [r for r in all_routes() if "{orgId}" in r.template]
 SECRET_NAME = "Org B secret plan"
@@ -31,15 +32,11 @@ def fill(template, org_id, playbook_id):
 
 
 def body_for(route):
-    if route.template.endswith(":toggle"):
-        return {"enabled": True}
-    if route.template.endswith(":rollback"):
-        return {"version": 1}
-    if route.template.endswith(":clone"):
-        return {"templateId": "daily_intel"}
-    if route.template.endswith("Tier"):
-        return {"tier": "scout", "toTier": "scout"}
-    return {"name": "X", "agent": "craig"}
+    """A body the route accepts: the example its OpenAPI operation documents."""
+    operation = DOCUMENT["paths"][route.template][route.method.lower()]
+    if "requestBody" not in operation:
+        return {}
+    return operation["requestBody"]["content"]["application/json"]["example"]
 
 
 def call(client, route, path):

@@ -49,7 +49,7 @@ def test_system_ingest_publishes_a_normalised_envelope_under_the_derived_id(api)
     )  # fmt: skip
 
     assert response.status_code == 202
-    assert response.get_json() == {"eventId": "api_" + h("org_a", "client-1")}
+    assert response.get_json() == {"eventId": "api_" + h("org_a", "client-1"), "duplicate": False}
     ((topic, message),) = published(api)
     assert topic == "playbook-events"
     assert message.attributes == {
@@ -89,7 +89,7 @@ def test_the_same_client_id_in_another_org_is_another_event(api):
     b = api.client.post("/v1/orgs/org_b/events", json=body(), headers=SYSTEM).get_json()
 
     assert a["eventId"] != b["eventId"]
-    assert "duplicate" not in b
+    assert b["duplicate"] is False
 
 
 def test_a_receipt_left_unpublished_by_a_crash_is_published_again(api):
@@ -99,7 +99,7 @@ def test_a_receipt_left_unpublished_by_a_crash_is_published_again(api):
     response = api.client.post(EVENTS, json=body(), headers=SYSTEM)
 
     assert response.status_code == 202
-    assert response.get_json() == {"eventId": event_id}
+    assert response.get_json() == {"eventId": event_id, "duplicate": False}
     assert len(published(api)) == 1
     assert api.app.store.get(WEBHOOK_RECEIPTS, event_id)["status"] == "published"
 

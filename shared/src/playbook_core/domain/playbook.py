@@ -78,7 +78,11 @@ def _check_free_map(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-FreeMap = Annotated[dict[str, Any], AfterValidator(_check_free_map)]
+FreeMap = Annotated[
+    dict[str, Any],
+    AfterValidator(_check_free_map),
+    Field(description="Any JSON object; string values may hold {{ dotted.path }} placeholders"),
+]
 
 
 def minutes_of(duration: str) -> int:

@@ -6,9 +6,10 @@ import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from flask import Request, Response
+from pydantic import BaseModel
 
 from playbook_core.domain import page_tokens, strict_json
 from playbook_core.domain.access import (
@@ -30,6 +31,7 @@ from playbook_core.domain.errors import (
     UnsupportedMediaType,
 )
 from playbook_core.domain.ids import is_path_id
+from playbook_core.runtime.contract import read_body
 
 if TYPE_CHECKING:
     from playbook_core.runtime.bootstrap import App
@@ -44,6 +46,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_QUERY_VALUE = 1024  # bytes: Firestore refuses filter values near its 1,500-byte index limit
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 _PARAM = re.compile(r"\{([A-Za-z]+)\}")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ class Call:
         if "json" not in self.request.mimetype:
             raise UnsupportedMediaType("send application/json")
         return strict_json.loads(body)
+
+    def body(self, model: type[M]) -> M:
+        """The JSON body checked against the route's request model (runtime/contract): else 400."""
+        return read_body(model, self.json_body())
 
     def definition_body(self, *, many: bool = False) -> tuple[str, bytes | Any]:
         """('yaml', raw bytes) for YAML bodies or {yaml}; ('json', data) for JSON definitions.
@@ -120,6 +127,8 @@ class Route:
     summary: str
     status: int
     regex: re.Pattern[str] = field(compare=False)
+    body: type[BaseModel] | None = None  # the request body's model (runtime/contract.py)
+    answer: type[BaseModel] | None = None  # the main answer's model; None: no JSON body
 
     @property
     def auth(self) -> Literal["public", "user"]:
@@ -130,7 +139,14 @@ ROUTES: list[Route] = []
 
 
 def route(
-    method: str, template: str, *, access: Access, summary: str, status: int = 200
+    method: str,
+    template: str,
+    *,
+    access: Access,
+    summary: str,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    answer: type[BaseModel] | None = None,
 ) -> Callable[[Callable[[Call], Response]], Callable[[Call], Response]]:
     pieces = _PARAM.split(template)  # literal, name, literal, name, ...
     pattern = "".join(
@@ -143,7 +159,17 @@ def route(
 
     def register(handler: Callable[[Call], Response]) -> Callable[[Call], Response]:
         ROUTES.append(
-            Route(method, template, handler, access, summary, status, re.compile(f"^{pattern}$"))
+            Route(
+                method,
+                template,
+                handler,
+                access,
+                summary,
+                status,
+                re.compile(f"^{pattern}$"),
+                body,
+                answer,
+            )
         )
         return handler
 

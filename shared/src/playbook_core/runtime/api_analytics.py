@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.contract import OrgAnalytics, PlaybookAnalytics
 from playbook_core.runtime.http import json_response
 from playbook_core.service.reporting import analytics
 
@@ -16,6 +17,7 @@ ORG = "/v1/orgs/{orgId}"
     ORG + "/analytics/playbooks",
     summary="Per-playbook analytics and org totals, with daily series, for from..to",
     access="reader",
+    answer=OrgAnalytics,
 )
 def org_analytics(call: Call) -> Response:
     org_id = call.params["orgId"]
@@ -35,6 +37,7 @@ def org_analytics(call: Call) -> Response:
     ORG + "/playbooks/{playbookId}/analytics",
     summary="One playbook's analytics, with its daily series, for from..to",
     access="reader",
+    answer=PlaybookAnalytics,
 )
 def playbook_analytics(call: Call) -> Response:
     org_id = call.params["orgId"]

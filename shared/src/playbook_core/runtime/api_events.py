@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.contract import EventPage, IngestBody, IngestResult
 from playbook_core.runtime.http import json_response
 from playbook_core.service.ingress import ingest
 
@@ -12,7 +13,13 @@ EVENTS = "/v1/orgs/{orgId}/events"
 
 
 @route(
-    "POST", EVENTS, summary="Ingest an event (system or super_user)", status=202, access="system"
+    "POST",
+    EVENTS,
+    summary="Ingest an event (system or super_user)",
+    status=202,
+    access="system",
+    body=IngestBody,
+    answer=IngestResult,
 )
 def ingest_event(call: Call) -> Response:
     result = ingest.ingest_event(
@@ -24,7 +31,11 @@ def ingest_event(call: Call) -> Response:
 
 
 @route(
-    "GET", EVENTS, summary="The event log with each event's outcome, newest first", access="reader"
+    "GET",
+    EVENTS,
+    summary="The event log with each event's outcome, newest first",
+    access="reader",
+    answer=EventPage,
 )
 def list_events(call: Call) -> Response:
     org_id = call.params["orgId"]

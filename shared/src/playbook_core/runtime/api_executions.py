@@ -12,6 +12,21 @@ from playbook_core.domain.errors import BadRequest, PlaybooksError
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.ids import is_plain_id
 from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.contract import (
+    Approval,
+    ApprovalPage,
+    BatchApproveBody,
+    BatchResults,
+    DecisionBody,
+    Delivery,
+    DeliveryPage,
+    DryRunResult,
+    Execution,
+    ExecutionPage,
+    RunBody,
+    Step,
+    shape,
+)
 from playbook_core.runtime.http import json_response
 from playbook_core.service.execution import approvals, run_control
 
@@ -20,30 +35,44 @@ MAX_BATCH = 100
 DRY_RUN_WAIT_S = 25.0
 
 
-@route("GET", ORG + "/executions", summary="Runs, newest first, with step results", access="reader")
+def _execution(document: dict[str, Any]) -> dict[str, Any]:
+    steps = document.get("steps")
+    shaped = shape(Execution, document)
+    if steps is not None:
+        shaped["steps"] = [shape(Step, step) for step in steps]
+    return shaped
+
+
+@route(
+    "GET",
+    ORG + "/executions",
+    summary="Runs, newest first, with step results",
+    access="reader",
+    answer=ExecutionPage,
+)
 def list_executions(call: Call) -> Response:
     org_id = call.params["orgId"]
     size, token = call.page()
-    return json_response(
-        run_control.list_executions(
-            org_id=org_id,
-            playbook_id=call.query("playbookId"),
-            status=call.query("status"),
-            page_size=size,
-            page_token=token,
-            store=call.app.store,
-        )
-    )
+    page = run_control.list_executions(
+        org_id=org_id, playbook_id=call.query("playbookId"), status=call.query("status"),
+        page_size=size, page_token=token, store=call.app.store,
+    )  # fmt: skip
+    return json_response({**page, "executions": [_execution(e) for e in page["executions"]]})
 
 
-@route("GET", ORG + "/executions/{executionId}", summary="One run with its steps", access="reader")
+@route(
+    "GET",
+    ORG + "/executions/{executionId}",
+    summary="One run with its steps",
+    access="reader",
+    answer=Execution,
+)
 def get_execution(call: Call) -> Response:
     org_id = call.params["orgId"]
-    return json_response(
-        run_control.execution_with_steps(
-            org_id=org_id, execution_id=call.params["executionId"], store=call.app.store
-        )
+    execution = run_control.execution_with_steps(
+        org_id=org_id, execution_id=call.params["executionId"], store=call.app.store
     )
+    return json_response(_execution(execution))
 
 
 @route(
@@ -51,33 +80,32 @@ def get_execution(call: Call) -> Response:
     ORG + "/executions/{executionId}:cancel",
     summary="Cancel a queued, running or pending run",
     access="editor",
+    answer=Execution,
 )
 def cancel_execution(call: Call) -> Response:
     org_id = call.params["orgId"]
-    return json_response(
-        run_control.cancel_execution(
-            org_id=org_id,
-            execution_id=call.params["executionId"],
-            actor=call.caller.uid,
-            store=call.app.store,
-            clock=call.app.clock,
-        )
-    )
+    cancelled = run_control.cancel_execution(
+        org_id=org_id, execution_id=call.params["executionId"], actor=call.caller.uid,
+        store=call.app.store, clock=call.app.clock,
+    )  # fmt: skip
+    return json_response(_execution(cancelled))
 
 
-@route("GET", ORG + "/approvals", summary="The approval queue, newest first", access="reader")
+@route(
+    "GET",
+    ORG + "/approvals",
+    summary="The approval queue, newest first",
+    access="reader",
+    answer=ApprovalPage,
+)
 def list_approvals(call: Call) -> Response:
     org_id = call.params["orgId"]
     size, token = call.page()
-    return json_response(
-        approvals.list_approvals(
-            org_id=org_id,
-            status=call.query("status"),
-            store=call.app.store,
-            page_size=size,
-            page_token=token,
-        )
-    )
+    page = approvals.list_approvals(
+        org_id=org_id, status=call.query("status"), store=call.app.store, page_size=size,
+        page_token=token,
+    )  # fmt: skip
+    return json_response({**page, "approvals": [shape(Approval, a) for a in page["approvals"]]})
 
 
 def _decide(call: Call, execution_id: str, *, approve: bool, notes: str | None) -> dict[str, Any]:
@@ -94,12 +122,10 @@ def _decide(call: Call, execution_id: str, *, approve: bool, notes: str | None) 
     )
 
 
-def _notes(call: Call) -> str | None:
-    body = call.json_body()
-    notes = body.get("notes") if isinstance(body, dict) else None
-    if notes is not None and (not isinstance(notes, str) or len(notes) > 2000):
-        raise BadRequest("notes is text of at most 2000 characters")
-    return notes
+def _decision(call: Call, *, approve: bool) -> Response:
+    notes = call.body(DecisionBody).notes
+    decided = _decide(call, call.params["executionId"], approve=approve, notes=notes)
+    return json_response(shape(Approval, decided))
 
 
 @route(
@@ -107,11 +133,11 @@ def _notes(call: Call) -> str | None:
     ORG + "/approvals/{executionId}:approve",
     summary="Approve; the run resumes once",
     access="approver",
+    body=DecisionBody,
+    answer=Approval,
 )
 def approve(call: Call) -> Response:
-    return json_response(
-        _decide(call, call.params["executionId"], approve=True, notes=_notes(call))
-    )
+    return _decision(call, approve=True)
 
 
 @route(
@@ -119,11 +145,11 @@ def approve(call: Call) -> Response:
     ORG + "/approvals/{executionId}:reject",
     summary="Reject; nothing is sent",
     access="approver",
+    body=DecisionBody,
+    answer=Approval,
 )
 def reject(call: Call) -> Response:
-    return json_response(
-        _decide(call, call.params["executionId"], approve=False, notes=_notes(call))
-    )
+    return _decision(call, approve=False)
 
 
 @route(
@@ -131,15 +157,12 @@ def reject(call: Call) -> Response:
     ORG + "/approvals:batchApprove",
     summary="Approve up to 100 runs; per-id results",
     access="approver",
+    body=BatchApproveBody,
+    answer=BatchResults,
 )
 def batch_approve(call: Call) -> Response:
-    body = call.json_body()
-    ids = body.get("ids") if isinstance(body, dict) else None
-    if (
-        not isinstance(ids, list)
-        or not 1 <= len(ids) <= MAX_BATCH
-        or not all(is_plain_id(i) for i in ids)
-    ):
+    ids = call.body(BatchApproveBody).ids
+    if not all(is_plain_id(i) for i in ids):
         raise BadRequest('send {"ids": [executionId, ...]}: 1 to 100 execution ids')
     results = []
     for execution_id in ids:
@@ -156,21 +179,17 @@ def batch_approve(call: Call) -> Response:
     ORG + "/deliveries",
     summary="Deliveries, including skipped sends with reasons",
     access="reader",
+    answer=DeliveryPage,
 )
 def list_deliveries(call: Call) -> Response:
     org_id = call.params["orgId"]
     size, token = call.page()
-    return json_response(
-        run_control.list_deliveries(
-            org_id=org_id,
-            status=call.query("status"),
-            reason=call.query("reason"),
-            playbook_id=call.query("playbookId"),
-            page_size=size,
-            page_token=token,
-            store=call.app.store,
-        )
-    )
+    page = run_control.list_deliveries(
+        org_id=org_id, status=call.query("status"), reason=call.query("reason"),
+        playbook_id=call.query("playbookId"), page_size=size, page_token=token,
+        store=call.app.store,
+    )  # fmt: skip
+    return json_response({**page, "deliveries": [shape(Delivery, d) for d in page["deliveries"]]})
 
 
 @route(
@@ -179,6 +198,8 @@ def list_deliveries(call: Call) -> Response:
     summary="The whole pipeline, nothing sent",
     status=202,
     access="editor",
+    body=RunBody,
+    answer=DryRunResult,
 )
 def dry_run(call: Call) -> Response:
     org_id = call.params["orgId"]

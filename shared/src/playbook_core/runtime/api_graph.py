@@ -7,6 +7,7 @@ from flask import Response
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.graph import to_mermaid
 from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.contract import Graph
 from playbook_core.runtime.http import json_response
 from playbook_core.service.authoring import graph
 
@@ -19,6 +20,7 @@ _BOOLEANS = {"true": True, "false": False}
     ORG + "/graph",
     summary="Event/schedule → playbook → emitted event graph",
     access="reader",
+    answer=Graph,
 )
 def get_graph(call: Call) -> Response:
     org_id = call.params["orgId"]

@@ -9,13 +9,29 @@ from flask import Response
 from playbook_core.domain.errors import BadRequest, Forbidden
 from playbook_core.domain.tiers import parse_tier
 from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.contract import (
+    ActivateResult,
+    ActivateTierBody,
+    ChangeTierBody,
+    ChangeTierResult,
+    Health,
+    SeedResult,
+    Settings,
+    TemplateList,
+)
 from playbook_core.runtime.http import json_response
 from playbook_core.service.authoring import settings, tiers, versions_and_templates
 
 ORG = "/v1/orgs/{orgId}"
 
 
-@route("GET", "/v1/health", summary="Dependency checks; drives the offline banner", access="public")
+@route(
+    "GET",
+    "/v1/health",
+    summary="Dependency checks; drives the offline banner",
+    access="public",
+    answer=Health,
+)
 def health(call: Call) -> Response:
     return json_response(call.app.health())
 
@@ -26,7 +42,13 @@ def openapi(_call: Call) -> Response:
     return Response(document, 200, mimetype="application/json")
 
 
-@route("GET", "/v1/templates", summary="Clone templates and tier templates", access="signed-in")
+@route(
+    "GET",
+    "/v1/templates",
+    summary="Clone templates and tier templates",
+    access="signed-in",
+    answer=TemplateList,
+)
 def list_templates(_call: Call) -> Response:
     return json_response({"templates": versions_and_templates.list_templates()})
 
@@ -36,6 +58,7 @@ def list_templates(_call: Call) -> Response:
     "/v1/admin/seed-playbooks",
     summary="Seed the template catalog (idempotent)",
     access="system",
+    answer=SeedResult,
 )
 def seed_playbooks(call: Call) -> Response:
     result = versions_and_templates.seed_templates(
@@ -44,20 +67,17 @@ def seed_playbooks(call: Call) -> Response:
     return json_response(result)
 
 
-def _tier_body(call: Call, key: str) -> str:
-    body = call.json_body()
-    value = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(value, str):
-        raise BadRequest(f'send {{"{key}": "scout|pro|growth|empire"}}')
-    return value
-
-
 @route(
-    "POST", ORG + ":activateTier", summary="Activate the tier's registry playbooks", access="editor"
+    "POST",
+    ORG + ":activateTier",
+    summary="Activate the tier's registry playbooks",
+    access="editor",
+    body=ActivateTierBody,
+    answer=ActivateResult,
 )
 def activate_tier(call: Call) -> Response:
     org_id = call.params["orgId"]
-    tier = _tier_body(call, "tier")
+    tier = call.body(ActivateTierBody).tier
     if not (call.caller.system or call.caller.super_user):
         stored = settings.get_settings(org_id=org_id, store=call.app.store)["tier"]
         if parse_tier(tier) is None or parse_tier(str(stored)) != parse_tier(tier):
@@ -68,23 +88,39 @@ def activate_tier(call: Call) -> Response:
     return json_response(result)
 
 
-@route("POST", ORG + ":changeTier", summary="Activate new − old, pause old − new", access="system")
+@route(
+    "POST",
+    ORG + ":changeTier",
+    summary="Activate new − old, pause old − new",
+    access="system",
+    body=ChangeTierBody,
+    answer=ChangeTierResult,
+)
 def change_tier(call: Call) -> Response:
     org_id = call.params["orgId"]
     result = tiers.change_tier(
-        org_id=org_id, to_tier=_tier_body(call, "toTier"),
+        org_id=org_id, to_tier=call.body(ChangeTierBody).toTier,
         store=call.app.store, clock=call.app.clock, ids=call.app.ids,
     )  # fmt: skip
     return json_response(result)
 
 
-@route("GET", ORG + "/settings", summary="Org settings with defaults", access="reader")
+@route(
+    "GET", ORG + "/settings", summary="Org settings with defaults", access="reader", answer=Settings
+)
 def get_settings(call: Call) -> Response:
     org_id = call.params["orgId"]
     return json_response(settings.get_settings(org_id=org_id, store=call.app.store))
 
 
-@route("PATCH", ORG + "/settings", summary="Change org settings (editors)", access="editor")
+@route(
+    "PATCH",
+    ORG + "/settings",
+    summary="Change org settings (editors)",
+    access="editor",
+    body=settings.SettingsPatch,
+    answer=Settings,
+)
 def patch_settings(call: Call) -> Response:
     org_id = call.params["orgId"]
     body = call.json_body()

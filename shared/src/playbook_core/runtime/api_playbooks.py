@@ -11,8 +11,22 @@ from playbook_core.domain.access import default_view
 from playbook_core.domain.documents import etag
 from playbook_core.domain.errors import BadRequest, Issue, PlaybookInvalid
 from playbook_core.domain.loading import Validated, load_data, load_text
-from playbook_core.domain.playbook import AGENTS
 from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.contract import (
+    CloneBody,
+    GenerateBody,
+    Generated,
+    ImportResult,
+    Playbook,
+    PlaybookInput,
+    PlaybookPage,
+    RollbackBody,
+    ToggleBody,
+    Validation,
+    Version,
+    VersionList,
+    shape,
+)
 from playbook_core.runtime.http import json_response
 from playbook_core.service.authoring import (
     generate,
@@ -66,7 +80,13 @@ def _text(body: str, fmt: str) -> Response:
     return Response(body, 200, mimetype=mimetype)
 
 
-@route("GET", ORG + "/playbooks", summary="List playbooks with stats", access="reader")
+@route(
+    "GET",
+    ORG + "/playbooks",
+    summary="List playbooks with stats",
+    access="reader",
+    answer=PlaybookPage,
+)
 def list_playbooks(call: Call) -> Response:
     org_id = _org(call)
     view = call.query("view", "auto")
@@ -88,6 +108,8 @@ def list_playbooks(call: Call) -> Response:
     summary="Create a playbook from YAML or JSON",
     status=201,
     access="editor",
+    body=PlaybookInput,
+    answer=Playbook,
 )
 def create_playbook(call: Call) -> Response:
     org_id = _org(call)
@@ -105,6 +127,8 @@ def create_playbook(call: Call) -> Response:
     ORG + "/playbooks:validate",
     summary="Validate a definition without saving",
     access="reader",
+    body=PlaybookInput,
+    answer=Validation,
 )
 def validate_playbook(call: Call) -> Response:
     validated = _validated(call)
@@ -117,7 +141,13 @@ def validate_playbook(call: Call) -> Response:
     )  # fmt: skip
 
 
-@route("GET", ONE, summary="One playbook (Accept: application/yaml for YAML)", access="reader")
+@route(
+    "GET",
+    ONE,
+    summary="One playbook (Accept: application/yaml for YAML)",
+    access="reader",
+    answer=Playbook,
+)
 def get_playbook(call: Call) -> Response:
     org_id = _org(call)
     document = playbooks.load_playbook(call.app.store, org_id, call.params["playbookId"])
@@ -129,7 +159,12 @@ def get_playbook(call: Call) -> Response:
 
 
 @route(
-    "PUT", ONE, summary="Replace the definition (a new version); If-Match honoured", access="editor"
+    "PUT",
+    ONE,
+    summary="Replace the definition (a new version); If-Match honoured",
+    access="editor",
+    body=PlaybookInput,
+    answer=Playbook,
 )
 def update_playbook(call: Call) -> Response:
     org_id = _org(call)
@@ -169,15 +204,21 @@ def _status_change(call: Call, operation: str) -> Response:
     ONE + ":toggle",
     summary="Enable or disable; listeners and schedules follow",
     access="editor",
+    body=ToggleBody,
+    answer=Playbook,
 )
 def toggle_playbook(call: Call) -> Response:
-    body = call.json_body()
-    if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
-        raise BadRequest('send {"enabled": true|false}')
-    return _status_change(call, "toggle_on" if body["enabled"] else "toggle_off")
+    enabled = call.body(ToggleBody).enabled
+    return _status_change(call, "toggle_on" if enabled else "toggle_off")
 
 
-@route("POST", ONE + ":restore", summary="Undo a delete within 30 days", access="editor")
+@route(
+    "POST",
+    ONE + ":restore",
+    summary="Undo a delete within 30 days",
+    access="editor",
+    answer=Playbook,
+)
 def restore_playbook(call: Call) -> Response:
     return _status_change(call, "restore")
 
@@ -188,6 +229,7 @@ def restore_playbook(call: Call) -> Response:
     summary="Copy as <id>_copy_<n>, disabled",
     status=201,
     access="editor",
+    answer=Playbook,
 )
 def duplicate_playbook(call: Call) -> Response:
     org_id = _org(call)
@@ -198,16 +240,28 @@ def duplicate_playbook(call: Call) -> Response:
     return _playbook_response(document, 201)
 
 
-@route("GET", ONE + "/versions", summary="Version history, newest first", access="reader")
+@route(
+    "GET",
+    ONE + "/versions",
+    summary="Version history, newest first",
+    access="reader",
+    answer=VersionList,
+)
 def list_versions(call: Call) -> Response:
     org_id = _org(call)
     versions = versions_and_templates.list_versions(
         org_id=org_id, playbook_id=call.params["playbookId"], store=call.app.store
     )
-    return json_response({"versions": versions})
+    return json_response({"versions": [shape(Version, version) for version in versions]})
 
 
-@route("GET", ONE + "/versions/{version}", summary="One immutable version", access="reader")
+@route(
+    "GET",
+    ONE + "/versions/{version}",
+    summary="One immutable version",
+    access="reader",
+    answer=Version,
+)
 def get_version(call: Call) -> Response:
     org_id = _org(call)
     if not call.params["version"].isdigit():
@@ -216,16 +270,20 @@ def get_version(call: Call) -> Response:
         org_id=org_id, playbook_id=call.params["playbookId"],
         version=int(call.params["version"]), store=call.app.store,
     )  # fmt: skip
-    return json_response(version)
+    return json_response(shape(Version, version))
 
 
-@route("POST", ONE + ":rollback", summary="A new version equal to version n", access="editor")
+@route(
+    "POST",
+    ONE + ":rollback",
+    summary="A new version equal to version n",
+    access="editor",
+    body=RollbackBody,
+    answer=Playbook,
+)
 def rollback_playbook(call: Call) -> Response:
     org_id = _org(call)
-    body = call.json_body()
-    version = body.get("version") if isinstance(body, dict) else None
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise BadRequest('send {"version": n}')
+    version = call.body(RollbackBody).version
     document = versions_and_templates.rollback(
         org_id=org_id, playbook_id=call.params["playbookId"], version=version,
         actor=call.caller.uid, store=call.app.store, clock=call.app.clock,
@@ -266,6 +324,8 @@ def export_all(call: Call) -> Response:
     summary="Import YAML or JSON, disabled",
     status=201,
     access="editor",
+    body=PlaybookInput,
+    answer=ImportResult,
 )
 def import_playbooks(call: Call) -> Response:
     org_id = _org(call)
@@ -296,13 +356,18 @@ def _import_issues(failures: list[dict[str, Any]]) -> list[Issue]:
     return issues
 
 
-@route("POST", ORG + "/playbooks:clone", summary="Clone a template", status=201, access="editor")
+@route(
+    "POST",
+    ORG + "/playbooks:clone",
+    summary="Clone a template",
+    status=201,
+    access="editor",
+    body=CloneBody,
+    answer=Playbook,
+)
 def clone_template(call: Call) -> Response:
     org_id = _org(call)
-    body = call.json_body()
-    template_id = body.get("templateId") if isinstance(body, dict) else None
-    if not isinstance(template_id, str):
-        raise BadRequest('send {"templateId": ...}')
+    template_id = call.body(CloneBody).templateId
     document = versions_and_templates.clone_template(
         org_id=org_id, template_id=template_id, actor=call.caller.uid,
         store=call.app.store, clock=call.app.clock, ids=call.app.ids,
@@ -316,18 +381,19 @@ def clone_template(call: Call) -> Response:
     summary="Natural language to a validated draft",
     status=201,
     access="editor",
+    body=GenerateBody,
+    answer=Generated,
 )
 def generate_playbook(call: Call) -> Response:
     org_id = _org(call)
-    body = call.json_body()
-    prompt = body.get("prompt") if isinstance(body, dict) else None
-    agent = body.get("agent", "leo") if isinstance(body, dict) else "leo"
-    if not isinstance(prompt, str) or not 1 <= len(prompt.strip()) <= 4000:
+    body = call.body(GenerateBody)
+    prompt = body.prompt.strip()
+    if not prompt:
         raise BadRequest('send {"prompt": "Create a playbook for ..."} (1-4000 characters)')
-    if agent not in AGENTS or agent == "system":
-        raise BadRequest(f"unknown agent '{agent}'")
+    if body.agent == "system":
+        raise BadRequest("unknown agent 'system'")
     result = generate.generate_playbook(
-        org_id=org_id, prompt=prompt.strip(), agent=agent, actor=call.caller.uid,
+        org_id=org_id, prompt=prompt, agent=body.agent, actor=call.caller.uid,
         harness=call.app.harness(), store=call.app.store, clock=call.app.clock, ids=call.app.ids,
     )  # fmt: skip
-    return json_response(result, 201)
+    return json_response({**result, "playbook": playbooks.public_view(result["playbook"])}, 201)

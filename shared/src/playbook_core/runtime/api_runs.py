@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.contract import Accepted, RunBody
 from playbook_core.runtime.http import json_response
 from playbook_core.service.execution import manual_runs
 
@@ -17,6 +18,8 @@ ONE = "/v1/orgs/{orgId}/playbooks/{playbookId}"
     summary="Run an active playbook now (Idempotency-Key)",
     status=202,
     access="editor",
+    body=RunBody,
+    answer=Accepted,
 )
 def run_playbook(call: Call) -> Response:
     org_id = call.params["orgId"]

@@ -9,6 +9,12 @@ from flask import Response
 
 from playbook_core.domain.errors import BadRequest
 from playbook_core.runtime.api import Call, route
+from playbook_core.runtime.contract import (
+    RotateSecretBody,
+    SourceBody,
+    WebhookSource,
+    WebhookSourcePage,
+)
 from playbook_core.runtime.http import json_response
 from playbook_core.service.ingress import sources
 
@@ -22,32 +28,30 @@ ONE = SOURCES + "/{sourceId}"
     summary="Register a store; the secret stays server side",
     status=201,
     access="editor",
+    body=SourceBody,
+    answer=WebhookSource,
 )
 def register_webhook_source(call: Call) -> Response:
     org_id = call.params["orgId"]
-    body = call.json_body()
-    if not isinstance(body, dict) or body.get("platform") not in ("shopify", "woocommerce"):
-        raise BadRequest(
-            'send {"platform": "shopify"|"woocommerce", "shopDomain"|"sourceUrl", "secret"?}'
-        )
-    address = body.get("shopDomain") if body["platform"] == "shopify" else body.get("sourceUrl")
-    secret, threshold = body.get("secret"), body.get("lowStockThreshold")
-    if not isinstance(address, str):
+    body = call.body(SourceBody)
+    address = body.shopDomain if body.platform == "shopify" else body.sourceUrl
+    if address is None:
         raise BadRequest("shopDomain (Shopify) or sourceUrl (WooCommerce) is required")
-    if secret is not None and not isinstance(secret, str):
-        raise BadRequest("secret is a string")
-    whole = isinstance(threshold, int) and not isinstance(threshold, bool)  # JSON true is no number
-    if threshold is not None and (not whole or not 0 <= threshold <= 100000):
-        raise BadRequest("lowStockThreshold is a whole number from 0 to 100000")
     result = sources.register_source(
-        org_id=org_id, platform=body["platform"], address=address, secret=secret,
-        low_stock_threshold=threshold, store=call.app.store, secrets=call.app.secrets(),
-        clock=call.app.clock,
+        org_id=org_id, platform=body.platform, address=address, secret=body.secret,
+        low_stock_threshold=body.lowStockThreshold, store=call.app.store,
+        secrets=call.app.secrets(), clock=call.app.clock,
     )  # fmt: skip
     return json_response(result, 201)
 
 
-@route("GET", SOURCES, summary="The org's webhook sources, never their secrets", access="reader")
+@route(
+    "GET",
+    SOURCES,
+    summary="The org's webhook sources, never their secrets",
+    access="reader",
+    answer=WebhookSourcePage,
+)
 def list_webhook_sources(call: Call) -> Response:
     size, token = call.page()
     result = sources.list_sources(
@@ -56,7 +60,13 @@ def list_webhook_sources(call: Call) -> Response:
     return json_response(result)
 
 
-@route("GET", ONE, summary="One webhook source, never its secret", access="reader")
+@route(
+    "GET",
+    ONE,
+    summary="One webhook source, never its secret",
+    access="reader",
+    answer=WebhookSource,
+)
 def get_webhook_source(call: Call) -> Response:
     result = sources.get_source(
         org_id=call.params["orgId"], source_id=call.params["sourceId"], store=call.app.store
@@ -69,12 +79,11 @@ def get_webhook_source(call: Call) -> Response:
     ONE + ":rotateSecret",
     summary="A new current secret; the previous one verifies for 24 h more",
     access="editor",
+    body=RotateSecretBody,
+    answer=WebhookSource,
 )
 def rotate_webhook_secret(call: Call) -> Response:
-    body = call.json_body()
-    secret = body.get("secret") if isinstance(body, dict) else None
-    if not isinstance(body, dict) or set(body) != {"secret"} or not isinstance(secret, str):
-        raise BadRequest('send {"secret": "..."} (at least 8 characters)')
+    secret = call.body(RotateSecretBody).secret
     result = sources.rotate_secret(
         org_id=call.params["orgId"], source_id=call.params["sourceId"], secret=secret,
         store=call.app.store, secrets=call.app.secrets(), clock=call.app.clock,

@@ -101,7 +101,11 @@ DEFAULTS: dict[str, Any] = {
 
 def get_settings(*, org_id: str, store: DocumentStore) -> dict[str, Any]:
     stored = store.get(SETTINGS, org_id) or {}
-    visible = {key: stored.get(key, default) for key, default in DEFAULTS.items()}
+    # A field patched to null is back at its default: null means "reset", never a stored hole.
+    visible = {
+        key: default if stored.get(key) is None else stored[key]
+        for key, default in DEFAULTS.items()
+    }
     return {
         "orgId": org_id,
         **visible,
@@ -140,6 +144,11 @@ def patch_settings(
         ]  # fmt: skip
         raise PlaybookInvalid(issues) from None
     update = patch.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if patch.frequency_caps is not None:  # a cap is stored whole: its unset fields take defaults
+        update["frequencyCaps"] = {
+            channel: cap.model_dump(mode="json", by_alias=True)
+            for channel, cap in patch.frequency_caps.items()
+        }
     reference = update.get("slackWebhookSecretRef")
     if reference is not None and not names_secret(reference, slack_secret_name(org_id)):
         raise PlaybookInvalid([

@@ -117,7 +117,7 @@ def ingest_event(
     )  # fmt: skip
     publish_event(envelope, bus=bus, topic=topic)
     store.update(WEBHOOK_RECEIPTS, event_id, {"status": "published", "publishedAt": clock.now()})
-    return {"eventId": event_id}
+    return {"eventId": event_id, "duplicate": False}
 
 
 def _parse(body: Any) -> IngestRequest:
