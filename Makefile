@@ -12,7 +12,7 @@ EMULATOR_FLAG := $(shell $(PYTHON) -c "import glob,os,shutil;r=os.environ.get('P
 COVERAGE_FLOOR := 92
 COVERAGE = --cov --cov-config=shared/pyproject.toml --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
-.PHONY: dev up down test lint typecheck fmt bench requirements openapi clean
+.PHONY: dev up down test firebase-tools lint typecheck fmt bench requirements openapi clean
 
 $(STAMP): shared/pyproject.toml shared/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,18 @@ $(STAMP): shared/pyproject.toml shared/constraints.txt
 	$(BIN)/pip install --quiet -c shared/constraints.txt -e 'shared[dev]'
 	touch $@
 
+# dev and up never wait for the Firebase CLI (npm, ~40 s): where node is, the stack's Auth emulator
+# part installs it first (stamped, once) while the rest comes up (docs/operations.md §17).
 dev: $(STAMP)
 	$(PY) -m emulators dev
 
 up: $(STAMP)
 	$(PY) -m emulators up
+
+# The pinned firebase-tools (emulators/firebase/package-lock.json), installed unless current; a
+# line and nothing else without node/npm. Tests need it in place before the e2e tier starts.
+firebase-tools: $(STAMP)
+	$(PY) -m emulators.auth_emulator install
 
 down: $(STAMP)
 	$(PY) -m emulators down
@@ -36,7 +43,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --config-file $(CONFIG) shared/src functions/main.py emulators
 
-test: lint typecheck
+test: lint typecheck firebase-tools
 	@if [ -z "$(EMULATOR_FLAG)" ]; then echo "!!! EMULATOR TIER SKIPPED: java or the Firestore/Pub/Sub emulator files are missing on this machine"; fi
 	$(BIN)/pytest -c tests/pytest.ini tests/unit tests/contract tests/integration tests/e2e $(EMULATOR_FLAG) $(COVERAGE)
 
@@ -55,4 +62,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --config $(CONFIG) --fix .
 
 clean:
-	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache .coverage emulators/firebase/node_modules

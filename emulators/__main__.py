@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from emulators import demo, processes, stack
+from emulators import auth_emulator, demo, processes, stack
 from emulators.processes import StartError
 from playbook_core.domain.collections import CUSTOMERS
 
@@ -116,10 +116,26 @@ def _reap_children() -> None:
             pass
 
 
+def _announce_auth(host: str) -> None:
+    print(
+        f"auth emulator ready on http://{host}: in the dashboard, "
+        f'connectAuthEmulator(auth, "http://{host}"); the API accepts its ID tokens '
+        "(custom claims role/orgId: docs/operations.md §17)",
+        flush=True,
+    )
+
+
 def _watch(state: dict[str, Any], state_path: Path) -> None:
-    """Sleep until interrupted; say once if a part dies, so a silent hole is never served."""
+    """Sleep until interrupted; say once if a part dies, so a silent hole is never served.
+
+    Also say once when the Auth emulator, which `up` does not wait for, answers.
+    """
     reported: set[str] = set()
+    auth_pending = bool(state.get("auth"))
     while state_path.exists():  # gone: someone ran `make down` meanwhile
+        if auth_pending and auth_emulator.ready(state["auth"]):
+            auth_pending = False
+            _announce_auth(state["auth"])
         time.sleep(1.0)
         for name, pid in state["pids"].items():
             if name not in reported and not processes.alive(pid):

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from emulators import official, processes, wiring
+from emulators import auth_emulator, official, processes, wiring
 from emulators.processes import Part, StartError
 from emulators.standins import (
     BLACKLEAF_TEST_KEY,
@@ -24,14 +24,16 @@ from playbook_core.runtime.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = ROOT / ".local"
-ENDPOINTS = ("gateway", "firestore", "pubsub", "tasks", "scheduler")
+ENDPOINTS = ("gateway", "firestore", "pubsub", "tasks", "scheduler", "auth")
 STANDINS = ("mailjet", "blackleaf", "agents", "slack")
-STOP_ORDER = (  # Java first
-    "firestore", "pubsub", "gateway", "pubsub_push", "scheduler", "tasks", "standins",
+STOP_ORDER = (  # Java first, then the Firebase CLI (Node)
+    "firestore", "pubsub", "auth", "gateway", "pubsub_push", "scheduler", "tasks", "standins",
 )  # fmt: skip
 REGION = "us-central1"
 DEV_CRON_SECRET = "local-dev-cron-secret"  # noqa: S105 - a fixed local value, never deployed
-AUTH_EMULATOR_MARKER = "127.0.0.1:9099"  # unsigned dev tokens accepted (api.md §3); nothing listens
+# FIREBASE_AUTH_EMULATOR_HOST when the Auth emulator is off or missing: the API still accepts
+# unsigned tokens (`playbooks token`, api.md §3) though nothing listens there.
+AUTH_EMULATOR_MARKER = f"127.0.0.1:{auth_emulator.DEFAULT_PORT}"
 # Shaped like a real incoming webhook, whose path is the credential: a leak shows in the logs.
 ALERT_WEBHOOK_PATH = "/services/T0LOCAL/B0OPSALERT/local-ops-alert-webhook-token"
 # Seeds a started stack through its API (stack.json's content, the state dir) → the demo org id.
@@ -91,17 +93,22 @@ def choose_backend() -> tuple[str, official.Availability]:
     return "embedded", found
 
 
-def gateway_port() -> int:
-    raw = os.environ.get("PLAYBOOKS_GATEWAY_PORT") or "8080"
+def _port(variable: str, default: int, what: str) -> int:
+    """The port `variable` names (`default` when unset; 0: any free one), else a free one."""
+    raw = os.environ.get(variable) or str(default)
     if not raw.isdigit():
-        raise StartError(f"PLAYBOOKS_GATEWAY_PORT must be a port number, not {raw!r}")
+        raise StartError(f"{variable} must be a port number, not {raw!r}")
     wanted = int(raw)
     if wanted and processes.port_free(wanted):
         return wanted
     port = processes.free_port()
     if wanted:
-        print(f"port {wanted} is taken; the gateway uses {port} instead")
+        print(f"port {wanted} is taken; {what} uses {port} instead")
     return port
+
+
+def gateway_port() -> int:
+    return _port("PLAYBOOKS_GATEWAY_PORT", 8080, "the gateway")
 
 
 def cron_secret() -> str:
@@ -156,7 +163,7 @@ def gateway_env(base: dict[str, str], state_dir: Path, endpoints: dict[str, Any]
         AGENT_HARNESS_URL=endpoints["agents"],
         SLACK_ALERT_WEBHOOK_URL=f"{endpoints['slack']}{ALERT_WEBHOOK_PATH}",
         CRON_SECRET=cron_secret(),
-        FIREBASE_AUTH_EMULATOR_HOST=AUTH_EMULATOR_MARKER,
+        FIREBASE_AUTH_EMULATOR_HOST=endpoints.get("auth") or AUTH_EMULATOR_MARKER,
     )
     return env
 
@@ -193,14 +200,46 @@ def _gateway_part(log_dir: Path, env: dict[str, str], port: int) -> Part:
     return Part("gateway", process, log, probe)
 
 
+def _auth_part(state_dir: Path, base: dict[str, str]) -> tuple[Part, str] | None:
+    """The Firebase CLI's Auth emulator on PLAYBOOKS_AUTH_PORT (9099), with its host:port.
+
+    None when PLAYBOOKS_AUTH_EMULATOR is off, or auto and node (or, to install the CLI, npm) is
+    missing. The part installs the CLI first if needed: nothing here waits for either.
+    """
+    found = auth_emulator.detect()
+    try:
+        if not auth_emulator.wanted(found):
+            why = found.missing or f"{auth_emulator.SWITCH}=off"
+            print(f"auth emulator: not started ({why}); `playbooks token` tokens still work")
+            return None
+    except auth_emulator.AuthEmulatorError as exc:
+        raise StartError(str(exc)) from None
+    port = _port("PLAYBOOKS_AUTH_PORT", auth_emulator.DEFAULT_PORT, "the Auth emulator")
+    directory = state_dir / "firebase"
+    config = auth_emulator.write_config(directory, port)
+    args = auth_emulator.part_command(config, official.PROJECT)
+    env = auth_emulator.environment(base, directory)
+    process, log = processes.launch("auth", args, state_dir / "logs", env, directory)
+    if not found.installed:
+        print(f"auth emulator: installing firebase-tools first (npm ci, ~40 s; {log})")
+    host = f"127.0.0.1:{port}"
+    return Part("auth", process, log, lambda: host if auth_emulator.ready(host) else None), host
+
+
 def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[str, Any]:
     """Start, wait, wire; on any failure stop what was started. Returns stack.json's content."""
-    logs, parts = state_dir / "logs", []
+    logs, parts, unawaited = state_dir / "logs", [], []
     base = _base_env(backend)
     port = gateway_port()
     gateway_url = f"http://127.0.0.1:{port}"
     firestore: official.Emulator | None = None
+    auth_host: str | None = None
     try:
+        # First, and never awaited: its ~15 s start overlaps everything else (auth_emulator.py).
+        auth = _auth_part(state_dir, base)
+        if auth is not None:
+            unawaited.append(auth[0])
+            auth_host = auth[1]
         # Phase 1, in parallel: everything the gateway's environment has to name.
         scheduler_args = ["--port", "0"]
         if backend == "emulators":
@@ -223,7 +262,8 @@ def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[
         found_at = {part.name: part.endpoint for part in parts}
         endpoints: dict[str, Any] = {
             "gateway": gateway_url,
-            **{name: found_at.get(name) for name in ENDPOINTS[1:]},
+            **{name: found_at.get(name) for name in ENDPOINTS[1:-1]},
+            "auth": auth_host,
             **json.loads(found_at["standins"] or "{}"),
         }
         # Phase 2: the gateway, then the wiring that points everything at it.
@@ -239,7 +279,7 @@ def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[
             print(f"  wired {line}")
     except BaseException:
         # Ctrl-C or a failed start must not leave half a stack running.
-        for part in reversed(parts):
+        for part in reversed(unawaited + parts):
             processes.stop(part.process.pid)
             part.process.wait()  # reap: our children, not yet orphaned
         raise
@@ -248,7 +288,7 @@ def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[
         "backend": backend,
         "project": official.PROJECT,
         "demoOrgId": None,  # set by the seeder once the demo org is in
-        "pids": {part.name: part.process.pid for part in parts},
+        "pids": {part.name: part.process.pid for part in unawaited + parts},
     }
 
 
@@ -316,6 +356,11 @@ def up(state_dir: Path = DEFAULT_STATE_DIR, seed: Seeder | None = None) -> int:
         print(f"  {name:<{width}}  {state[name] or '-'}")
     print(f"stack up in {took:.1f} s ({backend}); endpoints in {state_file(state_dir)}")
     print(f"  logs in {state_dir / 'logs'}; {down_hint(state_dir)}")
+    if state["auth"] and not auth_emulator.ready(state["auth"]):
+        print(f"  the Auth emulator is still starting: sign-in works once http://{state['auth']}/")
+        print(
+            "  answers (~25 s; a first run installs firebase-tools first); the API serves meanwhile"
+        )
     return 0
 
 

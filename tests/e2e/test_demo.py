@@ -57,7 +57,11 @@ def runner(command, state_dir, env, *extra, timeout=120):
 
 
 def stack_env(backend):
-    return {**os.environ, "PLAYBOOKS_GATEWAY_PORT": "0", "PLAYBOOKS_BACKEND": backend}
+    # The Auth emulator (~15 s of CPU to start) has its own e2e test: test_auth_emulator.py.
+    return {
+        **os.environ, "PLAYBOOKS_GATEWAY_PORT": "0", "PLAYBOOKS_BACKEND": backend,
+        "PLAYBOOKS_AUTH_EMULATOR": "off",
+    }  # fmt: skip
 
 
 class Seeded:

@@ -31,8 +31,8 @@ ROOT = Path(__file__).parents[2]
 PROJECT = "demo-playbooks"
 QUEUE = f"projects/{PROJECT}/locations/us-central1/queues/playbook-steps"
 KEYS = {
-    "gateway", "firestore", "pubsub", "tasks", "scheduler", "mailjet", "blackleaf", "agents",
-    "slack", "backend", "project", "demoOrgId", "pids",
+    "gateway", "firestore", "pubsub", "tasks", "scheduler", "auth", "mailjet", "blackleaf",
+    "agents", "slack", "backend", "project", "demoOrgId", "pids",
 }  # fmt: skip
 EVENTS = ROOT / "tests" / "data" / "cloudevents"
 
@@ -45,8 +45,12 @@ def runner(command, state_dir, env, timeout=90):
 
 
 def stack_env(**overrides):
-    # Gateway port 0: a free port, never a collision with a developer's stack on 8080.
-    return {**os.environ, "PLAYBOOKS_GATEWAY_PORT": "0", **overrides}
+    # Gateway port 0: a free port, never a collision with a developer's stack on 8080. The Auth
+    # emulator (~15 s of CPU to start) has its own e2e test: test_auth_emulator.py.
+    return {
+        **os.environ, "PLAYBOOKS_GATEWAY_PORT": "0", "PLAYBOOKS_AUTH_EMULATOR": "off",
+        **overrides,
+    }  # fmt: skip
 
 
 class Stack:
@@ -135,6 +139,7 @@ def test_up_returns_quickly_and_every_endpoint_answers(stack):
     assert stack.state["backend"] == "emulators"
     assert stack.state["project"] == PROJECT
     assert stack.state["demoOrgId"] == "org_demo_dispensary"  # `make up` seeds (api.md §2)
+    assert stack.state["auth"] is None  # PLAYBOOKS_AUTH_EMULATOR=off: test_auth_emulator.py
     for name in ("firestore", "pubsub"):
         assert httpx.get(f"http://{stack.state[name]}/", timeout=5).text.strip() == "Ok"
     for name in ("mailjet", "blackleaf", "agents", "slack"):

@@ -98,6 +98,7 @@ def run(request, tmp_path_factory):
     env = {
         **os.environ, "PLAYBOOKS_GATEWAY_PORT": "0", "PLAYBOOKS_BACKEND": backend,
         "CRON_SECRET": cron,
+        "PLAYBOOKS_AUTH_EMULATOR": "off",  # test_auth_emulator.py scans the emulator's files
     }  # fmt: skip
     up = runner("up", state_dir, env)  # seeding calls the system API with X-Cron-Secret
     if up.returncode != 0:

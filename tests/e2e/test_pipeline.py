@@ -196,7 +196,10 @@ class Pipeline:
 def pipeline(request, tmp_path_factory):
     backend = stack_backend(request)
     state_dir = tmp_path_factory.mktemp(f"pipeline-{backend}")
-    env = {**os.environ, "PLAYBOOKS_GATEWAY_PORT": "0", "PLAYBOOKS_BACKEND": backend}
+    env = {
+        **os.environ, "PLAYBOOKS_GATEWAY_PORT": "0", "PLAYBOOKS_BACKEND": backend,
+        "PLAYBOOKS_AUTH_EMULATOR": "off",  # its own e2e test: test_auth_emulator.py
+    }  # fmt: skip
     up = runner("up", state_dir, env)  # seeds the demo org, as `make up` does
     if up.returncode != 0:
         runner("down", state_dir, env)

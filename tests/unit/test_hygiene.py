@@ -10,7 +10,11 @@ UNSAFE_YAML = {"load", "unsafe_load", "full_load", "load_all", "unsafe_load_all"
 
 
 def python_files(*folders: Path) -> list[Path]:
-    return sorted(p for folder in folders for p in folder.rglob("*.py") if ".venv" not in p.parts)
+    """Our Python files: not the venv's, nor those npm installs (emulators/firebase/node_modules)."""
+    installed = {".venv", "node_modules"}
+    return sorted(
+        p for folder in folders for p in folder.rglob("*.py") if not installed & set(p.parts)
+    )
 
 
 def asserts_something(function: ast.FunctionDef) -> bool:

@@ -6,11 +6,14 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from playbook_core.domain.errors import Unauthenticated
 
 ISSUER = "https://securetoken.google.com/"
+MAX_SUBJECT = 128  # Firebase uids; the Admin SDKs refuse a longer `sub`
+CLOCK_SKEW_S = 10  # as service_tokens: the emulator runs on this machine, on this clock
 
 
 def _b64url_json(part: str) -> dict[str, Any]:
@@ -21,6 +24,11 @@ def _b64url_json(part: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Unauthenticated("the token is not a JWT")
     return value
+
+
+def _seconds(value: Any) -> bool:
+    """A JWT NumericDate as the emulator writes it: an int (a bool is no timestamp)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def unsigned_token(claims: dict[str, Any]) -> str:
@@ -39,7 +47,7 @@ def local_claims(
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": ISSUER + project, "aud": project, "sub": uid, "user_id": uid,
-        "iat": now, "exp": now + 3600, "role": role,
+        "auth_time": now, "iat": now, "exp": now + 3600, "role": role,
     }  # fmt: skip
     if org_ids:
         claims["orgId"] = org_ids[0]
@@ -49,23 +57,37 @@ def local_claims(
 
 
 class EmulatorTokens:
-    """Accepts unsigned tokens: constructed only when FIREBASE_AUTH_EMULATOR_HOST is configured."""
+    """Accepts unsigned tokens: constructed only when FIREBASE_AUTH_EMULATOR_HOST is configured.
 
-    def __init__(self, project: str) -> None:
+    Exactly what the Firebase Auth emulator issues (firebase-tools, docs/operations.md §17):
+    header `{"alg": "none", "typ": "JWT"}`, an empty signature, `iss`
+    `https://securetoken.google.com/<project>` and `aud` `<project>` of this project, `sub` a
+    string of 1–128 characters, integer `iat`/`auth_time` not in the future and `exp` not past;
+    custom claims (`role`, `orgId`, …) at the top level. Every check FirebaseTokens makes
+    deployed, but the signature: the emulator signs nothing.
+    """
+
+    def __init__(self, project: str, clock: Callable[[], float] = time.time) -> None:
         self.project = project
+        self._clock = clock
 
     def verify(self, token: str) -> dict[str, Any]:
         parts = token.split(".")
         if len(parts) != 3:  # header.payload.signature
             raise Unauthenticated("the token is not a JWT")
         header, claims = _b64url_json(parts[0]), _b64url_json(parts[1])
-        if header.get("alg") != "none":
+        if header.get("alg") != "none" or header.get("typ") != "JWT" or parts[2]:
             raise Unauthenticated("only unsigned emulator tokens are accepted locally")
         if claims.get("aud") != self.project or claims.get("iss") != ISSUER + self.project:
             raise Unauthenticated("the token is for another project")
-        if not isinstance(claims.get("exp"), int) or claims["exp"] < time.time():
+        now = self._clock()
+        if not _seconds(claims.get("exp")) or claims["exp"] < now:
             raise Unauthenticated("the token has expired")
-        if not claims.get("sub"):
+        for name in ("iat", "auth_time"):
+            if not _seconds(claims.get(name)) or claims[name] > now + CLOCK_SKEW_S:
+                raise Unauthenticated(f"the token's {name} is missing or in the future")
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT:
             raise Unauthenticated("the token has no subject")
         return claims
 
