@@ -16,7 +16,8 @@ CITATION = re.compile(
     r"(?:(?P<doc>[A-Za-z][\w-]*)\.md\W{0,3}\s?)?§\s?(?P<start>\d+(?:\.\d+)?)"
     r"(?:\s?[–-]\s?§?(?P<end>\d+(?:\.\d+)?))?"
 )
-OUTSIDE = re.compile(r"\.\./shared|spec/(?:domain|api)\.md|local-gcp\.md|design\.md")
+OUTSIDE = re.compile(r"spec/(?:domain|api)\.md|local-gcp\.md|design\.md")
+RELATIVE = re.compile(r"(?:\.\./)+shared\b")  # the brief's ../shared, or the repo's own shared/
 HEADING = re.compile(r"^#{2,4} (?P<number>\d+(?:\.\d+)?)\.? ", re.MULTILINE)
 
 
@@ -79,4 +80,23 @@ def test_nothing_refers_to_a_path_outside_the_repository():
         for path in tracked_files()
         for match in OUTSIDE.findall(path.read_text(errors="replace"))
     ]
+    outside += [
+        f"{path.relative_to(ROOT)}: {match}"
+        for path in tracked_files()
+        for match in leaving(path, path.read_text(errors="replace"))
+    ]
     assert outside == []
+
+
+def leaving(path: Path, text: str) -> list[str]:
+    """Relative `shared` paths in a file that resolve outside the repository."""
+    return [
+        match
+        for match in RELATIVE.findall(text)
+        if not (path.parent / match).resolve().is_relative_to(ROOT)
+    ]
+
+
+def test_a_relative_path_counts_as_outside_only_when_it_leaves_the_repository():
+    assert leaving(ROOT / "README.md", "see ../shared/spec/x.txt") == ["../shared"]
+    assert leaving(ROOT / "clients" / "typescript" / "package.json", "../../shared/src") == []
