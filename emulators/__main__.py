@@ -18,6 +18,7 @@ import httpx
 from emulators import auth_emulator, demo, processes, stack
 from emulators.processes import StartError
 from playbook_core.domain.collections import CUSTOMERS
+from playbook_core.runtime.manifest import load_manifest
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -143,15 +144,42 @@ def _watch(state: dict[str, Any], state_path: Path) -> None:
                 print(f"!! {name} (pid {pid}) exited; see its log under logs/", flush=True)
 
 
+def _print_url(state_dir: Path, function: str) -> int:
+    """The gateway's address comes from stack.json: the port may not be 8080 (it may be taken)."""
+    names = [declared.name for declared in load_manifest().functions]
+    if function not in [*names, "auth"]:
+        print(f"no function {function!r}; the manifest has {', '.join(names)}", file=sys.stderr)
+        return 2
+    state = stack.read_state(state_dir)
+    if state is None:
+        print("no stack is running here: `make up` starts one", file=sys.stderr)
+        return 1
+    if function == "auth":  # the Firebase Auth emulator, where the JS SDK connects
+        if not state.get("auth"):
+            print(
+                "this stack runs no Auth emulator (node missing, or switched off)", file=sys.stderr
+            )
+            return 1
+        print(f"http://{state['auth']}")
+        return 0
+    print(f"{state['gateway']}/{function}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m emulators",
         description="Run the local stack (docs/operations.md, docs/api.md §2).",
     )
     parser.add_argument(
-        "command", nargs="?", default="dev", choices=("dev", "up", "down"),
-        help="dev: up, serve until Ctrl-C, down; up: start detached; down: stop by PID",
+        "command", nargs="?", default="dev", choices=("dev", "up", "down", "url"),
+        help="dev: up, serve until Ctrl-C, down; up: start detached; down: stop by PID; "
+        "url: print the running stack's URL of a function (default playbooks_api) or of the "
+        "Auth emulator (auth)",
     )  # fmt: skip
+    parser.add_argument(
+        "function", nargs="?", default="playbooks_api", help="url: the function (manifest name)"
+    )
     parser.add_argument(
         "--state-dir", type=Path, default=stack.DEFAULT_STATE_DIR,
         help="where stack.json, logs/ and embedded data live (default: .local)",
@@ -166,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             return stack.up(args.state_dir, seed=demo.seed if args.seed == "demo" else None)
         if args.command == "down":
             return stack.down(args.state_dir)
+        if args.command == "url":
+            return _print_url(args.state_dir, args.function)
         return dev(args.state_dir)
     except StartError as exc:
         print(f"{args.command} failed: {exc}", file=sys.stderr)

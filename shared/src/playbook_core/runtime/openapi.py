@@ -64,11 +64,12 @@ QUERY: dict[str, dict[str, dict[str, Any]]] = {
     "GET /v1/orgs/{orgId}/playbooks": {
         "view": _enum(
             ["auto", "brand", "dispensary", "all"],
-            "Which playbooks a list shows. `brand`: the org's own playbooks except the dispensary "
-            "tier toggles; `dispensary`: the tier playbooks a dispensary toggles; `all`: both. "
-            "`auto` (default) picks by the caller's role: dispensary roles → dispensary, brand "
-            "roles → brand, super users → all. An org admin who sees an empty list may be "
-            "looking at the other half: ask for `view=all`.",
+            "Which kind of playbooks a list shows. `brand`: the ones the org's users made "
+            "(created, imported, cloned, duplicated; isCustom true). `dispensary`: the registry "
+            "playbooks the org's tier brought (isCustom false). `all`: both. `auto` (default) "
+            "picks by the caller's role: dispensary roles → dispensary, other roles → brand, "
+            "super users → all. A list that looks empty may hold the other kind: ask for "
+            "`view=all`.",
         ),
         "status": _PLAYBOOK_STATUS,
         "category": _enum(_choices(Category), "Only this category", "marketing"),
