@@ -59,9 +59,9 @@ from playbook_core.domain.executions import event_execution_id
 from playbook_core.domain.loading import load_text
 from playbook_core.ports import EmailMessage, HarnessReply, QueueConfig, SentMessage, Where
 from playbook_core.runtime.bootstrap import App
-from playbook_core.service.authoring.playbooks import change_status, create_playbook
+from playbook_core.service.authoring.playbooks import Authoring, change_status, create_playbook
 from playbook_core.service.execution.provider_alerts import Alerter
-from playbook_core.service.execution.run_start import StepTarget, start_run
+from playbook_core.service.execution.run_start import Runs, StepTarget, start_run
 from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine, run_step
 from playbook_core.service.execution.step_task import StepTask
@@ -182,7 +182,7 @@ class Bench:
         self.store.set(SETTINGS, self.org, {"orgId": self.org, "adminEmail": ADMIN})
         created = create_playbook(
             org_id=self.org, validated=load_text(PLAYBOOK), actor="uid_bench", reason="create",
-            source={"kind": "user"}, store=self.store, clock=self.clock, ids=RandomIds(),
+            source={"kind": "user"}, authoring=Authoring(store=self.store, clock=self.clock, ids=RandomIds()),
         )  # fmt: skip
         self.playbook = change_status(
             org_id=self.org, playbook_id=created["id"], operation="toggle_on", actor="uid_bench",
@@ -201,8 +201,8 @@ class Bench:
             trigger={"type": "event", "triggerId": "done", "eventId": event_id},
             customer={"id": f"cus_{self._serial}", "email": f"c{self._serial}@bench.example"},
             event={"data": {"orderNumber": f"#{self._serial}"}},
-            causation=None, user_id="system", dry_run=False, store=self.store, queue=self.queue,
-            target=self.target, clock=self.clock,
+            causation=None, user_id="system", dry_run=False, runs=Runs(store=self.store, queue=self.queue, target=self.target, clock=self.clock),
+
         )  # fmt: skip
         return str(execution["id"])
 

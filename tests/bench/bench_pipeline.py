@@ -54,7 +54,8 @@ from playbook_core.domain.sync import listener_docs
 from playbook_core.domain.webhooks import shopify_event_id, signature
 from playbook_core.ports import DocumentStore, Message, QueueConfig, Where
 from playbook_core.service.dispatch.dispatcher import dispatch_message
-from playbook_core.service.execution.run_start import StepTarget
+from playbook_core.service.execution.run_start import Runs, StepTarget
+from playbook_core.service.ingress.event_log import Publishing
 from playbook_core.service.ingress.sources import register_source
 from playbook_core.service.ingress.webhooks import receive_webhook
 from playbook_core.service.paging import iterate
@@ -559,8 +560,8 @@ def bench_store_operations_per_dispatched_event(measured_store: tuple[str, Any])
         for name, listeners in EVENTS.items():
             for n in range(2):  # warm-up: the first one creates the customer
                 dispatch_message(
-                    _message(org_id, name, -1 - n), store=store, queue=queue, target=target,
-                    clock=clock,
+                    _message(org_id, name, -1 - n), runs=Runs(store=store, queue=queue, target=target, clock=clock),
+
                 )  # fmt: skip
             samples: list[Any] = []
             durations: list[float] = []
@@ -570,7 +571,8 @@ def bench_store_operations_per_dispatched_event(measured_store: tuple[str, Any])
                 with store.measure() as counts:
                     started = time.perf_counter()
                     result = dispatch_message(
-                        message, store=store, queue=queue, target=target, clock=clock
+                        message,
+                        runs=Runs(store=store, queue=queue, target=target, clock=clock),
                     )
                     durations.append(time.perf_counter() - started)
                 samples.append(counts)
@@ -631,8 +633,8 @@ def bench_store_operations_per_webhook(measured_store: tuple[str, Any]) -> None:
                 started = time.perf_counter()
                 status, _ = receive_webhook(
                     "shopify", headers=headers, body=body, remote_ip="127.0.0.1",
-                    query_org_id=None, store=store, secrets=secrets, bus=bus,
-                    topic="playbook-events", clock=clock, fallback_secret=None,
+                    query_org_id=None, publishing=Publishing(store=store, bus=bus, topic="playbook-events", clock=clock), secrets=secrets,
+                    fallback_secret=None,
                 )  # fmt: skip
                 durations[name].append(time.perf_counter() - started)
             assert status == 200, f"the handler answered {status}"

@@ -56,6 +56,7 @@ from playbook_core.domain.loading import load_text
 from playbook_core.ports import QueueConfig, TaskRequest
 from playbook_core.runtime import bootstrap
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.testing import FrozenClock, RecordingServer, eventually
 
 MAIN = str(Path(__file__).parents[2] / "functions" / "main.py")
@@ -121,7 +122,7 @@ def app(sink):
 def create_due_playbook(app):
     playbooks.create_playbook(
         org_id=ORG, validated=load_text(DAILY.encode()), actor="uid_1", source={"kind": "user"},
-        reason="create", store=app.store, clock=app.clock, ids=app.ids, status="active",
+        reason="create", authoring=Authoring(store=app.store, clock=app.clock, ids=app.ids), status="active",
     )  # fmt: skip
     app.clock.current = DUE
 

@@ -37,6 +37,7 @@ from playbook_core.domain.loading import load_text
 from playbook_core.runtime import bootstrap, openapi
 from playbook_core.runtime.manifest import load_manifest
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.testing import FrozenClock
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
@@ -153,7 +154,7 @@ def fuzzed_app(harness, monkeypatch):
     for playbook_id, text in SEEDED.items():
         playbooks.create_playbook(
             org_id=ORG, validated=load_text(text.encode()), actor="uid_seed",
-            source={"kind": "user"}, reason="create", store=store, clock=clock, ids=app.ids,
+            source={"kind": "user"}, reason="create", authoring=Authoring(store=store, clock=clock, ids=app.ids),
             playbook_id=playbook_id,
         )  # fmt: skip
     bootstrap.use(app)

@@ -13,6 +13,7 @@ import pytest
 from playbook_core.domain.collections import PLAYBOOKS, SUMMARIES
 from playbook_core.domain.loading import load_data
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
 
 ORG = "org_a"
 BASE = f"/v1/orgs/{ORG}/playbooks"
@@ -99,7 +100,7 @@ def seed(api, org_id, count, *, start=datetime(2026, 1, 1, tzinfo=UTC), **defini
         validated = load_data({"name": f"Playbook {n}", "agent": "craig", **definition})
         document = playbooks.create_playbook(
             org_id=org_id, validated=validated, actor="uid_seed", source=source,
-            reason="create", store=store, clock=clock, ids=api.app.ids,
+            reason="create", authoring=Authoring(store=store, clock=clock, ids=api.app.ids),
         )  # fmt: skip
         created.append(document)
         clock.advance(seconds=1)

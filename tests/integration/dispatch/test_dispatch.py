@@ -19,8 +19,9 @@ from playbook_core.domain.sync import listener_id
 from playbook_core.ports import QueueConfig
 from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.dispatch.dispatcher import dispatch_message
-from playbook_core.service.execution.run_start import StepTarget
+from playbook_core.service.execution.run_start import Runs, StepTarget
 from playbook_core.testing import FrozenClock, RecordingServer
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -45,7 +46,7 @@ class World:
         }
         return playbooks.create_playbook(
             org_id=org, validated=load_data(definition), actor="uid_test", source={"kind": "user"},
-            reason="create", store=self.store, clock=self.clock, ids=RandomIds(),
+            reason="create", authoring=Authoring(store=self.store, clock=self.clock, ids=RandomIds()),
             playbook_id=playbook_id, status=status,
         )  # fmt: skip
 
@@ -57,7 +58,8 @@ class World:
             data=envelope.encode() if data is None else data,
         )
         return dispatch_message(
-            message, store=self.store, queue=self.queue, target=self.target, clock=self.clock
+            message,
+            runs=Runs(store=self.store, queue=self.queue, target=self.target, clock=self.clock),
         )
 
     def executions(self, org=ORG):

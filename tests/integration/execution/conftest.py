@@ -26,9 +26,9 @@ from playbook_core.domain.collections import EXECUTIONS, SETTINGS
 from playbook_core.domain.executions import event_execution_id
 from playbook_core.domain.loading import load_text
 from playbook_core.ports import QueueConfig
-from playbook_core.service.authoring.playbooks import change_status, create_playbook
+from playbook_core.service.authoring.playbooks import Authoring, change_status, create_playbook
 from playbook_core.service.execution.provider_alerts import Alerter
-from playbook_core.service.execution.run_start import StepTarget, start_run
+from playbook_core.service.execution.run_start import Runs, StepTarget, start_run
 from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine, run_step
 from playbook_core.service.execution.step_task import StepTask
@@ -90,9 +90,7 @@ class Rig:
             actor="u1",
             reason="create",
             source={"kind": "user"},
-            store=self.store,
-            clock=self.clock,
-            ids=self.ids,
+            authoring=Authoring(store=self.store, clock=self.clock, ids=self.ids),
         )
         if activate:
             document = change_status(
@@ -119,10 +117,7 @@ class Rig:
             causation=None,
             user_id="system",
             dry_run=dry_run,
-            store=self.store,
-            queue=self.queue,
-            target=self.target,
-            clock=self.clock,
+            runs=Runs(store=self.store, queue=self.queue, target=self.target, clock=self.clock),
         )
         if mock_agents:
             self.store.update(EXECUTIONS, execution["id"], {"mockAgents": True})

@@ -13,6 +13,8 @@ from playbook_core.domain.collections import (
 )
 from playbook_core.domain.errors import Conflict
 from playbook_core.service.execution import approvals
+from playbook_core.service.execution.run_start import Runs
+from playbook_core.service.ingress.event_log import Publishing
 from playbook_core.service.scheduling.tick import handle_cron
 
 from .test_execution_engine import CUSTOMER, PROMO
@@ -25,10 +27,7 @@ def decide(rig, execution_id, *, approve):
         approve=approve,
         reviewer={"uid": "boss"},
         notes="n",
-        store=rig.store,
-        queue=rig.queue,
-        target=rig.target,
-        clock=rig.clock,
+        runs=Runs(store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock),
     )
 
 
@@ -94,8 +93,8 @@ def test_reject_skips_the_held_send_and_runs_nothing_more(rig):
 
 def tick(rig):
     return handle_cron(
-        "/tick", {}, store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock,
-        bus=rig.bus, topic="t",
+        "/tick", {}, runs=Runs(store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock), publishing=Publishing(store=rig.store, bus=rig.bus, topic="t", clock=rig.clock),
+
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from playbook_core.domain.collections import (
     step_doc_id,
     steps_path,
 )
+from playbook_core.service.execution.run_start import Runs
 
 PROMO = """
 name: Post-purchase thanks
@@ -78,10 +79,7 @@ def test_customer_facing_send_waits_for_approval_then_sends_exactly_once(rig):
         approve=True,
         reviewer={"uid": "boss"},
         notes="ok",
-        store=rig.store,
-        queue=rig.queue,
-        target=rig.target,
-        clock=rig.clock,
+        runs=Runs(store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock),
     )
     rig.run_all()
     assert rig.execution(execution_id)["status"] == "completed"

@@ -13,8 +13,9 @@ from playbook_core.domain.loading import load_data
 from playbook_core.ports import QueueConfig
 from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.dispatch.dispatcher import dispatch_message
-from playbook_core.service.execution.run_start import StepTarget
+from playbook_core.service.execution.run_start import Runs, StepTarget
 from playbook_core.testing import RecordingServer
 
 SYSTEM = {"X-Cron-Secret": "test-cron-secret"}  # the api fixture configures this value
@@ -206,8 +207,8 @@ def dispatching(api):
             "triggers": [{"id": "signup", "type": "event", "eventName": "customer.signup"}],
             "steps": [{"action": "notify", "params": {"channel": "dashboard", "to": "role:admin", "message": "hi"}}],
         }),
-        actor="uid_test", source={"kind": "user"}, reason="create", store=api.app.store,
-        clock=api.app.clock, ids=RandomIds(), playbook_id="pb_welcome", status="active",
+        actor="uid_test", source={"kind": "user"}, reason="create", authoring=Authoring(store=api.app.store, clock=api.app.clock, ids=RandomIds()),
+        playbook_id="pb_welcome", status="active",
     )  # fmt: skip
 
     def ingest(payload, org="org_a", minutes=1):
@@ -217,7 +218,7 @@ def dispatching(api):
         _, message = api.app.bus.published[-1]
         dispatch_message(
             PubsubMessage(message.message_id, message.attributes, message.data),
-            store=api.app.store, queue=api.app.queue, target=target, clock=api.app.clock,
+            runs=Runs(store=api.app.store, queue=api.app.queue, target=target, clock=api.app.clock),
         )  # fmt: skip
         return response.get_json()["eventId"]
 
@@ -280,7 +281,7 @@ def test_a_redelivery_is_logged_as_duplicate(api, dispatching):
 
     dispatch_message(
         PubsubMessage("again", message.attributes, message.data),
-        store=api.app.store, queue=api.app.queue, target=target, clock=api.app.clock,
+        runs=Runs(store=api.app.store, queue=api.app.queue, target=target, clock=api.app.clock),
     )  # fmt: skip
 
     (logged,) = api.as_().get(f"{EVENTS}?outcome=not_dispatched").get_json()["events"]

@@ -20,9 +20,10 @@ from playbook_core.domain.normal_forms import rfc3339
 from playbook_core.domain.webhooks import signature
 from playbook_core.ports import QueueConfig
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.dispatch.dispatcher import dispatch_message
 from playbook_core.service.execution.run_control import SKIP_REASONS
-from playbook_core.service.execution.run_start import StepTarget
+from playbook_core.service.execution.run_start import Runs, StepTarget
 from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine, run_step
 from playbook_core.service.execution.step_task import StepTask
@@ -214,7 +215,7 @@ def _run_reminder(hooks, triggered):
     store, clock = hooks.app.store, FrozenClock(NOW)
     playbooks.create_playbook(
         org_id=ORG, validated=load_text(REMINDER), actor="uid_test", source={"kind": "user"},
-        reason="create", store=store, clock=clock, ids=RandomIds(), status="active",
+        reason="create", authoring=Authoring(store=store, clock=clock, ids=RandomIds()), status="active",
     )  # fmt: skip
     body = fixture("shopify_checkouts_create.json")
     headers = shopify_headers(body, topic="checkouts/create", triggered=triggered)
@@ -223,7 +224,9 @@ def _run_reminder(hooks, triggered):
     queue.create_queue(QueueConfig("playbook-steps"))
     target = StepTarget(queue="playbook-steps", url="http://127.0.0.1:9/execute_step/")
     (message,) = hooks.published
-    result = dispatch_message(message, store=store, queue=queue, target=target, clock=clock)
+    result = dispatch_message(
+        message, runs=Runs(store=store, queue=queue, target=target, clock=clock)
+    )
     assert result["outcome"] == "dispatched"
     engine = Engine(
         store=store, queue=queue, target=target, clock=clock, bus=MemoryBus(),

@@ -28,6 +28,7 @@ from playbook_core.ports import QueueConfig
 from playbook_core.runtime import bootstrap
 from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.ingress.sources import register_source
 from playbook_core.testing import FrozenClock, RecordingServer
 
@@ -136,7 +137,7 @@ def replay():
         }  # fmt: skip
         playbooks.create_playbook(
             org_id=ORG, validated=load_data(definition), actor="uid_test", source={"kind": "user"},
-            reason="create", store=store, clock=clock, ids=RandomIds(),
+            reason="create", authoring=Authoring(store=store, clock=clock, ids=RandomIds()),
             playbook_id=f"pb_{name.replace('.', '_')}", status="active",
         )  # fmt: skip
     bootstrap.use(app)

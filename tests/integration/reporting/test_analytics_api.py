@@ -12,6 +12,7 @@ import pytest
 from playbook_core.domain.collections import DELIVERIES, EXECUTIONS, ORGANIZATIONS, PLAYBOOKS, STATS
 from playbook_core.domain.loading import load_data
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.reporting import counters
 
 ORG = "org_a"
@@ -47,8 +48,8 @@ def seed_playbooks(api, count, org=ORG):
     return [
         playbooks.create_playbook(
             org_id=org, validated=load_data({"name": f"Playbook {n}", "agent": "craig"}),
-            actor="uid_seed", source={"kind": "user"}, reason="create", store=api.app.store,
-            clock=clock, ids=api.app.ids,
+            actor="uid_seed", source={"kind": "user"}, reason="create", authoring=Authoring(store=api.app.store, clock=clock, ids=api.app.ids),
+
         )["id"]
         for n in range(count)
     ]  # fmt: skip

@@ -11,6 +11,7 @@ from playbook_core.domain.collections import APPROVALS, EXECUTIONS, SETTINGS, ST
 from playbook_core.domain.ids import h
 from playbook_core.ports import Where
 from playbook_core.service.execution import approvals, run_control
+from playbook_core.service.execution.run_start import Runs
 from playbook_core.service.reporting import counters
 from tests.integration.execution.conftest import NOW, _reset, _rig
 from tests.integration.execution.conftest import rig as rig  # noqa: PLC0414 - the fixture
@@ -106,7 +107,7 @@ def test_a_redelivered_last_step_does_not_count_the_run_twice(rig):
 def decide(rig, execution_id, *, approve):
     return approvals.decide(
         org_id=rig.org, execution_id=execution_id, approve=approve, reviewer={"uid": "boss"},
-        notes=None, store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock,
+        notes=None, runs=Runs(store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock),
     )  # fmt: skip
 
 

@@ -21,7 +21,10 @@ from playbook_core.ports import QueueConfig
 from playbook_core.runtime import bootstrap
 from playbook_core.runtime.cloudevents import DocumentChange
 from playbook_core.service.authoring import playbooks
+from playbook_core.service.authoring.playbooks import Authoring
+from playbook_core.service.execution.run_start import Runs
 from playbook_core.service.ingress import document_changes
+from playbook_core.service.ingress.event_log import Publishing
 from playbook_core.service.scheduling.tick import handle_cron
 from playbook_core.testing import FrozenClock, RecordingServer
 
@@ -79,7 +82,7 @@ def create(app, triggers, org="org_a"):
     text = f"name: Scheduled\nagent: craig\ntriggers:\n{triggers}{STEPS}"
     return playbooks.create_playbook(
         org_id=org, validated=load_text(text.encode()), actor="uid_1", source={"kind": "user"},
-        reason="create", store=app.store, clock=app.clock, ids=app.ids, status="active",
+        reason="create", authoring=Authoring(store=app.store, clock=app.clock, ids=app.ids), status="active",
     )["id"]  # fmt: skip
 
 
@@ -161,8 +164,8 @@ def test_two_overlapping_ticks_start_one_run(world):
 
     def run():
         results.append(
-            handle_cron("/tick", {}, store=world.store, queue=world.queue, target=world.step_target,
-                        clock=world.clock, bus=world.bus, topic="playbook-events")
+            handle_cron("/tick", {}, runs=Runs(store=world.store, queue=world.queue, target=world.step_target, clock=world.clock), publishing=Publishing(store=world.store, bus=world.bus, topic="playbook-events", clock=world.clock),
+                        )
         )  # fmt: skip
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -254,7 +257,10 @@ def customer(app, customer_id, **fields):
         path=f"customers/{customer_id}", before=None, after=fields, changed=frozenset(fields),
     )  # fmt: skip
     document_changes.document_changed(
-        change, store=app.store, bus=app.bus, topic="playbook-events", clock=app.clock
+        change,
+        publishing=Publishing(
+            store=app.store, bus=app.bus, topic="playbook-events", clock=app.clock
+        ),
     )
     app.store.set(CUSTOMERS, customer_id, fields)
 

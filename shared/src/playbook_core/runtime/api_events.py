@@ -24,8 +24,8 @@ EVENTS = "/v1/orgs/{orgId}/events"
 def ingest_event(call: Call) -> Response:
     result = ingest.ingest_event(
         org_id=call.params["orgId"], body=call.json_body(), actor=call.caller.uid,
-        store=call.app.store, bus=call.app.bus, topic=call.app.settings.events_topic,
-        clock=call.app.clock,
+        publishing=call.app.publishing,
+
     )  # fmt: skip
     return json_response(result, 202)
 

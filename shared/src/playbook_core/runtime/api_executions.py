@@ -115,10 +115,7 @@ def _decide(call: Call, execution_id: str, *, approve: bool, notes: str | None) 
         approve=approve,
         reviewer={"uid": call.caller.uid},
         notes=notes,
-        store=call.app.store,
-        queue=call.app.queue,
-        target=call.app.step_target,
-        clock=call.app.clock,
+        runs=call.app.runs,
     )
 
 
@@ -211,10 +208,7 @@ def dry_run(call: Call) -> Response:
         playbook_id=call.params["playbookId"],
         body=body,
         actor=call.caller.uid,
-        store=call.app.store,
-        queue=call.app.queue,
-        target=call.app.step_target,
-        clock=call.app.clock,
+        runs=call.app.runs,
         ids=call.app.ids,
     )
     if call.query("wait") != "true":

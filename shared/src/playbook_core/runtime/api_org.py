@@ -83,7 +83,9 @@ def activate_tier(call: Call) -> Response:
         if parse_tier(tier) is None or parse_tier(str(stored)) != parse_tier(tier):
             raise Forbidden("editors may activate only the organization's stored tier")
     result = tiers.activate_tier(
-        org_id=org_id, tier_name=tier, store=call.app.store, clock=call.app.clock, ids=call.app.ids
+        org_id=org_id,
+        tier_name=tier,
+        authoring=call.app.authoring,
     )
     return json_response(result)
 
@@ -100,7 +102,7 @@ def change_tier(call: Call) -> Response:
     org_id = call.params["orgId"]
     result = tiers.change_tier(
         org_id=org_id, to_tier=call.body(ChangeTierBody).toTier,
-        store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+        authoring=call.app.authoring,
     )  # fmt: skip
     return json_response(result)
 

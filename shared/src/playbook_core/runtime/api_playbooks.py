@@ -116,7 +116,7 @@ def create_playbook(call: Call) -> Response:
     validated = _validated(call)
     document = playbooks.create_playbook(
         org_id=org_id, validated=validated, actor=call.caller.uid, reason="create",
-        source={"kind": "user"}, store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+        source={"kind": "user"}, authoring=call.app.authoring,
     )  # fmt: skip
     warnings = [w.model_dump() for w in validated.warnings]
     return _playbook_response(document, 201, warnings=warnings)
@@ -235,7 +235,7 @@ def duplicate_playbook(call: Call) -> Response:
     org_id = _org(call)
     document = playbooks.duplicate_playbook(
         org_id=org_id, playbook_id=call.params["playbookId"], actor=call.caller.uid,
-        store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+        authoring=call.app.authoring,
     )  # fmt: skip
     return _playbook_response(document, 201)
 
@@ -335,7 +335,7 @@ def import_playbooks(call: Call) -> Response:
     content_type = "application/yaml" if kind == "yaml" else "application/json"
     result = versions_and_templates.import_playbooks(
         org_id=org_id, body=raw, content_type=content_type,
-        actor=call.caller.uid, store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+        actor=call.caller.uid, authoring=call.app.authoring,
     )  # fmt: skip
     if result["imported"]:
         return json_response(result, 201)
@@ -370,7 +370,7 @@ def clone_template(call: Call) -> Response:
     template_id = call.body(CloneBody).templateId
     document = versions_and_templates.clone_template(
         org_id=org_id, template_id=template_id, actor=call.caller.uid,
-        store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+        authoring=call.app.authoring,
     )  # fmt: skip
     return _playbook_response(document, 201)
 
@@ -394,6 +394,6 @@ def generate_playbook(call: Call) -> Response:
         raise BadRequest("unknown agent 'system'")
     result = generate.generate_playbook(
         org_id=org_id, prompt=prompt, agent=body.agent, actor=call.caller.uid,
-        harness=call.app.harness(), store=call.app.store, clock=call.app.clock, ids=call.app.ids,
+        harness=call.app.harness(), authoring=call.app.authoring,
     )  # fmt: skip
     return json_response({**result, "playbook": playbooks.public_view(result["playbook"])}, 201)

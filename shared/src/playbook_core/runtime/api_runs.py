@@ -26,7 +26,7 @@ def run_playbook(call: Call) -> Response:
     execution_id = manual_runs.run_manually(
         org_id=org_id, playbook_id=call.params["playbookId"], user_id=call.caller.uid,
         body=call.json_body(), raw_key=call.request.headers.get("Idempotency-Key"),
-        store=call.app.store, queue=call.app.queue, target=call.app.step_target,
-        clock=call.app.clock, ids=call.app.ids,
+        runs=call.app.runs,
+        ids=call.app.ids,
     )  # fmt: skip
     return json_response({"executionId": execution_id}, 202)

@@ -41,12 +41,14 @@ from playbook_core.ports import (
 from playbook_core.runtime.cloudevents import DocumentChange, PubsubMessage
 from playbook_core.runtime.manifest import FirestoreTrigger, Manifest, PubsubTrigger, load_manifest
 from playbook_core.runtime.tasks import TaskAttempt
+from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.execution import step_task
 from playbook_core.service.execution.provider_alerts import Alerter
-from playbook_core.service.execution.run_start import StepTarget
+from playbook_core.service.execution.run_start import Runs, StepTarget
 from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine
 from playbook_core.service.execution.step_handler import run_step as run_engine_step
+from playbook_core.service.ingress.event_log import Publishing
 from playbook_core.service.reporting.health import check_health
 
 _log = logging.getLogger("playbooks.bootstrap")
@@ -143,15 +145,29 @@ class App:
         base = self.settings.functions_base_url.rstrip("/")
         return StepTarget(queue=self.settings.steps_queue, url=f"{base}/execute_step/")
 
+    @property
+    def runs(self) -> Runs:
+        """The ports use cases that start or move runs take, bundled (service/execution)."""
+        return Runs(store=self.store, queue=self.queue, target=self.step_target, clock=self.clock)
+
+    @property
+    def authoring(self) -> Authoring:
+        """The ports use cases that write playbooks take, bundled (service/authoring)."""
+        return Authoring(store=self.store, clock=self.clock, ids=self.ids)
+
+    @property
+    def publishing(self) -> Publishing:
+        """The ports use cases that publish events take, bundled (service/ingress)."""
+        return Publishing(
+            store=self.store, bus=self.bus, topic=self.settings.events_topic, clock=self.clock
+        )
+
     def document_changed(self, change: DocumentChange) -> dict[str, Any]:
         from playbook_core.service.ingress import document_changes  # noqa: PLC0415
 
         return document_changes.document_changed(
             change,
-            store=self.store,
-            bus=self.bus,
-            topic=self.settings.events_topic,
-            clock=self.clock,
+            publishing=self.publishing,
         )
 
     def event_published(self, message: PubsubMessage) -> dict[str, Any]:
@@ -159,10 +175,7 @@ class App:
 
         return dispatcher.dispatch_message(
             message,
-            store=self.store,
-            queue=self.queue,
-            target=self.step_target,
-            clock=self.clock,
+            runs=self.runs,
         )
 
     def order_event(self, message: PubsubMessage) -> dict[str, Any]:
@@ -191,11 +204,8 @@ class App:
             body=body,
             remote_ip=remote_ip,
             query_org_id=query_org_id,
-            store=self.store,
+            publishing=self.publishing,
             secrets=self.secrets(),
-            bus=self.bus,
-            topic=s.events_topic,
-            clock=self.clock,
             fallback_secret=fallback.get_secret_value() if fallback else None,
         )
 
@@ -205,12 +215,8 @@ class App:
         return tick.handle_cron(
             path,
             body,
-            store=self.store,
-            queue=self.queue,
-            target=self.step_target,
-            clock=self.clock,
-            bus=self.bus,
-            topic=self.settings.events_topic,
+            runs=self.runs,
+            publishing=self.publishing,
         )
 
     def engine(self) -> Engine:

@@ -8,8 +8,8 @@ from playbook_core.domain.errors import GenerationFailed, Issue, PlaybookInvalid
 from playbook_core.domain.events import CANONICAL_EVENTS
 from playbook_core.domain.loading import dump_yaml, load_text
 from playbook_core.domain.playbook import AGENTS
-from playbook_core.ports import AgentHarness, Clock, DocumentStore, IdFactory
-from playbook_core.service.authoring.playbooks import create_playbook
+from playbook_core.ports import AgentHarness
+from playbook_core.service.authoring.playbooks import Authoring, create_playbook
 
 REPAIR_ROUNDS = 2
 HARNESS_TIMEOUT_S = 60.0
@@ -35,14 +35,12 @@ def _remediation(errors: list[Issue]) -> str:
 
 def generate_playbook(
     *,
+    authoring: Authoring,
     org_id: str,
     prompt: str,
     agent: str,
     actor: str,
     harness: AgentHarness,
-    store: DocumentStore,
-    clock: Clock,
-    ids: IdFactory,
 ) -> dict[str, Any]:
     """First draft plus at most two repairs; only a valid draft is ever saved."""
     payload = {
@@ -74,7 +72,7 @@ def generate_playbook(
             continue
         document = create_playbook(
             org_id=org_id, validated=validated, actor=actor, reason="create",
-            source={"kind": "agent_chat"}, store=store, clock=clock, ids=ids,
+            source={"kind": "agent_chat"}, authoring=authoring,
         )  # fmt: skip
         return {
             "playbook": document,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from playbook_core.domain.collections import (
@@ -44,6 +45,17 @@ _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
 MAX_COPY_ATTEMPTS = 1000
 # Carried by answers, not authored: accepted on write and ignored with an `ignored_field` warning,
 # like SERVER_MANAGED, so "load, change one field, save" works (api.md §5, round trip).
+
+
+@dataclass(frozen=True)
+class Authoring:
+    """The ports that write playbooks: built once per instance (runtime/bootstrap.App.authoring)."""
+
+    store: DocumentStore
+    clock: Clock
+    ids: IdFactory
+
+
 READ_ONLY = frozenset({"pausedReason", "pausedAt", "archivedAt", "purgeAfter", "stats", "warnings"})
 _DEFINITION_KEYS = frozenset(
     field.alias or name for name, field in PlaybookDefinition.model_fields.items()
@@ -123,17 +135,16 @@ def sync_triggers(
 
 def create_playbook(
     *,
+    authoring: Authoring,
     org_id: str,
     validated: Validated,
     actor: str,
     source: dict[str, Any],
     reason: VersionReason,
-    store: DocumentStore,
-    clock: Clock,
-    ids: IdFactory,
     playbook_id: str | None = None,
     status: Status | None = None,
 ) -> dict[str, Any]:
+    store, clock, ids = authoring.store, authoring.clock, authoring.ids
     kind: SourceKind = source["kind"]
     chosen = status or initial_status(kind)
     new_id = playbook_id or ids.random("pb_")
@@ -264,8 +275,9 @@ def change_status(
 
 
 def duplicate_playbook(
-    *, org_id: str, playbook_id: str, actor: str, store: DocumentStore, clock: Clock, ids: IdFactory
+    *, authoring: Authoring, org_id: str, playbook_id: str, actor: str
 ) -> dict[str, Any]:
+    store = authoring.store
     source = load_playbook(store, org_id, playbook_id)
     definition = definition_of(source)
     copy = definition.model_copy(update={"name": f"{definition.name} (copy)"[:120]})
@@ -278,7 +290,7 @@ def duplicate_playbook(
             return create_playbook(
                 org_id=org_id, validated=validated, actor=actor, reason="duplicate",
                 source={"kind": "duplicate", "playbookId": playbook_id, "version": version},
-                store=store, clock=clock, ids=ids, playbook_id=candidate,
+                authoring=authoring, playbook_id=candidate,
             )  # fmt: skip
         except AlreadyExists:
             taken.add(candidate)

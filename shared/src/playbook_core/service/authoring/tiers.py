@@ -9,8 +9,9 @@ from playbook_core.domain.collections import ASSIGNMENTS, PLAYBOOKS, SETTINGS
 from playbook_core.domain.documents import definition_of, status_fields
 from playbook_core.domain.errors import BadRequest, PlaybooksError
 from playbook_core.domain.tiers import Tier, ids_for_tier, parse_tier, tier_change
-from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction
+from playbook_core.ports import Clock, DocumentStore, Transaction
 from playbook_core.service.authoring.playbooks import (
+    Authoring,
     change_status,
     create_playbook,
     org_timezone,
@@ -27,10 +28,9 @@ def _tier(value: str) -> Tier | None:
     return tier
 
 
-def _activate_one(
-    *, org_id: str, registry_id: str, tier: Tier, store: DocumentStore, clock: Clock, ids: IdFactory
-) -> str:
+def _activate_one(*, org_id: str, registry_id: str, tier: Tier, authoring: Authoring) -> str:
     """'activated' or 'skipped' for one registry entry."""
+    store, clock = authoring.store, authoring.clock
     playbook_id = f"{org_id}_{registry_id}"
     assignment_id = playbook_id
     existing = store.get(PLAYBOOKS, playbook_id)
@@ -38,7 +38,7 @@ def _activate_one(
         create_playbook(
             org_id=org_id, validated=catalog.system_playbook(registry_id), actor="system",
             reason="registry", source={"kind": "registry", "registryId": registry_id},
-            store=store, clock=clock, ids=ids, playbook_id=playbook_id, status="active",
+            authoring=authoring, playbook_id=playbook_id, status="active",
         )  # fmt: skip
         now = clock.now()
         store.set(ASSIGNMENTS, assignment_id, {
@@ -99,9 +99,8 @@ def _store_tier(org_id: str, tier: Tier | None, store: DocumentStore, clock: Clo
     )
 
 
-def activate_tier(
-    *, org_id: str, tier_name: str, store: DocumentStore, clock: Clock, ids: IdFactory
-) -> dict[str, Any]:
+def activate_tier(*, authoring: Authoring, org_id: str, tier_name: str) -> dict[str, Any]:
+    store, clock = authoring.store, authoring.clock
     tier = _tier(tier_name)
     activated: list[str] = []
     skipped: list[str] = []
@@ -110,7 +109,7 @@ def activate_tier(
         try:
             outcome = _activate_one(
                 org_id=org_id, registry_id=registry_id, tier=tier or "scout",
-                store=store, clock=clock, ids=ids,
+                authoring=authoring,
             )  # fmt: skip
         except PlaybooksError as error:
             failed.append({"id": registry_id, "error": error.code})
@@ -120,9 +119,8 @@ def activate_tier(
     return {"activated": activated, "skipped": skipped, "failed": failed}
 
 
-def change_tier(
-    *, org_id: str, to_tier: str, store: DocumentStore, clock: Clock, ids: IdFactory
-) -> dict[str, Any]:
+def change_tier(*, authoring: Authoring, org_id: str, to_tier: str) -> dict[str, Any]:
+    store, clock = authoring.store, authoring.clock
     new = _tier(to_tier)
     stored = (store.get(SETTINGS, org_id) or {}).get("tier")
     old = _tier(stored) if isinstance(stored, str) else None
@@ -130,9 +128,7 @@ def change_tier(
     activated = [
         rid
         for rid in to_activate
-        if _activate_one(
-            org_id=org_id, registry_id=rid, tier=new or "scout", store=store, clock=clock, ids=ids
-        )
+        if _activate_one(org_id=org_id, registry_id=rid, tier=new or "scout", authoring=authoring)
         == "activated"
     ]
     paused = [

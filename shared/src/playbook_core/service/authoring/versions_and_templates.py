@@ -23,8 +23,9 @@ from playbook_core.domain.loading import Validated, dump_yaml, load_data, load_t
 from playbook_core.domain.text import Undecodable, utf8
 from playbook_core.domain.tiers import TemplateEntry, may_clone_template, parse_tier
 from playbook_core.domain.yaml_source import split_documents
-from playbook_core.ports import Clock, DocumentStore, IdFactory, OrderBy
+from playbook_core.ports import Clock, DocumentStore, OrderBy
 from playbook_core.service.authoring.playbooks import (
+    Authoring,
     create_playbook,
     load_playbook,
     write_definition,
@@ -131,9 +132,8 @@ def _refuse_too_many(count: int) -> None:
 
 
 def import_playbooks(
-    *, org_id: str, body: bytes, content_type: str, actor: str,
-    store: DocumentStore, clock: Clock, ids: IdFactory,
-) -> dict[str, Any]:  # fmt: skip
+    *, authoring: Authoring, org_id: str, body: bytes, content_type: str, actor: str,
+    ) -> dict[str, Any]:  # fmt: skip
     imported, errors = [], []
     for index, outcome in parse_import(body, content_type):
         if isinstance(outcome, list):
@@ -141,7 +141,7 @@ def import_playbooks(
             continue
         document = create_playbook(
             org_id=org_id, validated=outcome, actor=actor, reason="import",
-            source={"kind": "import"}, store=store, clock=clock, ids=ids,
+            source={"kind": "import"}, authoring=authoring,
         )  # fmt: skip
         imported.append({"id": document["id"], "name": document["name"], "index": index})
     return {"imported": imported, "errors": errors}
@@ -159,8 +159,9 @@ def template_definition(template_id: str, store: DocumentStore) -> tuple[Templat
 
 
 def clone_template(
-    *, org_id: str, template_id: str, actor: str, store: DocumentStore, clock: Clock, ids: IdFactory
+    *, authoring: Authoring, org_id: str, template_id: str, actor: str
 ) -> dict[str, Any]:
+    store = authoring.store
     entry, validated = template_definition(template_id, store)
     tier = parse_tier(str((store.get(SETTINGS, org_id) or {}).get("tier") or "none"))
     if not may_clone_template(entry, tier):
@@ -172,8 +173,8 @@ def clone_template(
         if store.get(PLAYBOOKS, candidate) is None:
             return create_playbook(
                 org_id=org_id, validated=validated, actor=actor, reason="template",
-                source={"kind": kind, "templateId": template_id}, store=store, clock=clock,
-                ids=ids, playbook_id=candidate,
+                source={"kind": kind, "templateId": template_id}, authoring=authoring,
+                playbook_id=candidate,
             )  # fmt: skip
     raise NotFound("no free id for another clone of this template")
 

@@ -26,8 +26,8 @@ from playbook_core.domain.matching import (
     matching_trigger,
 )
 from playbook_core.logging import ALERT, bound, event
-from playbook_core.ports import Clock, Doc, DocumentStore, TaskQueue, Where
-from playbook_core.service.execution.run_start import StepTarget, start_run
+from playbook_core.ports import Clock, Doc, DocumentStore, Where
+from playbook_core.service.execution.run_start import Runs, start_run
 from playbook_core.service.ingress.event_log import record_outcome
 from playbook_core.service.paging import iterate
 
@@ -48,15 +48,9 @@ class PushedMessage(Protocol):
     def data(self) -> bytes: ...
 
 
-def dispatch_message(
-    message: PushedMessage,
-    *,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
-) -> dict[str, Any]:
+def dispatch_message(message: PushedMessage, *, runs: Runs) -> dict[str, Any]:
     """Steps 1–8 of §5.5; returns what happened (also written to the event log)."""
+    store, clock = runs.store, runs.clock
     attributes = message.attributes
     try:
         envelope: EventEnvelope | None = EventEnvelope.decode(message.data)
@@ -83,9 +77,7 @@ def dispatch_message(
             )
         # No org registry exists yet, so `unknown_org` cannot be decided: every org is known.
         envelope, customer = _enrich_customer(envelope, store=store, clock=clock)
-        outcome, matches = _dispatch(
-            envelope, customer, store=store, queue=queue, target=target, clock=clock
-        )
+        outcome, matches = _dispatch(envelope, customer, runs=runs)
         record_outcome(
             store=store, envelope=envelope, outcome=outcome, matches=matches,
             identity_key=customer.get("identityKey"), order_summary=_order_summary(envelope),
@@ -98,11 +90,9 @@ def _dispatch(
     envelope: EventEnvelope,
     customer: dict[str, Any],
     *,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
+    runs: Runs,
 ) -> tuple[str, list[dict[str, Any]]]:
+    store = runs.store
     names = listener_names(envelope.name)
     playbook_ids = _listening_playbooks(envelope.org_id, names, store)
     if not playbook_ids:
@@ -143,7 +133,7 @@ def _dispatch(
                      "eventName": envelope.name},
             customer=customer or None, event=snapshot,
             causation={"eventId": envelope.event_id, "chain": chain, "depth": depth},
-            user_id="system", dry_run=False, store=store, queue=queue, target=target, clock=clock,
+            user_id="system", dry_run=False, runs=runs,
         )  # fmt: skip
         outcome = "execution_created" if created else "duplicate_event"
         matches.append({**match, "outcome": outcome, "executionId": execution_id})

@@ -21,7 +21,7 @@ from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, Unava
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
 from playbook_core.domain.text import one_line
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
-from playbook_core.service.execution.run_start import StepTarget, enqueue_step
+from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
 from playbook_core.service.reporting import counters
 
 if TYPE_CHECKING:
@@ -148,17 +148,15 @@ def _close_if_not_decidable(
 
 def decide(
     *,
+    runs: Runs,
     org_id: str,
     execution_id: str,
     approve: bool,
     reviewer: dict[str, Any],
     notes: str | None,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
 ) -> dict[str, Any]:
     """Approve (resume the gated step once) or reject; a second decision is 409."""
+    store, queue, target, clock = runs.store, runs.queue, runs.target, runs.clock
     now = clock.now()
     seen = store.get(APPROVALS, execution_id)
     if seen is None or seen.get("orgId") != org_id:

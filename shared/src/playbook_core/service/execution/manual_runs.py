@@ -16,7 +16,7 @@ from playbook_core.domain.playbook import ManualTrigger
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, IdFactory, TaskQueue
 from playbook_core.service.authoring.playbooks import load_playbook
-from playbook_core.service.execution.run_start import StepTarget, enqueue_step
+from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, as HTTP header values are
 _NAMES = ("firstName", "lastName")
@@ -63,21 +63,19 @@ def run_input(body: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
 
 def run_manually(
     *,
+    runs: Runs,
     org_id: str,
     playbook_id: str,
     user_id: str,
     body: Any,
     raw_key: str | None,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
     ids: IdFactory,
 ) -> str:
     """Create the `man_` execution and enqueue step 0; a repeated key returns the first run's id.
 
     Another org's playbook is a 404 before anything about the request body is said.
     """
+    store, queue, target, clock = runs.store, runs.queue, runs.target, runs.clock
     playbook = load_playbook(store, org_id, playbook_id)
     payload, customer = run_input(body)
     key = idempotency_key(raw_key)

@@ -6,16 +6,15 @@ from typing import Any
 
 from playbook_core.domain.collections import EXECUTIONS, step_doc_id, steps_path
 from playbook_core.domain.executions import PROGRESS_DEADLINE
-from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Where
-from playbook_core.service.execution.run_start import StepTarget, enqueue_step
+from playbook_core.ports import OrderBy, Where
+from playbook_core.service.execution.run_start import Runs, enqueue_step
 
 MAX_RECOVERIES = 3
 BATCH = 200
 
 
-def reap(
-    *, store: DocumentStore, queue: TaskQueue, target: StepTarget, clock: Clock
-) -> dict[str, int]:
+def reap(*, runs: Runs) -> dict[str, int]:
+    store, queue, target, clock = runs.store, runs.queue, runs.target, runs.clock
     now = clock.now()
     stuck = store.query(
         EXECUTIONS,

@@ -20,12 +20,11 @@ from playbook_core.ports import (
     DocumentStore,
     IdFactory,
     OrderBy,
-    TaskQueue,
     Transaction,
     Where,
 )
 from playbook_core.service.authoring.playbooks import load_playbook
-from playbook_core.service.execution.run_start import StepTarget, start_run
+from playbook_core.service.execution.run_start import Runs, start_run
 from playbook_core.service.reporting import counters
 
 SKIP_REASONS = frozenset(
@@ -152,17 +151,15 @@ def list_deliveries(
 
 def start_dry_run(
     *,
+    runs: Runs,
     org_id: str,
     playbook_id: str,
     body: dict[str, Any],
     actor: str,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
     ids: IdFactory,
 ) -> dict[str, Any]:
     """§7.12: the whole pipeline with every send replaced by a recorded would-send."""
+    store = runs.store
     playbook = load_playbook(store, org_id, playbook_id)
     if playbook["status"] == "archived":
         raise Conflict("an archived playbook cannot be dry-run", code="archived")
@@ -195,10 +192,7 @@ def start_dry_run(
         causation=None,
         user_id=actor,
         dry_run=True,
-        store=store,
-        queue=queue,
-        target=target,
-        clock=clock,
+        runs=runs,
     )
     store.update(
         EXECUTIONS, execution["id"], {"mockAgents": bool(body.get("mockAgents")), "trace": []}

@@ -22,6 +22,16 @@ class StepTarget:
     url: str
 
 
+@dataclass(frozen=True)
+class Runs:
+    """The ports that start and move runs: built once per instance (runtime/bootstrap.App.runs)."""
+
+    store: DocumentStore
+    queue: TaskQueue
+    target: StepTarget
+    clock: Clock
+
+
 def enqueue_step(
     queue: TaskQueue,
     target: StepTarget,
@@ -49,6 +59,7 @@ def enqueue_step(
 
 def start_run(
     *,
+    runs: Runs,
     execution_id: str,
     playbook: dict[str, Any],
     trigger: dict[str, Any],
@@ -57,16 +68,13 @@ def start_run(
     causation: dict[str, Any] | None,
     user_id: str,
     dry_run: bool,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
 ) -> tuple[dict[str, Any], bool]:
     """Create the execution and enqueue step 0; returns (execution, created).
 
     A duplicate id creates nothing; a queued run that never got its first task enqueued is
     healed by enqueueing it again (the task name makes that safe).
     """
+    store, queue, target, clock = runs.store, runs.queue, runs.target, runs.clock
     now = clock.now()
     execution = new_execution(
         execution_id=execution_id, playbook=playbook, definition=definition_of(playbook),

@@ -28,8 +28,8 @@ from playbook_core.domain.customer_dates import customer_rows, last_order_row
 from playbook_core.domain.doc_fields import mapping
 from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.logging import event
-from playbook_core.ports import Clock, DocumentStore, EventBus, Transaction, Where
-from playbook_core.service.ingress.event_log import publish_event
+from playbook_core.ports import DocumentStore, Transaction, Where
+from playbook_core.service.ingress.event_log import Publishing, publish_event
 
 _FUNCTIONS = {
     ORDERS: "on_order_written",
@@ -57,13 +57,12 @@ def org_facts(store: DocumentStore, org_id: str) -> OrgFacts:
     )
 
 
-def document_changed(
-    change: ChangeLike, *, store: DocumentStore, bus: EventBus, topic: str, clock: Clock
-) -> dict[str, Any]:
+def document_changed(change: ChangeLike, *, publishing: Publishing) -> dict[str, Any]:
     """Map one write to its events, publish each, and keep the calendar index current.
 
     Only `customer_dates` is written, never the triggering document, so no write re-triggers.
     """
+    store, bus, topic, clock = publishing.store, publishing.bus, publishing.topic, publishing.clock
     collection, doc_id = split_path(change.path)
     kind = "created" if change.before is None else "deleted" if change.after is None else "updated"
     summary: dict[str, Any] = {

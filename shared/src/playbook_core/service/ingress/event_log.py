@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from playbook_core.domain.collections import EVENT_LOG
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.ids import h
-from playbook_core.ports import DocumentStore, EventBus
+from playbook_core.ports import Clock, DocumentStore, EventBus
 
 EVENT_LOG_TTL = timedelta(days=30)
 OUTCOMES = frozenset(
@@ -18,6 +19,19 @@ OUTCOMES = frozenset(
         "unknown_org", "invalid_envelope", "ignored_topic", "dead_lettered",
     }
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """The ports that turn facts into events: receipts and logs in the store, the bus and its topic.
+
+    Built once per instance (runtime/bootstrap.App.publishing).
+    """
+
+    store: DocumentStore
+    bus: EventBus
+    topic: str
+    clock: Clock
 
 
 def publish_event(envelope: EventEnvelope, *, bus: EventBus, topic: str) -> str:

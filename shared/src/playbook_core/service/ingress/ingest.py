@@ -22,8 +22,8 @@ from playbook_core.domain.errors import AlreadyExists, BadRequest, Forbidden, Pa
 from playbook_core.domain.events import canonical_name
 from playbook_core.domain.ids import h
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone, rfc3339
-from playbook_core.ports import Clock, DocumentStore, EventBus, OrderBy, Where
-from playbook_core.service.ingress.event_log import OUTCOMES, publish_event
+from playbook_core.ports import DocumentStore, OrderBy, Where
+from playbook_core.service.ingress.event_log import OUTCOMES, Publishing, publish_event
 
 RECEIPT_TTL = timedelta(hours=72)
 MAX_DATA_BYTES = 64 * 1024
@@ -79,15 +79,13 @@ class IngestRequest(_Body):
 
 def ingest_event(
     *,
+    publishing: Publishing,
     org_id: str,
     body: Any,
     actor: str,
-    store: DocumentStore,
-    bus: EventBus,
-    topic: str,
-    clock: Clock,
 ) -> dict[str, Any]:
     """Validate, claim the derived eventId once, publish; a repeat answers `duplicate: true`."""
+    store, bus, topic, clock = publishing.store, publishing.bus, publishing.topic, publishing.clock
     request = _parse(body)
     if request.org_id is not None and request.org_id != org_id:
         raise Forbidden("the body's orgId differs from the organization in the path")

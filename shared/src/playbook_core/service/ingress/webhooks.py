@@ -51,7 +51,7 @@ from playbook_core.domain.webhooks import (
 from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import Clock, DocumentStore, EventBus, Secrets
 from playbook_core.service.authoring.settings import get_settings
-from playbook_core.service.ingress.event_log import publish_event, record_outcome
+from playbook_core.service.ingress.event_log import Publishing, publish_event, record_outcome
 from playbook_core.service.ingress.sources import verifying_refs
 
 _LOGGED_TEXT = 200  # header values we log (topic, shop) are attacker-controlled: keep them short
@@ -74,10 +74,11 @@ class _Source:
 
 def receive_webhook(
     platform: str, *, headers: dict[str, str], body: bytes, remote_ip: str | None,
-    query_org_id: str | None, store: DocumentStore, secrets: Secrets, bus: EventBus, topic: str,
-    clock: Clock, fallback_secret: str | None,
+    query_org_id: str | None, publishing: Publishing, secrets: Secrets,
+    fallback_secret: str | None,
 ) -> Answer:  # fmt: skip
     """One delivery → (HTTP status, JSON body), in §6.1's order; never waits for an execution."""
+    store, bus, topic, clock = publishing.store, publishing.bus, publishing.topic, publishing.clock
     if platform not in {"shopify", "woocommerce"}:
         return 404, {"error": "unknown_platform"}
     chosen: Platform = "shopify" if platform == "shopify" else "woocommerce"

@@ -15,8 +15,8 @@ from playbook_core.domain.executions import calendar_execution_id
 from playbook_core.domain.ids import is_plain_id
 from playbook_core.domain.playbook import CalendarTrigger
 from playbook_core.logging import event
-from playbook_core.ports import Clock, DocumentStore, TaskQueue, Where
-from playbook_core.service.execution.run_start import StepTarget, start_run
+from playbook_core.ports import Where
+from playbook_core.service.execution.run_start import Runs, start_run
 
 PAGE = 500
 _log = logging.getLogger("playbooks.calendar")
@@ -29,19 +29,13 @@ def _field(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def sweep(
-    body: dict[str, Any],
-    *,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
-) -> dict[str, Any]:
+def sweep(body: dict[str, Any], *, runs: Runs) -> dict[str, Any]:
     """Start a `cal_` run for each customer whose date matches a calendar trigger of the playbook.
 
     Every calendar trigger of the playbook is swept, because the task name (and the `cal_` id)
     is per playbook and local date: a second trigger's task on the same day is deduplicated.
     """
+    store = runs.store
     org_id, playbook_id = _field(body, "orgId"), _field(body, "playbookId")
     timezone = body.get("timezone") if isinstance(body.get("timezone"), str) else None
     raw_date = body.get("localDate")
@@ -87,7 +81,7 @@ def sweep(
                         "offsetDays": trigger.offset_days,
                     },
                     customer=context, event=None, causation=None, user_id="system",
-                    dry_run=False, store=store, queue=queue, target=target, clock=clock,
+                    dry_run=False, runs=runs,
                 )  # fmt: skip
                 started, duplicates = started + created, duplicates + (not created)
             cursor = page.next_cursor

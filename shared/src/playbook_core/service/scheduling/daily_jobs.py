@@ -27,9 +27,8 @@ from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.ids import h
 from playbook_core.logging import event
-from playbook_core.ports import Clock, DocumentStore, EventBus, OrderBy, TaskQueue, Where
-from playbook_core.service.execution.run_start import StepTarget
-from playbook_core.service.ingress.event_log import publish_event
+from playbook_core.ports import Clock, DocumentStore, OrderBy, Where
+from playbook_core.service.ingress.event_log import Publishing, publish_event
 from playbook_core.service.paging import iterate
 from playbook_core.service.reporting import counters
 from playbook_core.service.reporting.attribution import OrgRules, attribute_order
@@ -43,17 +42,9 @@ JOB_RUN_TTL = timedelta(days=30)
 _log = logging.getLogger("playbooks.daily")
 
 
-def hourly(
-    *,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
-    bus: EventBus,
-    topic: str,
-) -> dict[str, Any]:
+def hourly(*, publishing: Publishing) -> dict[str, Any]:
     """Run every org's due jobs: at the first tick at or after the hour, once per local date."""
-    del queue, target  # the route's common signature; these jobs enqueue nothing
+    store, clock = publishing.store, publishing.clock
     deadline, now = time.monotonic() + BUDGET_S, clock.now()
     summary: dict[str, Any] = {"orgs": 0, "ran": [], "alreadyRan": 0, "failed": [], "deferred": 0}
     for doc in iterate(store, SETTINGS, page_size=PAGE):
@@ -70,9 +61,7 @@ def hourly(
             work = (
                 functools.partial(reconcile, org_id, org, store=store, clock=clock)
                 if job == "attribution"
-                else functools.partial(
-                    lifecycle_sweep, org_id, org, store=store, clock=clock, bus=bus, topic=topic
-                )
+                else functools.partial(lifecycle_sweep, org_id, org, publishing=publishing)
             )
             outcome = _guarded(store, org_id, job, local.date(), now=now, work=work)
             if outcome == "already_ran":
@@ -233,10 +222,9 @@ def _orders_by(store: DocumentStore, field: str, org_id: str, since: datetime) -
 INACTIVE_DAYS = 30
 
 
-def lifecycle_sweep(
-    org_id: str, org: OrgRules, *, store: DocumentStore, clock: Clock, bus: EventBus, topic: str
-) -> dict[str, Any]:
+def lifecycle_sweep(org_id: str, org: OrgRules, *, publishing: Publishing) -> dict[str, Any]:
     """owner.day3, customer.birthday and customer.30_day_inactive, with `swp_` ids (once each)."""
+    store, bus, topic, clock = publishing.store, publishing.bus, publishing.topic, publishing.clock
     now = clock.now()
     today = now.astimezone(org.timezone).date()
     published = {"owner.day3": 0, "customer.birthday": 0, "customer.30_day_inactive": 0}

@@ -17,9 +17,7 @@ from playbook_core.domain.ids import h
 from playbook_core.domain.schedules import next_slot, resolve_timezone, slot_id, slot_local
 from playbook_core.logging import event
 from playbook_core.ports import (
-    Clock,
     DocumentStore,
-    EventBus,
     OrderBy,
     TaskQueue,
     TaskRequest,
@@ -28,7 +26,8 @@ from playbook_core.ports import (
 )
 from playbook_core.service.execution import approvals
 from playbook_core.service.execution.reaper import reap
-from playbook_core.service.execution.run_start import StepTarget, enqueue_step
+from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
+from playbook_core.service.ingress.event_log import Publishing
 from playbook_core.service.scheduling.calendar_sweeps import sweep
 
 PAGE = 500
@@ -80,37 +79,26 @@ def sweep_url(target: StepTarget) -> str:
 
 
 def handle_cron(
-    path: str,
-    body: dict[str, Any],
-    *,
-    store: DocumentStore,
-    queue: TaskQueue,
-    target: StepTarget,
-    clock: Clock,
-    bus: EventBus,
-    topic: str,
+    path: str, body: dict[str, Any], *, runs: Runs, publishing: Publishing
 ) -> dict[str, Any]:
     if path in TICK_PATHS:
-        summary: dict[str, Any] = tick(store=store, queue=queue, target=target, clock=clock)
-        summary["approvalsExpired"] = approvals.expire_due(store=store, clock=clock)
-        if clock.now().minute % 5 == 0:  # the reaper runs on every 5th minute's tick (§7.1)
-            summary |= reap(store=store, queue=queue, target=target, clock=clock)
+        summary: dict[str, Any] = tick(runs=runs)
+        summary["approvalsExpired"] = approvals.expire_due(store=runs.store, clock=runs.clock)
+        if runs.clock.now().minute % 5 == 0:  # the reaper runs on every 5th minute's tick (§7.1)
+            summary |= reap(runs=runs)
         return summary
     if path == "/attribution":
         from playbook_core.service.scheduling import daily_jobs  # noqa: PLC0415
 
-        return daily_jobs.hourly(
-            store=store, queue=queue, target=target, clock=clock, bus=bus, topic=topic
-        )
+        return daily_jobs.hourly(publishing=publishing)
     if path == "/sweep":
-        return sweep(body, store=store, queue=queue, target=target, clock=clock)
+        return sweep(body, runs=runs)
     raise NotFound(f"cron_playbooks has no route {path}")
 
 
-def tick(
-    *, store: DocumentStore, queue: TaskQueue, target: StepTarget, clock: Clock
-) -> dict[str, Any]:
+def tick(*, runs: Runs) -> dict[str, Any]:
     """Fire every due schedule (pages of 500, ≤50 s); the next tick picks up any rest."""
+    store, queue, target, clock = runs.store, runs.queue, runs.target, runs.clock
     now = clock.now()
     deadline = time.monotonic() + BUDGET_S
     summary = {
