@@ -70,3 +70,14 @@ class ConformingClient(FlaskClient):
         check(request.method, request.path, response.status_code, response.mimetype or "",
               response.get_data())  # fmt: skip
         return response
+
+
+def conforming_httpx_answer(response) -> None:
+    """An httpx response hook: the same check for answers of a running stack's API."""
+    response.read()
+    mimetype = response.headers.get("content-type", "").split(";")[0].strip()
+    check(response.request.method, response.request.url.path, response.status_code, mimetype,
+          response.content)  # fmt: skip
+
+
+CONFORMING = {"response": [conforming_httpx_answer]}  # httpx.Client(event_hooks=CONFORMING)

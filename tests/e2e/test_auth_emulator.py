@@ -22,6 +22,7 @@ import pytest
 
 from emulators import auth_emulator, processes
 from playbook_core.testing import eventually
+from tests.openapi_conformance import CONFORMING
 
 pytestmark = pytest.mark.stack
 
@@ -65,7 +66,10 @@ class Dev:
         self.wait_for(READY, timeout=auth_emulator.READY_TIMEOUT_S)
         self.auth = httpx.Client(base_url=f"http://{self.state['auth']}", timeout=30)
         self.api = httpx.Client(
-            base_url=f"{self.state['gateway']}/playbooks_api/v1", timeout=30, trust_env=False
+            base_url=f"{self.state['gateway']}/playbooks_api/v1",
+            timeout=30,
+            trust_env=False,
+            event_hooks=CONFORMING,  # every answer is held to the OpenAPI document
         )
 
     def stop(self):

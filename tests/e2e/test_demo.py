@@ -35,6 +35,7 @@ from playbook_core.domain.webhooks import shopify_source_id, woocommerce_source_
 from playbook_core.service.paging import iterate
 from playbook_core.testing import eventually
 from tests.conftest import STACK_BACKENDS, stack_backend
+from tests.openapi_conformance import CONFORMING
 
 pytestmark = pytest.mark.stack
 
@@ -72,6 +73,7 @@ class Seeded:
         self.api = httpx.Client(
             base_url=f"{self.state['gateway']}/playbooks_api/v1", timeout=30, trust_env=False,
             headers={"Authorization": f"Bearer {unsigned_token(claims)}"},
+            event_hooks=CONFORMING,  # every answer is held to the OpenAPI document
         )  # fmt: skip
 
     def store(self):

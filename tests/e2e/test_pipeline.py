@@ -28,6 +28,7 @@ from playbook_core.domain.ids import h
 from playbook_core.domain.webhooks import shop_domain, shopify_event_id
 from playbook_core.testing import eventually
 from tests.conftest import STACK_BACKENDS, stack_backend
+from tests.openapi_conformance import CONFORMING
 
 pytestmark = pytest.mark.stack
 
@@ -91,6 +92,7 @@ class Pipeline:
         self.api = httpx.Client(
             base_url=f"{self.gateway}/playbooks_api/v1/orgs/{ORG}", timeout=30, trust_env=False,
             headers={"Authorization": f"Bearer {unsigned_token(claims)}"},
+            event_hooks=CONFORMING,  # every answer is held to the OpenAPI document
         )  # fmt: skip
         self.http = httpx.Client(timeout=30, trust_env=False)
         self.usd = self.eur = ""
