@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from playbook_core.domain.executions import PROGRESS_DEADLINE
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.retry import ErrorClass, retry_delay_s
 
 StepStatus = Literal["completed", "skipped", "failed", "retry", "pending_approval"]
@@ -54,7 +55,7 @@ class Plan:
 
 def plan(
     *,
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     step_ids: list[str],
     actions: list[str],
     index: int,
@@ -83,7 +84,7 @@ def plan(
 class _Attempt:
     """One finished attempt within its run: the inputs every transition reads."""
 
-    execution: dict[str, Any]
+    execution: ExecutionRecord
     step_ids: list[str]
     actions: list[str]
     index: int

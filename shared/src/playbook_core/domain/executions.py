@@ -8,6 +8,7 @@ from typing import Any
 
 from playbook_core.domain.ids import h
 from playbook_core.domain.playbook import PlaybookDefinition
+from playbook_core.domain.records import ExecutionRecord
 
 PROGRESS_DEADLINE = timedelta(minutes=10)
 MAX_EVENT_SNAPSHOT = 64 * 1024
@@ -35,7 +36,7 @@ def step_task_name(execution_id: str, step_index: int, attempt: int) -> str:
     return "t" + h(execution_id, step_index, attempt)
 
 
-def step_task_body(execution: dict[str, Any], step_index: int, attempt: int) -> dict[str, Any]:
+def step_task_body(execution: ExecutionRecord, step_index: int, attempt: int) -> dict[str, Any]:
     return {
         "executionId": execution["id"],
         "stepIndex": step_index,
@@ -56,7 +57,7 @@ def new_execution(
     user_id: str,
     dry_run: bool,
     now: datetime,
-) -> dict[str, Any]:
+) -> ExecutionRecord:
     """A `queued` execution pinned to the playbook's current version."""
     snapshot: dict[str, Any] | None = event
     truncated = False

@@ -21,6 +21,7 @@ from playbook_core.domain.playbook import (
     WaitStep,
     minutes_of,
 )
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.ports import AgentHarness, DocumentStore, EventBus, Secrets, SlackNotifier
 from playbook_core.service.ingress.event_log import publish_event
@@ -38,7 +39,7 @@ _log = logging.getLogger("playbooks.actions")
 
 @dataclass(frozen=True)
 class ActionContext:
-    execution: dict[str, Any]
+    execution: ExecutionRecord
     definition: PlaybookDefinition
     index: int
     attempt: int
@@ -217,7 +218,7 @@ def _slack_notice(
     return StepOutcome("completed", output={"notified": "slack"})
 
 
-def run_failed_notice(store: DocumentStore, execution: dict[str, Any], now: datetime) -> None:
+def run_failed_notice(store: DocumentStore, execution: ExecutionRecord, now: datetime) -> None:
     """§7.2: a failed run tells the org's admins on the dashboard."""
     store.set(
         NOTIFICATIONS,

@@ -19,9 +19,11 @@ from playbook_core.domain.collections import (
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.text import one_line
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
+from playbook_core.service.records import get_execution, with_changes
 from playbook_core.service.reporting import counters
 
 if TYPE_CHECKING:
@@ -129,7 +131,7 @@ def _close_held(tx: Transaction, store_query: list[Any], reason: str, now: datet
 def _close_if_not_decidable(
     tx: Transaction,
     approval: dict[str, Any],
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     held: list[Any],
     now: datetime,
 ) -> str | None:
@@ -235,12 +237,12 @@ def _decide_claimed(
         limit=50,
     ).docs
 
-    ended: list[tuple[str, dict[str, Any]]] = []
+    ended: list[tuple[str, ExecutionRecord]] = []
 
-    def work(tx: Transaction) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    def work(tx: Transaction) -> tuple[dict[str, Any], ExecutionRecord] | None:
         ended.clear()
         approval = tx.get(APPROVALS, execution_id)
-        execution = tx.get(EXECUTIONS, execution_id)
+        execution = get_execution(tx, execution_id)
         if approval is None or approval.get("orgId") != org_id or execution is None:
             raise NotFound("no such approval in this organization")
         if approval["status"] != "pending":
@@ -268,7 +270,7 @@ def _decide_claimed(
             changes = _terminal_changes(execution, "rejected", "approval_rejected", now)
             _close_held(tx, held, "approval_rejected", now)
         tx.update(EXECUTIONS, execution_id, changes)
-        return {**approval, **decision}, {**execution, **changes}
+        return {**approval, **decision}, with_changes(execution, changes)
 
     decided = store.transaction(work)
     if decided is None:
@@ -290,7 +292,7 @@ def _decide_claimed(
 
 
 def _terminal_changes(
-    execution: dict[str, Any], status: str, reason: str, now: datetime
+    execution: ExecutionRecord, status: str, reason: str, now: datetime
 ) -> dict[str, Any]:
     statuses = dict(execution.get("stepStatuses") or {})
     for step_id, value in statuses.items():
@@ -309,7 +311,7 @@ def _terminal_changes(
 def _expire(
     tx: Transaction,
     approval: dict[str, Any],
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     held: list[Any],
     now: datetime,
 ) -> None:
@@ -345,9 +347,9 @@ def expire_due(*, store: DocumentStore, clock: Clock, limit: int = 200) -> int:
 
         def work(
             tx: Transaction, approval_id: str = doc.id, held: list[Any] = held
-        ) -> dict[str, Any] | None:
+        ) -> ExecutionRecord | None:
             approval = tx.get(APPROVALS, approval_id)
-            execution = tx.get(EXECUTIONS, approval_id)
+            execution = get_execution(tx, approval_id)
             if approval is None or execution is None or approval["status"] != "pending":
                 return None
             _expire(tx, approval, execution, held, now)

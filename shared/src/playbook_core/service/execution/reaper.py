@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from playbook_core.domain.collections import EXECUTIONS, step_doc_id, steps_path
 from playbook_core.domain.executions import PROGRESS_DEADLINE
 from playbook_core.ports import OrderBy, Where
 from playbook_core.service.execution.run_start import Runs, enqueue_step
+from playbook_core.service.records import as_execution
 
 MAX_RECOVERIES = 3
 BATCH = 200
@@ -24,7 +23,7 @@ def reap(*, runs: Runs) -> dict[str, int]:
     ).docs
     recovered = failed = 0
     for doc in stuck:
-        execution: dict[str, Any] = doc.data
+        execution = as_execution(doc.data)
         recoveries = int(execution.get("reaperRecoveries", 0))
         if recoveries >= MAX_RECOVERIES:
             store.update(

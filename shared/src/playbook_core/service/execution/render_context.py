@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from playbook_core.domain.collections import ORGANIZATIONS, SETTINGS, steps_path
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import DocumentStore, OrderBy
@@ -38,7 +39,7 @@ def step_outputs(store: DocumentStore, execution_id: str) -> dict[str, Any]:
 
 
 def build_context(
-    store: DocumentStore, execution: dict[str, Any], playbook: dict[str, Any]
+    store: DocumentStore, execution: ExecutionRecord, playbook: dict[str, Any]
 ) -> dict[str, Any]:
     trigger = execution.get("trigger") or {}
     return {

@@ -15,6 +15,7 @@ from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import BadRequest, Conflict, NotFound
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.lifecycle import version_doc_id
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.ports import (
     Clock,
     DocumentStore,
@@ -25,6 +26,7 @@ from playbook_core.ports import (
 )
 from playbook_core.service.authoring.playbooks import load_playbook
 from playbook_core.service.execution.run_start import Runs, start_run
+from playbook_core.service.records import get_execution
 from playbook_core.service.reporting import counters
 
 SKIP_REASONS = frozenset(
@@ -42,8 +44,8 @@ SKIP_REASONS = frozenset(
 )
 
 
-def load_execution(store: DocumentStore, org_id: str, execution_id: str) -> dict[str, Any]:
-    execution = store.get(EXECUTIONS, execution_id)
+def load_execution(store: DocumentStore, org_id: str, execution_id: str) -> ExecutionRecord:
+    execution = get_execution(store, execution_id)
     if execution is None or execution.get("orgId") != org_id:
         raise NotFound(f"no execution '{execution_id}' in this organization")
     return execution
@@ -90,7 +92,7 @@ def cancel_execution(
     ).docs
 
     def work(tx: Transaction) -> dict[str, Any]:
-        execution = tx.get(EXECUTIONS, execution_id)
+        execution = get_execution(tx, execution_id)
         approval = tx.get(APPROVALS, execution_id)
         if execution is None or execution.get("orgId") != org_id:
             raise NotFound(f"no execution '{execution_id}' in this organization")
@@ -157,7 +159,7 @@ def start_dry_run(
     body: dict[str, Any],
     actor: str,
     ids: IdFactory,
-) -> dict[str, Any]:
+) -> ExecutionRecord:
     """§7.12: the whole pipeline with every send replaced by a recorded would-send."""
     store = runs.store
     playbook = load_playbook(store, org_id, playbook_id)

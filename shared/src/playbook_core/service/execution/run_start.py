@@ -10,7 +10,9 @@ from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.executions import new_execution, step_task_body, step_task_name
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.ports import Clock, DocumentStore, TaskQueue, TaskRequest
+from playbook_core.service.records import get_execution
 from playbook_core.service.reporting import counters
 
 
@@ -35,7 +37,7 @@ class Runs:
 def enqueue_step(
     queue: TaskQueue,
     target: StepTarget,
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     step_index: int,
     attempt: int,
     *,
@@ -68,7 +70,7 @@ def start_run(
     causation: dict[str, Any] | None,
     user_id: str,
     dry_run: bool,
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[ExecutionRecord, bool]:
     """Create the execution and enqueue step 0; returns (execution, created).
 
     A duplicate id creates nothing; a queued run that never got its first task enqueued is
@@ -84,7 +86,7 @@ def start_run(
     try:
         store.create(EXECUTIONS, execution_id, execution)
     except AlreadyExists:
-        existing = store.get(EXECUTIONS, execution_id) or execution
+        existing = get_execution(store, execution_id) or execution
         if existing.get("status") == "queued" and not existing.get("firstTaskEnqueuedAt"):
             enqueue_step(queue, target, existing, 0, 1)
             store.update(EXECUTIONS, execution_id, {"firstTaskEnqueuedAt": clock.now()})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.ids import h
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.sending import Cap, contact_state_id, decide, release
 from playbook_core.ports import DocumentStore, Transaction
 
@@ -95,14 +96,14 @@ def claim(
     return store.transaction(work)
 
 
-def dedup_lock_id(execution: dict[str, Any], identity: str) -> str:
+def dedup_lock_id(execution: ExecutionRecord, identity: str) -> str:
     return "lck_" + h(execution["orgId"], identity, execution["playbookId"])
 
 
 def _take_dedup_lock(
     store: DocumentStore,
     *,
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     identity: str,
     delivery: str,
     window: timedelta,
@@ -143,7 +144,7 @@ def _take_dedup_lock(
     return store.transaction(replace_if_stale)
 
 
-def release_claim(store: DocumentStore, execution: dict[str, Any], identity: str) -> None:
+def release_claim(store: DocumentStore, execution: ExecutionRecord, identity: str) -> None:
     """After a final failure, rejection or expiry: a later event may send again (§7.8 rule 5)."""
     state_id = contact_state_id(execution["orgId"], identity)
     lock_id = dedup_lock_id(execution, identity)

@@ -34,9 +34,6 @@ from playbook_core.service.execution.deliveries import (
 from playbook_core.service.execution.provider_alerts import Alerter
 from playbook_core.service.execution.send_claims import claim, release_claim
 
-# Mailjet's EventPayload: which execution a provider event belongs to (JSON, built by a library).
-_EVENT_PAYLOAD = {"orgId": "orgId", "executionId": "id", "playbookId": "playbookId"}
-
 
 @dataclass(frozen=True)
 class SendPolicy:
@@ -229,8 +226,13 @@ def _call_provider(
                     html=None,
                     custom_id=document["id"],
                     reply_to=message.reply_to,
+                    # Mailjet's EventPayload: which execution a provider event belongs to.
                     event_payload=json.dumps(
-                        {key: ctx.execution[field] for key, field in _EVENT_PAYLOAD.items()},
+                        {
+                            "orgId": ctx.execution["orgId"],
+                            "executionId": ctx.execution["id"],
+                            "playbookId": ctx.execution["playbookId"],
+                        },
                         separators=(",", ":"),
                     ),
                     template_id=message.template_id,

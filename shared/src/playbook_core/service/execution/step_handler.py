@@ -27,6 +27,7 @@ from playbook_core.domain.playbook import (
     SendSmsStep,
     WaitStep,
 )
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.retry import attempts_allowed
 from playbook_core.logging import ALERT, event
 from playbook_core.ports import (
@@ -45,6 +46,7 @@ from playbook_core.service.execution.render_context import build_context
 from playbook_core.service.execution.run_start import StepTarget, enqueue_step
 from playbook_core.service.execution.send_step import Senders, SendPolicy, run_send
 from playbook_core.service.execution.step_task import StepTask
+from playbook_core.service.records import get_execution, with_changes
 from playbook_core.service.reporting import counters
 
 LEASE_MARGIN = timedelta(seconds=60)
@@ -71,7 +73,7 @@ class Engine:
 
 def run_step(task: StepTask, engine: Engine) -> dict[str, Any]:
     now = engine.clock.now()
-    execution = engine.store.get(EXECUTIONS, task.execution_id)
+    execution = get_execution(engine.store, task.execution_id)
     refused = _refusal(engine, execution, task, now)
     if refused is not None:
         return refused
@@ -92,7 +94,7 @@ def run_step(task: StepTask, engine: Engine) -> dict[str, Any]:
 
 
 def _refusal(
-    engine: Engine, execution: dict[str, Any] | None, task: StepTask, now: datetime
+    engine: Engine, execution: ExecutionRecord | None, task: StepTask, now: datetime
 ) -> dict[str, Any] | None:
     """§7.3 steps 1–2: deliveries that are acknowledged without running anything."""
     if execution is None:
@@ -115,18 +117,18 @@ def _refusal(
 
 def _claim(
     engine: Engine,
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     definition: PlaybookDefinition,
     task: StepTask,
     now: datetime,
-) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+) -> tuple[ExecutionRecord, dict[str, Any] | None] | None:
     step = definition.steps[task.step_index]
     timeout = getattr(step, "timeout_seconds", None) or actions.DEFAULT_TIMEOUT_S
     lease = now + timedelta(seconds=timeout) + LEASE_MARGIN
     path, doc_id = steps_path(execution["id"]), step_doc_id(task.step_index)
 
-    def work(tx: Transaction) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-        current = tx.get(EXECUTIONS, execution["id"])
+    def work(tx: Transaction) -> tuple[ExecutionRecord, dict[str, Any] | None] | None:
+        current = get_execution(tx, execution["id"])
         doc = tx.get(path, doc_id)
         if current is None or current.get("status") in TERMINAL:
             return None
@@ -135,8 +137,9 @@ def _claim(
                 return None
             if doc.get("status") == "running" and doc.get("leaseUntil") and doc["leaseUntil"] > now:
                 return None
-        statuses = {**current.get("stepStatuses", {}), step.id: "running"}
-        changes = {
+        step_id = step.id or f"step_{task.step_index + 1}"  # as new_execution names it
+        statuses: dict[str, str] = {**current.get("stepStatuses", {}), step_id: "running"}
+        changes: dict[str, Any] = {
             "status": "running" if current["status"] == "queued" else current["status"],
             "startedAt": current.get("startedAt") or now,
             "currentStepIndex": task.step_index,
@@ -165,14 +168,14 @@ def _claim(
                 "startedAt": (doc or {}).get("startedAt", now),
             },
         )
-        return {**current, **changes}, doc
+        return with_changes(current, changes), doc
 
     return engine.store.transaction(work)
 
 
 def _run(
     engine: Engine,
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     definition: PlaybookDefinition,
     task: StepTask,
     *,
@@ -235,7 +238,7 @@ def _attempts(step: Any, definition: PlaybookDefinition) -> int:
 
 def _record(
     engine: Engine,
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     definition: PlaybookDefinition,
     task: StepTask,
     outcome: StepOutcome,
@@ -304,7 +307,7 @@ def _record(
 
 
 def _tenant_mismatch(
-    engine: Engine, execution: dict[str, Any], where: str, now: datetime
+    engine: Engine, execution: ExecutionRecord, where: str, now: datetime
 ) -> dict[str, Any]:
     """§7.13 check 3: refuse before any side effect, fail the run, leave a security record."""
     event(

@@ -14,6 +14,7 @@ from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import NotFound
 from playbook_core.domain.executions import new_execution, schedule_execution_id
 from playbook_core.domain.ids import h
+from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.schedules import next_slot, resolve_timezone, slot_id, slot_local
 from playbook_core.logging import event
 from playbook_core.ports import (
@@ -28,6 +29,7 @@ from playbook_core.service.execution import approvals
 from playbook_core.service.execution.reaper import reap
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
 from playbook_core.service.ingress.event_log import Publishing
+from playbook_core.service.records import get_execution
 from playbook_core.service.scheduling.calendar_sweeps import sweep
 
 PAGE = 500
@@ -69,7 +71,7 @@ class Fired:
     outcome: str  # not_due | started | duplicate | missed_only | skipped | swept
     schedule: dict[str, Any]
     plan: Plan | None = None
-    execution: dict[str, Any] | None = None
+    execution: ExecutionRecord | None = None
 
 
 def sweep_url(target: StepTarget) -> str:
@@ -157,10 +159,10 @@ def _fire(schedule_id: str, *, store: DocumentStore, now: datetime) -> Fired:
             and playbook.get("orgId") == schedule["orgId"]
         )
         execution_id: str | None = None
-        existing: dict[str, Any] | None = None
+        existing: ExecutionRecord | None = None
         if runnable and schedule.get("kind") == "schedule" and chosen.slot is not None:
             execution_id = schedule_execution_id(schedule["playbookId"], slot_id(chosen.slot))
-            existing = tx.get(EXECUTIONS, execution_id)
+            existing = get_execution(tx, execution_id)
         changes: dict[str, Any] = {
             "nextRunAt": chosen.next_run,
             "nextRunLocal": slot_local(chosen.next_run, tz),

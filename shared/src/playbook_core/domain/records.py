@@ -1,0 +1,66 @@
+"""The stored documents the services read most, typed (domain.md §2.1): mypy checks the keys.
+
+They are TypedDicts, so a document read from the store is the same dict at run time; what the type
+adds is that `execution["stauts"]` or a field the document never has fails `make typecheck`.
+Services get them at the store boundary through `service/records.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Required, TypedDict
+
+ExecutionStatus = Literal[
+    "queued", "running", "pending_approval", "completed", "failed", "cancelled", "rejected",
+    "expired",
+]  # fmt: skip
+TriggerType = Literal["manual", "schedule", "event", "calendar"]
+StepRecordStatus = Literal[
+    "pending", "running", "completed", "skipped", "failed", "retry_scheduled"
+]
+
+
+class ExecutionRecord(TypedDict, total=False):
+    """`playbook_executions/{id}`: one run, pinned to one playbook version (§2.1, §7)."""
+
+    id: Required[str]
+    orgId: Required[str]
+    playbookId: Required[str]
+    playbookVersion: Required[int]
+    playbookName: Required[str]
+    requiresApproval: Required[bool]
+    trigger: Required[dict[str, Any]]
+    triggeredBy: Required[TriggerType]
+    userId: Required[str]
+    dryRun: Required[bool]
+    status: Required[ExecutionStatus]
+    statusReason: Required[str | None]
+    customer: Required[dict[str, Any] | None]
+    event: Required[dict[str, Any] | None]
+    eventTruncated: Required[bool]
+    causation: Required[dict[str, Any]]
+    createdAt: Required[datetime]
+    updatedAt: Required[datetime]
+    expectedProgressBy: Required[datetime | None]
+    currentStep: Required[str | None]
+    currentStepIndex: Required[int]
+    stepsTotal: Required[int]
+    stepsCompleted: Required[int]
+    progress: Required[float]
+    stepStatuses: Required[dict[str, str]]
+    stepResults: Required[list[dict[str, Any]]]
+    counts: Required[dict[str, int]]
+    reaperRecoveries: Required[int]
+    # Written as the run moves on.
+    input: dict[str, Any]
+    mockAgents: bool
+    startedAt: datetime
+    heartbeatAt: datetime
+    firstTaskEnqueuedAt: datetime
+    nextAttemptAt: datetime | None
+    approvedAt: datetime
+    approvedBy: str | None
+    completedAt: datetime
+    expiresAt: datetime
+    error: dict[str, Any]
+    trace: list[dict[str, Any]]
