@@ -1340,12 +1340,6 @@ export interface components {
             /** Skipreason */
             skipReason: ("deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled") | null;
             /**
-             * Stale
-             * @description Triggered by a stale delivery
-             * @default null
-             */
-            stale?: boolean | null;
-            /**
              * Status
              * @enum {string}
              */

@@ -64,3 +64,42 @@ class ExecutionRecord(TypedDict, total=False):
     expiresAt: datetime
     error: dict[str, Any]
     trace: list[dict[str, Any]]
+
+
+DeliveryStatus = Literal["sending", "retrying", "sent", "held", "skipped", "failed"]
+
+
+class DeliveryRecord(TypedDict, total=False):
+    """`playbook_deliveries/{id}`: one message of one step to one recipient (§2.1, §7.6)."""
+
+    id: Required[str]
+    orgId: Required[str]
+    playbookId: Required[str]
+    playbookVersion: Required[int]
+    executionId: Required[str]
+    stepId: Required[str | None]
+    stepIndex: Required[int]
+    channel: Required[Literal["email", "sms"]]
+    recipient: Required[str]
+    recipientEmail: Required[str | None]
+    recipientPhone: Required[str | None]
+    customerId: Required[str | None]
+    identityKey: Required[str]
+    customerFacing: Required[bool]
+    transactional: Required[bool]
+    attributable: Required[bool]
+    status: Required[DeliveryStatus]
+    skipReason: Required[str | None]
+    dryRun: Required[bool]
+    provider: Required[Literal["mailjet", "blackleaf"]]
+    attempts: Required[int]
+    subject: Required[str | None]
+    preview: Required[str]
+    createdAt: Required[datetime]
+    updatedAt: Required[datetime]
+    expiresAt: Required[datetime]
+    # Written as the send goes on.
+    leaseUntil: datetime | None
+    sentAt: datetime
+    providerMessageId: str
+    lastError: dict[str, Any]

@@ -558,7 +558,6 @@ class Delivery(Body):
     subject: str | None = Field(examples=["Thanks for your order"])
     preview: str = Field(description="The first 200 characters", examples=["Hi Ada, thanks…"])
     lastError: Freeform | None = Field(default=None, description="code, httpStatus, message")
-    stale: bool | None = Field(default=None, description="Triggered by a stale delivery")
     createdAt: Instant
     updatedAt: Instant
     sentAt: Instant | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from playbook_core.domain.collections import EXECUTIONS
-from playbook_core.domain.records import ExecutionRecord
+from playbook_core.domain.collections import DELIVERIES, EXECUTIONS
+from playbook_core.domain.records import DeliveryRecord, ExecutionRecord
 from playbook_core.ports import DocumentStore, Transaction
 
 
@@ -23,3 +23,8 @@ def as_execution(data: Mapping[str, Any]) -> ExecutionRecord:
 def with_changes(execution: ExecutionRecord, changes: Mapping[str, Any]) -> ExecutionRecord:
     """The execution as it is after `changes` were written to it."""
     return cast("ExecutionRecord", {**execution, **changes})
+
+
+def get_delivery(reader: DocumentStore | Transaction, delivery_id: str) -> DeliveryRecord | None:
+    """The delivery, or None; written by service/execution/deliveries.delivery_document."""
+    return cast("DeliveryRecord | None", reader.get(DELIVERIES, delivery_id))

@@ -19,7 +19,7 @@ from playbook_core.domain.collections import (
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
-from playbook_core.domain.records import ExecutionRecord
+from playbook_core.domain.records import DeliveryRecord, ExecutionRecord
 from playbook_core.domain.text import one_line
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
@@ -68,7 +68,7 @@ def hold_for_approval(
     *,
     store: DocumentStore,
     ctx: ActionContext,
-    document: dict[str, Any],
+    document: DeliveryRecord,
     message: Message,
     ttl: timedelta,
 ) -> StepOutcome:

@@ -16,6 +16,7 @@ from playbook_core.domain.approval import provably_internal
 from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone
+from playbook_core.domain.records import DeliveryRecord, DeliveryStatus
 from playbook_core.domain.sending import (
     Channel,
     delivery_id,
@@ -107,10 +108,10 @@ def delivery_document(
     ctx: ActionContext,
     message: Message,
     key: str,
-    status: str,
+    status: DeliveryStatus,
     now: datetime,
     skip_reason: str | None = None,
-) -> dict[str, Any]:
+) -> DeliveryRecord:
     execution = ctx.execution
     customer = execution.get("customer") or {}
     step = ctx.definition.steps[ctx.index]
@@ -144,7 +145,7 @@ def delivery_document(
     }
 
 
-def settle_skip(store: DocumentStore, document: dict[str, Any], reason: str) -> StepOutcome:
+def settle_skip(store: DocumentStore, document: DeliveryRecord, reason: str) -> StepOutcome:
     """A deliberate non-send: recorded with its reason; the run goes on."""
     store.set(DELIVERIES, document["id"], {**document, "status": "skipped", "skipReason": reason})
     counters.record_delivery(store, document, counters={f"skipped.{reason}": 1})
@@ -159,7 +160,7 @@ def settle_skip(store: DocumentStore, document: dict[str, Any], reason: str) -> 
 def record_sent(
     store: DocumentStore,
     ctx: ActionContext,
-    document: dict[str, Any],
+    document: DeliveryRecord,
     provider_id: str,
     now: datetime,
 ) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.ids import h
-from playbook_core.domain.records import ExecutionRecord
+from playbook_core.domain.records import DeliveryRecord, ExecutionRecord
 from playbook_core.domain.sending import Cap, contact_state_id, decide, release
 from playbook_core.ports import DocumentStore, Transaction
+from playbook_core.service.records import get_delivery
 
 if TYPE_CHECKING:
     from playbook_core.service.execution.actions import ActionContext
@@ -24,7 +25,7 @@ def claim(
     store: DocumentStore,
     ctx: ActionContext,
     message: Message,
-    document: dict[str, Any],
+    document: DeliveryRecord,
     dedup_window: timedelta,
     cap: Cap | None,
     now: datetime,
@@ -44,15 +45,15 @@ def claim(
         return "deduped"
 
     def work(tx: Transaction) -> Literal["send", "deduped", "frequency_capped", "done"]:
-        current = tx.get(DELIVERIES, document["id"])
+        current = get_delivery(tx, document["id"])
         state = tx.get(COMMUNICATIONS, state_id)
         if current is not None and current.get("status") in ("sent", "skipped"):
             return "done"
         if (
             current is not None
             and current.get("status") == "sending"
-            and current.get("leaseUntil")
-            and current["leaseUntil"] > now
+            and (lease := current.get("leaseUntil")) is not None
+            and lease > now
         ):
             return "done"
         if message.customer_facing:

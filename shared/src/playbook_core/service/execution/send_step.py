@@ -11,6 +11,7 @@ from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import PermanentProviderError, ProviderError
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
+from playbook_core.domain.records import DeliveryRecord
 from playbook_core.domain.sending import (
     Cap,
     Channel,
@@ -33,6 +34,7 @@ from playbook_core.service.execution.deliveries import (
 )
 from playbook_core.service.execution.provider_alerts import Alerter
 from playbook_core.service.execution.send_claims import claim, release_claim
+from playbook_core.service.records import get_delivery
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def deliver(
     document = delivery_document(
         ctx=ctx, message=message, key=idempotent_key(ctx, message), status="sending", now=ctx.now
     )
-    existing = store.get(DELIVERIES, document["id"])
+    existing = get_delivery(store, document["id"])
     if existing is not None and existing.get("status") in ("sent", "skipped"):
         return _already(document, existing["status"])
     gated = _gate(message, ctx, document, store=store, policy=policy)
@@ -121,7 +123,7 @@ def deliver(
     )
 
 
-def _already(document: dict[str, Any], status: str) -> StepOutcome:
+def _already(document: DeliveryRecord, status: str) -> StepOutcome:
     """A redelivered task after the send happened: complete without calling the provider."""
     return StepOutcome("completed", output={"deliveryId": document["id"], "status": status})
 
@@ -129,7 +131,7 @@ def _already(document: dict[str, Any], status: str) -> StepOutcome:
 def _gate(
     message: Message,
     ctx: ActionContext,
-    document: dict[str, Any],
+    document: DeliveryRecord,
     *,
     store: DocumentStore,
     policy: SendPolicy,
@@ -183,7 +185,7 @@ def _gate(
 
 
 def _dry_run(
-    store: DocumentStore, document: dict[str, Any], message: Message, trace: dict[str, Any]
+    store: DocumentStore, document: DeliveryRecord, message: Message, trace: dict[str, Any]
 ) -> StepOutcome:
     store.set(
         DELIVERIES,
@@ -204,7 +206,7 @@ def _dry_run(
 def _call_provider(
     message: Message,
     ctx: ActionContext,
-    document: dict[str, Any],
+    document: DeliveryRecord,
     *,
     store: DocumentStore,
     senders: Senders,
