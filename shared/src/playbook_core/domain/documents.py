@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from playbook_core.domain.approval import requires_approval
 from playbook_core.domain.ids import definition_hash
 from playbook_core.domain.lifecycle import PausedReason, Status, VersionReason
 from playbook_core.domain.playbook import PlaybookDefinition
+from playbook_core.domain.records import PlaybookRecord
 
 PURGE_AFTER = timedelta(days=30)
 _WORD = re.compile(r"[a-z0-9]+")
@@ -55,10 +57,10 @@ def new_playbook(
     source: dict[str, Any],
     actor: str,
     now: datetime,
-) -> dict[str, Any]:
+) -> PlaybookRecord:
     kind = source["kind"]
     template_id = source.get("templateId") or source.get("registryId")
-    return {
+    record: dict[str, Any] = {
         "id": playbook_id,
         "orgId": org_id,
         **definition_fields(definition),
@@ -73,6 +75,7 @@ def new_playbook(
         "createdAt": now,
         "updatedAt": now,
     }
+    return cast("PlaybookRecord", record)
 
 
 def version_document(
@@ -101,11 +104,11 @@ def version_document(
     }
 
 
-def etag(document: dict[str, Any]) -> str:
+def etag(document: Mapping[str, Any]) -> str:
     return f'"r{document["revision"]}"'
 
 
-def definition_of(document: dict[str, Any]) -> PlaybookDefinition:
+def definition_of(document: Mapping[str, Any]) -> PlaybookDefinition:
     """The definition stored on a playbook or version document (already validated on write)."""
     source = document.get("definition", document)
     fields = set(PlaybookDefinition.model_fields)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ def step_task_body(execution: ExecutionRecord, step_index: int, attempt: int) ->
 def new_execution(
     *,
     execution_id: str,
-    playbook: dict[str, Any],
+    playbook: Mapping[str, Any],
     definition: PlaybookDefinition,
     trigger: dict[str, Any],
     customer: dict[str, Any] | None,

@@ -103,3 +103,41 @@ class DeliveryRecord(TypedDict, total=False):
     sentAt: datetime
     providerMessageId: str
     lastError: dict[str, Any]
+
+
+class PlaybookRecord(TypedDict, total=False):
+    """`playbooks/{id}`: the definition's fields beside the server's (§2.2, documents.py)."""
+
+    id: Required[str]
+    orgId: Required[str]
+    # The definition (domain/playbook.PlaybookDefinition), camelCase.
+    name: Required[str]
+    description: Required[str]
+    agent: Required[str]
+    category: Required[str]
+    tags: Required[list[str]]
+    triggers: Required[list[dict[str, Any]]]
+    steps: Required[list[dict[str, Any]]]
+    retryOnFailure: Required[bool]
+    maxRetries: Required[int]
+    validationThreshold: Required[int]
+    # What the server derives and manages.
+    requiresApproval: Required[bool]
+    definitionHash: Required[str]
+    searchTokens: Required[list[str]]
+    status: Required[Literal["draft", "active", "paused", "disabled", "archived"]]
+    active: Required[bool]
+    archived: Required[bool]
+    pausedReason: Required[Literal["user", "tier", "system"] | None]
+    version: Required[int]
+    revision: Required[int]
+    source: Required[dict[str, Any]]
+    templateId: Required[str | None]
+    isCustom: Required[bool]
+    createdBy: Required[str]
+    updatedBy: Required[str]
+    createdAt: Required[datetime]
+    updatedAt: Required[datetime]
+    pausedAt: datetime | None
+    archivedAt: datetime | None
+    purgeAfter: datetime | None

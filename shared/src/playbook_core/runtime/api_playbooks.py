@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -61,7 +62,7 @@ def _validated(call: Call) -> Validated:
     return replace(validated, warnings=sorted([*validated.warnings, *notes], key=Issue.sort_key))
 
 
-def _playbook_response(document: dict[str, Any], status: int = 200, **extra: Any) -> Response:
+def _playbook_response(document: Mapping[str, Any], status: int = 200, **extra: Any) -> Response:
     headers = {"ETag": etag(document)}
     if status == 201:
         headers["Location"] = f"/v1/orgs/{document['orgId']}/playbooks/{document['id']}"

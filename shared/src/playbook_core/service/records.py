@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from playbook_core.domain.collections import DELIVERIES, EXECUTIONS
-from playbook_core.domain.records import DeliveryRecord, ExecutionRecord
+from playbook_core.domain.collections import DELIVERIES, EXECUTIONS, PLAYBOOKS
+from playbook_core.domain.records import DeliveryRecord, ExecutionRecord, PlaybookRecord
 from playbook_core.ports import DocumentStore, Transaction
+
+R = TypeVar("R", ExecutionRecord, DeliveryRecord, PlaybookRecord)
 
 
 def get_execution(reader: DocumentStore | Transaction, execution_id: str) -> ExecutionRecord | None:
@@ -20,11 +22,16 @@ def as_execution(data: Mapping[str, Any]) -> ExecutionRecord:
     return cast("ExecutionRecord", data)
 
 
-def with_changes(execution: ExecutionRecord, changes: Mapping[str, Any]) -> ExecutionRecord:
-    """The execution as it is after `changes` were written to it."""
-    return cast("ExecutionRecord", {**execution, **changes})
+def with_changes(record: R, changes: Mapping[str, Any]) -> R:
+    """The document as it is after `changes` were written to it."""
+    return cast("R", {**record, **changes})
 
 
 def get_delivery(reader: DocumentStore | Transaction, delivery_id: str) -> DeliveryRecord | None:
     """The delivery, or None; written by service/execution/deliveries.delivery_document."""
     return cast("DeliveryRecord | None", reader.get(DELIVERIES, delivery_id))
+
+
+def get_playbook(reader: DocumentStore | Transaction, playbook_id: str) -> PlaybookRecord | None:
+    """The playbook, or None, whatever its org: callers check it (authoring/playbooks.py)."""
+    return cast("PlaybookRecord | None", reader.get(PLAYBOOKS, playbook_id))

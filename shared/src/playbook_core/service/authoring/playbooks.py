@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +37,11 @@ from playbook_core.domain.lifecycle import (
 )
 from playbook_core.domain.loading import SERVER_MANAGED, Validated, load_data
 from playbook_core.domain.playbook import PlaybookDefinition
+from playbook_core.domain.records import PlaybookRecord
 from playbook_core.domain.sync import listener_docs, schedule_docs
 from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Where
+from playbook_core.service.records import get_playbook, with_changes
 
 _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
 MAX_COPY_ATTEMPTS = 1000
@@ -63,7 +65,7 @@ _DEFINITION_KEYS = frozenset(
 ANSWERED = _DEFINITION_KEYS | SERVER_MANAGED | READ_ONLY
 
 
-def public_view(document: dict[str, Any]) -> dict[str, Any]:
+def public_view(document: Mapping[str, Any]) -> dict[str, Any]:
     """A playbook as answers carry it: writable or ignored-on-write fields only.
 
     Storage helpers (`archived`, `searchTokens`, anything a later writer adds) stay inside: a
@@ -82,9 +84,9 @@ def read_only_part(data: Any) -> tuple[Any, list[str]]:
 
 def load_playbook(
     reader: DocumentStore | Transaction, org_id: str, playbook_id: str
-) -> dict[str, Any]:
+) -> PlaybookRecord:
     """The playbook, or NotFound, also when it belongs to another org (never reveal it exists)."""
-    document = reader.get(PLAYBOOKS, playbook_id)
+    document = get_playbook(reader, playbook_id)
     if document is None or document.get("orgId") != org_id:
         raise NotFound(f"no playbook '{playbook_id}' in this organization")
     return document
@@ -143,7 +145,7 @@ def create_playbook(
     reason: VersionReason,
     playbook_id: str | None = None,
     status: Status | None = None,
-) -> dict[str, Any]:
+) -> PlaybookRecord:
     store, clock, ids = authoring.store, authoring.clock, authoring.ids
     kind: SourceKind = source["kind"]
     chosen = status or initial_status(kind)
@@ -238,11 +240,11 @@ def change_status(
     actor: str,
     store: DocumentStore,
     clock: Clock,
-    extra: Callable[[Transaction, dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
+    extra: Callable[[Transaction, PlaybookRecord], None] | None = None,
+) -> PlaybookRecord:
     """Toggle, tier pause, delete or restore: status, listeners and schedules in one transaction."""
 
-    def work(tx: Transaction) -> dict[str, Any]:
+    def work(tx: Transaction) -> PlaybookRecord:
         current = load_playbook(tx, org_id, playbook_id)
         timezone = org_timezone(tx, org_id)
         definition = definition_of(current)
@@ -269,14 +271,14 @@ def change_status(
             tx, org_id=org_id, playbook_id=playbook_id, old=definition, new=definition,
             status=status, version=current["version"], timezone=timezone, clock=clock,
         )  # fmt: skip
-        return {**current, **changes}
+        return with_changes(current, changes)
 
     return store.transaction(work)
 
 
 def duplicate_playbook(
     *, authoring: Authoring, org_id: str, playbook_id: str, actor: str
-) -> dict[str, Any]:
+) -> PlaybookRecord:
     store = authoring.store
     source = load_playbook(store, org_id, playbook_id)
     definition = definition_of(source)
@@ -299,7 +301,7 @@ def duplicate_playbook(
 
 def delete_playbook(
     *, org_id: str, playbook_id: str, confirm: bool, actor: str, store: DocumentStore, clock: Clock
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[PlaybookRecord, bool]:
     """Soft delete; (document, already_archived). Without confirm nothing changes."""
     current = load_playbook(store, org_id, playbook_id)
     if not confirm:
@@ -313,7 +315,7 @@ def delete_playbook(
         limit=500,
     ).docs  # fmt: skip
 
-    def cancel_runs_and_pause_assignment(tx: Transaction, document: dict[str, Any]) -> None:
+    def cancel_runs_and_pause_assignment(tx: Transaction, document: PlaybookRecord) -> None:
         registry_id = document.get("source", {}).get("registryId")
         assignment = tx.get(ASSIGNMENTS, f"{org_id}_{registry_id}") if registry_id else None
         now = clock.now()

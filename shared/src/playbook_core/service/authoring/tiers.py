@@ -8,6 +8,7 @@ from playbook_core import catalog
 from playbook_core.domain.collections import ASSIGNMENTS, PLAYBOOKS, SETTINGS
 from playbook_core.domain.documents import definition_of, status_fields
 from playbook_core.domain.errors import BadRequest, PlaybooksError
+from playbook_core.domain.records import PlaybookRecord
 from playbook_core.domain.tiers import Tier, ids_for_tier, parse_tier, tier_change
 from playbook_core.ports import Clock, DocumentStore, Transaction
 from playbook_core.service.authoring.playbooks import (
@@ -48,7 +49,7 @@ def _activate_one(*, org_id: str, registry_id: str, tier: Tier, authoring: Autho
         return "activated"
     if existing.get("status") == "paused" and existing.get("pausedReason") == "tier":
 
-        def mark_assignment(tx: Transaction, _current: dict[str, Any]) -> None:
+        def mark_assignment(tx: Transaction, _current: PlaybookRecord) -> None:
             now = clock.now()
             tx.set(ASSIGNMENTS, assignment_id, {
                 "orgId": org_id, "registryId": registry_id, "playbookId": playbook_id,

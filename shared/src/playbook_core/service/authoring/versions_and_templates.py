@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from playbook_core import catalog
@@ -20,6 +21,7 @@ from playbook_core.domain.errors import (
 )
 from playbook_core.domain.lifecycle import version_doc_id
 from playbook_core.domain.loading import Validated, dump_yaml, load_data, load_text
+from playbook_core.domain.records import PlaybookRecord
 from playbook_core.domain.text import Undecodable, utf8
 from playbook_core.domain.tiers import TemplateEntry, may_clone_template, parse_tier
 from playbook_core.domain.yaml_source import split_documents
@@ -61,7 +63,7 @@ def rollback(
     )  # fmt: skip
 
 
-def export_one(document: dict[str, Any], fmt: str) -> str:
+def export_one(document: Mapping[str, Any], fmt: str) -> str:
     definition = definition_of(document)
     if fmt == "json":
         return json.dumps(definition.to_document(), indent=2, ensure_ascii=False) + "\n"
@@ -160,7 +162,7 @@ def template_definition(template_id: str, store: DocumentStore) -> tuple[Templat
 
 def clone_template(
     *, authoring: Authoring, org_id: str, template_id: str, actor: str
-) -> dict[str, Any]:
+) -> PlaybookRecord:
     store = authoring.store
     entry, validated = template_definition(template_id, store)
     tier = parse_tier(str((store.get(SETTINGS, org_id) or {}).get("tier") or "none"))

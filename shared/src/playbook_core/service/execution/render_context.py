@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from playbook_core.domain.collections import ORGANIZATIONS, SETTINGS, steps_path
@@ -39,7 +40,7 @@ def step_outputs(store: DocumentStore, execution_id: str) -> dict[str, Any]:
 
 
 def build_context(
-    store: DocumentStore, execution: ExecutionRecord, playbook: dict[str, Any]
+    store: DocumentStore, execution: ExecutionRecord, playbook: Mapping[str, Any]
 ) -> dict[str, Any]:
     trigger = execution.get("trigger") or {}
     return {

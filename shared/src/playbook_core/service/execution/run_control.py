@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from playbook_core.domain.collections import (
@@ -162,7 +163,7 @@ def start_dry_run(
 ) -> ExecutionRecord:
     """§7.12: the whole pipeline with every send replaced by a recorded would-send."""
     store = runs.store
-    playbook = load_playbook(store, org_id, playbook_id)
+    playbook: Mapping[str, Any] = load_playbook(store, org_id, playbook_id)
     if playbook["status"] == "archived":
         raise Conflict("an archived playbook cannot be dry-run", code="archived")
     version = body.get("version")
@@ -173,7 +174,7 @@ def start_dry_run(
         if pinned is None:
             raise NotFound(f"playbook '{playbook_id}' has no version {version}")
         definition = definition_of(pinned)
-        playbook = {
+        playbook = {  # the run pins the chosen version, as a trigger would pin the current one
             **playbook,
             "version": version,
             "requiresApproval": pinned["requiresApproval"],

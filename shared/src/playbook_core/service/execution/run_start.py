@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,7 +64,7 @@ def start_run(
     *,
     runs: Runs,
     execution_id: str,
-    playbook: dict[str, Any],
+    playbook: Mapping[str, Any],
     trigger: dict[str, Any],
     customer: dict[str, Any] | None,
     event: dict[str, Any] | None,
