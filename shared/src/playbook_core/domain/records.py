@@ -141,3 +141,19 @@ class PlaybookRecord(TypedDict, total=False):
     pausedAt: datetime | None
     archivedAt: datetime | None
     purgeAfter: datetime | None
+
+
+class SourceRecord(TypedDict, total=False):
+    """`webhook_sources/{id}`: a store whose deliveries an org receives (§2.1, api.md §5)."""
+
+    orgId: Required[str]
+    platform: Required[Literal["shopify", "woocommerce"]]
+    shopDomain: str  # Shopify
+    sourceUrl: str  # WooCommerce
+    status: Required[Literal["active", "disabled"]]
+    secretRefs: Required[list[str]]  # current first, then the previous one during its overlap
+    previousSecretExpiresAt: Required[datetime | None]
+    lowStockThreshold: Required[int | None]
+    createdAt: Required[datetime]
+    lastSeenAt: Required[datetime | None]
+    updatedAt: Required[datetime]

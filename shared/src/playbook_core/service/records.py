@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
-from playbook_core.domain.collections import DELIVERIES, EXECUTIONS, PLAYBOOKS
-from playbook_core.domain.records import DeliveryRecord, ExecutionRecord, PlaybookRecord
+from playbook_core.domain.collections import DELIVERIES, EXECUTIONS, PLAYBOOKS, WEBHOOK_SOURCES
+from playbook_core.domain.records import (
+    DeliveryRecord,
+    ExecutionRecord,
+    PlaybookRecord,
+    SourceRecord,
+)
 from playbook_core.ports import DocumentStore, Transaction
 
-R = TypeVar("R", ExecutionRecord, DeliveryRecord, PlaybookRecord)
+R = TypeVar("R", ExecutionRecord, DeliveryRecord, PlaybookRecord, SourceRecord)
 
 
-def get_execution(reader: DocumentStore | Transaction, execution_id: str) -> ExecutionRecord | None:
+def read_execution(
+    reader: DocumentStore | Transaction, execution_id: str
+) -> ExecutionRecord | None:
     """The execution, or None; written only by domain/executions.new_execution and the engine."""
     return cast("ExecutionRecord | None", reader.get(EXECUTIONS, execution_id))
 
@@ -27,11 +34,16 @@ def with_changes(record: R, changes: Mapping[str, Any]) -> R:
     return cast("R", {**record, **changes})
 
 
-def get_delivery(reader: DocumentStore | Transaction, delivery_id: str) -> DeliveryRecord | None:
+def read_delivery(reader: DocumentStore | Transaction, delivery_id: str) -> DeliveryRecord | None:
     """The delivery, or None; written by service/execution/deliveries.delivery_document."""
     return cast("DeliveryRecord | None", reader.get(DELIVERIES, delivery_id))
 
 
-def get_playbook(reader: DocumentStore | Transaction, playbook_id: str) -> PlaybookRecord | None:
+def read_playbook(reader: DocumentStore | Transaction, playbook_id: str) -> PlaybookRecord | None:
     """The playbook, or None, whatever its org: callers check it (authoring/playbooks.py)."""
     return cast("PlaybookRecord | None", reader.get(PLAYBOOKS, playbook_id))
+
+
+def read_source(reader: DocumentStore | Transaction, source_id: str) -> SourceRecord | None:
+    """The webhook source, or None, whatever its org: callers check it (ingress/sources.py)."""
+    return cast("SourceRecord | None", reader.get(WEBHOOK_SOURCES, source_id))

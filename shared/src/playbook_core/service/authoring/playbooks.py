@@ -41,7 +41,7 @@ from playbook_core.domain.records import PlaybookRecord
 from playbook_core.domain.sync import listener_docs, schedule_docs
 from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Where
-from playbook_core.service.records import get_playbook, with_changes
+from playbook_core.service.records import read_playbook, with_changes
 
 _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
 MAX_COPY_ATTEMPTS = 1000
@@ -86,7 +86,7 @@ def load_playbook(
     reader: DocumentStore | Transaction, org_id: str, playbook_id: str
 ) -> PlaybookRecord:
     """The playbook, or NotFound, also when it belongs to another org (never reveal it exists)."""
-    document = get_playbook(reader, playbook_id)
+    document = read_playbook(reader, playbook_id)
     if document is None or document.get("orgId") != org_id:
         raise NotFound(f"no playbook '{playbook_id}' in this organization")
     return document

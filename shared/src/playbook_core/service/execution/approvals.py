@@ -23,7 +23,7 @@ from playbook_core.domain.records import DeliveryRecord, ExecutionRecord
 from playbook_core.domain.text import one_line
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
-from playbook_core.service.records import get_execution, with_changes
+from playbook_core.service.records import read_execution, with_changes
 from playbook_core.service.reporting import counters
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ def _decide_claimed(
     def work(tx: Transaction) -> tuple[dict[str, Any], ExecutionRecord] | None:
         ended.clear()
         approval = tx.get(APPROVALS, execution_id)
-        execution = get_execution(tx, execution_id)
+        execution = read_execution(tx, execution_id)
         if approval is None or approval.get("orgId") != org_id or execution is None:
             raise NotFound("no such approval in this organization")
         if approval["status"] != "pending":
@@ -349,7 +349,7 @@ def expire_due(*, store: DocumentStore, clock: Clock, limit: int = 200) -> int:
             tx: Transaction, approval_id: str = doc.id, held: list[Any] = held
         ) -> ExecutionRecord | None:
             approval = tx.get(APPROVALS, approval_id)
-            execution = get_execution(tx, approval_id)
+            execution = read_execution(tx, approval_id)
             if approval is None or execution is None or approval["status"] != "pending":
                 return None
             _expire(tx, approval, execution, held, now)

@@ -18,7 +18,7 @@ from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, IdFactory, TaskQueue
 from playbook_core.service.authoring.playbooks import load_playbook
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
-from playbook_core.service.records import get_execution
+from playbook_core.service.records import read_execution
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, as HTTP header values are
 _NAMES = ("firstName", "lastName")
@@ -82,7 +82,7 @@ def run_manually(
     payload, customer = run_input(body)
     key = idempotency_key(raw_key)
     execution_id = manual_execution_id(playbook_id, key) if key else ids.random("man_")
-    if key and (existing := get_execution(store, execution_id)) is not None:
+    if key and (existing := read_execution(store, execution_id)) is not None:
         _heal(existing, store=store, queue=queue, target=target, clock=clock)
         return execution_id  # a retried request: the run it started, not a second one
     if playbook.get("status") != "active":
@@ -100,7 +100,7 @@ def run_manually(
     try:
         store.create(EXECUTIONS, execution_id, execution)
     except AlreadyExists:  # two requests with one key at the same moment: one run between them
-        existing = get_execution(store, execution_id) or execution
+        existing = read_execution(store, execution_id) or execution
         _heal(existing, store=store, queue=queue, target=target, clock=clock)
         return execution_id
     enqueue_step(queue, target, execution, 0, 1)

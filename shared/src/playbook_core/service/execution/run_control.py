@@ -27,7 +27,7 @@ from playbook_core.ports import (
 )
 from playbook_core.service.authoring.playbooks import load_playbook
 from playbook_core.service.execution.run_start import Runs, start_run
-from playbook_core.service.records import get_execution
+from playbook_core.service.records import read_execution
 from playbook_core.service.reporting import counters
 
 SKIP_REASONS = frozenset(
@@ -46,7 +46,7 @@ SKIP_REASONS = frozenset(
 
 
 def load_execution(store: DocumentStore, org_id: str, execution_id: str) -> ExecutionRecord:
-    execution = get_execution(store, execution_id)
+    execution = read_execution(store, execution_id)
     if execution is None or execution.get("orgId") != org_id:
         raise NotFound(f"no execution '{execution_id}' in this organization")
     return execution
@@ -93,7 +93,7 @@ def cancel_execution(
     ).docs
 
     def work(tx: Transaction) -> dict[str, Any]:
-        execution = get_execution(tx, execution_id)
+        execution = read_execution(tx, execution_id)
         approval = tx.get(APPROVALS, execution_id)
         if execution is None or execution.get("orgId") != org_id:
             raise NotFound(f"no execution '{execution_id}' in this organization")

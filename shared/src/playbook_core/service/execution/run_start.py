@@ -13,7 +13,7 @@ from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.executions import new_execution, step_task_body, step_task_name
 from playbook_core.domain.records import ExecutionRecord
 from playbook_core.ports import Clock, DocumentStore, TaskQueue, TaskRequest
-from playbook_core.service.records import get_execution
+from playbook_core.service.records import read_execution
 from playbook_core.service.reporting import counters
 
 
@@ -87,7 +87,7 @@ def start_run(
     try:
         store.create(EXECUTIONS, execution_id, execution)
     except AlreadyExists:
-        existing = get_execution(store, execution_id) or execution
+        existing = read_execution(store, execution_id) or execution
         if existing.get("status") == "queued" and not existing.get("firstTaskEnqueuedAt"):
             enqueue_step(queue, target, existing, 0, 1)
             store.update(EXECUTIONS, execution_id, {"firstTaskEnqueuedAt": clock.now()})

@@ -11,7 +11,7 @@ from playbook_core.domain.ids import h
 from playbook_core.domain.records import DeliveryRecord, ExecutionRecord
 from playbook_core.domain.sending import Cap, contact_state_id, decide, release
 from playbook_core.ports import DocumentStore, Transaction
-from playbook_core.service.records import get_delivery
+from playbook_core.service.records import read_delivery
 
 if TYPE_CHECKING:
     from playbook_core.service.execution.actions import ActionContext
@@ -45,7 +45,7 @@ def claim(
         return "deduped"
 
     def work(tx: Transaction) -> Literal["send", "deduped", "frequency_capped", "done"]:
-        current = get_delivery(tx, document["id"])
+        current = read_delivery(tx, document["id"])
         state = tx.get(COMMUNICATIONS, state_id)
         if current is not None and current.get("status") in ("sent", "skipped"):
             return "done"

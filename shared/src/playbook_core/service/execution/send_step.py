@@ -34,7 +34,7 @@ from playbook_core.service.execution.deliveries import (
 )
 from playbook_core.service.execution.provider_alerts import Alerter
 from playbook_core.service.execution.send_claims import claim, release_claim
-from playbook_core.service.records import get_delivery
+from playbook_core.service.records import read_delivery
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def deliver(
     document = delivery_document(
         ctx=ctx, message=message, key=idempotent_key(ctx, message), status="sending", now=ctx.now
     )
-    existing = get_delivery(store, document["id"])
+    existing = read_delivery(store, document["id"])
     if existing is not None and existing.get("status") in ("sent", "skipped"):
         return _already(document, existing["status"])
     gated = _gate(message, ctx, document, store=store, policy=policy)

@@ -46,7 +46,7 @@ from playbook_core.service.execution.render_context import build_context
 from playbook_core.service.execution.run_start import StepTarget, enqueue_step
 from playbook_core.service.execution.send_step import Senders, SendPolicy, run_send
 from playbook_core.service.execution.step_task import StepTask
-from playbook_core.service.records import get_execution, with_changes
+from playbook_core.service.records import read_execution, with_changes
 from playbook_core.service.reporting import counters
 
 LEASE_MARGIN = timedelta(seconds=60)
@@ -73,7 +73,7 @@ class Engine:
 
 def run_step(task: StepTask, engine: Engine) -> dict[str, Any]:
     now = engine.clock.now()
-    execution = get_execution(engine.store, task.execution_id)
+    execution = read_execution(engine.store, task.execution_id)
     refused = _refusal(engine, execution, task, now)
     if refused is not None:
         return refused
@@ -128,7 +128,7 @@ def _claim(
     path, doc_id = steps_path(execution["id"]), step_doc_id(task.step_index)
 
     def work(tx: Transaction) -> tuple[ExecutionRecord, dict[str, Any] | None] | None:
-        current = get_execution(tx, execution["id"])
+        current = read_execution(tx, execution["id"])
         doc = tx.get(path, doc_id)
         if current is None or current.get("status") in TERMINAL:
             return None

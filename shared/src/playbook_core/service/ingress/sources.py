@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from playbook_core.domain.collections import WEBHOOK_SOURCES
 from playbook_core.domain.errors import BadRequest, Conflict, NotFound, Unavailable
+from playbook_core.domain.records import SourceRecord
 from playbook_core.domain.secret_names import names_secret, webhook_secret_name
 from playbook_core.domain.webhooks import (
     normalise_source_url,
@@ -16,6 +18,7 @@ from playbook_core.domain.webhooks import (
     woocommerce_source_id,
 )
 from playbook_core.ports import Clock, DocumentStore, Secrets, Transaction, Where
+from playbook_core.service.records import read_source
 
 _log = logging.getLogger("playbooks.sources")
 MIN_SECRET_LENGTH = 8
@@ -47,23 +50,25 @@ def register_source(
         )
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         raise BadRequest("a webhook secret has at least 8 characters")
-    before = store.get(WEBHOOK_SOURCES, source_id)
+    before = read_source(store, source_id)
     _refuse_if_taken(before, org_id)
     reference = secrets.put(webhook_secret_name(org_id, source_id), secret) if secret else None
-    fresh = reference is not None and reference not in (before or {}).get("secretRefs", [])
+    fresh = reference is not None and reference not in (
+        before.get("secretRefs", []) if before else []
+    )
     now = clock.now()
 
-    def work(tx: Transaction) -> dict[str, Any]:
-        current = tx.get(WEBHOOK_SOURCES, source_id)
+    def work(tx: Transaction) -> SourceRecord:
+        current = read_source(tx, source_id)
         _refuse_if_taken(current, org_id)
-        previous = current or {}
+        previous: Mapping[str, Any] = current or {}
         refs, expires = _rotated(org_id, source_id, previous, reference, now)
-        document = {
+        document = cast("SourceRecord", {
             "orgId": org_id, "platform": platform, **key, "secretRefs": refs, "status": "active",
             "previousSecretExpiresAt": expires,
             "lowStockThreshold": low_stock_threshold, "createdAt": previous.get("createdAt", now),
             "lastSeenAt": previous.get("lastSeenAt"), "updatedAt": now,
-        }  # fmt: skip
+        })  # fmt: skip
         tx.set(WEBHOOK_SOURCES, source_id, document)
         return document
 
@@ -74,12 +79,14 @@ def register_source(
             secrets.discard(reference)
         raise
     kept = set(document["secretRefs"])
-    retire_versions(secrets, [r for r in (before or {}).get("secretRefs", []) if r not in kept])
+    retire_versions(
+        secrets, [r for r in (before.get("secretRefs", []) if before else []) if r not in kept]
+    )
     return public_view(source_id, document)
 
 
 def _rotated(
-    org_id: str, source_id: str, current: dict[str, Any], reference: str | None, now: datetime
+    org_id: str, source_id: str, current: Mapping[str, Any], reference: str | None, now: datetime
 ) -> tuple[list[str], datetime | None]:
     """(secretRefs, previousSecretExpiresAt) after an optional new version `reference`.
 
@@ -95,7 +102,7 @@ def _rotated(
     return refs, (now + ROTATION_OVERLAP if len(refs) > 1 else None)
 
 
-def verifying_refs(document: dict[str, Any], now: datetime) -> list[str]:
+def verifying_refs(document: Mapping[str, Any], now: datetime) -> list[str]:
     """The references whose secrets verify a delivery at `now` (api.md §5, §6 check 5).
 
     Current first, then the previous one until `previousSecretExpiresAt`.
@@ -107,9 +114,9 @@ def verifying_refs(document: dict[str, Any], now: datetime) -> list[str]:
     return refs
 
 
-def load_source(store: DocumentStore | Transaction, org_id: str, source_id: str) -> dict[str, Any]:
+def load_source(store: DocumentStore | Transaction, org_id: str, source_id: str) -> SourceRecord:
     """The source, or NotFound, also when another org owns it (never reveal that it exists)."""
-    document = store.get(WEBHOOK_SOURCES, source_id)
+    document = read_source(store, source_id)
     if document is None or document.get("orgId") != org_id:
         raise NotFound(f"no webhook source '{source_id}' in this organization")
     return document
@@ -168,7 +175,7 @@ def rotate_secret(
 def delete_source(*, org_id: str, source_id: str, store: DocumentStore, secrets: Secrets) -> None:
     """Remove the source, then destroy its own secret versions: its deliveries stop verifying."""
 
-    def work(tx: Transaction) -> dict[str, Any]:
+    def work(tx: Transaction) -> SourceRecord:
         current = load_source(tx, org_id, source_id)
         tx.delete(WEBHOOK_SOURCES, source_id)
         return current
@@ -187,12 +194,12 @@ def retire_versions(secrets: Secrets, references: list[str]) -> None:
             _log.warning("a rotated-out secret version was left to destroy later")
 
 
-def _refuse_if_taken(current: dict[str, Any] | None, org_id: str) -> None:
+def _refuse_if_taken(current: Mapping[str, Any] | None, org_id: str) -> None:
     if current is not None and current.get("orgId") != org_id:
         raise Conflict("this store is registered to another organization", code="source-taken")
 
 
-def public_view(source_id: str, document: dict[str, Any]) -> dict[str, Any]:
+def public_view(source_id: str, document: Mapping[str, Any]) -> dict[str, Any]:
     """What a caller may see: never the secret, never the reference."""
     return {
         "id": source_id,

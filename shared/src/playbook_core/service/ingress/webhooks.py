@@ -18,6 +18,7 @@ from playbook_core.domain.collections import (
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.errors import AlreadyExists, BadRequest, NotFound, Unavailable
 from playbook_core.domain.normal_forms import parse_timestamp
+from playbook_core.domain.records import SourceRecord
 from playbook_core.domain.secret_names import names_secret, webhook_secret_name
 from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.domain.webhook_events import (
@@ -53,6 +54,7 @@ from playbook_core.ports import Clock, DocumentStore, EventBus, Secrets
 from playbook_core.service.authoring.settings import get_settings
 from playbook_core.service.ingress.event_log import Publishing, publish_event, record_outcome
 from playbook_core.service.ingress.sources import verifying_refs
+from playbook_core.service.records import read_source
 
 _LOGGED_TEXT = 200  # header values we log (topic, shop) are attacker-controlled: keep them short
 _log = logging.getLogger("playbooks.webhooks")
@@ -65,7 +67,7 @@ class _Source:
     id: str
     key: str  # shop domain or normalised store URL: scopes replay keys and event ids
     ref: str  # envelope `source.ref`: shop domain or store host
-    document: dict[str, Any]
+    document: SourceRecord
 
     @property
     def org_id(self) -> str:
@@ -154,7 +156,7 @@ def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Sou
             source_id, ref = woocommerce_source_id(key), key.split("://", 1)[1].split("/", 1)[0]
     except BadRequest:
         return None
-    document = store.get(WEBHOOK_SOURCES, source_id)
+    document = read_source(store, source_id)
     if document is None or document.get("status") != "active" or not document.get("orgId"):
         return None
     return _Source(source_id, key, ref, document)

@@ -29,7 +29,7 @@ from playbook_core.service.execution import approvals
 from playbook_core.service.execution.reaper import reap
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
 from playbook_core.service.ingress.event_log import Publishing
-from playbook_core.service.records import get_execution
+from playbook_core.service.records import read_execution
 from playbook_core.service.scheduling.calendar_sweeps import sweep
 
 PAGE = 500
@@ -162,7 +162,7 @@ def _fire(schedule_id: str, *, store: DocumentStore, now: datetime) -> Fired:
         existing: ExecutionRecord | None = None
         if runnable and schedule.get("kind") == "schedule" and chosen.slot is not None:
             execution_id = schedule_execution_id(schedule["playbookId"], slot_id(chosen.slot))
-            existing = get_execution(tx, execution_id)
+            existing = read_execution(tx, execution_id)
         changes: dict[str, Any] = {
             "nextRunAt": chosen.next_run,
             "nextRunLocal": slot_local(chosen.next_run, tz),
