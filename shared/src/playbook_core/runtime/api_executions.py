@@ -31,7 +31,6 @@ from playbook_core.runtime.http import json_response
 from playbook_core.service.execution import approvals, run_control
 
 ORG = "/v1/orgs/{orgId}"
-MAX_BATCH = 100
 DRY_RUN_WAIT_S = 25.0
 
 

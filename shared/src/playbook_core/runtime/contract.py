@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.lifecycle import PausedReason, SourceKind, Status, VersionReason
 from playbook_core.domain.playbook import Agent, PlaybookDefinition
+from playbook_core.domain.records import (
+    DeliveryStatus,
+    ExecutionStatus,
+    StepRecordStatus,
+    TriggerType,
+)
 from playbook_core.service.ingress.sources import MIN_SECRET_LENGTH
 
 # ruff: noqa: N815 - field names are the camelCase wire names
@@ -44,12 +50,7 @@ PageToken = Annotated[
         examples=[None],
     ),
 ]
-ExecutionStatus = Literal[
-    "queued", "running", "pending_approval", "completed", "failed", "cancelled", "rejected",
-    "expired",
-]  # fmt: skip
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
-DeliveryStatus = Literal["sending", "retrying", "sent", "held", "skipped", "failed"]
 SkipReason = Literal[
     "deduped", "frequency_capped", "no_consent", "stale_event", "awaiting_approval", "dry_run",
     "approval_rejected", "approval_expired", "cancelled",
@@ -78,7 +79,7 @@ def read_body(model: type[M], data: Any) -> M:
         return model.model_validate(data, strict=True)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the body"
+        where = ".".join(str(part) for part in first["loc"])[:100] or "the body"  # keys may be long
         raise BadRequest(f"{where}: {first['msg']}") from None
 
 
@@ -428,7 +429,7 @@ class Causation(Body):
 
 
 class Trigger(Body):
-    type: Literal["manual", "schedule", "event", "calendar"]
+    type: TriggerType
     triggerId: str | None = Field(default=None, examples=["trigger_1"])
     eventId: str | None = Field(default=None, examples=["evt_1"])
     eventName: str | None = Field(default=None, examples=["order.created"])
@@ -444,7 +445,7 @@ class Execution(Body):
     playbookName: str = Field(examples=["Thank-you email"])
     status: ExecutionStatus
     statusReason: str | None = Field(examples=[None])
-    triggeredBy: Literal["manual", "schedule", "event", "calendar"]
+    triggeredBy: TriggerType
     trigger: Trigger
     userId: str = Field(description="Who started it; system for events", examples=["system"])
     dryRun: bool
@@ -478,7 +479,7 @@ class Step(Body):
     stepId: str = Field(examples=["email"])
     index: int = Field(ge=0, examples=[1])
     action: str = Field(examples=["send_email"])
-    status: Literal["pending", "running", "completed", "skipped", "failed", "retry_scheduled"]
+    status: StepRecordStatus
     attempt: int = Field(ge=1, examples=[1])
     startedAt: Instant
     updatedAt: Instant | None = None

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from playbook_core.domain.lifecycle import Status
 from playbook_core.domain.playbook import Agent, Category
+from playbook_core.domain.records import DeliveryStatus, ExecutionStatus
 from playbook_core.runtime import contract
 from playbook_core.runtime.api import all_routes
 
@@ -117,7 +118,7 @@ QUERY: dict[str, dict[str, dict[str, Any]]] = {
             "description": "Only this playbook's runs",
             "example": "pb_7d1c2e",
         },
-        "status": _enum(_choices(contract.ExecutionStatus), "Only runs in this state"),
+        "status": _enum(_choices(ExecutionStatus), "Only runs in this state"),
         "pageSize": PAGE_SIZE,
         "pageToken": PAGE_TOKEN,
     },
@@ -127,7 +128,7 @@ QUERY: dict[str, dict[str, dict[str, Any]]] = {
         "pageToken": PAGE_TOKEN,
     },
     "GET /v1/orgs/{orgId}/deliveries": {
-        "status": _enum(_choices(contract.DeliveryStatus), "Only deliveries in this state"),
+        "status": _enum(_choices(DeliveryStatus), "Only deliveries in this state"),
         "reason": _enum(_choices(contract.SkipReason), "Only skipped sends with this reason"),
         "playbookId": {
             "schema": {"type": "string", "maxLength": 1024},
