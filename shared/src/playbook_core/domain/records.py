@@ -18,6 +18,8 @@ TriggerType = Literal["manual", "schedule", "event", "calendar"]
 StepRecordStatus = Literal[
     "pending", "running", "completed", "skipped", "failed", "retry_scheduled"
 ]
+# What `stepStatuses` may also say of a step a closed run never reached (approvals.py).
+StepStatus = StepRecordStatus | Literal["not_run"]
 
 
 class ExecutionRecord(TypedDict, total=False):
@@ -157,3 +159,85 @@ class SourceRecord(TypedDict, total=False):
     createdAt: Required[datetime]
     lastSeenAt: Required[datetime | None]
     updatedAt: Required[datetime]
+
+
+class StepRecord(TypedDict, total=False):
+    """`playbook_executions/{id}/steps/{index}`: the latest attempt of one step (§2.1, §7.3).
+
+    The engine plans it (domain/engine.py, without the ids the handler adds); the step handler
+    writes it in the claim and in the finish transaction.
+    """
+
+    orgId: str
+    executionId: str
+    index: Required[int]
+    stepId: Required[str]
+    action: Required[str]
+    attempt: Required[int]
+    status: Required[StepRecordStatus]
+    startedAt: datetime
+    updatedAt: datetime
+    leaseUntil: datetime | None
+    completedAt: datetime
+    nextAttemptAt: datetime
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+    skipReason: str
+    # What an action adds (StepOutcome.extra).
+    score: int
+    validation: dict[str, Any]
+    waitedSeconds: float
+    renderedPreview: dict[str, Any]
+    deliveryId: str
+    trace: dict[str, Any]
+
+
+class ChannelCapRecord(TypedDict):
+    enabled: bool
+    max: int
+    windowHours: int
+
+
+class SettingsRecord(TypedDict, total=False):
+    """`playbook_settings/{orgId}`: sparse; a missing or null field means its default (§2.3)."""
+
+    orgId: str
+    timezone: str | None
+    tier: str | None
+    dedupWindowHours: int | None
+    frequencyCaps: dict[str, ChannelCapRecord] | None
+    approvalTtlHours: int | None
+    attributionWindowDays: int | None
+    costPerExecutionUsd: str | None
+    lowStockThreshold: int | None
+    adminEmail: str | None
+    alertPhone: str | None
+    slackWebhookSecretRef: str | None
+    defaultCountry: str | None
+    lastAlertAt: dict[str, datetime]
+    updatedAt: datetime
+
+
+EventOutcome = Literal[
+    "dispatched", "not_dispatched", "execution_created", "duplicate_event", "no_listeners",
+    "playbook_inactive", "filtered", "tenant_mismatch", "loop_blocked", "unknown_event",
+    "unknown_org", "invalid_envelope", "ignored_topic", "dead_lettered",
+]  # fmt: skip
+
+
+class EventLogRecord(TypedDict, total=False):
+    """`playbook_event_log/evl_…`: what became of one event, latest outcome wins (§2.2, §5.6)."""
+
+    orgId: Required[str]
+    eventId: Required[str]
+    name: Required[str]
+    originalName: Required[str | None]
+    source: Required[dict[str, Any]]
+    occurredAt: Required[datetime]
+    receivedAt: Required[datetime]
+    customerId: Required[str | None]
+    identityHash: Required[str | None]  # never the raw email or phone
+    outcome: Required[EventOutcome]
+    matches: Required[list[dict[str, Any]]]
+    expiresAt: Required[datetime]
+    orderSummary: dict[str, Any]

@@ -5,16 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
-from playbook_core.domain.collections import DELIVERIES, EXECUTIONS, PLAYBOOKS, WEBHOOK_SOURCES
+from playbook_core.domain.collections import (
+    DELIVERIES,
+    EXECUTIONS,
+    PLAYBOOKS,
+    SETTINGS,
+    WEBHOOK_SOURCES,
+    step_doc_id,
+    steps_path,
+)
 from playbook_core.domain.records import (
     DeliveryRecord,
     ExecutionRecord,
     PlaybookRecord,
+    SettingsRecord,
     SourceRecord,
+    StepRecord,
 )
 from playbook_core.ports import DocumentStore, Transaction
 
-R = TypeVar("R", ExecutionRecord, DeliveryRecord, PlaybookRecord, SourceRecord)
+R = TypeVar("R", ExecutionRecord, DeliveryRecord, PlaybookRecord, SourceRecord, StepRecord)
 
 
 def read_execution(
@@ -47,3 +57,15 @@ def read_playbook(reader: DocumentStore | Transaction, playbook_id: str) -> Play
 def read_source(reader: DocumentStore | Transaction, source_id: str) -> SourceRecord | None:
     """The webhook source, or None, whatever its org: callers check it (ingress/sources.py)."""
     return cast("SourceRecord | None", reader.get(WEBHOOK_SOURCES, source_id))
+
+
+def read_step(
+    reader: DocumentStore | Transaction, execution_id: str, index: int
+) -> StepRecord | None:
+    """The step's latest attempt, or None before its first claim (execution/step_handler.py)."""
+    return cast("StepRecord | None", reader.get(steps_path(execution_id), step_doc_id(index)))
+
+
+def read_settings(reader: DocumentStore | Transaction, org_id: str) -> SettingsRecord:
+    """The org's stored settings; empty when it never saved any (every field then defaults)."""
+    return cast("SettingsRecord", reader.get(SETTINGS, org_id) or {})

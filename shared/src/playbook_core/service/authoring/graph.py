@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from playbook_core.domain.collections import ORGANIZATIONS, PLAYBOOKS, SETTINGS, WEBHOOK_SOURCES
+from playbook_core.domain.collections import ORGANIZATIONS, PLAYBOOKS, WEBHOOK_SOURCES
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.graph import Graph, GraphPlaybook, build_graph
 from playbook_core.domain.timezones import org_timezone_name, stored_zone
 from playbook_core.ports import DocumentStore, Where
 from playbook_core.service.paging import iterate
+from playbook_core.service.records import read_settings
 
 PAGE = 100
 MAX_SOURCES = 100
@@ -62,6 +63,6 @@ def _platforms(org_id: str, store: DocumentStore) -> set[str]:
 
 def _timezone(org_id: str, store: DocumentStore) -> str:
     """§8.1: the org's settings, then the organization doc, then the default."""
-    settings = store.get(SETTINGS, org_id)
+    settings = read_settings(store, org_id)
     organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
     return org_timezone_name(settings, organization)

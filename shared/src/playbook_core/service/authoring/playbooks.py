@@ -12,7 +12,6 @@ from playbook_core.domain.collections import (
     LISTENERS,
     PLAYBOOKS,
     SCHEDULES,
-    SETTINGS,
     versions_path,
 )
 from playbook_core.domain.documents import (
@@ -41,7 +40,7 @@ from playbook_core.domain.records import PlaybookRecord
 from playbook_core.domain.sync import listener_docs, schedule_docs
 from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Where
-from playbook_core.service.records import read_playbook, with_changes
+from playbook_core.service.records import read_playbook, read_settings, with_changes
 
 _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
 MAX_COPY_ATTEMPTS = 1000
@@ -97,7 +96,7 @@ def org_timezone(reader: DocumentStore | Transaction, org_id: str) -> str:
 
     Known gap (domain.md §8.1): organizations.timezone is not consulted here.
     """
-    return org_timezone_name(reader.get(SETTINGS, org_id))
+    return org_timezone_name(read_settings(reader, org_id))
 
 
 def sync_triggers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from playbook_core.domain.validation import E164, EMAIL
 from playbook_core.ports import Clock, DocumentStore, Secrets, Where
 from playbook_core.service.ingress.sources import retire_versions
 from playbook_core.service.paging import iterate
+from playbook_core.service.records import read_settings
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}  # the local Slack stand-in; nothing else over http
 
@@ -100,7 +102,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def get_settings(*, org_id: str, store: DocumentStore) -> dict[str, Any]:
-    stored = store.get(SETTINGS, org_id) or {}
+    stored: Mapping[str, Any] = read_settings(store, org_id)
     # A field patched to null is back at its default: null means "reset", never a stored hole.
     visible = {
         key: default if stored.get(key) is None else stored[key]
@@ -125,7 +127,7 @@ def _without_answer_fields(org_id: str, changes: dict[str, Any], store: Document
     stored tier; a different one stays refused (tiers change through :activateTier / :changeTier).
     """
     kept = {key: value for key, value in changes.items() if key not in ANSWER_ONLY}
-    if "tier" in kept and kept["tier"] == (store.get(SETTINGS, org_id) or {}).get("tier"):
+    if "tier" in kept and kept["tier"] == read_settings(store, org_id).get("tier"):
         del kept["tier"]
     return kept
 
@@ -156,7 +158,7 @@ def patch_settings(
                   message="slackWebhookSecretRef must name this organization's own Slack secret "
                   "(set slackWebhookUrl to store one)"),
         ])  # fmt: skip
-    previous = org_slack_reference(org_id, store.get(SETTINGS, org_id) or {})
+    previous = org_slack_reference(org_id, read_settings(store, org_id))
     if "slackWebhookUrl" in update:
         url = update.pop("slackWebhookUrl")
         update["slackWebhookSecretRef"] = (

@@ -18,6 +18,7 @@ from playbook_core.service.authoring.playbooks import (
     org_timezone,
     sync_triggers,
 )
+from playbook_core.service.records import read_settings
 
 
 def _tier(value: str) -> Tier | None:
@@ -123,7 +124,7 @@ def activate_tier(*, authoring: Authoring, org_id: str, tier_name: str) -> dict[
 def change_tier(*, authoring: Authoring, org_id: str, to_tier: str) -> dict[str, Any]:
     store, clock = authoring.store, authoring.clock
     new = _tier(to_tier)
-    stored = (store.get(SETTINGS, org_id) or {}).get("tier")
+    stored = read_settings(store, org_id).get("tier")
     old = _tier(stored) if isinstance(stored, str) else None
     to_activate, to_pause, unchanged = tier_change(list(catalog.registry()), old, new)
     activated = [

@@ -8,7 +8,7 @@ from typing import Any
 
 from playbook_core import catalog
 from playbook_core.domain import strict_json
-from playbook_core.domain.collections import PLAYBOOKS, SETTINGS, TEMPLATES, versions_path
+from playbook_core.domain.collections import PLAYBOOKS, TEMPLATES, versions_path
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import (
     AlreadyExists,
@@ -32,6 +32,7 @@ from playbook_core.service.authoring.playbooks import (
     load_playbook,
     write_definition,
 )
+from playbook_core.service.records import read_settings
 
 MAX_IMPORT = 200
 
@@ -165,7 +166,7 @@ def clone_template(
 ) -> PlaybookRecord:
     store = authoring.store
     entry, validated = template_definition(template_id, store)
-    tier = parse_tier(str((store.get(SETTINGS, org_id) or {}).get("tier") or "none"))
+    tier = parse_tier(str(read_settings(store, org_id).get("tier") or "none"))
     if not may_clone_template(entry, tier):
         raise Forbidden(f"the {entry.tier} template '{template_id}' needs a higher tier")
     kind = "tier_template" if entry.kind == "tier_template" else "template"

@@ -25,6 +25,7 @@ from playbook_core.domain.matching import (
     loop_blocked,
     matching_trigger,
 )
+from playbook_core.domain.records import EventOutcome
 from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import Clock, Doc, DocumentStore, Where
 from playbook_core.service.execution.run_start import Runs, start_run
@@ -91,7 +92,7 @@ def _dispatch(
     customer: dict[str, Any],
     *,
     runs: Runs,
-) -> tuple[str, list[dict[str, Any]]]:
+) -> tuple[EventOutcome, list[dict[str, Any]]]:
     store = runs.store
     names = listener_names(envelope.name)
     playbook_ids = _listening_playbooks(envelope.org_id, names, store)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from playbook_core.domain import templating
-from playbook_core.domain.collections import NOTIFICATIONS, SETTINGS
+from playbook_core.domain.collections import NOTIFICATIONS
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.envelope import Causation, EventEnvelope, Source
 from playbook_core.domain.errors import NotFound, ProviderError
@@ -21,10 +21,11 @@ from playbook_core.domain.playbook import (
     WaitStep,
     minutes_of,
 )
-from playbook_core.domain.records import ExecutionRecord
+from playbook_core.domain.records import ExecutionRecord, StepRecord
 from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.ports import AgentHarness, DocumentStore, EventBus, Secrets, SlackNotifier
 from playbook_core.service.ingress.event_log import publish_event
+from playbook_core.service.records import read_settings
 
 DEFAULT_TIMEOUT_S = 20
 MAX_OUTPUT_CHARS = 64 * 1024
@@ -44,7 +45,7 @@ class ActionContext:
     index: int
     attempt: int
     render: dict[str, Any]  # the §3.5 context
-    previous: dict[str, Any] | None  # this step's stored doc from an earlier attempt
+    previous: StepRecord | None  # this step's stored doc from an earlier attempt
     now: datetime
 
     @property
@@ -89,11 +90,12 @@ def delegate(step: DelegateStep, ctx: ActionContext, harness: AgentHarness | Non
         "dryRun": ctx.dry_run,
         "idempotencyKey": h(execution["id"], ctx.index, ctx.attempt),
     }
-    validation = (ctx.previous or {}).get("validation")
-    if validation and validation.get("remediation"):
+    previous = ctx.previous
+    validation = previous.get("validation") if previous is not None else None
+    if previous is not None and validation and validation.get("remediation"):
         context |= {
             "remediation": validation["remediation"],
-            "previousOutput": (ctx.previous or {}).get("output"),
+            "previousOutput": previous.get("output"),
         }
     if ctx.dry_run and execution.get("mockAgents"):
         return StepOutcome("completed", output=MOCK_OUTPUT, extra={"score": 100})
@@ -203,7 +205,7 @@ def _slack_notice(
     store: DocumentStore, ctx: ActionContext, secrets: Secrets, slack: SlackNotifier, text: str
 ) -> StepOutcome:
     org_id = ctx.execution["orgId"]
-    reference = org_slack_reference(org_id, store.get(SETTINGS, org_id) or {})
+    reference = org_slack_reference(org_id, read_settings(store, org_id))
     not_configured = StepOutcome(
         "failed", error_code="slack_not_configured", error_message="no Slack webhook is configured"
     )

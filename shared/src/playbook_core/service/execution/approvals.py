@@ -13,8 +13,6 @@ from playbook_core.domain.collections import (
     EXECUTIONS,
     NOTIFICATIONS,
     approval_claims_path,
-    step_doc_id,
-    steps_path,
 )
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
@@ -23,7 +21,7 @@ from playbook_core.domain.records import DeliveryRecord, ExecutionRecord
 from playbook_core.domain.text import one_line
 from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
-from playbook_core.service.records import read_execution, with_changes
+from playbook_core.service.records import read_execution, read_step, with_changes
 from playbook_core.service.reporting import counters
 
 if TYPE_CHECKING:
@@ -286,8 +284,9 @@ def _decide_claimed(
         counters.record_closed(store, execution, "rejected", held=len(held), at=now)
     if approve:
         index = int(approval["gateStepIndex"])
-        step = store.get(steps_path(execution_id), step_doc_id(index)) or {}
-        enqueue_step(queue, target, execution, index, int(step.get("attempt", 1)), nonce="approved")
+        step = read_step(store, execution_id, index)
+        attempt = step["attempt"] if step is not None else 1
+        enqueue_step(queue, target, execution, index, attempt, nonce="approved")
     return approval
 
 

@@ -11,6 +11,7 @@ from playbook_core.domain.errors import NotFound, ProviderError
 from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.logging import event
 from playbook_core.ports import DocumentStore, Secrets, SlackNotifier, Transaction
+from playbook_core.service.records import read_settings
 
 THROTTLE = timedelta(hours=1)
 _log = logging.getLogger("playbooks.alerts")
@@ -47,7 +48,7 @@ class Alerter:
 
     def _claim_slot(self, org_id: str, provider: str, now: datetime) -> bool:
         def work(tx: Transaction) -> bool:
-            settings = tx.get(SETTINGS, org_id) or {"orgId": org_id}
+            settings = read_settings(tx, org_id)
             last = dict(settings.get("lastAlertAt") or {})
             previous = last.get(provider)
             if previous is not None and now - previous < THROTTLE:
@@ -59,7 +60,7 @@ class Alerter:
         return self.store.transaction(work)
 
     def _webhook(self, org_id: str) -> str | None:
-        reference = org_slack_reference(org_id, self.store.get(SETTINGS, org_id) or {})
+        reference = org_slack_reference(org_id, read_settings(self.store, org_id))
         if reference:
             try:
                 return self.secrets.get(reference)

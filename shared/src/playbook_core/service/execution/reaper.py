@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from playbook_core.domain.collections import EXECUTIONS, step_doc_id, steps_path
+from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.executions import PROGRESS_DEADLINE
 from playbook_core.ports import OrderBy, Where
 from playbook_core.service.execution.run_start import Runs, enqueue_step
-from playbook_core.service.records import as_execution
+from playbook_core.service.records import as_execution, read_step
 
 MAX_RECOVERIES = 3
 BATCH = 200
@@ -40,14 +40,14 @@ def reap(*, runs: Runs) -> dict[str, int]:
             failed += 1
             continue
         index = int(execution.get("currentStepIndex", 0))
-        step = store.get(steps_path(doc.id), step_doc_id(index)) or {}
+        step = read_step(store, doc.id, index)
         # A new task name for the same attempt: the lost task's name may still be taken.
         enqueue_step(
             queue,
             target,
             execution,
             index,
-            int(step.get("attempt", 1)),
+            step["attempt"] if step is not None else 1,
             nonce=f"reaper{recoveries + 1}",
         )
         store.update(

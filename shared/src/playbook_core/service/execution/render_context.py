@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from playbook_core.domain.collections import ORGANIZATIONS, SETTINGS, steps_path
+from playbook_core.domain.collections import ORGANIZATIONS, steps_path
 from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import DocumentStore, OrderBy
+from playbook_core.service.records import read_settings
 
 
 def org_context(store: DocumentStore, org_id: str) -> dict[str, Any]:
     """`org.*`: settings first, then the existing app's organization document."""
-    settings = store.get(SETTINGS, org_id) or {}
+    settings = read_settings(store, org_id)
     organization = store.get(ORGANIZATIONS, org_id) or {}
     owner_email = organization.get("ownerEmail")
     return {

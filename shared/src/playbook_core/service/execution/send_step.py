@@ -11,7 +11,7 @@ from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import PermanentProviderError, ProviderError
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
-from playbook_core.domain.records import DeliveryRecord
+from playbook_core.domain.records import DeliveryRecord, SettingsRecord
 from playbook_core.domain.sending import (
     Cap,
     Channel,
@@ -47,7 +47,7 @@ class SendPolicy:
     default_country: str
 
     @classmethod
-    def of(cls, settings: dict[str, Any]) -> SendPolicy:
+    def of(cls, settings: SettingsRecord) -> SendPolicy:
         caps = {
             channel: Cap(max=int(cap.get("max", 1)), window_hours=int(cap.get("windowHours", 24)))
             for channel, cap in (settings.get("frequencyCaps") or {}).items()

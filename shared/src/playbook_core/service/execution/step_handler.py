@@ -9,7 +9,6 @@ from typing import Any
 
 from playbook_core.domain.collections import (
     EXECUTIONS,
-    SETTINGS,
     step_doc_id,
     steps_path,
     versions_path,
@@ -27,7 +26,7 @@ from playbook_core.domain.playbook import (
     SendSmsStep,
     WaitStep,
 )
-from playbook_core.domain.records import ExecutionRecord
+from playbook_core.domain.records import ExecutionRecord, StepRecord
 from playbook_core.domain.retry import attempts_allowed
 from playbook_core.logging import ALERT, event
 from playbook_core.ports import (
@@ -46,7 +45,7 @@ from playbook_core.service.execution.render_context import build_context
 from playbook_core.service.execution.run_start import StepTarget, enqueue_step
 from playbook_core.service.execution.send_step import Senders, SendPolicy, run_send
 from playbook_core.service.execution.step_task import StepTask
-from playbook_core.service.records import read_execution, with_changes
+from playbook_core.service.records import read_execution, read_settings, read_step, with_changes
 from playbook_core.service.reporting import counters
 
 LEASE_MARGIN = timedelta(seconds=60)
@@ -89,7 +88,7 @@ def run_step(task: StepTask, engine: Engine) -> dict[str, Any]:
         return {"acknowledged": True, "outcome": "not_claimed"}
     running, previous = claimed
     outcome = _run(engine, running, definition, task, previous=previous, now=now)
-    started = (previous or {}).get("startedAt") or now
+    started = previous.get("startedAt", now) if previous is not None else now
     return _record(engine, running, definition, task, outcome, started_at=started)
 
 
@@ -121,21 +120,22 @@ def _claim(
     definition: PlaybookDefinition,
     task: StepTask,
     now: datetime,
-) -> tuple[ExecutionRecord, dict[str, Any] | None] | None:
+) -> tuple[ExecutionRecord, StepRecord | None] | None:
     step = definition.steps[task.step_index]
     timeout = getattr(step, "timeout_seconds", None) or actions.DEFAULT_TIMEOUT_S
     lease = now + timedelta(seconds=timeout) + LEASE_MARGIN
     path, doc_id = steps_path(execution["id"]), step_doc_id(task.step_index)
 
-    def work(tx: Transaction) -> tuple[ExecutionRecord, dict[str, Any] | None] | None:
+    def work(tx: Transaction) -> tuple[ExecutionRecord, StepRecord | None] | None:
         current = read_execution(tx, execution["id"])
-        doc = tx.get(path, doc_id)
+        doc = read_step(tx, execution["id"], task.step_index)
         if current is None or current.get("status") in TERMINAL:
             return None
         if doc is not None:
             if doc.get("status") in _FINISHED_STEPS or task.attempt < int(doc.get("attempt", 1)):
                 return None
-            if doc.get("status") == "running" and doc.get("leaseUntil") and doc["leaseUntil"] > now:
+            lease_until = doc.get("leaseUntil")
+            if doc["status"] == "running" and lease_until is not None and lease_until > now:
                 return None
         step_id = step.id or f"step_{task.step_index + 1}"  # as new_execution names it
         statuses: dict[str, str] = {**current.get("stepStatuses", {}), step_id: "running"}
@@ -152,22 +152,18 @@ def _claim(
         if current["status"] == "pending_approval":
             changes["status"] = "pending_approval"
         tx.update(EXECUTIONS, execution["id"], changes)
-        tx.set(
-            path,
-            doc_id,
-            {
-                **(doc or {}),
-                "orgId": current["orgId"],
-                "executionId": current["id"],
-                "index": task.step_index,
-                "stepId": step.id,
-                "action": step.action,
-                "status": "running",
-                "attempt": task.attempt,
-                "leaseUntil": lease,
-                "startedAt": (doc or {}).get("startedAt", now),
-            },
-        )
+        claimed: StepRecord = {
+            "orgId": current["orgId"],
+            "executionId": current["id"],
+            "index": task.step_index,
+            "stepId": step_id,
+            "action": step.action,
+            "status": "running",
+            "attempt": task.attempt,
+            "leaseUntil": lease,
+            "startedAt": doc.get("startedAt", now) if doc is not None else now,
+        }
+        tx.set(path, doc_id, {**doc, **claimed} if doc is not None else claimed)
         return with_changes(current, changes), doc
 
     return engine.store.transaction(work)
@@ -179,7 +175,7 @@ def _run(
     definition: PlaybookDefinition,
     task: StepTask,
     *,
-    previous: dict[str, Any] | None,
+    previous: StepRecord | None,
     now: datetime,
 ) -> StepOutcome:
     step = definition.steps[task.step_index]
@@ -204,7 +200,7 @@ def _run(
 def _send(
     engine: Engine, step: Any, ctx: actions.ActionContext, definition: PlaybookDefinition
 ) -> StepOutcome:
-    policy = SendPolicy.of(engine.store.get(SETTINGS, ctx.execution["orgId"]) or {})
+    policy = SendPolicy.of(read_settings(engine.store, ctx.execution["orgId"]))
     allowed = _attempts(step, definition)
     if isinstance(step, (SendEmailStep, SendSmsStep)):
         return run_send(

@@ -22,7 +22,6 @@ from playbook_core.domain.collections import (
     INVENTORY,
     ORDERS,
     ORGANIZATIONS,
-    SETTINGS,
 )
 from playbook_core.domain.customer_dates import customer_rows, last_order_row
 from playbook_core.domain.doc_fields import mapping
@@ -30,6 +29,7 @@ from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.logging import event
 from playbook_core.ports import DocumentStore, Transaction, Where
 from playbook_core.service.ingress.event_log import Publishing, publish_event
+from playbook_core.service.records import read_settings
 
 _FUNCTIONS = {
     ORDERS: "on_order_written",
@@ -42,7 +42,7 @@ _log = logging.getLogger("playbooks.changes")
 
 def org_facts(store: DocumentStore, org_id: str) -> OrgFacts:
     """Timezone (settings, then organizations, then the default), threshold and phone country."""
-    settings = store.get(SETTINGS, org_id) or {}
+    settings = read_settings(store, org_id)
     organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
     timezone = org_timezone(settings, organization)  # a bad stored zone means the default
     own = settings.get("lowStockThreshold")

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args
 
 from playbook_core.domain.collections import EVENT_LOG
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.ids import h
+from playbook_core.domain.records import EventLogRecord, EventOutcome
 from playbook_core.ports import Clock, DocumentStore, EventBus
 
 EVENT_LOG_TTL = timedelta(days=30)
-OUTCOMES = frozenset(
-    {
-        "dispatched", "not_dispatched", "execution_created", "duplicate_event", "no_listeners",
-        "playbook_inactive", "filtered", "tenant_mismatch", "loop_blocked", "unknown_event",
-        "unknown_org", "invalid_envelope", "ignored_topic", "dead_lettered",
-    }
-)  # fmt: skip
+OUTCOMES: frozenset[str] = frozenset(get_args(EventOutcome))
 
 
 @dataclass(frozen=True)
@@ -47,7 +42,7 @@ def record_outcome(
     *,
     store: DocumentStore,
     envelope: EventEnvelope,
-    outcome: str,
+    outcome: EventOutcome,
     matches: list[dict[str, Any]] | None = None,
     identity_key: str | None = None,
     order_summary: dict[str, Any] | None = None,
@@ -59,7 +54,7 @@ def record_outcome(
     source: dict[str, Any] = {"kind": envelope.source.kind, "ref": envelope.source.ref}
     if envelope.source.stale:  # §6.4 rule 6: processed late, and how late
         source.update(stale=True, ageSeconds=envelope.source.age_seconds)
-    document: dict[str, Any] = {
+    document: EventLogRecord = {
         "orgId": envelope.org_id,
         "eventId": envelope.event_id,
         "name": envelope.name,

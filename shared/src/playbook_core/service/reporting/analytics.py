@@ -10,12 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from playbook_core.domain import reports
-from playbook_core.domain.collections import ORGANIZATIONS, PLAYBOOKS, SETTINGS, STATS
+from playbook_core.domain.collections import ORGANIZATIONS, PLAYBOOKS, STATS
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.ports import Clock, DocumentStore, Where
 from playbook_core.service.authoring.playbooks import load_playbook
 from playbook_core.service.paging import iterate
+from playbook_core.service.records import read_settings
 from playbook_core.service.reporting.counters import ALL, PAGE
 
 MAX_DAYS = 366
@@ -36,7 +37,7 @@ class _Org:
 
 
 def _org(store: DocumentStore, org_id: str, clock: Clock) -> _Org:
-    settings = store.get(SETTINGS, org_id) or {}
+    settings = read_settings(store, org_id)
     currency = settings.get("currency")
     organization: Mapping[str, Any] = {}
     if stored_zone(settings) is None or not isinstance(currency, str):  # the org doc fills gaps

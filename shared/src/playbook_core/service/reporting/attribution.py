@@ -19,7 +19,6 @@ from playbook_core.domain.collections import (
     CUSTOMERS,
     DELIVERIES,
     ORGANIZATIONS,
-    SETTINGS,
 )
 from playbook_core.domain.doc_fields import text
 from playbook_core.domain.envelope import EventEnvelope
@@ -28,6 +27,7 @@ from playbook_core.domain.timezones import DEFAULT_TIMEZONE, org_timezone, store
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, OrderBy, Transaction, Where
 from playbook_core.service.dispatch.dispatcher import PushedMessage
+from playbook_core.service.records import read_settings
 from playbook_core.service.reporting import counters
 
 ACTED_ON = frozenset({"order.created", "order.cancelled", "order.refunded"})
@@ -48,7 +48,7 @@ def org_rules(
     store: DocumentStore, org_id: str, settings: Mapping[str, Any] | None = None
 ) -> OrgRules:
     if settings is None:
-        settings = store.get(SETTINGS, org_id) or {}
+        settings = read_settings(store, org_id)
     currency = normalise_currency(settings.get("currency"))
     organization: Mapping[str, Any] = {}
     if stored_zone(settings) is None or currency is None:  # the organizations doc fills the gaps

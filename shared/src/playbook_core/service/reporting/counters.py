@@ -10,13 +10,14 @@ from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 from playbook_core.domain import reports
-from playbook_core.domain.collections import APPROVALS, ORGANIZATIONS, SETTINGS, STATS, SUMMARIES
+from playbook_core.domain.collections import APPROVALS, ORGANIZATIONS, STATS, SUMMARIES
 from playbook_core.domain.errors import Unavailable
 from playbook_core.domain.ids import h
 from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.logging import event
 from playbook_core.ports import DocumentStore, Increment, Transaction, Where
 from playbook_core.service.paging import iterate
+from playbook_core.service.records import read_settings
 
 SHARDS = 5
 ALL = "all"
@@ -97,7 +98,7 @@ def bump(
 
 def org_zone(store: DocumentStore, org_id: str) -> ZoneInfo:
     """The org's zone (§8.1); the organization document is read only when settings name none."""
-    settings = store.get(SETTINGS, org_id) or {}
+    settings = read_settings(store, org_id)
     organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
     return org_timezone(settings, organization)
 
