@@ -144,6 +144,8 @@ def test_a_cancelled_run_counts_the_cancellation_and_its_held_send(rig):
     assert day_total(rig.store, rig.org) == {
         "executions": 1, "cancelled": 1, "skipped": {"cancelled": 1},
     }  # fmt: skip
+    cancelled = rig.store.get(EXECUTIONS, execution_id)
+    assert cancelled["expiresAt"] == rig.clock.now() + timedelta(days=180)  # the completed-run TTL
 
 
 def test_the_date_is_the_event_day_in_the_org_zone(rig):

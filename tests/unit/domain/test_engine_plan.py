@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from playbook_core.domain.engine import COMPLETION_TTL, EnqueueStep, Plan, StepOutcome, plan
+from playbook_core.domain.engine import (
+    COMPLETION_TTL,
+    EnqueueStep,
+    Plan,
+    StepOutcome,
+    closed_run_changes,
+    plan,
+)
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 STEP_IDS = ["draft", "pause", "promo", "tell_staff"]
@@ -495,3 +502,20 @@ def test_summaries_stay_one_entry_per_step_and_counts_never_decrease(case):
     assert indexes == sorted(set(indexes))
     before, after = kwargs["execution"]["counts"], planned.execution_changes["counts"]
     assert all(after[key] >= value for key, value in before.items())
+
+
+def test_a_run_closed_from_outside_marks_unfinished_steps_not_run_and_gets_its_ttl():
+    execution = running_at(2, stepStatuses={
+        "draft": "completed", "pause": "skipped", "promo": "retry_scheduled", "tell_staff": "pending",
+    })  # fmt: skip
+    changes = closed_run_changes(execution, "cancelled", "cancelled_by_user", NOW)
+    assert changes == {
+        "status": "cancelled",
+        "statusReason": "cancelled_by_user",
+        "stepStatuses": {
+            "draft": "completed", "pause": "skipped", "promo": "not_run", "tell_staff": "not_run",
+        },
+        "completedAt": NOW,
+        "updatedAt": NOW,
+        "expiresAt": NOW + COMPLETION_TTL,
+    }  # fmt: skip

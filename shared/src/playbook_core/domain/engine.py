@@ -22,6 +22,25 @@ from playbook_core.domain.retry import ErrorClass, retry_delay_s
 
 StepStatus = Literal["completed", "skipped", "failed", "retry", "pending_approval"]
 COMPLETION_TTL = timedelta(days=180)
+_UNFINISHED = frozenset({"pending", "retry_scheduled", "running"})
+
+
+def closed_run_changes(
+    execution: ExecutionRecord, status: str, reason: str, now: datetime
+) -> dict[str, Any]:
+    """A run closed from outside its steps (cancel, reject, expiry); unfinished steps: not_run."""
+    statuses = {
+        step_id: "not_run" if value in _UNFINISHED else value
+        for step_id, value in (execution.get("stepStatuses") or {}).items()
+    }
+    return {
+        "status": status,
+        "statusReason": reason,
+        "stepStatuses": statuses,
+        "completedAt": now,
+        "updatedAt": now,
+        "expiresAt": now + COMPLETION_TTL,
+    }
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from playbook_core.domain.collections import (
     NOTIFICATIONS,
     approval_claims_path,
 )
-from playbook_core.domain.engine import StepOutcome
+from playbook_core.domain.engine import StepOutcome, closed_run_changes
 from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
 from playbook_core.domain.records import DeliveryRecord, ExecutionRecord
 from playbook_core.domain.text import one_line
-from playbook_core.ports import Clock, DocumentStore, OrderBy, TaskQueue, Transaction, Where
+from playbook_core.ports import Clock, Doc, DocumentStore, OrderBy, TaskQueue, Transaction, Where
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
 from playbook_core.service.records import read_execution, read_step, with_changes
 from playbook_core.service.reporting import counters
@@ -121,8 +121,18 @@ def hold_for_approval(
     )
 
 
-def _close_held(tx: Transaction, store_query: list[Any], reason: str, now: datetime) -> None:
-    for doc in store_query:
+def held_deliveries(store: DocumentStore, org_id: str, execution_id: str) -> list[Doc]:
+    """The run's sends waiting for its approval (at most one per send step)."""
+    where = [
+        Where("orgId", "==", org_id),
+        Where("executionId", "==", execution_id),
+        Where("status", "==", "held"),
+    ]
+    return store.query(DELIVERIES, where, limit=50).docs
+
+
+def close_held(tx: Transaction, held: list[Doc], reason: str, now: datetime) -> None:
+    for doc in held:
         tx.update(DELIVERIES, doc.id, {"status": "skipped", "skipReason": reason, "updatedAt": now})
 
 
@@ -130,7 +140,7 @@ def _close_if_not_decidable(
     tx: Transaction,
     approval: dict[str, Any],
     execution: ExecutionRecord,
-    held: list[Any],
+    held: list[Doc],
     now: datetime,
 ) -> str | None:
     """'withdrawn' or 'expired' after closing what the approval left open; None when decidable."""
@@ -138,7 +148,7 @@ def _close_if_not_decidable(
         # The run ended while it waited (its playbook archived, say): approving must not
         # resume it, and rejecting has nothing left to stop.
         tx.update(APPROVALS, execution["id"], {"status": "cancelled", "decidedAt": now})
-        _close_held(tx, held, "cancelled", now)
+        close_held(tx, held, "cancelled", now)
         return "withdrawn"
     if approval["expiresAt"] <= now:
         _expire(tx, approval, execution, held, now)
@@ -225,15 +235,7 @@ def _decide_claimed(
     target: StepTarget,
     now: datetime,
 ) -> dict[str, Any]:
-    held = store.query(
-        DELIVERIES,
-        [
-            Where("orgId", "==", org_id),
-            Where("executionId", "==", execution_id),
-            Where("status", "==", "held"),
-        ],
-        limit=50,
-    ).docs
+    held = held_deliveries(store, org_id, execution_id)
 
     ended: list[tuple[str, ExecutionRecord]] = []
 
@@ -265,8 +267,8 @@ def _decide_claimed(
                 "updatedAt": now,
             }
         else:
-            changes = _terminal_changes(execution, "rejected", "approval_rejected", now)
-            _close_held(tx, held, "approval_rejected", now)
+            changes = closed_run_changes(execution, "rejected", "approval_rejected", now)
+            close_held(tx, held, "approval_rejected", now)
         tx.update(EXECUTIONS, execution_id, changes)
         return {**approval, **decision}, with_changes(execution, changes)
 
@@ -290,37 +292,20 @@ def _decide_claimed(
     return approval
 
 
-def _terminal_changes(
-    execution: ExecutionRecord, status: str, reason: str, now: datetime
-) -> dict[str, Any]:
-    statuses = dict(execution.get("stepStatuses") or {})
-    for step_id, value in statuses.items():
-        if value in ("pending", "retry_scheduled", "running"):
-            statuses[step_id] = "not_run"
-    return {
-        "status": status,
-        "statusReason": reason,
-        "stepStatuses": statuses,
-        "completedAt": now,
-        "updatedAt": now,
-        "expiresAt": now + timedelta(days=180),
-    }
-
-
 def _expire(
     tx: Transaction,
     approval: dict[str, Any],
     execution: ExecutionRecord,
-    held: list[Any],
+    held: list[Doc],
     now: datetime,
 ) -> None:
     tx.update(APPROVALS, approval["id"], {"status": "expired", "decidedAt": now})
     tx.update(
         EXECUTIONS,
         execution["id"],
-        _terminal_changes(execution, "expired", "approval_expired", now),
+        closed_run_changes(execution, "expired", "approval_expired", now),
     )
-    _close_held(tx, held, "approval_expired", now)
+    close_held(tx, held, "approval_expired", now)
 
 
 def expire_due(*, store: DocumentStore, clock: Clock, limit: int = 200) -> int:
@@ -334,18 +319,10 @@ def expire_due(*, store: DocumentStore, clock: Clock, limit: int = 200) -> int:
     ).docs
     for doc in due:
         org_id = doc.data["orgId"]
-        held = store.query(
-            DELIVERIES,
-            [
-                Where("orgId", "==", org_id),
-                Where("executionId", "==", doc.id),
-                Where("status", "==", "held"),
-            ],
-            limit=50,
-        ).docs
+        held = held_deliveries(store, org_id, doc.id)
 
         def work(
-            tx: Transaction, approval_id: str = doc.id, held: list[Any] = held
+            tx: Transaction, approval_id: str = doc.id, held: list[Doc] = held
         ) -> ExecutionRecord | None:
             approval = tx.get(APPROVALS, approval_id)
             execution = read_execution(tx, approval_id)

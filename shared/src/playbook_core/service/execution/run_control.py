@@ -13,6 +13,7 @@ from playbook_core.domain.collections import (
     versions_path,
 )
 from playbook_core.domain.documents import definition_of
+from playbook_core.domain.engine import closed_run_changes
 from playbook_core.domain.errors import BadRequest, Conflict, NotFound
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.lifecycle import version_doc_id
@@ -26,6 +27,7 @@ from playbook_core.ports import (
     Where,
 )
 from playbook_core.service.authoring.playbooks import load_playbook
+from playbook_core.service.execution.approvals import close_held, held_deliveries
 from playbook_core.service.execution.run_start import Runs, start_run
 from playbook_core.service.records import read_execution
 from playbook_core.service.reporting import counters
@@ -82,15 +84,7 @@ def cancel_execution(
     *, org_id: str, execution_id: str, actor: str, store: DocumentStore, clock: Clock
 ) -> dict[str, Any]:
     now = clock.now()
-    held = store.query(
-        DELIVERIES,
-        [
-            Where("orgId", "==", org_id),
-            Where("executionId", "==", execution_id),
-            Where("status", "==", "held"),
-        ],
-        limit=50,
-    ).docs
+    held = held_deliveries(store, org_id, execution_id)
 
     def work(tx: Transaction) -> dict[str, Any]:
         execution = read_execution(tx, execution_id)
@@ -99,27 +93,14 @@ def cancel_execution(
             raise NotFound(f"no execution '{execution_id}' in this organization")
         if execution["status"] in TERMINAL:
             raise Conflict(f"the run is already {execution['status']}", code="not-cancellable")
-        statuses = {
-            k: ("not_run" if v in ("pending", "retry_scheduled", "running") else v)
-            for k, v in (execution.get("stepStatuses") or {}).items()
-        }
         changes = {
-            "status": "cancelled",
-            "statusReason": "cancelled_by_user",
+            **closed_run_changes(execution, "cancelled", "cancelled_by_user", now),
             "cancelledBy": actor,
-            "stepStatuses": statuses,
-            "completedAt": now,
-            "updatedAt": now,
         }
         tx.update(EXECUTIONS, execution_id, changes)
         if approval is not None and approval.get("status") == "pending":
             tx.update(APPROVALS, execution_id, {"status": "cancelled", "decidedAt": now})
-        for doc in held:
-            tx.update(
-                DELIVERIES,
-                doc.id,
-                {"status": "skipped", "skipReason": "cancelled", "updatedAt": now},
-            )
+        close_held(tx, held, "cancelled", now)
         return {**execution, **changes}
 
     cancelled = store.transaction(work)
