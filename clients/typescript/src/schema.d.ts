@@ -1100,6 +1100,48 @@ export interface components {
              */
             templateId: string;
         };
+        /**
+         * Compliance
+         * @description The org's compliance profile (compliance.md): stored whole, rules can only be added.
+         */
+        Compliance: {
+            /**
+             * Forbiddenterms
+             * @default []
+             */
+            forbiddenTerms?: string[];
+            /** @default null */
+            frequency?: components["schemas"]["OrgFrequency"] | null;
+            /**
+             * Legalname
+             * @default null
+             */
+            legalName?: string | null;
+            /**
+             * Licenses
+             * @default {}
+             */
+            licenses?: {
+                [key: string]: string;
+            };
+            /**
+             * Postaladdress
+             * @default null
+             */
+            postalAddress?: string | null;
+            /** @default null */
+            sendWindow?: components["schemas"]["SendWindow"] | null;
+            /**
+             * Smsbrandname
+             * @default null
+             */
+            smsBrandName?: string | null;
+            /**
+             * States
+             * @default []
+             */
+            states?: string[];
+        };
         /** Daily */
         Daily: {
             /**
@@ -2281,6 +2323,13 @@ export interface components {
             to: string;
             totals: components["schemas"]["Figures"];
         };
+        /** OrgFrequency */
+        OrgFrequency: {
+            /** Max */
+            max: number;
+            /** Windowhours */
+            windowHours: number;
+        };
         /**
          * Playbook
          * @description A stored playbook: its definition and the fields the server manages.
@@ -3147,6 +3196,13 @@ export interface components {
              */
             retryOnFailure?: boolean | null;
         };
+        /** SendWindow */
+        SendWindow: {
+            /** End */
+            end: string;
+            /** Start */
+            start: string;
+        };
         /** Settings */
         Settings: {
             /**
@@ -3170,6 +3226,8 @@ export interface components {
              * @example 7
              */
             attributionWindowDays: number;
+            /** @description Licences and brand facts the compliance rules need, and the org's own stricter rules (docs/compliance.md) */
+            compliance: components["schemas"]["Compliance"];
             /**
              * Costperexecutionusd
              * @description Decimal string
@@ -3249,6 +3307,8 @@ export interface components {
              * @default null
              */
             attributionWindowDays?: number | null;
+            /** @default null */
+            compliance?: components["schemas"]["Compliance"] | null;
             /**
              * Costperexecutionusd
              * @default null
@@ -6786,6 +6846,7 @@ export interface operations {
                      *       "alertPhone": "+14155550100",
                      *       "approvalTtlHours": 72,
                      *       "attributionWindowDays": 7,
+                     *       "compliance": {},
                      *       "costPerExecutionUsd": "0.05",
                      *       "dedupWindowHours": 24,
                      *       "defaultCountry": "US",
@@ -6847,6 +6908,7 @@ export interface operations {
                      *       "alertPhone": "+14155550100",
                      *       "approvalTtlHours": 72,
                      *       "attributionWindowDays": 7,
+                     *       "compliance": {},
                      *       "costPerExecutionUsd": "0.05",
                      *       "dedupWindowHours": 24,
                      *       "defaultCountry": "US",

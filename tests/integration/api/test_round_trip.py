@@ -174,6 +174,16 @@ SETTINGS_CHANGES = {
     "defaultCountry": "CA",
     "timezone": "America/New_York",
     "frequencyCaps": {"email": {"enabled": False, "max": 3, "windowHours": 48}},
+    "compliance": {
+        "states": ["CA", "NY"],
+        "licenses": {"CA": "C10-0000001-LIC"},
+        "legalName": "Green Leaf LLC",
+        "postalAddress": "1 Main St, Oakland, CA 94607",
+        "smsBrandName": "GreenLeaf",
+        "forbiddenTerms": ["blowout"],
+        "sendWindow": {"start": "09:00", "end": "20:00"},
+        "frequency": {"max": 2, "windowHours": 24},
+    },
 }
 
 

@@ -145,6 +145,37 @@ def test_settings_defaults_patch_and_validation(api):
     assert {e["path"] for e in bad.get_json()["errors"]} == {"timezone", "nope"}
 
 
+def test_the_compliance_profile_defaults_is_stored_whole_and_refuses_weak_shapes(api):
+    defaults = api.as_().get("/v1/orgs/org_a/settings").get_json()["compliance"]
+    assert defaults == {
+        "states": [], "licenses": {}, "legalName": None, "postalAddress": None,
+        "smsBrandName": None, "forbiddenTerms": [], "sendWindow": None, "frequency": None,
+    }  # fmt: skip
+    patched = api.as_().patch(
+        "/v1/orgs/org_a/settings", json={"compliance": {"states": ["CA"], "smsBrandName": "Leaf"}}
+    )
+    assert patched.get_json()["compliance"] == {
+        **defaults,
+        "states": ["CA"],
+        "smsBrandName": "Leaf",
+    }
+    replaced = api.as_().patch("/v1/orgs/org_a/settings", json={"compliance": {"states": ["NY"]}})
+    assert replaced.get_json()["compliance"] == {**defaults, "states": ["NY"]}  # whole, not merged
+    for bad, path in [
+        ({"states": ["XX"]}, "compliance.states.0"),
+        ({"licenses": {"ca": "1"}}, "compliance.licenses.ca.[key]"),
+        ({"sendWindow": {"start": "21:00", "end": "08:00"}}, "compliance.sendWindow"),
+        ({"sendWindow": {"start": "8am", "end": "20:00"}}, "compliance.sendWindow.start"),
+        ({"frequency": {"max": 0, "windowHours": 24}}, "compliance.frequency.max"),
+        ({"smsBrandName": "x" * 41}, "compliance.smsBrandName"),
+        ({"extra": 1}, "compliance.extra"),
+    ]:
+        refused = api.as_().patch("/v1/orgs/org_a/settings", json={"compliance": bad})
+        assert refused.status_code == 422, bad
+        assert [e["path"] for e in refused.get_json()["errors"]] == [path], refused.get_json()
+    assert api.as_().get("/v1/orgs/org_a/settings").get_json()["compliance"]["states"] == ["NY"]
+
+
 def test_org_timezone_change_moves_inherited_schedules(api):
     activate(api, "growth")
     before = api.app.store.get(SCHEDULES, "org_a_daily-competitive-intel__on_schedule")

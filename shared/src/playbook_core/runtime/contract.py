@@ -21,6 +21,7 @@ from playbook_core.domain.records import (
     StepRecordStatus,
     TriggerType,
 )
+from playbook_core.service.authoring.settings import Compliance
 from playbook_core.service.ingress.sources import MIN_SECRET_LENGTH
 
 # ruff: noqa: N815 - field names are the camelCase wire names
@@ -396,6 +397,10 @@ class Settings(Body):
         description="The org's own Slack secret; set slackWebhookUrl to change it", examples=[None]
     )
     defaultCountry: str = Field(pattern=r"^[A-Z]{2}$", examples=["US"])
+    compliance: Compliance = Field(
+        description="Licences and brand facts the compliance rules need, and the org's own "
+        "stricter rules (docs/compliance.md)"
+    )
 
 
 class WebhookSource(Body):
