@@ -31,6 +31,8 @@ STOP_ORDER = (  # Java first, then the Firebase CLI (Node)
 )  # fmt: skip
 REGION = "us-central1"
 DEV_CRON_SECRET = "local-dev-cron-secret"  # noqa: S105 - a fixed local value, never deployed
+# Signs the unsubscribe links local emails carry (docs/consent.md §4); never deployed.
+DEV_UNSUBSCRIBE_KEY = "local-dev-unsubscribe-key-not-secret"
 # FIREBASE_AUTH_EMULATOR_HOST when the Auth emulator is off or missing: the API still accepts
 # unsigned tokens (`playbooks token`, api.md §3) though nothing listens there.
 AUTH_EMULATOR_MARKER = f"127.0.0.1:{auth_emulator.DEFAULT_PORT}"
@@ -116,6 +118,11 @@ def cron_secret() -> str:
     return os.environ.get("CRON_SECRET") or DEV_CRON_SECRET
 
 
+def unsubscribe_key() -> str:
+    """The key the gateway signs unsubscribe links with: the shell's, else the local one."""
+    return os.environ.get("UNSUBSCRIBE_KEY") or DEV_UNSUBSCRIBE_KEY
+
+
 def _base_env(backend: str) -> dict[str, str]:
     env = dict(os.environ)
     # A deployed-runtime marker or a stray emulator address from the shell must not leak in.
@@ -163,6 +170,7 @@ def gateway_env(base: dict[str, str], state_dir: Path, endpoints: dict[str, Any]
         AGENT_HARNESS_URL=endpoints["agents"],
         SLACK_ALERT_WEBHOOK_URL=f"{endpoints['slack']}{ALERT_WEBHOOK_PATH}",
         CRON_SECRET=cron_secret(),
+        UNSUBSCRIBE_KEY=unsubscribe_key(),
         FIREBASE_AUTH_EMULATOR_HOST=endpoints.get("auth") or AUTH_EMULATOR_MARKER,
     )
     return env

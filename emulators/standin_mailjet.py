@@ -20,6 +20,13 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _FIRST_MESSAGE_ID = 288230376151711744
 _MAX_SUBJECT = 255
 _CONTENT_KEYS = ("TextPart", "HTMLPart", "TemplateID")
+# RFC 5322 field names; the stand-in refuses headers that would fight the message's own properties
+# (possibly stricter than Mailjet, which documents no list): a client must use the properties.
+_HEADER_NAME = re.compile(r"^[!-9;-~]{1,100}$")
+_STRUCTURAL_HEADERS = frozenset({
+    "from", "sender", "to", "cc", "bcc", "subject", "reply-to", "content-type", "mime-version",
+    "content-transfer-encoding", "return-path",
+})  # fmt: skip
 _AUTH_MESSAGE = (
     "API key authentication/authorization failure. You may be unauthorized to access the API "
     "or your API key may be expired. Visit API keys management section to check your keys."
@@ -112,6 +119,26 @@ def _content_errors(message: dict[str, Any]) -> list[dict[str, Any]]:
     return errors
 
 
+def _header_errors(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """v3.1 `Headers`: an object of header name → string value, nothing that forges structure."""
+    if "Headers" not in message:
+        return []
+    headers = message["Headers"]
+    if not isinstance(headers, dict):
+        return [_mismatch("Headers", "object")]
+    errors: list[dict[str, Any]] = []
+    for name, value in headers.items():
+        where = f"Headers.{name}"
+        if not isinstance(value, str):
+            errors.append(_mismatch(where, "string"))
+        elif not _HEADER_NAME.match(name) or "\r" in value or "\n" in value:
+            errors.append(_error("mj-0019", f'"{name}" is not a valid header.', where))
+        elif name.lower() in _STRUCTURAL_HEADERS:
+            message_text = f'"{name}" is set through its own property, not Headers.'
+            errors.append(_error("mj-0019", message_text, where))
+    return errors
+
+
 def message_errors(message: Any) -> list[dict[str, Any]]:
     """Every v3.1 `Errors` entry one message deserves; empty when Mailjet would accept it."""
     if not isinstance(message, dict):
@@ -123,7 +150,7 @@ def message_errors(message: Any) -> list[dict[str, Any]]:
     errors += _recipient_errors(message, "Bcc", required=False)
     if "ReplyTo" in message:
         errors += _address_errors(message["ReplyTo"], "ReplyTo")
-    return errors + _content_errors(message)
+    return errors + _content_errors(message) + _header_errors(message)
 
 
 class MailjetStandIn(Provider):
@@ -135,6 +162,9 @@ class MailjetStandIn(Provider):
         self._lock = threading.Lock()
         self._ids = itertools.count(_FIRST_MESSAGE_ID)
         self._sent: list[dict[str, Any]] = []  # Mailjet never dedupes on CustomID; neither do we
+        # What each recipient would see, headers included (`GET /__messages`); `_sent` stays in
+        # the shape of Mailjet's own message resource, which carries no headers.
+        self._delivered: list[dict[str, Any]] = []
 
     def handle(self, request: Request) -> Reply:
         if request.path == "/v3.1/send":
@@ -142,6 +172,12 @@ class MailjetStandIn(Provider):
         if request.path == "/v3/REST/message" or request.path.startswith("/v3/REST/message/"):
             return self._guarded(request, "GET", self._lookup)
         return _global_error(404, "mj-0404", f"No route for {request.path}.")
+
+    def control(self, request: Request) -> Reply | None:
+        if (request.method, request.path) == ("GET", "/__messages"):
+            with self._lock:
+                return json_reply(200, [dict(item) for item in self._delivered])
+        return None
 
     def simulated_error(self, status: int) -> Reply:
         code = "mj-0015" if status == 401 else f"mj-sim-{status}"
@@ -210,6 +246,17 @@ class MailjetStandIn(Provider):
                     "IsTextPartIncluded": "TextPart" in message,
                     "IsHTMLPartIncluded": "HTMLPart" in message,
                     "TemplateID": message.get("TemplateID", 0),
+                }
+            )
+            self._delivered.append(
+                {
+                    "MessageID": message_id,
+                    "To": email,
+                    "Subject": message.get("Subject", ""),
+                    "CustomID": message.get("CustomID", ""),
+                    "Headers": dict(message.get("Headers") or {}),
+                    "TextPart": message.get("TextPart"),
+                    "HTMLPart": message.get("HTMLPart"),
                 }
             )
         return {

@@ -7,6 +7,7 @@ from typing import Any
 import functions_framework
 from flask import Request, Response
 
+from playbook_core.runtime import unsubscribe_page
 from playbook_core.runtime.api import dispatch
 from playbook_core.runtime.bootstrap import app
 from playbook_core.runtime.callers import internal, internal_event
@@ -55,6 +56,25 @@ def webhook_shopify(request: Request) -> Response:
 @http_boundary
 def webhook_woocommerce(request: Request) -> Response:
     return _webhook("woocommerce", request)
+
+
+@functions_framework.http
+@http_boundary
+def webhook_blackleaf(request: Request) -> Response:
+    """Inbound SMS: the org's signature on the raw body, then STOP/START (consent.md §3)."""
+    answer = app().receive_sms(
+        headers=dict(request.headers.items()),
+        body=request.get_data(cache=False),
+        query_org_id=request.args.get("orgId"),
+    )
+    return json_response(answer)
+
+
+@functions_framework.http
+@http_boundary
+def email_unsubscribe(request: Request) -> Response:
+    """The unsubscribe link: GET a page, POST one click (consent.md §4). Public: a signed token."""
+    return unsubscribe_page.handle(request, app())
 
 
 @functions_framework.http

@@ -45,6 +45,7 @@ locals {
       PLAYBOOKS_BACKEND            = "emulators" # Firestore, Pub/Sub and Cloud Tasks adapters (architecture.md §4)
       PLAYBOOKS_REGION             = local.region
       PLAYBOOKS_FUNCTIONS_BASE_URL = local.functions_base_url
+      PLAYBOOKS_PUBLIC_BASE_URL    = var.public_base_url
       PLAYBOOKS_EVENTS_TOPIC       = module.manifest.events_topic
       PLAYBOOKS_STEPS_QUEUE        = module.manifest.steps_queue
       MAILJET_API_BASE             = var.mailjet_api_base

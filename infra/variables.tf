@@ -63,11 +63,12 @@ variable "mounted_secrets" {
     "AGENT_HARNESS_TOKEN",
     "SLACK_ALERT_WEBHOOK_URL",
     "CRON_SECRET",
+    "UNSUBSCRIBE_KEY",
   ]
 }
 
 variable "org_secret_prefixes" {
-  description = "Secret id prefixes of secrets the code creates at run time (per-source webhook secrets `webhook-…`, domain.md §6.1). The webhook receivers may read them; the dashboard API may create them and add versions."
+  description = "Secret id prefixes of secrets the code creates at run time (per-source webhook secrets and per-org inbound SMS secrets `webhook-…`, domain.md §6.1, consent.md §3). The public HTTP functions may read them; the dashboard API may create them and add versions."
   type        = list(string)
   default     = ["webhook-"]
 }
@@ -76,6 +77,12 @@ variable "org_slack_secret_prefix" {
   description = "Secret id prefix of per-org Slack webhook secrets (playbook_settings.slackWebhookSecretRef, domain.md §2.3). The functions that send Slack messages may read secrets with this prefix and no others; the dashboard API creates them from settings.slackWebhookUrl under a name derived from the org id."
   type        = string
   default     = "slack-"
+}
+
+variable "public_base_url" {
+  description = "PLAYBOOKS_PUBLIC_BASE_URL: the base of the URLs people are given (unsubscribe links in email, the inbound SMS webhook URL), e.g. a custom domain mapped to the functions. Null: the functions' own cloudfunctions.net base."
+  type        = string
+  default     = null
 }
 
 variable "mailjet_api_base" {

@@ -109,6 +109,39 @@ def test_a_template_send_carries_template_language_and_variables(standin, client
     assert not {"Subject", "TextPart", "HTMLPart"} & set(message)
 
 
+def test_unsubscribe_headers_reach_the_recipient_as_mailjet_headers(standin, client):
+    # RFC 8058 (consent.md §4): every marketing email carries both headers.
+    link = "https://links.example.com/email_unsubscribe?token=abc.def"
+    headers = {
+        "List-Unsubscribe": f"<{link}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    mailer(standin, client).send(email(headers=headers))
+    _, message = sent_message(standin)
+    assert message["Headers"] == headers
+    (delivered,) = httpx.get(f"{standin.url}/__messages", timeout=5).json()
+    assert delivered["Headers"] == headers
+    assert delivered["To"] == "ada@example.com"
+
+
+def test_a_message_without_headers_sends_none(standin, client):
+    mailer(standin, client).send(email())
+    _, message = sent_message(standin)
+    assert "Headers" not in message
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Subject": "forged"}, {"List-Unsubscribe": "<x>\r\nBcc: victim@example.com"},
+     {"Bad Name": "x"}],
+)  # fmt: skip
+def test_the_stand_in_refuses_headers_that_would_forge_the_message(standin, client, headers):
+    with pytest.raises(PermanentProviderError) as caught:
+        mailer(standin, client).send(email(headers=headers))
+    assert caught.value.code == "provider_rejected"
+    assert "mj-0019" in caught.value.detail
+
+
 def test_find_sent_returns_the_message_sent_under_the_custom_id(standin, client):
     adapter = mailer(standin, client)
     sent = adapter.send(email(custom_id="dlv_recover_me"))

@@ -401,3 +401,68 @@ def test_an_order_document_write_produces_order_created(pipeline):
     outcomes = {m["playbookId"]: m["outcome"] for m in entry["matches"]}
     assert outcomes == {pipeline.usd: "execution_created", pipeline.eur: "filtered"}
     assert entry["orderSummary"]["totalMinor"] == 4250
+
+
+# --- consent (docs/consent.md): STOP through the Blackleaf stand-in, the unsubscribe link ------
+
+
+def demo_customer(name):
+    """(customer id, document) of one seeded demo customer, by first name."""
+    return next(
+        (doc_id, doc) for doc_id, doc in demo.customer_documents(SPEC).items()
+        if doc["firstName"] == name
+    )  # fmt: skip
+
+
+def consent_history(pipeline, customer_id):
+    return pipeline.get(f"/customers/{customer_id}/consent", pageSize=100)["consentRecords"]
+
+
+def test_a_stop_text_through_the_blackleaf_stand_in_revokes_sms_and_confirms_once(pipeline):
+    customer_id, customer = demo_customer("Blake")
+    blackleaf = pipeline.state["blackleaf"]
+    inbound = {"from": customer["phone"], "to": "+14155550199", "body": "STOP"}
+    first = pipeline.http.post(f"{blackleaf}/__inbound", json=inbound).json()
+    assert first["status"] == 200, first
+    assert (first["answer"]["keyword"], first["answer"]["confirmation"]) == ("stop", "sent")
+    latest = consent_history(pipeline, customer_id)[0]
+    assert (latest["channel"], latest["state"], latest["source"], latest["identityKey"]) == (
+        "sms", "revoked", "keyword", f"cid:{customer_id}",
+    )  # fmt: skip
+    again = pipeline.http.post(f"{blackleaf}/__inbound", json={**inbound, "body": "stop"}).json()
+    assert again["answer"]["confirmation"] == "suppressed"
+    texts = [
+        m for m in pipeline.http.get(f"{blackleaf}/__messages").json()
+        if m["to"] == customer["phone"]
+    ]  # fmt: skip
+    confirmation = (
+        f"You are unsubscribed from {SPEC.org.name}. No more messages will be sent. "
+        "Reply START to resubscribe."
+    )
+    assert [m["body"] for m in texts] == [confirmation]
+
+
+def test_the_unsubscribe_link_through_the_gateway(pipeline):
+    from emulators.stack import unsubscribe_key
+    from playbook_core.service.compliance.unsubscribe import unsubscribe_link
+
+    customer_id, _ = demo_customer("Casey")
+    link = unsubscribe_link(
+        base_url=pipeline.gateway, org_id=ORG, identity_key=f"cid:{customer_id}",
+        delivery_id="dl_e2e", key=unsubscribe_key(),
+    )  # fmt: skip
+    page = pipeline.http.get(link)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert [r for r in consent_history(pipeline, customer_id) if r["channel"] == "email"] == []
+    done = pipeline.http.post(
+        link, content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert done.status_code == 200
+    assert done.json() == {"unsubscribed": True, "already": False}
+    (record,) = [r for r in consent_history(pipeline, customer_id) if r["channel"] == "email"]
+    assert (record["state"], record["source"]) == ("revoked", "unsubscribe_link")
+    forged_link = link[:-3] + ("BBB" if link.endswith("AAA") else "AAA")
+    forged = pipeline.http.post(forged_link, content=b"List-Unsubscribe=One-Click")
+    assert forged.status_code == 400

@@ -22,11 +22,13 @@ from emulators import official
 from playbook_core.domain.collections import (
     CLIENT_READABLE,
     COMMUNICATIONS,
+    CONSENT_RECORDS,
     EXECUTIONS,
     LISTENERS,
     SCHEDULES,
     SECRETS,
     SETTINGS,
+    SMS_WEBHOOKS,
     WEBHOOK_CLAIMS,
     WEBHOOK_RECEIPTS,
     WEBHOOK_SOURCES,
@@ -52,6 +54,8 @@ SERVER_ONLY = [
     LISTENERS,
     SCHEDULES,
     SECRETS,
+    CONSENT_RECORDS,
+    SMS_WEBHOOKS,
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import selectors
@@ -27,6 +29,7 @@ from emulators.standins import (
     start_agents,
     start_standins,
 )
+from playbook_core.testing import RecordingServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -316,6 +319,9 @@ def test_mailjet_rejects_bad_credentials_with_mj_0015(standins, client, auth):
         ({"To": [{"Email": "jane.store.com"}]}, "mj-0013", ["To[0].Email"]),
         ({"Subject": "x" * 256}, "mj-0005", ["Subject"]),
         ({"TemplateID": "welcome"}, "mj-0004", ["TemplateID"]),
+        ({"Headers": ["List-Unsubscribe"]}, "mj-0004", ["Headers"]),
+        ({"Headers": {"List-Unsubscribe": 1}}, "mj-0004", ["Headers.List-Unsubscribe"]),
+        ({"Headers": {"From": "x@y.z"}}, "mj-0019", ["Headers.From"]),
     ],
 )
 def test_mailjet_validation_errors_use_the_v31_shape(standins, client, overrides, code, related):
@@ -406,6 +412,9 @@ def test_mailjet_lookup_by_custom_id_finds_every_send_and_needs_auth(standins, c
 # --- Blackleaf ----------------------------------------------------------------------------------
 
 
+INBOUND = {"from": "+15557654321", "to": "+15551234567", "body": "STOP"}
+
+
 def sms(client, blackleaf, headers=BL_HEADERS, **body) -> httpx.Response:
     payload = {"to": "+15551234567", "body": "Hi there", "clientReference": "dlv_1", **body}
     return client.post(f"{blackleaf.url}/v1/messages", headers=headers, json=payload)
@@ -440,6 +449,49 @@ def test_blackleaf_dedupes_on_client_reference(standins, client):
     assert [r["duplicate"] for r in recorded(client, blackleaf)] == [False, True, False]
     sent = client.get(f"{blackleaf.url}/__messages").json()
     assert [m["clientReference"] for m in sent] == ["dlv_same", "dlv_other"]
+
+
+def test_blackleaf_posts_an_inbound_text_signed_to_the_configured_webhook(standins, client):
+    # consent.md §3: the stand-in plays the network; our webhook is a recording server here.
+    blackleaf = standins["blackleaf"]
+    target = RecordingServer(status=200).start()
+    try:
+        assert client.post(f"{blackleaf.url}/__inbound", json=INBOUND).status_code == 409
+        webhook = {"url": f"{target.url}/hook?orgId=org_1", "secret": "s3cret"}
+        configured = client.put(f"{blackleaf.url}/__inbound/webhook", json=webhook)
+        assert configured.json() == {"url": webhook["url"], "configured": True}
+        sent = client.post(f"{blackleaf.url}/__inbound", json={**INBOUND, "id": "in_1"})
+        assert sent.status_code == 200
+        assert sent.json()["status"] == 200
+        (delivered,) = target.requests
+        assert delivered.path == "/hook?orgId=org_1"
+        message = json.loads(delivered.body)
+        assert set(message) == {"id", "from", "to", "body", "receivedAt"}
+        assert (message["id"], message["from"], message["body"]) == ("in_1", "+15557654321", "STOP")
+        expected = hmac.new(b"s3cret", delivered.body, hashlib.sha256).hexdigest()
+        assert delivered.header("X-Blackleaf-Signature") == expected
+        assert client.get(f"{blackleaf.url}/__inbound").json()[0]["message"] == message
+        assert recorded(client, blackleaf) == []  # control traffic is not a provider request
+    finally:
+        target.stop()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/__inbound/webhook", {"url": "ftp://x", "secret": "s"}),
+     ("/__inbound/webhook", {"url": "http://127.0.0.1:9/x"}),
+     ("/__inbound", {**INBOUND, "from": "555"}),
+     ("/__inbound", {**INBOUND, "body": "x" * 1601}),
+     ("/__inbound", {**INBOUND, "extra": 1}),
+     ("/__inbound", {"from": "+15557654321"})],
+)  # fmt: skip
+def test_blackleaf_refuses_bad_inbound_control_calls(standins, client, path, body):
+    blackleaf = standins["blackleaf"]
+    client.put(
+        f"{blackleaf.url}/__inbound/webhook", json={"url": "http://127.0.0.1:9/x", "secret": "s"}
+    )
+    method = client.put if path.endswith("webhook") else client.post
+    assert method(f"{blackleaf.url}{path}", json=body).status_code == 400
 
 
 # --- agent harness ------------------------------------------------------------------------------

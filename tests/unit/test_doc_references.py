@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
-CITED = ("domain", "api", "architecture", "operations", "product")
+CITED = ("domain", "api", "architecture", "operations", "product", "consent", "compliance")
 SUFFIXES = {".py", ".md", ".tf", ".yaml", ".yml", ".json", ".toml", ".ini", ".txt", ".rules", ""}
 CITATION = re.compile(
     r"(?:(?P<doc>[A-Za-z][\w-]*)\.md\W{0,3}\s?)?§\s?(?P<start>\d+(?:\.\d+)?)"

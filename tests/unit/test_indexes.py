@@ -34,6 +34,7 @@ from playbook_core.domain.collections import (
     APPROVALS,
     ATTRIBUTIONS,
     COMMUNICATIONS,
+    CONSENT_RECORDS,
     DELIVERIES,
     EVENT_LOG,
     EXECUTIONS,
@@ -987,6 +988,7 @@ TTL_COLLECTIONS = {
     EVENT_LOG,
     STATS,
     JOB_RUNS,
+    CONSENT_RECORDS,  # 4 years + 30 days (consent.md §5)
 }
 EXEMPT_FIELDS = {"event", "trace", "output", "preview", "definition"}
 

@@ -83,8 +83,9 @@ locals {
       (f.trigger.kind == "http" && try(f.trigger.auth, "") == "firebase")
     )
   }
-  # Per-source webhook secrets (`webhook-…`, created by POST …/webhook-sources) are read by the
-  # webhook receivers and written by the dashboard API.
+  # Per-source webhook secrets (`webhook-…`, created by POST …/webhook-sources) and per-org
+  # inbound SMS secrets (also `webhook-…`, PUT …/sms-webhook) are read by the public HTTP
+  # functions and written by the dashboard API.
   reads_source_secrets = {
     for name, f in local.functions : name => f.trigger.kind == "http" && try(f.trigger.auth, "") == "public"
   }
@@ -99,10 +100,11 @@ locals {
     WOOCOMMERCE_WEBHOOK_SECRET = ["webhook_woocommerce"]
     MAILJET_API_KEY            = ["execute_step"]
     MAILJET_SECRET_KEY         = ["execute_step"]
-    BLACKLEAF_API_KEY          = ["execute_step"]
+    BLACKLEAF_API_KEY          = ["execute_step", "webhook_blackleaf"] # STOP confirmations
     AGENT_HARNESS_TOKEN        = ["execute_step", "playbooks_api"]
     SLACK_ALERT_WEBHOOK_URL    = ["execute_step", "cron_playbooks"]
     CRON_SECRET                = ["playbooks_api", "cron_playbooks"]
+    UNSUBSCRIBE_KEY            = ["execute_step", "email_unsubscribe"] # signs / verifies links
   }
   function_secrets = {
     for name in keys(local.functions) : name => sort([

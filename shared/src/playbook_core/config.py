@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     gateway_port: int = 8080
     # Where task and push targets point: the local gateway, or the deployed functions' base URL.
     functions_base_url: str = "http://127.0.0.1:8080"
+    # Where people reach the public functions (unsubscribe links in email, the inbound SMS URL
+    # an editor configures at Blackleaf): a custom domain in front of them; unset, the above.
+    public_base_url: str | None = None
     steps_queue: str = "playbook-steps"
     events_topic: str = "playbook-events"
     region: str = "us-central1"
@@ -87,6 +90,9 @@ class Settings(BaseSettings):
     slack_alert_webhook_url: SecretStr | None = Field(
         None, validation_alias=_env("SLACK_ALERT_WEBHOOK_URL")
     )
+    # Signs unsubscribe links (consent.md §4): one or more keys separated by commas, the first
+    # signs and all verify, so a rotation keeps old links working (prepend, drop after 30 days).
+    unsubscribe_key: SecretStr | None = Field(None, validation_alias=_env("UNSUBSCRIBE_KEY"))
 
     @model_validator(mode="after")
     def _fail_closed_when_deployed(self) -> Settings:
@@ -111,6 +117,16 @@ class Settings(BaseSettings):
     def function_url(self, function: str) -> str:
         """A function's own URL (`<base>/<name>`): the audience of the tokens its callers carry."""
         return f"{self.functions_base_url.rstrip('/')}/{function}"
+
+    @property
+    def public_base(self) -> str:
+        """The base of the URLs people are given (links in email, webhook URLs to configure)."""
+        return (self.public_base_url or self.functions_base_url).rstrip("/")
+
+    def unsubscribe_keys(self) -> tuple[str, ...]:
+        """The unsubscribe keys, the signing one first; empty when none is configured."""
+        configured = self.unsubscribe_key.get_secret_value() if self.unsubscribe_key else ""
+        return tuple(key.strip() for key in configured.split(",") if key.strip())
 
 
 def load_settings() -> Settings:

@@ -207,6 +207,8 @@ class EmailMessage:
     reply_to: str | None = None
     template_id: int | None = None
     variables: dict[str, Any] | None = None
+    # Extra MIME headers, e.g. List-Unsubscribe and List-Unsubscribe-Post (RFC 8058, consent.md §4).
+    headers: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ VALID_BODIES = {  # by how the template ends; a definition for the rest
     "/events": {"eventId": "e", "name": "customer.signup"},
     "/settings": {"timezone": "America/Chicago"},
     "/webhook-sources": {"platform": "shopify", "shopDomain": "x.myshopify.com"},
+    "/sms-webhook": {"secret": "a-long-enough-secret"},
 }
 KNOWN_QUERY = ["1", "50", "all", "brand", "yaml", "json", "true", "active", "2026-11-01"]
 
@@ -85,6 +86,7 @@ class World:
             "playbookId": [],
             "executionId": [],
             "version": ["1"],
+            "customerId": ["cus_hostile"],
         }
 
     def seed(self, app):

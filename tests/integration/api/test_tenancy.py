@@ -28,6 +28,7 @@ def fill(template, org_id, playbook_id):
         .replace("{version}", "1")
         .replace("{executionId}", "ev_unknown")
         .replace("{sourceId}", "shopify_b-shop.myshopify.com")
+        .replace("{customerId}", "cus_b")
     )
 
 

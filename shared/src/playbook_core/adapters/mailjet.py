@@ -70,6 +70,8 @@ class MailjetMailer:
                 body["HTMLPart"] = message.html
         if message.reply_to:
             body["ReplyTo"] = {"Email": message.reply_to}
+        if message.headers:  # v3.1 `Headers`: MIME headers by name, e.g. List-Unsubscribe
+            body["Headers"] = dict(message.headers)
         return body
 
     def _call(

@@ -33,6 +33,11 @@ WEBHOOK_RECEIPTS: Final = "webhook_receipts"
 # Claims on a delivery's content rather than its headers (same signed body; order created): they
 # map a replay onto the delivery that came first, whose receipt alone says whether it published.
 WEBHOOK_CLAIMS: Final = "webhook_claims"
+# Consent evidence (consent.md §1): append-only, kept 4 years + 30 days; served by the API only.
+CONSENT_RECORDS: Final = "consent_records"
+# Each org's signing secret references for inbound SMS (consent.md §3); the secrets themselves
+# live in the Secrets port.
+SMS_WEBHOOKS: Final = "sms_webhooks"
 SECRETS: Final = "_secrets"  # local secret store only; no client ever reads it
 
 # --- Subcollections: the last segment of a path below one document -------------------------------

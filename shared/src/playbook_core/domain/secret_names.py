@@ -26,6 +26,14 @@ def webhook_secret_name(org_id: str, source_id: str) -> str:
     return f"webhook-{h('webhook', org_id, source_id)}"
 
 
+def sms_webhook_secret_name(org_id: str) -> str:
+    """The org's inbound SMS signing secret (Blackleaf).
+
+    `webhook-`: the receivers' prefix, which infra/ lets them read and the API create (iam.tf).
+    """
+    return f"webhook-{h('sms-webhook', org_id)}"
+
+
 def slack_secret_name(org_id: str) -> str:
     """The org's Slack incoming-webhook URL (a bearer credential)."""
     return f"slack-{h('slack', org_id)}"

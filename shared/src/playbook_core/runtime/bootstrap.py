@@ -26,6 +26,8 @@ from playbook_core.adapters.service_tokens import (
 from playbook_core.adapters.slack import SlackWebhook
 from playbook_core.config import Caller, Settings, load_settings
 from playbook_core.domain.errors import Forbidden, Unavailable
+from playbook_core.domain.unsubscribe_tokens import MIN_KEY as MIN_UNSUBSCRIBE_KEY
+from playbook_core.domain.unsubscribe_tokens import UnsubscribeClaim
 from playbook_core.ports import (
     AgentHarness,
     Clock,
@@ -35,6 +37,7 @@ from playbook_core.ports import (
     QueueConfig,
     Secrets,
     ServiceTokenVerifier,
+    SmsSender,
     TaskQueue,
     TokenVerifier,
 )
@@ -42,6 +45,7 @@ from playbook_core.runtime.cloudevents import DocumentChange, PubsubMessage
 from playbook_core.runtime.manifest import FirestoreTrigger, Manifest, PubsubTrigger, load_manifest
 from playbook_core.runtime.tasks import TaskAttempt
 from playbook_core.service.authoring.playbooks import Authoring
+from playbook_core.service.compliance.unsubscribe import UnsubscribeLinks
 from playbook_core.service.execution import step_task
 from playbook_core.service.execution.provider_alerts import Alerter
 from playbook_core.service.execution.run_start import Runs, StepTarget
@@ -77,6 +81,7 @@ class App:
     agents: AgentHarness | None = None
     vault: Secrets | None = None
     built_engine: Engine | None = None
+    texts: SmsSender | None = None  # built on first use from the Blackleaf settings
 
     def secrets(self) -> Secrets:
         if self.vault is None:
@@ -209,6 +214,64 @@ class App:
             fallback_secret=fallback.get_secret_value() if fallback else None,
         )
 
+    def sms_sender(self) -> SmsSender | None:
+        """Blackleaf, when configured (the engine builds its own for steps)."""
+        s = self.settings
+        if self.texts is None and s.blackleaf_api_base and s.blackleaf_api_key:
+            self.texts = BlackleafSms(s.blackleaf_api_base, s.blackleaf_api_key.get_secret_value())
+        return self.texts
+
+    def receive_sms(
+        self, *, headers: dict[str, str], body: bytes, query_org_id: str | None
+    ) -> dict[str, Any]:
+        """`webhook_blackleaf`: one signed inbound text (consent.md §3)."""
+        from playbook_core.service.compliance import sms_inbound  # noqa: PLC0415
+
+        inbound = sms_inbound.SmsInbound(
+            store=self.store, clock=self.clock, ids=self.ids, secrets=self.secrets(),
+            sms=self.sms_sender(),
+        )  # fmt: skip
+        return sms_inbound.receive_sms(
+            headers=headers, body=body, query_org_id=query_org_id, inbound=inbound
+        )
+
+    def unsubscribe_keys(self) -> tuple[str, ...]:
+        """The configured keys; Unavailable when there is none, or one too short to be a key."""
+        keys = self.settings.unsubscribe_keys()
+        if not keys or any(len(key) < MIN_UNSUBSCRIBE_KEY for key in keys):
+            raise Unavailable(
+                f"unsubscribe links are not configured (UNSUBSCRIBE_KEY: comma-separated keys of "
+                f"at least {MIN_UNSUBSCRIBE_KEY} characters)"
+            )
+        return keys
+
+    @property
+    def unsubscribe_links(self) -> UnsubscribeLinks | None:
+        """What the send pipeline signs unsubscribe links with (consent.md §4).
+
+        None when no UNSUBSCRIBE_KEY is configured: then no marketing email can carry a link.
+        """
+        try:
+            keys = self.unsubscribe_keys()
+        except Unavailable:
+            return None
+        return UnsubscribeLinks(base_url=self.settings.public_base, keys=keys)
+
+    def unsubscribe_claim(self, token: str) -> UnsubscribeClaim:
+        """The verified claim of an unsubscribe token; BadRequest for one we did not sign."""
+        from playbook_core.service.compliance import unsubscribe  # noqa: PLC0415
+
+        return unsubscribe.verified(token, self.unsubscribe_keys())
+
+    def unsubscribe(self, token: str, ip: str | None, user_agent: str | None) -> dict[str, Any]:
+        """`email_unsubscribe` POST: record the revocation the token names (idempotent)."""
+        from playbook_core.service.compliance import unsubscribe  # noqa: PLC0415
+
+        return unsubscribe.unsubscribe(
+            token, ip, user_agent, keys=self.unsubscribe_keys(), store=self.store,
+            clock=self.clock, ids=self.ids,
+        )  # fmt: skip
+
     def cron(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         from playbook_core.service.scheduling import tick  # noqa: PLC0415
 
@@ -259,7 +322,9 @@ class App:
             topic=s.events_topic,
             secrets=self.secrets(),
             slack=SlackWebhook(),
-            senders=Senders(mailer=mailer, sms=sms, alerts=alerts),
+            senders=Senders(
+                mailer=mailer, sms=sms, alerts=alerts, unsubscribe=self.unsubscribe_links
+            ),
             harness=harness,
             jitter=random.uniform(0.8, 1.2),  # noqa: S311
         )
