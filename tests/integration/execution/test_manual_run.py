@@ -117,6 +117,8 @@ def test_another_orgs_caller_or_playbook_is_refused(runnable):
     "body",
     [
         {"input": [1]},
+        {"input": {"grid": [[1, 2], [3, 4]]}},  # Firestore holds no array in an array
+        {"input": {"big": 2**64}},
         {"customer": {"email": "nope"}},
         {"customer": {"ssn": "1"}},
         {"other": 1},
@@ -126,6 +128,7 @@ def test_another_orgs_caller_or_playbook_is_refused(runnable):
 def test_malformed_bodies_are_400(runnable, body):
     playbook_id = playbook(runnable)
     assert run(runnable, playbook_id, json=body).status_code == 400
+    assert runnable.app.store.query(EXECUTIONS, limit=10).docs == []
 
 
 def test_a_malformed_idempotency_key_is_400(runnable):

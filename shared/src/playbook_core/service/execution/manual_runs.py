@@ -14,6 +14,7 @@ from playbook_core.domain.ids import is_plain_id
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone
 from playbook_core.domain.playbook import ManualTrigger
 from playbook_core.domain.records import ExecutionRecord
+from playbook_core.domain.tagged_values import encode_map
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, IdFactory, TaskQueue
 from playbook_core.service.authoring.playbooks import load_playbook
@@ -34,13 +35,21 @@ def idempotency_key(value: str | None) -> str | None:
     return key
 
 
+def _storable_input(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise BadRequest("input is an object")
+    try:
+        encode_map(payload)  # stored on the execution: what Firestore cannot hold is a 400 here
+    except (TypeError, ValueError) as refused:
+        raise BadRequest(f"input: {refused}") from None
+    return payload
+
+
 def run_input(body: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """`{input?, customer?}` → (input map, customer context); anything else is a 400."""
     if not isinstance(body, dict) or set(body) - {"input", "customer"}:
         raise BadRequest('send {"input"?: {...}, "customer"?: {...}}')
-    payload = body.get("input") or {}
-    if not isinstance(payload, dict):
-        raise BadRequest("input is an object")
+    payload = _storable_input(body.get("input") or {})
     raw = body.get("customer")
     if raw is None:
         return payload, None
