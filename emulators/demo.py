@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import yaml
@@ -36,6 +37,7 @@ from emulators.stack import DEFAULT_STATE_DIR, ROOT, cron_secret
 from playbook_core import catalog
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
 from playbook_core.domain.collections import CUSTOMERS, LISTENERS, ORGANIZATIONS
+from playbook_core.domain.consent import consent_record, derived_record_id
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.ids import h
 from playbook_core.domain.sync import listener_id
@@ -44,6 +46,7 @@ from playbook_core.domain.validation import E164, EMAIL
 from playbook_core.domain.webhooks import signature
 from playbook_core.ports import DocumentStore
 from playbook_core.runtime.manifest import FirestoreTrigger, load_manifest
+from playbook_core.service.compliance.consent import append_record
 
 SPEC_PATH = Path(__file__).resolve().parent / "seed" / "demo_org.yaml"
 EMBEDDED_DB = "playbooks.sqlite3"  # in PLAYBOOKS_DATA_DIR, which the stack sets to its state dir
@@ -130,6 +133,7 @@ class OrgSpec(_Spec):
     tier: Tier
     timezone: str
     admin_email: Annotated[str, Field(pattern=EMAIL.pattern)]
+    compliance: dict[str, Any] | None = None  # settings.compliance, checked by the API
 
 
 class EditorSpec(_Spec):
@@ -167,12 +171,17 @@ class CustomerSpec(_Spec):
     email: Annotated[str, Field(pattern=EMAIL.pattern)]
     phone: Annotated[str, Field(pattern=E164.pattern)] | None = None
     consent: Consent = Consent()
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    age_verified: bool | None = None
+    sms_consent_text: str | None = None  # seeded as an SMS consent record (source import)
 
 
 class DemoSpec(_Spec):
     org: OrgSpec
     editor: EditorSpec
     webhook_sources: list[SourceSpec]
+    # Signs the stand-in's inbound texts to webhook_blackleaf (docs/consent.md §3).
+    sms_webhook_secret: Annotated[str, Field(min_length=8)] | None = None
     customers: list[CustomerSpec]
     demo_customer: Annotated[str, Field(pattern=EMAIL.pattern)]
 
@@ -189,7 +198,8 @@ class DemoSpec(_Spec):
 
     @property
     def secrets(self) -> list[str]:
-        return [source.secret for source in self.webhook_sources]
+        inbound = [self.sms_webhook_secret] if self.sms_webhook_secret else []
+        return [source.secret for source in self.webhook_sources] + inbound
 
     @property
     def shopify(self) -> SourceSpec:
@@ -207,7 +217,7 @@ def load_spec(path: Path = SPEC_PATH) -> DemoSpec:
 
 def customer_documents(spec: DemoSpec) -> dict[str, dict[str, Any]]:
     """`customers/{id}` content; ids as the dispatcher mints them, `cus_`+h(orgId, email)."""
-    documents = {}
+    documents: dict[str, dict[str, Any]] = {}
     for customer in spec.customers:
         first, _, last = customer.name.partition(" ")
         email = customer.email.strip().lower()
@@ -216,6 +226,9 @@ def customer_documents(spec: DemoSpec) -> dict[str, dict[str, Any]]:
             "firstName": first, "lastName": last or None,
             "consent": customer.consent.model_dump(), "source": "demo", "createdBy": "demo-seed",
         }  # fmt: skip
+        place: dict[str, Any] = {"state": customer.state, "ageVerified": customer.age_verified}
+        known = {key: value for key, value in place.items() if value is not None}
+        documents[f"cus_{h(spec.org.id, email)}"] |= known
     return documents
 
 
@@ -312,6 +325,10 @@ class Api:
 
     def get_raw(self, url: str) -> httpx.Response:
         return self._checked(f"GET {url}", self._plain.get(url))
+
+    def put_raw(self, url: str, body: Any) -> httpx.Response:
+        """A stand-in's control call (its answers never echo what was put)."""
+        return self._checked(f"PUT {url}", self._plain.put(url, json=body))
 
     def call(
         self,
@@ -449,6 +466,7 @@ def seed(
             if not view["hasSecret"]:
                 raise DemoError(f"webhook source {view['id']} has no secret")
             _say(f"  webhook source {view['id']}: {view['status']}, secret kept server side")
+        _inbound_sms(api, spec, stack)
         _activate(api, spec)
     with open_store(stack, state_dir) as store:
         organization = {"orgId": org.id, "name": org.name}
@@ -464,18 +482,61 @@ def seed(
             f"  customers: {len(changed)} written, {len(documents) - len(changed)} unchanged"
             + (" → on_customer_written" if changed else "")
         )
+        _consent_evidence(store, spec)
     return org.id
+
+
+def _consent_evidence(store: DocumentStore, spec: DemoSpec) -> None:
+    """The SMS opt-ins the demo customers gave, as consent records (the federal rule needs one)."""
+    for customer in spec.customers:
+        if customer.sms_consent_text is None:
+            continue
+        customer_id = f"cus_{h(spec.org.id, customer.email.strip().lower())}"
+        record = consent_record(
+            record_id=derived_record_id(spec.org.id, customer_id, "demo-seed-sms"),
+            org_id=spec.org.id, identity_key=f"cid:{customer_id}", customer_id=customer_id,
+            channel="sms", state="granted", at=datetime(2026, 1, 15, 17, 0, tzinfo=UTC),
+            source="import", method="demo seed: signup form opt-in",
+            disclosure=customer.sms_consent_text, ip=None, user_agent=None,
+        )  # fmt: skip
+        append_record(store, record)
+        _say(f"  consent: {customer.name}'s SMS opt-in on record ({record['id']})")
 
 
 def _settings(api: Api, spec: DemoSpec) -> None:
     org = spec.org
     current = api.call("GET", f"/orgs/{org.id}/settings").json()
-    wanted = {"timezone": org.timezone, "adminEmail": org.admin_email}
-    changes = {key: value for key, value in wanted.items() if current.get(key) != value}
+    wanted: dict[str, Any] = {"timezone": org.timezone, "adminEmail": org.admin_email}
+    if org.compliance is not None:
+        wanted["compliance"] = org.compliance
+    changes = {key: value for key, value in wanted.items() if not _same(current.get(key), value)}
     if changes:  # only what differs: a re-seed writes nothing
         api.call("PATCH", f"/orgs/{org.id}/settings", json=changes)
-    shown = ", ".join(f"{key} {value}" for key, value in wanted.items())
+    shown = ", ".join(
+        f"{key} {value}" if key != "compliance" else f"compliance for {', '.join(value['states'])}"
+        for key, value in wanted.items()
+    )
     _say(f"  settings: {shown} ({'set' if changes else 'unchanged'})")
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    """A stored value equals the wanted one once the defaults it was stored with are ignored."""
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        return all(_same(stored.get(key), value) for key, value in wanted.items())
+    return bool(stored == wanted)
+
+
+def _inbound_sms(api: Api, spec: DemoSpec, stack: Mapping[str, Any]) -> None:
+    """The org's inbound SMS secret, and the Blackleaf stand-in pointed at webhook_blackleaf."""
+    secret, org = spec.sms_webhook_secret, spec.org
+    if secret is None or not stack.get("blackleaf"):
+        return
+    view = api.call("PUT", f"/orgs/{org.id}/sms-webhook", json={"secret": secret}).json()
+    webhook = {"url": view["webhookUrl"], "secret": secret}
+    configured = api.put_raw(f"{stack['blackleaf']}/__inbound/webhook", webhook)
+    if configured.status_code != 200:
+        raise DemoError(f"the Blackleaf stand-in refused the inbound webhook: {configured.text}")
+    _say(f"  inbound SMS: Blackleaf stand-in → {view['webhookUrl']} (signed)")
 
 
 def _activate(api: Api, spec: DemoSpec) -> None:
@@ -648,7 +709,7 @@ def _brief(playbook: Mapping[str, Any]) -> str:
 
 
 class _Story:
-    """Steps 8–13 of the demo: api.md §2's story, through the real pipeline of the stack."""
+    """Steps 8–15 of the demo: api.md §2's story, through the real pipeline of the stack."""
 
     def __init__(
         self, api: Api, stack: Mapping[str, Any], spec: DemoSpec, say: Callable[[str], None]
@@ -658,6 +719,8 @@ class _Story:
         self.gateway, self.mailjet = str(stack["gateway"]), str(stack["mailjet"])
         self.source, self.customer = spec.shopify, spec.story_customer
         self.playbook_id = f"{spec.org.id}_{POST_PURCHASE}"
+        self.customer_id = f"cus_{h(spec.org.id, self.customer.email.strip().lower())}"
+        self.zone = ZoneInfo(spec.org.timezone)
         # Fresh order and delivery ids per play (ms): a replay is new orders, not a retried one.
         self.run = time.time_ns() // 1_000_000
 
@@ -671,8 +734,13 @@ class _Story:
             self.show_deduped(str(run["id"]))
         self.second_order()
         self.attribution()
+        self.blocked()
+        self.deferred()
 
     # -- helpers --
+
+    def _check(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.api.call("POST", f"{self.org}/compliance:check", json=body).json())
 
     def _send(self, topic: str, order_id: int) -> tuple[int, dict[str, Any], str]:
         customer = self.customer
@@ -878,6 +946,41 @@ class _Story:
             f"attributedOrders {row.get('attributedOrders')}, "
             f"attributedRevenue {row.get('attributedRevenue')}"
         )
+
+    def blocked(self) -> None:
+        body = "Holiday giveaway: a free pre-roll with every order this weekend!"
+        answer = self._check({
+            "channel": "email", "subject": "Holiday giveaway", "body": body,
+            "recipient": {"state": "CA", "email": "sam@example.com"},
+        })  # fmt: skip
+        term = next(f for f in answer["findings"] if f["kind"] == "forbidden_terms")
+        self.say(
+            f"  14. the compliance guard on a giveaway email to a Californian: "
+            f"POST …/compliance:check → {answer['verdict']}: {term['ruleId']} "
+            f"({term['citation']}), '{body[term['start'] : term['end']]}' at {term['start']}"
+        )
+        others = sorted({f["ruleId"] for f in answer["findings"]} - {term["ruleId"]})
+        self.say(
+            f"       also {', '.join(others) or 'nothing else'}; rule packs {answer['rulePack']}"
+        )
+
+    def deferred(self) -> None:
+        local = datetime.now(self.zone).replace(hour=23, minute=0, second=0, microsecond=0)
+        answer = self._check({
+            "channel": "sms", "body": "New drops at Green Leaf this weekend.",
+            "recipient": {"customerId": self.customer_id}, "sendAt": local.isoformat(),
+        })  # fmt: skip
+        reasons = [f for f in answer["findings"] if f["kind"] in ("send_window", "frequency")]
+        until = answer.get("deferUntil")
+        shown = datetime.fromisoformat(until).astimezone(self.zone) if until else None
+        self.say(
+            f"  15. a text to {self.customer.name} at 23:00 {self.zone.key}: "
+            f"POST …/compliance:check → {answer['verdict']}"
+            + (f" until {shown:%Y-%m-%d %H:%M} local" if shown else "")
+            + "".join(f"; {f['ruleId']} ({f['citation']})" for f in reasons)
+        )
+        if answer["verdict"] != "defer":
+            raise DemoError(f"the night-time text was not deferred: {answer['findings']}")
 
 
 def _poll(check: Callable[[], T | None], timeout: float) -> T | None:

@@ -225,6 +225,13 @@ def test_play_completes_and_a_replay_reuses_its_work(seeded, capsys):
     assert "12. a second signed Shopify orders/create, same customer" in text
     assert "order.created, outcome no_listeners, customer cus_" in text
     assert "13. attribution: GET …/analytics/playbooks → " in text
+    # The compliance guard: one message blocked and one deferred, each with its rule and reason.
+    assert "14. the compliance guard on a giveaway email to a Californian" in text
+    assert "→ block: ca.no-free-goods (Cal. Bus. & Prof. Code 26153" in text
+    assert "'giveaway' at 8" in text
+    assert "15. a text to Avery Johnson at 23:00 America/New_York: " in text
+    assert "→ defer until " in text
+    assert "08:00 local; us.tcpa-quiet-hours (47 CFR 64.1200(c)(1)" in text
     replay = "\n".join(second)
     assert "created by an earlier run" in replay
     assert "already active since an earlier run" in replay

@@ -24,6 +24,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/compliance/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The shipped compliance rules and their pack versions
+         * @description The shipped compliance rules and their pack versions. Who may call: `signed-in` (see the roles above).
+         */
+        get: operations["list_rules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/health": {
         parameters: {
             query?: never;
@@ -158,6 +178,46 @@ export interface paths {
          * @description Approve up to 100 runs; per-id results. Who may call: `approver` (see the roles above).
          */
         post: operations["batch_approve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{orgId}/compliance:check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a message against the rules where it would land
+         * @description Check a message against the rules where it would land. Who may call: `reader` (see the roles above).
+         */
+        post: operations["check_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{orgId}/customers/{customerId}/consent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A customer's consent records, newest first
+         * @description A customer's consent records, newest first. Who may call: `reader` (see the roles above).
+         */
+        get: operations["list_customer_consent"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -664,6 +724,30 @@ export interface paths {
         patch: operations["patch_settings"];
         trace?: never;
     };
+    "/v1/orgs/{orgId}/sms-webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where Blackleaf posts inbound texts, and whether a secret is set (never which)
+         * @description Where Blackleaf posts inbound texts, and whether a secret is set (never which). Who may call: `reader` (see the roles above).
+         */
+        get: operations["get_sms_webhook"];
+        /**
+         * Set the inbound SMS signing secret; the previous one verifies for 24 h more
+         * @description Set the inbound SMS signing secret; the previous one verifies for 24 h more. Who may call: `editor` (see the roles above).
+         */
+        put: operations["put_sms_webhook"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs/{orgId}/webhook-sources": {
         parameters: {
             query?: never;
@@ -1091,6 +1175,54 @@ export interface components {
              */
             windowHours: number;
         };
+        /** CheckRecipient */
+        CheckRecipient: {
+            /**
+             * Customerid
+             * @description Fills state, phone, age check and consent
+             * @default null
+             * @example cus_1
+             */
+            customerId?: string | null;
+            /**
+             * Email
+             * @default null
+             * @example ada@example.com
+             */
+            email?: string | null;
+            /**
+             * Phone
+             * @default null
+             * @example +14155550100
+             */
+            phone?: string | null;
+            /**
+             * State
+             * @description US state of the address
+             * @default null
+             * @example CA
+             */
+            state?: string | null;
+        };
+        /** CheckedRecipient */
+        CheckedRecipient: {
+            /**
+             * Basis
+             * @description What decided the state and zone
+             * @enum {string}
+             */
+            basis: "address" | "area_code" | "org";
+            /**
+             * State
+             * @example CA
+             */
+            state: string | null;
+            /**
+             * Zone
+             * @example America/Los_Angeles
+             */
+            zone: string;
+        };
         /** CloneBody */
         CloneBody: {
             /**
@@ -1141,6 +1273,257 @@ export interface components {
              * @default []
              */
             states?: string[];
+        };
+        /** ComplianceCheck */
+        ComplianceCheck: {
+            /**
+             * Body
+             * @description The text as it would go out, footer appended
+             */
+            body: string;
+            /**
+             * Consentrecordid
+             * @default null
+             * @example null
+             */
+            consentRecordId?: string | null;
+            /**
+             * Deferuntil
+             * @description verdict defer: when it may go
+             * @default null
+             */
+            deferUntil?: string | null;
+            /** Findings */
+            findings: components["schemas"]["ComplianceFinding"][];
+            recipient: components["schemas"]["CheckedRecipient"];
+            /**
+             * Rulepack
+             * @description The rule-pack versions that applied
+             * @example CA@2026.12.0+US@2026.12.0
+             */
+            rulePack: string;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "allow" | "warn" | "block" | "defer";
+        };
+        /** ComplianceCheckBody */
+        ComplianceCheckBody: {
+            /**
+             * Body
+             * @example New flower in store this weekend.
+             */
+            body: string;
+            /**
+             * Channel
+             * @enum {string}
+             */
+            channel: "email" | "sms";
+            /** @default null */
+            recipient?: components["schemas"]["CheckRecipient"] | null;
+            /**
+             * Sendat
+             * @description Default: now
+             * @default null
+             */
+            sendAt?: string | null;
+            /**
+             * Subject
+             * @default null
+             * @example Weekend drop
+             */
+            subject?: string | null;
+            /**
+             * Transactional
+             * @description An order receipt or similar: marketing-only rules skip it
+             * @default false
+             */
+            transactional?: boolean;
+        };
+        /** ComplianceFinding */
+        ComplianceFinding: {
+            /**
+             * Citation
+             * @example Cal. Bus. & Prof. Code 26152(f)
+             */
+            citation: string;
+            /**
+             * End
+             * @default null
+             * @example 24
+             */
+            end?: number | null;
+            /**
+             * Field
+             * @default null
+             * @example body
+             */
+            field?: string | null;
+            /**
+             * Jurisdiction
+             * @description US, a state code or ORG
+             * @example CA
+             */
+            jurisdiction: string;
+            /**
+             * Kind
+             * @example forbidden_terms
+             */
+            kind: string;
+            /**
+             * Message
+             * @example free goods and giveaways may not be advertised
+             */
+            message: string;
+            /**
+             * Ruleid
+             * @example ca.no-free-goods
+             */
+            ruleId: string;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "block" | "warn";
+            /**
+             * Start
+             * @description Offset of the term in `field`
+             * @default null
+             */
+            start?: number | null;
+        };
+        /** ComplianceResult */
+        ComplianceResult: {
+            /**
+             * Deferuntil
+             * @description verdict defer: when it may go
+             * @default null
+             */
+            deferUntil?: string | null;
+            /** Findings */
+            findings: components["schemas"]["ComplianceFinding"][];
+            /**
+             * Rulepack
+             * @description The rule-pack versions that applied
+             * @example CA@2026.12.0+US@2026.12.0
+             */
+            rulePack: string;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "allow" | "warn" | "block" | "defer";
+        };
+        /** ComplianceRules */
+        ComplianceRules: {
+            /** Packs */
+            packs: components["schemas"]["RulePackVersion"][];
+            /**
+             * Rules
+             * @description Each rule: id, jurisdiction, channels, kind, its parameters, severity, citation, effectiveFrom, confidence, message, version
+             */
+            rules: {
+                [key: string]: unknown;
+            }[];
+        };
+        /** ConsentPage */
+        ConsentPage: {
+            /**
+             * Consentrecords
+             * @description Newest first
+             */
+            consentRecords: components["schemas"]["ConsentRecord"][];
+            /**
+             * Nextpagetoken
+             * @description Pass as pageToken for the next page; null on the last page
+             * @example null
+             */
+            nextPageToken: string | null;
+        };
+        /**
+         * ConsentRecord
+         * @description One statement of consent or its withdrawal (consent.md §1); never changed once written.
+         */
+        ConsentRecord: {
+            /**
+             * At
+             * Format: date-time
+             * @description An instant, RFC 3339 in UTC with Z
+             * @example 2026-11-24T12:00:00Z
+             */
+            at: string;
+            /**
+             * Channel
+             * @enum {string}
+             */
+            channel: "email" | "sms";
+            /**
+             * Customerid
+             * @example cus_1
+             */
+            customerId: string | null;
+            /**
+             * Disclosure
+             * @description The text the customer saw, when there was one
+             * @example null
+             */
+            disclosure: string | null;
+            /**
+             * Disclosurehash
+             * @description SHA-256 (hex) of the disclosure's UTF-8 text
+             * @example null
+             */
+            disclosureHash: string | null;
+            /**
+             * Expiresat
+             * Format: date-time
+             * @description Kept until then: `at` + 4 years + 30 days
+             * @example 2026-11-24T12:00:00Z
+             */
+            expiresAt: string;
+            /**
+             * Id
+             * @example cns_4f1c9a2b7d
+             */
+            id: string;
+            /**
+             * Identitykey
+             * @description Whose consent: cid:<customerId>, em:<email>, ph:<E.164> or dk:<dedupe key>
+             * @example cid:cus_1
+             */
+            identityKey: string;
+            /**
+             * Ip
+             * @example null
+             */
+            ip: string | null;
+            /**
+             * Method
+             * @description How it was given or withdrawn
+             * @example STOP keyword
+             */
+            method: string;
+            /**
+             * Orgid
+             * @example org_demo
+             */
+            orgId: string;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "webhook" | "form" | "import" | "keyword" | "api" | "unsubscribe_link";
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "granted" | "revoked";
+            /**
+             * Useragent
+             * @example null
+             */
+            userAgent: string | null;
         };
         /** Daily */
         Daily: {
@@ -1294,6 +1677,17 @@ export interface components {
              */
             channel: "email" | "sms";
             /**
+             * @description Customer-facing sends: the check that let it go or held it
+             * @default null
+             */
+            compliance?: components["schemas"]["ComplianceResult"] | null;
+            /**
+             * Consentrecordid
+             * @description The consent record a marketing send relied on
+             * @default null
+             */
+            consentRecordId?: string | null;
+            /**
              * Createdat
              * Format: date-time
              * @description An instant, RFC 3339 in UTC with Z
@@ -1380,7 +1774,7 @@ export interface components {
              */
             sentAt?: string | null;
             /** Skipreason */
-            skipReason: ("deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled") | null;
+            skipReason: ("deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled" | "compliance_blocked" | "age_unverified") | null;
             /**
              * Status
              * @enum {string}
@@ -3015,6 +3409,24 @@ export interface components {
              */
             secret: string;
         };
+        /** RulePackVersion */
+        RulePackVersion: {
+            /**
+             * Jurisdiction
+             * @example CA
+             */
+            jurisdiction: string;
+            /**
+             * Name
+             * @example California
+             */
+            name: string;
+            /**
+             * Version
+             * @example 2026.12.0
+             */
+            version: string;
+        };
         /**
          * RunBody
          * @description A manual run's input; `dryRun` runs the whole pipeline and sends nothing.
@@ -3352,6 +3764,45 @@ export interface components {
              */
             timezone?: string | null;
         };
+        /** SmsWebhook */
+        SmsWebhook: {
+            /**
+             * Hassecret
+             * @description A signing secret is stored (never answered)
+             */
+            hasSecret: boolean;
+            /**
+             * Orgid
+             * @example org_demo
+             */
+            orgId: string;
+            /**
+             * Previoussecretexpiresat
+             * @description After a rotation: until when the previous secret still verifies
+             */
+            previousSecretExpiresAt: string | null;
+            /**
+             * Signatureheader
+             * @description Hex HMAC-SHA256 of the raw body under the secret
+             * @constant
+             */
+            signatureHeader: "X-Blackleaf-Signature";
+            /**
+             * Webhookurl
+             * @description Where Blackleaf must post this org's inbound messages
+             * @example https://us-central1-example.cloudfunctions.net/webhook_blackleaf?orgId=org_demo
+             */
+            webhookUrl: string;
+        };
+        /** SmsWebhookBody */
+        SmsWebhookBody: {
+            /**
+             * Secret
+             * @description The inbound SMS signing secret; the previous one verifies for 24 h more
+             * @example blsec_0123456789abcdef
+             */
+            secret: string;
+        };
         /** SourceBody */
         SourceBody: {
             /**
@@ -3407,6 +3858,17 @@ export interface components {
              * @default null
              */
             completedAt?: string | null;
+            /**
+             * @description sends: the check
+             * @default null
+             */
+            compliance?: components["schemas"]["ComplianceResult"] | null;
+            /**
+             * Deferreduntil
+             * @description sends: held back by a send window or frequency rule until
+             * @default null
+             */
+            deferredUntil?: string | null;
             /**
              * Deliveryid
              * @default null
@@ -4026,6 +4488,63 @@ export interface operations {
             503: components["responses"]["503"];
         };
     };
+    list_rules: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only this rule pack: US (federal) or a state
+                 * @example CA
+                 */
+                jurisdiction?: "CA" | "CO" | "FL" | "IL" | "MA" | "MI" | "NV" | "NY" | "OK" | "OR" | "US" | "WA";
+                /**
+                 * @description Only rules for this channel
+                 * @example email
+                 */
+                channel?: "email" | "sms";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The shipped compliance rules and their pack versions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "packs": [
+                     *         {
+                     *           "jurisdiction": "CA",
+                     *           "name": "California",
+                     *           "version": "2026.12.0"
+                     *         }
+                     *       ],
+                     *       "rules": [
+                     *         {}
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ComplianceRules"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            409: components["responses"]["409"];
+            412: components["responses"]["412"];
+            413: components["responses"]["413"];
+            415: components["responses"]["415"];
+            422: components["responses"]["422"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
+        };
+    };
     health: {
         parameters: {
             query?: never;
@@ -4539,6 +5058,157 @@ export interface operations {
             503: components["responses"]["503"];
         };
     };
+    check_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization
+                 * @example org_demo
+                 */
+                orgId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "body": "New flower in store this weekend.",
+                 *       "channel": "email",
+                 *       "subject": "Weekend drop"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ComplianceCheckBody"];
+            };
+        };
+        responses: {
+            /** @description Check a message against the rules where it would land */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "body": "text",
+                     *       "consentRecordId": null,
+                     *       "findings": [
+                     *         {
+                     *           "citation": "Cal. Bus. & Prof. Code 26152(f)",
+                     *           "end": 24,
+                     *           "field": "body",
+                     *           "jurisdiction": "CA",
+                     *           "kind": "forbidden_terms",
+                     *           "message": "free goods and giveaways may not be advertised",
+                     *           "ruleId": "ca.no-free-goods",
+                     *           "severity": "block"
+                     *         }
+                     *       ],
+                     *       "recipient": {
+                     *         "basis": "address",
+                     *         "state": "CA",
+                     *         "zone": "America/Los_Angeles"
+                     *       },
+                     *       "rulePack": "CA@2026.12.0+US@2026.12.0",
+                     *       "verdict": "allow"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ComplianceCheck"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            409: components["responses"]["409"];
+            412: components["responses"]["412"];
+            413: components["responses"]["413"];
+            415: components["responses"]["415"];
+            422: components["responses"]["422"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
+        };
+    };
+    list_customer_consent: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Items per page (AIP-158): missing or 0 → 50; above 100 → 100; negative or not a whole number → 400.
+                 * @example 50
+                 */
+                pageSize?: string;
+                /**
+                 * @description The nextPageToken of the previous page, unchanged; anything else → 400.
+                 * @example eyJjIjoiMjAyNi0xMS0yNFQxMjowMDowMFoifQ
+                 */
+                pageToken?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The organization
+                 * @example org_demo
+                 */
+                orgId: string;
+                /**
+                 * @description A customer of the organization
+                 * @example cus_1
+                 */
+                customerId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A customer's consent records, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "consentRecords": [
+                     *         {
+                     *           "at": "2026-11-24T12:00:00Z",
+                     *           "channel": "email",
+                     *           "customerId": "cus_1",
+                     *           "disclosure": null,
+                     *           "disclosureHash": null,
+                     *           "expiresAt": "2026-11-24T12:00:00Z",
+                     *           "id": "cns_4f1c9a2b7d",
+                     *           "identityKey": "cid:cus_1",
+                     *           "ip": null,
+                     *           "method": "STOP keyword",
+                     *           "orgId": "org_demo",
+                     *           "source": "webhook",
+                     *           "state": "granted",
+                     *           "userAgent": null
+                     *         }
+                     *       ],
+                     *       "nextPageToken": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ConsentPage"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            409: components["responses"]["409"];
+            412: components["responses"]["412"];
+            413: components["responses"]["413"];
+            415: components["responses"]["415"];
+            422: components["responses"]["422"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
+        };
+    };
     list_deliveries: {
         parameters: {
             query?: {
@@ -4551,7 +5221,7 @@ export interface operations {
                  * @description Only skipped sends with this reason
                  * @example deduped
                  */
-                reason?: "deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled";
+                reason?: "deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled" | "compliance_blocked" | "age_unverified";
                 /**
                  * @description Only this playbook's deliveries
                  * @example pb_7d1c2e
@@ -6922,6 +7592,109 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["Settings"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            409: components["responses"]["409"];
+            412: components["responses"]["412"];
+            413: components["responses"]["413"];
+            415: components["responses"]["415"];
+            422: components["responses"]["422"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
+        };
+    };
+    get_sms_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization
+                 * @example org_demo
+                 */
+                orgId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where Blackleaf posts inbound texts, and whether a secret is set (never which) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "hasSecret": true,
+                     *       "orgId": "org_demo",
+                     *       "previousSecretExpiresAt": "2026-11-24T12:00:00Z",
+                     *       "signatureHeader": "X-Blackleaf-Signature",
+                     *       "webhookUrl": "https://us-central1-example.cloudfunctions.net/webhook_blackleaf?orgId=org_demo"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SmsWebhook"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            409: components["responses"]["409"];
+            412: components["responses"]["412"];
+            413: components["responses"]["413"];
+            415: components["responses"]["415"];
+            422: components["responses"]["422"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
+        };
+    };
+    put_sms_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization
+                 * @example org_demo
+                 */
+                orgId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "secret": "blsec_0123456789abcdef"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SmsWebhookBody"];
+            };
+        };
+        responses: {
+            /** @description Set the inbound SMS signing secret; the previous one verifies for 24 h more */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "hasSecret": true,
+                     *       "orgId": "org_demo",
+                     *       "previousSecretExpiresAt": "2026-11-24T12:00:00Z",
+                     *       "signatureHeader": "X-Blackleaf-Signature",
+                     *       "webhookUrl": "https://us-central1-example.cloudfunctions.net/webhook_blackleaf?orgId=org_demo"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SmsWebhook"];
                 };
             };
             400: components["responses"]["400"];

@@ -27,6 +27,7 @@ from playbook_core.domain.executions import event_execution_id
 from playbook_core.domain.loading import load_text
 from playbook_core.ports import QueueConfig
 from playbook_core.service.authoring.playbooks import Authoring, change_status, create_playbook
+from playbook_core.service.compliance.unsubscribe import UnsubscribeLinks
 from playbook_core.service.execution.provider_alerts import Alerter
 from playbook_core.service.execution.run_start import Runs, StepTarget, start_run
 from playbook_core.service.execution.send_step import Senders
@@ -35,6 +36,12 @@ from playbook_core.service.execution.step_task import StepTask
 from playbook_core.testing import FrozenClock
 
 ORG = "org_a"
+# A complete profile, so the compliance guard's footer satisfies what the rules require.
+COMPLIANCE = {
+    "states": ["CO"], "licenses": {"CO": "402-00001"}, "legalName": "Store Example LLC",
+    "postalAddress": "1 Main St, Denver, CO 80202", "smsBrandName": "StoreExample",
+}  # fmt: skip
+UNSUBSCRIBE = UnsubscribeLinks(base_url="http://127.0.0.1:9/", keys=("rig-unsubscribe-key",))
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
@@ -78,7 +85,9 @@ class Rig:
             topic="playbook-events",
             secrets=StoreSecrets(self.store),
             slack=SlackWebhook(),
-            senders=Senders(mailer=self.mailer, sms=None, alerts=self.alerts),
+            senders=Senders(
+                mailer=self.mailer, sms=None, alerts=self.alerts, unsubscribe=UNSUBSCRIBE
+            ),
             harness=self.harness,
             jitter=1.0,
         )
@@ -190,7 +199,9 @@ def _reset(standins):
 def _rig(store, standins, org=ORG):
     queue = MemoryTaskQueue()
     queue.create_queue(QueueConfig("playbook-steps"))
-    store.set(SETTINGS, org, {"orgId": org, "adminEmail": "admin@store.example"})
+    store.set(SETTINGS, org, {
+        "orgId": org, "adminEmail": "admin@store.example", "compliance": COMPLIANCE,
+    })  # fmt: skip
     return Rig(store, queue, FrozenClock(NOW), standins, org)
 
 

@@ -12,7 +12,7 @@ from playbook_core.adapters.ids import RandomIds
 from playbook_core.adapters.memory import MemoryBus, MemoryTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.adapters.slack import SlackWebhook
-from playbook_core.domain.collections import DELIVERIES, EVENT_LOG, WEBHOOK_RECEIPTS
+from playbook_core.domain.collections import DELIVERIES, EVENT_LOG, SETTINGS, WEBHOOK_RECEIPTS
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.ids import h
 from playbook_core.domain.loading import load_text
@@ -28,6 +28,7 @@ from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine, run_step
 from playbook_core.service.execution.step_task import StepTask
 from playbook_core.testing import FrozenClock
+from tests.integration.execution.conftest import COMPLIANCE, UNSUBSCRIBE
 from tests.integration.ingress.conftest import serving_webhooks
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
@@ -213,6 +214,7 @@ def test_a_fresh_delivery_is_not_flagged(hooks):
 def _run_reminder(hooks, triggered):
     """Deliver a checkout, dispatch it to an active reminder playbook and run its steps."""
     store, clock = hooks.app.store, FrozenClock(NOW)
+    store.set(SETTINGS, ORG, {"compliance": COMPLIANCE}, merge=True)  # the guard lets it through
     playbooks.create_playbook(
         org_id=ORG, validated=load_text(REMINDER), actor="uid_test", source={"kind": "user"},
         reason="create", authoring=Authoring(store=store, clock=clock, ids=RandomIds()), status="active",
@@ -231,7 +233,7 @@ def _run_reminder(hooks, triggered):
     engine = Engine(
         store=store, queue=queue, target=target, clock=clock, bus=MemoryBus(),
         topic="playbook-events", secrets=StoreSecrets(store), slack=SlackWebhook(),
-        senders=Senders(mailer=None, sms=None), harness=None,
+        senders=Senders(mailer=None, sms=None, unsubscribe=UNSUBSCRIBE), harness=None,
     )  # fmt: skip
     while (task := queue.take()) is not None:
         run_step(StepTask.model_validate(task.body), engine)

@@ -20,6 +20,7 @@ from playbook_core.domain.engine import (
     closed_run_changes,
     plan,
 )
+from playbook_core.domain.executions import PROGRESS_DEADLINE
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 STEP_IDS = ["draft", "pause", "promo", "tell_staff"]
@@ -382,6 +383,38 @@ def test_a_send_held_for_approval_pauses_the_run_without_a_command():
     )
 
 
+# running → running, same attempt later: a send held back by a send window or frequency rule
+
+
+def test_a_deferred_send_runs_the_same_attempt_again_at_the_allowed_instant():
+    due = NOW + timedelta(hours=10)
+    outcome = StepOutcome(
+        "deferred", deferred_until=due, extra={"compliance": {"verdict": "defer"}}
+    )
+    assert decide(outcome, attempt=2) == Plan(
+        step_doc=step(
+            attempt=2, compliance={"verdict": "defer"}, status="pending", deferredUntil=due,
+            leaseUntil=None,
+        ),
+        execution_changes={
+            "updatedAt": NOW,
+            "heartbeatAt": NOW,
+            "counts": {"sent": 1, "skipped": 0, "failed": 0, "held": 0},
+            "stepStatuses": statuses(promo="pending"),
+            "nextAttemptAt": due,
+            "expectedProgressBy": due + PROGRESS_DEADLINE,
+        },
+        command=EnqueueStep(2, 2, due, nonce="deferred-" + due.isoformat()),
+        finished=None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("due", [None, NOW, NOW - timedelta(seconds=1)])
+def test_a_deferral_must_name_a_later_instant(due):
+    with pytest.raises(ValueError, match="later deferred_until"):
+        decide(StepOutcome("deferred", deferred_until=due))
+
+
 # what every transition shares
 
 
@@ -393,6 +426,7 @@ def test_a_send_held_for_approval_pauses_the_run_without_a_command():
         StepOutcome("failed", error_code="bad"),
         timeout_retry(),
         StepOutcome("pending_approval"),
+        StepOutcome("deferred", deferred_until=NOW + timedelta(hours=1)),
     ],
     ids=lambda o: o.status,
 )

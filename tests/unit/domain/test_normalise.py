@@ -39,7 +39,7 @@ SHOPIFY_ORDER = {
 }  # fmt: skip
 SHOPIFY_BUYER = {
     "externalId": "115310627314723954", "email": "john@example.com", "phone": "+16136120707",
-    "firstName": "John", "lastName": "Smith",
+    "firstName": "John", "lastName": "Smith", "state": "KY",  # the shipping address's state
 }  # fmt: skip
 WOO_LINES = [
     {"productId": "93", "variantId": None, "sku": None, "name": "Woo Single #1", "quantity": 2,
@@ -49,7 +49,7 @@ WOO_LINES = [
 ]  # fmt: skip
 WOO_BUYER = {
     "email": "john.doe@example.com", "phone": "+15555555555", "firstName": "John",
-    "lastName": "Doe",
+    "lastName": "Doe", "state": "CA",
 }  # fmt: skip
 
 
@@ -145,7 +145,7 @@ def test_shopify_checkouts_create():
     # customer.email wins over the checkout's own email (§6.6 order: customer ‖ email).
     assert event["customer"] == {
         "externalId": "603851970716743426", "email": "john@example.com", "firstName": "John",
-        "lastName": "Smith",
+        "lastName": "Smith", "state": "KY",
     }  # fmt: skip
     line = {"productId": "632910392", "variantId": "808950810", "sku": "IPOD2008PINK",
             "name": "IPod Nano - 8GB", "quantity": 1, "price": "199.00"}  # fmt: skip
@@ -225,6 +225,27 @@ def test_shopify_consent(email_state, sms_state, consent):
         body["customer"]["sms_marketing_consent"] = {"state": sms_state}
     event = only(route(deliver("shopify", "orders/create"), body, CONTEXT))
     assert event["customer"].get("consent") == consent
+
+
+@pytest.mark.parametrize(("shipping", "billing", "state"), [
+    ({"province_code": "CA", "country_code": "US"}, {"province_code": "NY", "country_code": "US"},
+     "CA"),  # where the goods land first
+    ({"province_code": "ON", "country_code": "CA"}, {"province_code": "ny", "country_code": "us"},
+     "NY"),  # a Canadian shipping address is no US state
+    ({}, {"province_code": "Quebec", "country_code": "US"}, None),
+])  # fmt: skip
+def test_the_customers_us_state_comes_from_the_order_addresses(shipping, billing, state):
+    body = body_of("shopify_orders_create.json")
+    body["shipping_address"], body["billing_address"] = shipping, billing
+    body["customer"].pop("default_address", None)
+    assert shopify_customer(body, customer_topic=False, default_country="US").state == state
+
+
+def test_woocommerce_state_and_a_guest_with_only_an_address_is_nobody():
+    order = {"billing": {"email": "a@example.com", "state": "WA", "country": "US"}}
+    assert woocommerce_customer(order, customer_topic=False, default_country="US").state == "WA"
+    nobody = {"billing": {"state": "WA", "country": "US"}}
+    assert woocommerce_customer(nobody, customer_topic=False, default_country="US") is None
 
 
 def test_an_order_without_anyone_still_routes():

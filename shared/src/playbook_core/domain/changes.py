@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ _TERMINAL = {"completed": "completed", "cancelled": "cancelled", "canceled": "ca
 _PROFILE = frozenset({"email", "phone", "firstName", "lastName", "name", "birthday", "consent"})
 _QUANTITY_FIELDS = ("quantity", "available", "stockQuantity", "stock")
 _MAX_ORG_ID = 128
+_STATE = re.compile(r"^[A-Z]{2}$")  # a US state code on a customer (compliance.md)
 
 
 class ChangeLike(Protocol):
@@ -84,9 +86,12 @@ def _customer(
     phone = normalise_phone(doc.get("phone"), country) or normalise_phone(
         fallback.get("customerPhone"), country
     )
+    state = doc.get("state")
     customer = Customer(
         id=customer_id if is_plain_id(customer_id) else None, email=email,
         phone=phone, first_name=first, last_name=last, consent=Consent(**flags) if flags else None,
+        state=state if isinstance(state, str) and _STATE.match(state) else None,
+        age_verified=doc.get("ageVerified") if isinstance(doc.get("ageVerified"), bool) else None,
     )  # fmt: skip
     return customer if customer.model_dump(exclude_none=True) else None
 

@@ -20,7 +20,7 @@ from playbook_core.domain.executions import PROGRESS_DEADLINE
 from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.retry import ErrorClass, retry_delay_s
 
-StepStatus = Literal["completed", "skipped", "failed", "retry", "pending_approval"]
+StepStatus = Literal["completed", "skipped", "failed", "retry", "pending_approval", "deferred"]
 COMPLETION_TTL = timedelta(days=180)
 _UNFINISHED = frozenset({"pending", "retry_scheduled", "running"})
 
@@ -53,6 +53,7 @@ class StepOutcome:
     retry_after_s: float | None = None
     skip_reason: str | None = None
     next_delay_s: float = 0.0  # a wait step delays the next task
+    deferred_until: datetime | None = None  # "deferred": run this attempt again then
     extra: dict[str, Any] = field(default_factory=dict)  # step-doc fields (score, preview, ...)
     counts: dict[str, int] = field(default_factory=dict)  # deliveries of this step by status
 
@@ -62,6 +63,7 @@ class EnqueueStep:
     step_index: int
     attempt: int
     at: datetime
+    nonce: str | None = None  # names a deliberate re-run of the same attempt (a deferral)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ def plan(
             return _fail(finished)
         case "pending_approval":
             return _hold_for_approval(finished)
+        case "deferred":
+            return _defer(finished)
         case "skipped":
             return _advance(finished, "skipped")
         case _:
@@ -213,6 +217,25 @@ def _hold_for_approval(finished: _Attempt) -> Plan:
         {finished.step_id: "pending"}, status="pending_approval", expectedProgressBy=None
     )
     return Plan(finished.step_doc("pending", leaseUntil=None), changes, None)
+
+
+def _defer(finished: _Attempt) -> Plan:
+    """Deferred (running → running): the same attempt runs again at the next allowed instant.
+
+    A send held back by a send window or a frequency limit (compliance.md) is never dropped and
+    spends no retry; the step waits `pending` with `deferredUntil`.
+    """
+    due = finished.outcome.deferred_until
+    if due is None or due <= finished.now:
+        raise ValueError("a deferred outcome needs a later deferred_until")
+    changes = finished.changes(
+        {finished.step_id: "pending"},
+        nextAttemptAt=due,
+        expectedProgressBy=due + PROGRESS_DEADLINE,
+    )
+    step_doc = finished.step_doc("pending", deferredUntil=due, leaseUntil=None)
+    nonce = "deferred-" + due.isoformat()
+    return Plan(step_doc, changes, EnqueueStep(finished.index, finished.attempt, due, nonce))
 
 
 def _advance(finished: _Attempt, final: Literal["completed", "skipped"]) -> Plan:

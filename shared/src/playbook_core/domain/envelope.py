@@ -34,6 +34,9 @@ class Customer(_Wire):
     first_name: str | None = None
     last_name: str | None = None
     consent: Consent | None = None
+    # Where messages land for the compliance rules (compliance.md): a US state code.
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    age_verified: bool | None = None  # 21+ checked by the org (ingest API, customer documents)
 
 
 class Source(_Wire):

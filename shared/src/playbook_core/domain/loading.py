@@ -57,6 +57,11 @@ class Validated:
     definition: PlaybookDefinition
     warnings: list[Issue]
     requires_approval: bool
+    source: SourceMap | None = None  # YAML input: where each value stands, for later findings
+
+    def issue_at(self, path: str, code: str, message: str) -> Issue:
+        """An issue about `path` with the line and column it had in the YAML, when there was one."""
+        return _at(self.source, path, code, message)
 
 
 def load_text(raw: bytes | str) -> Validated:
@@ -106,7 +111,7 @@ def _validate(data: Any, source: SourceMap | None) -> Validated:
         if issues:
             raise PlaybookInvalid(_finish(issues), warnings)
     warnings += [_at(source, p, c, m) for p, c, m in _activation_warnings(definition)]
-    return Validated(definition, _finish(warnings), requires_approval(definition))
+    return Validated(definition, _finish(warnings), requires_approval(definition), source)
 
 
 def _activation_warnings(definition: PlaybookDefinition) -> list[tuple[str, str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from playbook_core.domain.envelope import Consent, Customer
@@ -65,10 +66,23 @@ def _consent_state(value: object) -> bool | None:
     )
 
 
+_US_STATE = re.compile(r"^[A-Z]{2}$")
+
+
+def _us_state(*addresses: Body) -> str | None:
+    """The first US address's state code (shipping before billing: where the goods land)."""
+    for address in addresses:
+        country = text_value(address.get("country_code")) or text_value(address.get("country"))
+        state = text_value(address.get("province_code")) or text_value(address.get("state"))
+        if country and country.upper() == "US" and state and _US_STATE.match(state.upper()):
+            return state.upper()
+    return None
+
+
 def _customer(**fields: Any) -> Customer | None:
     """None when the body names nobody (a guest order without an email is still dispatched)."""
     present = {k: v for k, v in fields.items() if v is not None}
-    return Customer(**present) if present else None
+    return Customer(**present) if present.keys() - {"state"} else None
 
 
 def _compact(data: Body) -> Body:
@@ -81,6 +95,8 @@ def _compact(data: Body) -> Body:
 def shopify_customer(body: Body, *, customer_topic: bool, default_country: str) -> Customer | None:
     """Order-like topics read `customer` then the order; customer topics are the customer."""
     person = body if customer_topic else _map(body.get("customer"))
+    addresses = [_map(body.get("shipping_address")), _map(body.get("billing_address"))]
+    state = _us_state(*addresses, _map(person.get("default_address")))
     if customer_topic:
         email, phone = (
             _first_email(body.get("email")),
@@ -103,6 +119,7 @@ def shopify_customer(body: Body, *, customer_topic: bool, default_country: str) 
         first_name=text_value(person.get("first_name")) or text_value(body.get("first_name")),
         last_name=text_value(person.get("last_name")) or text_value(body.get("last_name")),
         consent=consent,
+        state=state,
     )
 
 
@@ -120,6 +137,7 @@ def woocommerce_customer(
         phone=_first_phone(default_country, billing.get("phone")),
         first_name=text_value(billing.get("first_name")) or text_value(body.get("first_name")),
         last_name=text_value(billing.get("last_name")) or text_value(body.get("last_name")),
+        state=_us_state(_map(body.get("shipping")), billing),
     )
 
 

@@ -105,6 +105,8 @@ class DeliveryRecord(TypedDict, total=False):
     sentAt: datetime
     providerMessageId: str
     lastError: dict[str, Any]
+    compliance: dict[str, Any]  # the check result (compliance.md), customer-facing sends
+    consentRecordId: str | None  # the consent record a marketing send relied on
 
 
 class PlaybookRecord(TypedDict, total=False):
@@ -180,6 +182,7 @@ class StepRecord(TypedDict, total=False):
     leaseUntil: datetime | None
     completedAt: datetime
     nextAttemptAt: datetime
+    deferredUntil: datetime  # a send held back by a send window or frequency rule
     output: dict[str, Any] | None
     error: dict[str, Any] | None
     skipReason: str
@@ -189,6 +192,7 @@ class StepRecord(TypedDict, total=False):
     waitedSeconds: float
     renderedPreview: dict[str, Any]
     deliveryId: str
+    compliance: dict[str, Any]  # the send's check result (compliance.md)
     trace: dict[str, Any]
 
 

@@ -215,6 +215,8 @@ def all_routes() -> list[Route]:
     """Every route; importing the route modules registers them (once)."""
     from playbook_core.runtime import (  # noqa: F401, PLC0415
         api_analytics,
+        api_compliance,
+        api_consent,
         api_events,
         api_executions,
         api_graph,

@@ -35,6 +35,8 @@ from playbook_core.service.authoring import (
     playbooks,
     versions_and_templates,
 )
+from playbook_core.service.compliance import guard
+from playbook_core.service.records import read_settings
 
 ORG = "/v1/orgs/{orgId}"
 ONE = ORG + "/playbooks/{playbookId}"
@@ -60,6 +62,13 @@ def _validated(call: Call) -> Validated:
         for key in ignored
     ]  # fmt: skip
     return replace(validated, warnings=sorted([*validated.warnings, *notes], key=Issue.sort_key))
+
+
+def _warnings(call: Call, validated: Validated) -> list[dict[str, Any]]:
+    """The definition's warnings and what the compliance rules find in its static text."""
+    settings = read_settings(call.app.store, _org(call))
+    found = [issue for _, issue in guard.lint_definition(validated, settings)]
+    return [w.model_dump() for w in sorted([*validated.warnings, *found], key=Issue.sort_key)]
 
 
 def _playbook_response(document: Mapping[str, Any], status: int = 200, **extra: Any) -> Response:
@@ -119,8 +128,7 @@ def create_playbook(call: Call) -> Response:
         org_id=org_id, validated=validated, actor=call.caller.uid, reason="create",
         source={"kind": "user"}, authoring=call.app.authoring,
     )  # fmt: skip
-    warnings = [w.model_dump() for w in validated.warnings]
-    return _playbook_response(document, 201, warnings=warnings)
+    return _playbook_response(document, 201, warnings=_warnings(call, validated))
 
 
 @route(
@@ -135,7 +143,7 @@ def validate_playbook(call: Call) -> Response:
     validated = _validated(call)
     return json_response(
         {
-            "valid": True, "errors": [], "warnings": [w.model_dump() for w in validated.warnings],
+            "valid": True, "errors": [], "warnings": _warnings(call, validated),
             "requiresApproval": validated.requires_approval,
             "normalized": validated.definition.to_document(),
         }
@@ -175,7 +183,7 @@ def update_playbook(call: Call) -> Response:
         actor=call.caller.uid, reason="update", store=call.app.store, clock=call.app.clock,
         if_match=call.request.headers.get("If-Match"),
     )  # fmt: skip
-    return _playbook_response(document, warnings=[w.model_dump() for w in validated.warnings])
+    return _playbook_response(document, warnings=_warnings(call, validated))
 
 
 @route("DELETE", ONE, summary="Soft delete (confirm=true required)", status=204, access="editor")

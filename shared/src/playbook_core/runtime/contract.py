@@ -17,6 +17,7 @@ from playbook_core.domain.lifecycle import PausedReason, SourceKind, Status, Ver
 from playbook_core.domain.playbook import Agent, PlaybookDefinition
 from playbook_core.domain.records import (
     DeliveryStatus,
+    EventOutcome,
     ExecutionStatus,
     StepRecordStatus,
     TriggerType,
@@ -54,12 +55,7 @@ PageToken = Annotated[
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 SkipReason = Literal[
     "deduped", "frequency_capped", "no_consent", "stale_event", "awaiting_approval", "dry_run",
-    "approval_rejected", "approval_expired", "cancelled",
-]  # fmt: skip
-EventOutcome = Literal[
-    "dispatched", "not_dispatched", "execution_created", "duplicate_event", "no_listeners",
-    "playbook_inactive", "filtered", "tenant_mismatch", "loop_blocked", "unknown_event",
-    "unknown_org", "invalid_envelope", "ignored_topic", "dead_lettered",
+    "approval_rejected", "approval_expired", "cancelled", "compliance_blocked", "age_unverified",
 ]  # fmt: skip
 Tier = Literal["scout", "pro", "growth", "empire", "enterprise"]
 Platform = Literal["shopify", "woocommerce"]
@@ -403,6 +399,30 @@ class Settings(Body):
     )
 
 
+Verdict = Literal["allow", "warn", "block", "defer"]
+
+
+class ComplianceFinding(Body):
+    ruleId: str = Field(examples=["ca.no-free-goods"])
+    jurisdiction: str = Field(description="US, a state code or ORG", examples=["CA"])
+    kind: str = Field(examples=["forbidden_terms"])
+    severity: Literal["block", "warn"]
+    message: str = Field(examples=["free goods and giveaways may not be advertised"])
+    citation: str = Field(examples=["Cal. Bus. & Prof. Code 26152(f)"])
+    field: str | None = Field(default=None, examples=["body"])
+    start: int | None = Field(default=None, ge=0, description="Offset of the term in `field`")
+    end: int | None = Field(default=None, ge=0, examples=[24])
+
+
+class ComplianceResult(Body):
+    verdict: Verdict
+    findings: list[ComplianceFinding]
+    deferUntil: Instant | None = Field(default=None, description="verdict defer: when it may go")
+    rulePack: str = Field(
+        description="The rule-pack versions that applied", examples=["CA@2026.12.0+US@2026.12.0"]
+    )
+
+
 class WebhookSource(Body):
     id: str = Field(examples=["src_4b1e"])
     platform: Platform
@@ -490,6 +510,9 @@ class Step(Body):
     updatedAt: Instant | None = None
     completedAt: Instant | None = None
     nextAttemptAt: Instant | None = None
+    deferredUntil: Instant | None = Field(
+        default=None, description="sends: held back by a send window or frequency rule until"
+    )
     output: Freeform | None = None
     error: StepError | None = None
     skipReason: str | None = Field(default=None, examples=["deduped"])
@@ -497,6 +520,7 @@ class Step(Body):
     validation: Freeform | None = Field(default=None, description="delegate: score and issues")
     renderedPreview: Freeform | None = Field(default=None, description="sends: what was rendered")
     deliveryId: str | None = Field(default=None, examples=["dl_9a8b"])
+    compliance: ComplianceResult | None = Field(default=None, description="sends: the check")
 
 
 class ExecutionPage(Body):
@@ -564,6 +588,12 @@ class Delivery(Body):
     subject: str | None = Field(examples=["Thanks for your order"])
     preview: str = Field(description="The first 200 characters", examples=["Hi Ada, thanks…"])
     lastError: Freeform | None = Field(default=None, description="code, httpStatus, message")
+    compliance: ComplianceResult | None = Field(
+        default=None, description="Customer-facing sends: the check that let it go or held it"
+    )
+    consentRecordId: str | None = Field(
+        default=None, description="The consent record a marketing send relied on"
+    )
     createdAt: Instant
     updatedAt: Instant
     sentAt: Instant | None = None
@@ -717,3 +747,118 @@ class Graph(Body):
 
 
 Execution.model_rebuild()
+
+
+# --- compliance (docs/compliance.md) ------------------------------------------------------------
+
+
+class CheckRecipient(Body):
+    state: str | None = Field(
+        default=None, pattern=r"^[A-Z]{2}$", description="US state of the address", examples=["CA"]
+    )
+    phone: str | None = Field(default=None, max_length=40, examples=["+14155550100"])
+    email: str | None = Field(default=None, max_length=320, examples=["ada@example.com"])
+    customerId: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Fills state, phone, age check and consent",
+        examples=["cus_1"],
+    )
+
+
+class ComplianceCheckBody(Body):
+    channel: Literal["email", "sms"]
+    subject: str | None = Field(default=None, max_length=998, examples=["Weekend drop"])
+    body: str = Field(max_length=20_000, examples=["New flower in store this weekend."])
+    transactional: bool = Field(
+        default=False, description="An order receipt or similar: marketing-only rules skip it"
+    )
+    recipient: CheckRecipient | None = None
+    sendAt: Instant | None = Field(default=None, description="Default: now")
+
+
+class CheckedRecipient(Body):
+    state: str | None = Field(examples=["CA"])
+    zone: str = Field(examples=["America/Los_Angeles"])
+    basis: Literal["address", "area_code", "org"] = Field(
+        description="What decided the state and zone"
+    )
+
+
+class ComplianceCheck(ComplianceResult):
+    recipient: CheckedRecipient
+    body: str = Field(description="The text as it would go out, footer appended")
+    consentRecordId: str | None = Field(default=None, examples=[None])
+
+
+class RulePackVersion(Body):
+    jurisdiction: str = Field(examples=["CA"])
+    name: str = Field(examples=["California"])
+    version: str = Field(examples=["2026.12.0"])
+
+
+class ComplianceRules(Body):
+    rules: list[Freeform] = Field(
+        description="Each rule: id, jurisdiction, channels, kind, its parameters, severity, "
+        "citation, effectiveFrom, confidence, message, version"
+    )
+    packs: list[RulePackVersion]
+
+
+# --- consent (docs/consent.md) ------------------------------------------------------------------
+
+
+class ConsentRecord(Body):
+    """One statement of consent or its withdrawal (consent.md §1); never changed once written."""
+
+    id: str = Field(examples=["cns_4f1c9a2b7d"])
+    orgId: str = Field(examples=["org_demo"])
+    identityKey: str = Field(
+        description="Whose consent: cid:<customerId>, em:<email>, ph:<E.164> or dk:<dedupe key>",
+        examples=["cid:cus_1"],
+    )
+    customerId: str | None = Field(examples=["cus_1"])
+    channel: Literal["email", "sms"]
+    state: Literal["granted", "revoked"]
+    at: Instant
+    source: Literal["webhook", "form", "import", "keyword", "api", "unsubscribe_link"]
+    method: str = Field(description="How it was given or withdrawn", examples=["STOP keyword"])
+    disclosure: str | None = Field(
+        description="The text the customer saw, when there was one", examples=[None]
+    )
+    disclosureHash: str | None = Field(
+        description="SHA-256 (hex) of the disclosure's UTF-8 text", examples=[None]
+    )
+    ip: str | None = Field(examples=[None])
+    userAgent: str | None = Field(examples=[None])
+    expiresAt: Instant = Field(description="Kept until then: `at` + 4 years + 30 days")
+
+
+class ConsentPage(Body):
+    consentRecords: list[ConsentRecord] = Field(description="Newest first")
+    nextPageToken: PageToken
+
+
+class SmsWebhookBody(Body):
+    secret: str = Field(
+        min_length=MIN_SECRET_LENGTH, max_length=1024, json_schema_extra={"writeOnly": True},
+        description="The inbound SMS signing secret; the previous one verifies for 24 h more",
+        examples=["blsec_0123456789abcdef"],
+    )  # fmt: skip
+
+
+class SmsWebhook(Body):
+    orgId: str = Field(examples=["org_demo"])
+    hasSecret: bool = Field(description="A signing secret is stored (never answered)")
+    previousSecretExpiresAt: Instant | None = Field(
+        description="After a rotation: until when the previous secret still verifies"
+    )
+    webhookUrl: str = Field(
+        description="Where Blackleaf must post this org's inbound messages",
+        examples=[
+            "https://us-central1-example.cloudfunctions.net/webhook_blackleaf?orgId=org_demo"
+        ],
+    )
+    signatureHeader: Literal["X-Blackleaf-Signature"] = Field(
+        description="Hex HMAC-SHA256 of the raw body under the secret"
+    )

@@ -15,9 +15,10 @@ from typing import Any, get_args
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from playbook_core import compliance_rules
 from playbook_core.domain.lifecycle import Status
 from playbook_core.domain.playbook import Agent, Category
-from playbook_core.domain.records import DeliveryStatus, ExecutionStatus
+from playbook_core.domain.records import DeliveryStatus, EventOutcome, ExecutionStatus
 from playbook_core.runtime import contract
 from playbook_core.runtime.api import all_routes
 
@@ -103,7 +104,7 @@ QUERY: dict[str, dict[str, dict[str, Any]]] = {
             "description": "Only this event (canonical or platform name)",
             "example": "order.created",
         },
-        "outcome": _enum(_choices(contract.EventOutcome), "Only events with this outcome"),
+        "outcome": _enum(_choices(EventOutcome), "Only events with this outcome"),
         "from": {
             "schema": {"type": "string", "format": "date-time"},
             "description": "Only events received at or after this instant",
@@ -139,8 +140,20 @@ QUERY: dict[str, dict[str, dict[str, Any]]] = {
         "pageToken": PAGE_TOKEN,
     },
     "GET /v1/orgs/{orgId}/webhook-sources": {"pageSize": PAGE_SIZE, "pageToken": PAGE_TOKEN},
+    "GET /v1/orgs/{orgId}/customers/{customerId}/consent": {
+        "pageSize": PAGE_SIZE,
+        "pageToken": PAGE_TOKEN,
+    },
     "POST /v1/orgs/{orgId}/playbooks/{playbookId}:dryRun": {
         "wait": _enum(["false", "true"], "Wait up to 25 s for the run and answer its trace"),
+    },
+    "GET /v1/compliance/rules": {
+        "jurisdiction": _enum(
+            [pack.jurisdiction for pack in compliance_rules.packs()],
+            "Only this rule pack: US (federal) or a state",
+            "CA",
+        ),
+        "channel": _enum(["email", "sms"], "Only rules for this channel"),
     },
 }
 HEADERS: dict[str, list[dict[str, Any]]] = {
@@ -170,6 +183,7 @@ _PATH_PARAMS = {
     "playbookId": ("A playbook of the organization", "pb_7d1c2e"),
     "executionId": ("A run of the organization", "ev_3f2a9c"),
     "sourceId": ("A webhook source of the organization", "src_4b1e"),
+    "customerId": ("A customer of the organization", "cus_1"),
     "version": ("A version number, from 1", "2"),
 }
 # Answers that are text, not JSON: route → media types.

@@ -40,6 +40,7 @@ from playbook_core.domain.records import PlaybookRecord
 from playbook_core.domain.sync import listener_docs, schedule_docs
 from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Where
+from playbook_core.service.compliance import guard
 from playbook_core.service.records import read_playbook, read_settings, with_changes
 
 _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
@@ -203,6 +204,7 @@ def write_definition(
             raise Conflict("restore the playbook before editing it", code="archived")
         if current["status"] == "active":
             _check_activatable(validated.definition)
+            guard.refuse_blocked(validated, read_settings(tx, org_id))
         now, version = clock.now(), current["version"] + 1
         changes = {
             **definition_fields(validated.definition),
@@ -263,6 +265,9 @@ def change_status(
             changes |= {"archivedAt": now, "purgeAfter": now + PURGE_AFTER}
         elif current["status"] == "archived":
             changes |= {"archivedAt": None, "purgeAfter": None}
+        if status == "active" and operation == "toggle_on":
+            as_saved = Validated(definition, [], requires_approval=current["requiresApproval"])
+            guard.refuse_blocked(as_saved, read_settings(tx, org_id))
         if extra is not None:
             extra(tx, current)
         tx.set(PLAYBOOKS, playbook_id, {**current, **changes})

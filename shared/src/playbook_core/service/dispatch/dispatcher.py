@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from playbook_core.domain.collections import CUSTOMERS, LISTENERS, PLAYBOOKS
+from playbook_core.domain.consent import consent_record, derived_record_id
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.envelope import Consent, Customer, EventEnvelope, Source
 from playbook_core.domain.errors import AlreadyExists
@@ -28,6 +31,7 @@ from playbook_core.domain.matching import (
 from playbook_core.domain.records import EventOutcome
 from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import Clock, Doc, DocumentStore, Where
+from playbook_core.service.compliance.consent import append_record
 from playbook_core.service.execution.run_start import Runs, start_run
 from playbook_core.service.ingress.event_log import record_outcome
 from playbook_core.service.paging import iterate
@@ -168,11 +172,7 @@ def _enrich_customer(
         customer_id, stored = _customer_by_email(envelope, given, store=store, clock=clock)
     context: dict[str, Any] = given.model_dump(mode="json", exclude_none=True) if given else {}
     if stored is not None:
-        first, _, last = str(stored.get("name") or "").partition(" ")
-        context.setdefault("firstName", stored.get("firstName") or first or None)
-        context.setdefault("lastName", stored.get("lastName") or last or None)
-        if stored.get("birthday"):
-            context.setdefault("birthday", stored["birthday"])
+        _fill_from_stored(context, stored)
         # Platform consent is fresher than the stored one; the stored fills what it leaves unknown.
         consent = {**(stored.get("consent") or {}), **context.get("consent", {})}
         context["consent"] = {
@@ -201,6 +201,19 @@ def _enrich_customer(
     return envelope.model_copy(update={"customer": enriched}), context
 
 
+def _fill_from_stored(context: dict[str, Any], stored: Mapping[str, Any]) -> None:
+    """What the platform left out: names, birthday, and the state and age check (compliance.md)."""
+    first, _, last = str(stored.get("name") or "").partition(" ")
+    context.setdefault("firstName", stored.get("firstName") or first or None)
+    context.setdefault("lastName", stored.get("lastName") or last or None)
+    if stored.get("birthday"):
+        context.setdefault("birthday", stored["birthday"])
+    if isinstance(stored.get("state"), str) and len(stored["state"]) == 2:
+        context.setdefault("state", stored["state"])
+    if isinstance(stored.get("ageVerified"), bool):
+        context.setdefault("ageVerified", stored["ageVerified"])
+
+
 def _customer_by_email(
     envelope: EventEnvelope, given: Customer, *, store: DocumentStore, clock: Clock
 ) -> tuple[str | None, dict[str, Any] | None]:
@@ -224,6 +237,8 @@ def _customer_by_email(
     created |= {field: value for field, value in names.items() if value}
     if given.consent is not None:
         created["consent"] = given.consent.model_dump(exclude_none=True)
+        for channel, value in created["consent"].items():  # evidence first, as on a change
+            _record_platform_consent(doc_id, channel, value, envelope, store=store, now=now)
     try:
         store.create(CUSTOMERS, doc_id, created)
     except AlreadyExists:
@@ -241,9 +256,28 @@ def _write_back_consent(
     current = dict(doc.data.get("consent") or {})
     reported = given.consent.model_dump(exclude_none=True)
     if reported and {**current, **reported} != current:
-        store.update(
-            CUSTOMERS, doc.id, {"consent": {**current, **reported}, "updatedAt": clock.now()}
-        )
+        now = clock.now()
+        # Evidence first (consent.md §1): a crash before the update repeats both, and the
+        # record's id, derived from the event, makes the repeat write the same record.
+        for channel, value in reported.items():
+            if current.get(channel) != value:
+                _record_platform_consent(doc.id, channel, value, envelope, store=store, now=now)
+        store.update(CUSTOMERS, doc.id, {"consent": {**current, **reported}, "updatedAt": now})
+
+
+def _record_platform_consent(
+    customer_id: str, channel: str, value: bool, envelope: EventEnvelope, *,
+    store: DocumentStore, now: datetime,
+) -> None:  # fmt: skip
+    platform = envelope.source.kind
+    append_record(store, consent_record(
+        record_id=derived_record_id("webhook", envelope.org_id, envelope.event_id, customer_id,
+                                    channel),
+        org_id=envelope.org_id, identity_key=str(identity_key(customer_id=customer_id)),
+        customer_id=customer_id,
+        channel=channel, state="granted" if value else "revoked", at=now, source="webhook",
+        method=f"{platform} {channel}_marketing_consent",
+    ))  # fmt: skip
 
 
 def _order_summary(envelope: EventEnvelope) -> dict[str, Any] | None:

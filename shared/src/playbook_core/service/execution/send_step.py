@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import timedelta
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
+from playbook_core.domain.compliance import CheckResult, ConsentState
+from playbook_core.domain.compliance.rules import TIME_KINDS
+from playbook_core.domain.consent import identities
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import PermanentProviderError, ProviderError
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
@@ -15,12 +20,17 @@ from playbook_core.domain.records import DeliveryRecord, SettingsRecord
 from playbook_core.domain.sending import (
     Cap,
     Channel,
+    Claim,
     consent_allows,
     contact_state_id,
     decide,
     too_late_for,
 )
+from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import DocumentStore, EmailMessage, Mailer, SmsSender
+from playbook_core.service.compliance.consent import consent_in_force
+from playbook_core.service.compliance.guard import Guarded, guard, stored
+from playbook_core.service.compliance.unsubscribe import UnsubscribeLinks
 from playbook_core.service.execution import approvals
 from playbook_core.service.execution.actions import ActionContext, provider_outcome
 from playbook_core.service.execution.deliveries import (
@@ -45,6 +55,8 @@ class SendPolicy:
     caps: dict[str, Cap]
     approval_ttl: timedelta
     default_country: str
+    compliance: Mapping[str, Any]  # the settings the guard reads (settings.compliance, zone)
+    zone: str
 
     @classmethod
     def of(cls, settings: SettingsRecord) -> SendPolicy:
@@ -58,6 +70,8 @@ class SendPolicy:
             caps=caps,
             approval_ttl=timedelta(hours=int(settings.get("approvalTtlHours") or 72)),
             default_country=str(settings.get("defaultCountry") or "US"),
+            compliance={"compliance": settings.get("compliance")},
+            zone=org_timezone_name(settings),
         )
 
 
@@ -66,6 +80,23 @@ class Senders:
     mailer: Mailer | None
     sms: SmsSender | None
     alerts: Alerter | None = None
+    # Signs the unsubscribe link of marketing email; without it CAN-SPAM blocks every one.
+    unsubscribe: UnsubscribeLinks | None = None
+
+
+# Asks a delegate step's agent to rewrite its output: (step index, findings) → new output.
+Remediate = Callable[[int, str], Any | None]
+_OUTPUT_OF = re.compile(r"steps\.([A-Za-z0-9_-]+)\.output")
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """How a send whose wording is blocked gets it rewritten by the agent that wrote it."""
+
+    source: int  # the delegate step whose output the message renders
+    remediate: Remediate
+    rounds: int  # how many rewrites: the delegate's retries
+    render: Callable[[ActionContext], Message]
 
 
 def run_send(
@@ -76,15 +107,39 @@ def run_send(
     senders: Senders,
     policy: SendPolicy,
     attempts_allowed: int,
+    remediate: Remediate | None = None,
+    rewrites: Callable[[int], int] = lambda _index: 0,
 ) -> StepOutcome:
     channel: Channel = "email" if isinstance(step, SendEmailStep) else "sms"
+
+    def render(context: ActionContext) -> Message:
+        return render_message(channel, step.params, step.params.to, context, policy.default_country)
+
     try:
-        message = render_message(channel, step.params, step.params.to, ctx, policy.default_country)
+        message = render(ctx)
     except Unsendable as refused:
         return StepOutcome("failed", error_code=refused.code, error_message=str(refused))
+    source = _written_by_agent(step, ctx.definition)
+    rewrite = None
+    if source is not None and remediate is not None:
+        rewrite = Rewrite(source, remediate, rewrites(source), render)
     return deliver(
-        message, ctx, store=store, senders=senders, policy=policy, attempts_allowed=attempts_allowed
-    )
+        message, ctx, store=store, senders=senders, policy=policy,
+        attempts_allowed=attempts_allowed, rewrite=rewrite,
+    )  # fmt: skip
+
+
+def _written_by_agent(step: SendEmailStep | SendSmsStep, definition: Any) -> int | None:
+    """The delegate step whose output the message's text renders, if any (the last one named)."""
+    texts = [step.params.body or ""]
+    if isinstance(step, SendEmailStep):
+        texts.append(step.params.subject)
+    named = {match for text in texts for match in _OUTPUT_OF.findall(text)}
+    delegates = [
+        index for index, candidate in enumerate(definition.steps)
+        if candidate.action == "delegate" and candidate.id in named
+    ]  # fmt: skip
+    return delegates[-1] if delegates else None
 
 
 def deliver(
@@ -95,6 +150,7 @@ def deliver(
     senders: Senders,
     policy: SendPolicy,
     attempts_allowed: int,
+    rewrite: Rewrite | None = None,
 ) -> StepOutcome:
     document = delivery_document(
         ctx=ctx, message=message, key=idempotent_key(ctx, message), status="sending", now=ctx.now
@@ -102,7 +158,40 @@ def deliver(
     existing = read_delivery(store, document["id"])
     if existing is not None and existing.get("status") in ("sent", "skipped"):
         return _already(document, existing["status"])
-    gated = _gate(message, ctx, document, store=store, policy=policy)
+    contact = store.get(
+        COMMUNICATIONS, contact_state_id(ctx.execution["orgId"], document["identityKey"])
+    )
+    checked = None
+    if message.customer_facing:
+
+        def guarded(candidate: Message) -> Checked:
+            return _compliance(
+                candidate, ctx, document, contact, store=store, policy=policy,
+                links=senders.unsubscribe,
+            )  # fmt: skip
+
+        checked = guarded(message)
+        wording = _wording_blocked(checked.guarded.result) and not ctx.execution.get("approvedAt")
+        if wording and rewrite is not None and not ctx.dry_run:
+            ctx, message, checked = _rewritten(ctx, message, checked, rewrite, guarded)
+        message = replace(message, body=checked.guarded.body)
+        document = {
+            **document,
+            "preview": message.body[:200],
+            "compliance": stored(checked.guarded.result),
+            "consentRecordId": checked.consent_record_id,
+        }
+        if (
+            wording
+            and rewrite is not None
+            and not ctx.dry_run
+            and _wording_blocked(checked.guarded.result)
+        ):
+            # The agent could not write it clean: a person decides instead (compliance.md).
+            return approvals.hold_for_approval(
+                store=store, ctx=ctx, document=document, message=message, ttl=policy.approval_ttl
+            )
+    gated = _gate(message, ctx, document, contact, checked, store=store, policy=policy)
     if gated is not None:
         return gated
     outcome = claim(
@@ -128,30 +217,187 @@ def _already(document: DeliveryRecord, status: str) -> StepOutcome:
     return StepOutcome("completed", output={"deliveryId": document["id"], "status": status})
 
 
+@dataclass(frozen=True)
+class Checked:
+    guarded: Guarded
+    consent: ConsentState | None
+    consent_record_id: str | None
+
+
+def _compliance(
+    message: Message,
+    ctx: ActionContext,
+    document: DeliveryRecord,
+    contact: Mapping[str, Any] | None,
+    *,
+    store: DocumentStore,
+    policy: SendPolicy,
+    links: UnsubscribeLinks | None,
+) -> Checked:
+    """The guard on the rendered text (agent-written copy too), for this recipient, now."""
+    execution = ctx.execution
+    customer = execution.get("customer") or {}
+    marketing = not message.transactional
+    consent, record_id = None, None
+    if marketing:
+        consent, record_id = _consent_state(store, execution, document, message.channel)
+    recent: list[datetime] = [
+        sent["at"] for sent in ((contact or {}).get("recentSends") or {}).get(message.channel, [])
+        if sent.get("deliveryId") != document["id"]
+    ]  # fmt: skip
+    guarded = guard(
+        settings=policy.compliance,
+        org_zone=policy.zone,
+        channel=message.channel,
+        subject=message.subject,
+        body=message.body,
+        marketing=marketing,
+        address_state=customer.get("state"),
+        phone=message.recipient if message.channel == "sms" else customer.get("phone"),
+        consent=consent,
+        age_verified=customer.get("ageVerified"),
+        recent_sends=recent,
+        send_at=ctx.now,
+        unsubscribe_link=_link(links, document)
+        if marketing and message.channel == "email"
+        else None,
+    )
+    return Checked(guarded, consent, record_id)
+
+
+def _link(links: UnsubscribeLinks | None, document: DeliveryRecord) -> str | None:
+    if links is None:
+        return None
+    return links.link(
+        org_id=document["orgId"], identity_key=document["identityKey"], delivery_id=document["id"]
+    )
+
+
+def _consent_state(
+    store: DocumentStore, execution: Mapping[str, Any], document: DeliveryRecord, channel: Channel
+) -> tuple[ConsentState | None, str | None]:
+    """The latest consent record; without one, the customer's flag (granted but not recorded)."""
+    keys = [document["identityKey"], *identities(execution.get("customer"), document["recipient"])]
+    record = consent_in_force(
+        store, org_id=execution["orgId"], identities=list(dict.fromkeys(keys)), channel=channel
+    )
+    if record is not None:
+        return ConsentState(record["state"], record["id"]), record["id"]
+    flag = ((execution.get("customer") or {}).get("consent") or {}).get(channel)
+    if flag is None:
+        return None, None
+    return ConsentState("granted" if flag else "revoked", None), None
+
+
+def _wording_blocked(result: CheckResult) -> bool:
+    """Blocked, and only by wording: what an agent can rewrite or a reviewer can take on."""
+    blocking = {f.kind for f in result.findings if f.severity == "block"} - TIME_KINDS
+    return result.verdict == "block" and blocking == {"forbidden_terms"}
+
+
+def _rewritten(
+    ctx: ActionContext,
+    message: Message,
+    checked: Checked,
+    rewrite: Rewrite,
+    guarded: Callable[[Message], Checked],
+) -> tuple[ActionContext, Message, Checked]:
+    """The findings go back to the agent, up to its retries, until the wording passes."""
+    source_id = ctx.definition.steps[rewrite.source].id
+    for _ in range(rewrite.rounds):
+        findings = "; ".join(
+            f"{f.rule_id}: {f.message} [{f.citation}]"
+            for f in checked.guarded.result.findings
+            if f.kind == "forbidden_terms"
+        )
+        output = rewrite.remediate(rewrite.source, "Rewrite without breaking: " + findings)
+        if output is None:
+            break
+        steps = {
+            **ctx.render.get("steps", {}),
+            source_id: {"output": output, "status": "completed"},
+        }
+        ctx = replace(ctx, render={**ctx.render, "steps": steps})
+        try:
+            message = rewrite.render(ctx)
+        except Unsendable:
+            break
+        checked = guarded(message)
+        if not _wording_blocked(checked.guarded.result):
+            break
+    return ctx, message, checked
+
+
+def _refusal(message: Message, ctx: ActionContext, checked: Checked) -> str | None:
+    """Why this send must not go at all (a skipped delivery), else None."""
+    execution = ctx.execution
+    consent = (execution.get("customer") or {}).get("consent")
+    revoked = checked.consent is not None and checked.consent.status == "revoked"
+    result = checked.guarded.result
+    if too_late_for(execution.get("event")):  # its moment has passed: no reminder days late
+        return "stale_event"
+    if not consent_allows(message.channel, consent, transactional=message.transactional) or (
+        revoked and not message.transactional
+    ):
+        return "no_consent"
+    if result.verdict == "block" and not ctx.dry_run:
+        # A reviewer who approved the run has taken on its wording; nothing else is waived.
+        overridden = _wording_blocked(result) and bool(execution.get("approvedAt"))
+        return None if overridden else _blocked_reason(result)
+    return None
+
+
+def _would(peek: Claim, result: CheckResult, *, needs_approval: bool) -> dict[str, Any]:
+    """A dry run's trace of one send: what would happen, and why."""
+    decision = "would_pause_for_approval" if needs_approval else "would_send"
+    if peek.outcome != "send":
+        decision = "would_skip"
+    if result.verdict in ("block", "defer"):
+        decision = "would_skip" if result.verdict == "block" else "would_defer"
+    reason: str | None = None if peek.outcome == "send" else peek.outcome
+    if result.verdict == "block":
+        reason = _blocked_reason(result)
+    return {
+        "decision": decision,
+        "reason": reason,
+        "compliance": stored(result),
+        "dedup": {"wouldDedup": peek.outcome == "deduped", "lastSentAt": peek.last_sent_at},
+        "cap": {"wouldCap": peek.outcome == "frequency_capped", "count": peek.recent_count},
+    }
+
+
+def _blocked_reason(result: CheckResult) -> str:
+    kinds = {finding.kind for finding in result.findings if finding.severity == "block"}
+    if "age" in kinds:
+        return "age_unverified"
+    if kinds == {"consent"}:
+        return "no_consent"
+    return "compliance_blocked"
+
+
 def _gate(
     message: Message,
     ctx: ActionContext,
     document: DeliveryRecord,
+    contact: Mapping[str, Any] | None,
+    checked: Checked | None,
     *,
     store: DocumentStore,
     policy: SendPolicy,
 ) -> StepOutcome | None:
-    """Staleness, consent, the dedup/cap peek, the approval gate and dry run; None: go ahead."""
-    if not message.customer_facing:
+    """Staleness, consent, compliance, the dedup/cap peek, approval, deferral and dry run.
+
+    None: go ahead and claim.
+    """
+    if not message.customer_facing or checked is None:
         return (
             _dry_run(store, document, message, {"decision": "would_send"}) if ctx.dry_run else None
         )
     execution = ctx.execution
-    consent = (execution.get("customer") or {}).get("consent")
-    refused = None
-    if too_late_for(execution.get("event")):  # its moment has passed: no reminder days late
-        refused = "stale_event"
-    elif not consent_allows(message.channel, consent, transactional=message.transactional):
-        refused = "no_consent"
-    if refused is not None:
-        return settle_skip(store, document, refused)
+    result = checked.guarded.result
+    refused = _refusal(message, ctx, checked)
     peek = decide(
-        store.get(COMMUNICATIONS, contact_state_id(execution["orgId"], document["identityKey"])),
+        dict(contact) if contact is not None else None,
         playbook_id=execution["playbookId"],
         execution_id=execution["id"],
         delivery=document["id"],
@@ -162,26 +408,32 @@ def _gate(
         cap=policy.caps.get(message.channel),
     )
     needs_approval = bool(execution.get("requiresApproval")) and not execution.get("approvedAt")
-    if ctx.dry_run:
-        decision = "would_send"
-        if needs_approval:
-            decision = "would_pause_for_approval"
-        if peek.outcome != "send":
-            decision = "would_skip"
-        trace: dict[str, Any] = {
-            "decision": decision,
-            "reason": None if peek.outcome == "send" else peek.outcome,
-            "dedup": {"wouldDedup": peek.outcome == "deduped", "lastSentAt": peek.last_sent_at},
-            "cap": {"wouldCap": peek.outcome == "frequency_capped", "count": peek.recent_count},
-        }
+    if ctx.dry_run and refused is None:
+        trace = _would(peek, result, needs_approval=needs_approval)
         return _dry_run(store, document, message, trace)
-    if peek.outcome != "send":
-        return settle_skip(store, document, peek.outcome)
+    if refused is not None or peek.outcome != "send":
+        return settle_skip(store, document, refused or peek.outcome)
     if needs_approval:
         return approvals.hold_for_approval(
             store=store, ctx=ctx, document=document, message=message, ttl=policy.approval_ttl
         )
+    if result.verdict == "defer" and result.defer_until is not None:
+        # Quiet hours or a frequency limit: the same attempt runs again when allowed.
+        return StepOutcome(
+            "deferred", deferred_until=result.defer_until, extra={"compliance": stored(result)}
+        )
     return None
+
+
+def _unsubscribe_headers(
+    links: UnsubscribeLinks | None, message: Message, document: DeliveryRecord
+) -> dict[str, str] | None:
+    """RFC 8058 one-click headers on marketing email (Gmail and Yahoo require them in bulk)."""
+    if links is None or not message.customer_facing or message.transactional:
+        return None
+    return links.headers(
+        org_id=document["orgId"], identity_key=document["identityKey"], delivery_id=document["id"]
+    )
 
 
 def _dry_run(
@@ -239,6 +491,7 @@ def _call_provider(
                     ),
                     template_id=message.template_id,
                     variables=message.variables,
+                    headers=_unsubscribe_headers(senders.unsubscribe, message, document),
                 )
             )
         else:

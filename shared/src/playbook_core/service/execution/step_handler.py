@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -210,6 +211,8 @@ def _send(
             senders=engine.senders,
             policy=policy,
             attempts_allowed=allowed,
+            remediate=_remediator(engine, ctx, definition),
+            rewrites=lambda index: _attempts(definition.steps[index], definition) - 1,
         )
     return run_internal_email(
         step,
@@ -219,6 +222,46 @@ def _send(
         policy=policy,
         attempts_allowed=allowed,
     )
+
+
+def _remediator(
+    engine: Engine, ctx: actions.ActionContext, definition: PlaybookDefinition
+) -> Callable[[int, str], Any | None]:
+    """Runs a delegate step again with compliance findings as its remediation (compliance.md).
+
+    The rewrite becomes that step's output, so the run shows the copy that went out.
+    """
+    rewrites = 0
+
+    def remediate(index: int, findings: str) -> Any | None:
+        nonlocal rewrites
+        rewrites += 1
+        step = definition.steps[index]
+        if not isinstance(step, DelegateStep):
+            return None
+        execution_id = ctx.execution["id"]
+        stored = read_step(engine.store, execution_id, index)
+        previous: StepRecord = {
+            "index": index, "stepId": step.id or "", "action": "delegate", "status": "completed",
+            "attempt": stored["attempt"] if stored else 1,
+            "output": stored.get("output") if stored else None,
+            "validation": {"remediation": findings},
+        }  # fmt: skip
+        attempt = previous["attempt"] + rewrites  # a new idempotency key per rewrite
+        sub = actions.ActionContext(
+            ctx.execution, definition, index, attempt, ctx.render, previous, ctx.now
+        )
+        outcome = actions.delegate(step, sub, engine.harness)
+        if outcome.status != "completed":
+            return None
+        engine.store.update(
+            steps_path(execution_id),
+            step_doc_id(index),
+            {"output": outcome.output, "remediatedAt": ctx.now, "updatedAt": ctx.now},
+        )
+        return outcome.output
+
+    return remediate
 
 
 def _attempts(step: Any, definition: PlaybookDefinition) -> int:
@@ -287,6 +330,7 @@ def _record(
             result.command.step_index,
             result.command.attempt,
             schedule_time=result.command.at if result.command.at > now else None,
+            nonce=result.command.nonce,
         )
     if result.finished == "failed" and not execution.get("dryRun"):
         actions.run_failed_notice(engine.store, execution, now)

@@ -61,6 +61,8 @@ class IngestCustomer(_Body):
     first_name: Annotated[str, Field(max_length=200)] | None = None
     last_name: Annotated[str, Field(max_length=200)] | None = None
     consent: IngestConsent | None = None
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None  # US state of the address
+    age_verified: bool | None = None  # 21+ checked by the org
 
 
 class IngestRequest(_Body):
@@ -138,6 +140,7 @@ def _customer(given: IngestCustomer | None) -> Customer | None:
         phone=normalise_phone(given.phone), first_name=given.first_name,
         last_name=given.last_name,
         consent=Consent(**given.consent.model_dump()) if given.consent else None,
+        state=given.state, age_verified=given.age_verified,
     )  # fmt: skip
     return customer if customer.model_dump(exclude_none=True) else None
 
