@@ -1092,6 +1092,16 @@ export interface components {
              */
             type: "calendar";
         };
+        /**
+         * Cap
+         * @description At most `max` in any `windowHours`.
+         */
+        Cap: {
+            /** Max */
+            max: number;
+            /** Windowhours */
+            windowHours: number;
+        };
         /** Causation */
         Causation: {
             /**
@@ -1231,48 +1241,6 @@ export interface components {
              * @example lead_followup
              */
             templateId: string;
-        };
-        /**
-         * Compliance
-         * @description The org's compliance profile (compliance.md): stored whole, rules can only be added.
-         */
-        Compliance: {
-            /**
-             * Forbiddenterms
-             * @default []
-             */
-            forbiddenTerms?: string[];
-            /** @default null */
-            frequency?: components["schemas"]["OrgFrequency"] | null;
-            /**
-             * Legalname
-             * @default null
-             */
-            legalName?: string | null;
-            /**
-             * Licenses
-             * @default {}
-             */
-            licenses?: {
-                [key: string]: string;
-            };
-            /**
-             * Postaladdress
-             * @default null
-             */
-            postalAddress?: string | null;
-            /** @default null */
-            sendWindow?: components["schemas"]["SendWindow"] | null;
-            /**
-             * Smsbrandname
-             * @default null
-             */
-            smsBrandName?: string | null;
-            /**
-             * States
-             * @default []
-             */
-            states?: string[];
         };
         /** ComplianceCheck */
         ComplianceCheck: {
@@ -1426,6 +1394,50 @@ export interface components {
             rules: {
                 [key: string]: unknown;
             }[];
+        };
+        /**
+         * ComplianceSettings
+         * @description `settings.compliance` as an editor writes it: the profile and the org's own rules.
+         *
+         *     The unsubscribe link is not here: the server signs one per send.
+         */
+        ComplianceSettings: {
+            /**
+             * Forbiddenterms
+             * @default []
+             */
+            forbiddenTerms?: string[];
+            /** @default null */
+            frequency?: components["schemas"]["Cap"] | null;
+            /**
+             * Legalname
+             * @default null
+             */
+            legalName?: string | null;
+            /**
+             * Licenses
+             * @default {}
+             */
+            licenses?: {
+                [key: string]: string;
+            };
+            /**
+             * Postaladdress
+             * @default null
+             */
+            postalAddress?: string | null;
+            /** @default null */
+            sendWindow?: components["schemas"]["Window"] | null;
+            /**
+             * Smsbrandname
+             * @default null
+             */
+            smsBrandName?: string | null;
+            /**
+             * States
+             * @default []
+             */
+            states?: string[];
         };
         /** ConsentPage */
         ConsentPage: {
@@ -2717,13 +2729,6 @@ export interface components {
             to: string;
             totals: components["schemas"]["Figures"];
         };
-        /** OrgFrequency */
-        OrgFrequency: {
-            /** Max */
-            max: number;
-            /** Windowhours */
-            windowHours: number;
-        };
         /**
          * Playbook
          * @description A stored playbook: its definition and the fields the server manages.
@@ -3608,13 +3613,6 @@ export interface components {
              */
             retryOnFailure?: boolean | null;
         };
-        /** SendWindow */
-        SendWindow: {
-            /** End */
-            end: string;
-            /** Start */
-            start: string;
-        };
         /** Settings */
         Settings: {
             /**
@@ -3639,7 +3637,7 @@ export interface components {
              */
             attributionWindowDays: number;
             /** @description Licences and brand facts the compliance rules need, and the org's own stricter rules (docs/compliance.md) */
-            compliance: components["schemas"]["Compliance"];
+            compliance: components["schemas"]["ComplianceSettings"];
             /**
              * Costperexecutionusd
              * @description Decimal string
@@ -3720,7 +3718,7 @@ export interface components {
              */
             attributionWindowDays?: number | null;
             /** @default null */
-            compliance?: components["schemas"]["Compliance"] | null;
+            compliance?: components["schemas"]["ComplianceSettings"] | null;
             /**
              * Costperexecutionusd
              * @default null
@@ -4221,6 +4219,16 @@ export interface components {
             nextPageToken: string | null;
             /** Webhooksources */
             webhookSources: components["schemas"]["WebhookSource"][];
+        };
+        /**
+         * Window
+         * @description From start (inclusive) to end (exclusive), the recipient's local wall time.
+         */
+        Window: {
+            /** End */
+            end: string;
+            /** Start */
+            start: string;
         };
     };
     responses: {

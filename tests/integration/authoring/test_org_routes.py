@@ -164,7 +164,7 @@ def test_the_compliance_profile_defaults_is_stored_whole_and_refuses_weak_shapes
     for bad, path in [
         ({"states": ["XX"]}, "compliance.states.0"),
         ({"licenses": {"ca": "1"}}, "compliance.licenses.ca.[key]"),
-        ({"sendWindow": {"start": "21:00", "end": "08:00"}}, "compliance.sendWindow"),
+        ({"sendWindow": {"start": "21:00", "end": "08:00"}}, "compliance.sendWindow.end"),
         ({"sendWindow": {"start": "8am", "end": "20:00"}}, "compliance.sendWindow.start"),
         ({"frequency": {"max": 0, "windowHours": 24}}, "compliance.frequency.max"),
         ({"smsBrandName": "x" * 41}, "compliance.smsBrandName"),

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from playbook_core.domain.compliance.org import ComplianceSettings
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.lifecycle import PausedReason, SourceKind, Status, VersionReason
 from playbook_core.domain.playbook import Agent, PlaybookDefinition
@@ -22,7 +23,6 @@ from playbook_core.domain.records import (
     StepRecordStatus,
     TriggerType,
 )
-from playbook_core.service.authoring.settings import Compliance
 from playbook_core.service.ingress.sources import MIN_SECRET_LENGTH
 
 # ruff: noqa: N815 - field names are the camelCase wire names
@@ -393,7 +393,7 @@ class Settings(Body):
         description="The org's own Slack secret; set slackWebhookUrl to change it", examples=[None]
     )
     defaultCountry: str = Field(pattern=r"^[A-Z]{2}$", examples=["US"])
-    compliance: Compliance = Field(
+    compliance: ComplianceSettings = Field(
         description="Licences and brand facts the compliance rules need, and the org's own "
         "stricter rules (docs/compliance.md)"
     )

@@ -8,59 +8,61 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from playbook_core.domain.compliance.rules import (
-    MAX_WINDOW_HOURS,
     ORG,
     AnyRule,
-    ClockTime,
+    Cap,
     ForbiddenTermsRule,
     FrequencyRule,
     Model,
     OrgProfile,
     SendWindowRule,
+    StateCode,
     Term,
+    Text,
+    Window,
+    unique,
 )
 
-RULE_KEYS: Final = ("forbiddenTerms", "sendWindow", "frequency")  # the rest is the profile
 _SINCE: Final = date(2000, 1, 1)  # org rules are in force from the moment they are saved
 _CITATION: Final = "organisation policy (settings.compliance)"
 _CONFIDENCE: Final = "set by the organisation; applies on top of every rule pack"
 
 
-class Window(Model):
-    start: ClockTime
-    end: ClockTime
-
-    @field_validator("end")
-    @classmethod
-    def _end_after_start(cls, value: str, info: ValidationInfo) -> str:
-        start = info.data.get("start")
-        if isinstance(start, str) and value <= start:
-            raise ValueError(f"the window must end after it starts ({start})")
-        return value
-
-
-class Cap(Model):
-    max: int = Field(ge=1, le=100)
-    window_hours: int = Field(ge=1, le=MAX_WINDOW_HOURS)
-
-
-class OrgRules(Model):
-    forbidden_terms: list[Term] = Field(default_factory=list, max_length=200)
+class OrgRules(Model, BaseModel):  # BaseModel named so ruff sees pydantic copying defaults
+    forbidden_terms: Annotated[list[Term], Field(max_length=200)] = []
     send_window: Window | None = None
     frequency: Cap | None = None
 
 
+class ComplianceSettings(OrgRules):
+    """`settings.compliance` as an editor writes it: the profile and the org's own rules.
+
+    The unsubscribe link is not here: the server signs one per send.
+    """
+
+    states: Annotated[list[StateCode], Field(max_length=56), AfterValidator(unique)] = []
+    licenses: Annotated[
+        dict[StateCode, Annotated[Text, Field(max_length=100)]], Field(max_length=56)
+    ] = {}
+    legal_name: Annotated[Text, Field(max_length=200)] | None = None
+    postal_address: Annotated[Text, Field(max_length=500)] | None = None
+    sms_brand_name: Annotated[Text, Field(max_length=40)] | None = None
+
+
 def parse_settings(compliance: Mapping[str, Any] | None) -> tuple[OrgProfile, OrgRules]:
     """settings.compliance (camelCase) as the profile and the org's own rules."""
-    data = dict(compliance or {})
-    extra = {key: data.pop(key) for key in RULE_KEYS if data.get(key) is not None}
-    data = {key: value for key, value in data.items() if key not in RULE_KEYS}
-    return OrgProfile.model_validate(data), OrgRules.model_validate(extra)
+    given = ComplianceSettings.model_validate(
+        {key: value for key, value in (compliance or {}).items() if value is not None}
+    )
+    data = given.model_dump(by_alias=True)
+    own = {key: data.pop(key) for key in ("forbiddenTerms", "sendWindow", "frequency")}
+    profile, rules = OrgProfile.model_validate(data), OrgRules.model_validate(own)
+    return profile, rules
 
 
 def org_rules(rules: OrgRules) -> list[AnyRule]:

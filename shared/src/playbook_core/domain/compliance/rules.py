@@ -52,7 +52,7 @@ MAX_WINDOW_HOURS: Final = 168
 
 
 class Model(BaseModel):
-    """Strict, frozen, camelCase on the wire; unknown keys are errors."""
+    """Strict, frozen, camelCase on the wire; unknown keys are errors (as playbook.Model)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -116,7 +116,7 @@ def _local_time(value: str) -> str:
     return value
 
 
-def _unique(values: list[str]) -> list[str]:
+def unique(values: list[str]) -> list[str]:
     if len(set(values)) != len(values):
         raise _invalid("each value may appear only once")
     return values
@@ -132,7 +132,7 @@ PackJurisdiction = Annotated[str, AfterValidator(_pack_jurisdiction)]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
 Zone = Annotated[str, AfterValidator(_zone)]
 LocalTime = Annotated[str, AfterValidator(_local_time)]
-Channels = Annotated[list[Channel], Field(min_length=1), AfterValidator(_unique)]
+Channels = Annotated[list[Channel], Field(min_length=1), AfterValidator(unique)]
 
 
 def clock(value: str) -> time:
@@ -144,7 +144,7 @@ def clock(value: str) -> time:
 class OrgProfile(Model):
     """What the org told us about itself (settings.compliance); the server adds the link."""
 
-    states: Annotated[list[StateCode], AfterValidator(_unique)] = []
+    states: Annotated[list[StateCode], AfterValidator(unique)] = []
     licenses: dict[StateCode, Text] = {}
     legal_name: Text | None = None
     postal_address: Text | None = None
@@ -254,11 +254,9 @@ class RequiredFieldRule(RuleBase):
     must_appear: bool
 
 
-class SendWindowRule(RuleBase):
-    """Send only between start (inclusive) and end (exclusive), recipient's local time."""
+class Window(Model):
+    """From start (inclusive) to end (exclusive), the recipient's local wall time."""
 
-    kind: Literal["send_window"]
-    severity: Literal["block"]  # the verdict of a time rule is defer; warn would mean nothing
     start: ClockTime
     end: ClockTime
 
@@ -272,13 +270,25 @@ class SendWindowRule(RuleBase):
         return value
 
 
-class FrequencyRule(RuleBase):
+class Cap(Model):
+    """At most `max` in any `windowHours`."""
+
+    max: int = Field(ge=1, le=100)
+    window_hours: int = Field(ge=1, le=MAX_WINDOW_HOURS)
+
+
+class SendWindowRule(RuleBase, Window):
+    """Send only between start (inclusive) and end (exclusive), recipient's local time."""
+
+    kind: Literal["send_window"]
+    severity: Literal["block"]  # the verdict of a time rule is defer; warn would mean nothing
+
+
+class FrequencyRule(RuleBase, Cap):
     """At most `max` marketing messages on the channel per `windowHours` per recipient."""
 
     kind: Literal["frequency"]
     severity: Literal["block"]
-    max: int = Field(ge=1, le=100)
-    window_hours: int = Field(ge=1, le=MAX_WINDOW_HOURS)
 
 
 class ConsentRule(RuleBase):

@@ -8,17 +8,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from playbook_core.domain.collections import SCHEDULES, SETTINGS
+from playbook_core.domain.compliance.org import ComplianceSettings
 from playbook_core.domain.errors import Issue, PlaybookInvalid
 from playbook_core.domain.schedules import TimezoneError, resolve_timezone
 from playbook_core.domain.secret_names import names_secret, org_slack_reference, slack_secret_name
@@ -40,61 +39,6 @@ class ChannelCap(BaseModel):
     window_hours: Annotated[int, Field(alias="windowHours", ge=1, le=168)] = 24
 
 
-US_STATES = frozenset({
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN",
-    "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH",
-    "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "PR", "RI", "SC", "SD", "TN", "TX",
-    "UT", "VT", "VA", "WA", "WV", "WI", "WY",
-})  # fmt: skip
-_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-
-
-def _state(value: str) -> str:
-    if value not in US_STATES:
-        raise ValueError(f"{value[:8]!r} is not a US state or territory code such as CA")
-    return value
-
-
-State = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_state)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_name=False)
-
-
-class SendWindow(_Strict):
-    start: Annotated[str, Field(pattern=_HHMM)]
-    end: Annotated[str, Field(pattern=_HHMM)]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> SendWindow:
-        if self.end <= self.start:
-            raise ValueError("sendWindow end must be after its start (recipient local time)")
-        return self
-
-
-class OrgFrequency(_Strict):
-    max: Annotated[int, Field(ge=1, le=20)]
-    window_hours: Annotated[int, Field(ge=1, le=168)]
-
-
-class Compliance(_Strict):
-    """The org's compliance profile (compliance.md): stored whole, rules can only be added."""
-
-    states: Annotated[list[State], Field(max_length=56)] = []
-    licenses: Annotated[
-        dict[State, Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=56)
-    ] = {}
-    legal_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    postal_address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
-    sms_brand_name: Annotated[str, Field(min_length=1, max_length=40)] | None = None
-    forbidden_terms: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=80)]], Field(max_length=200)
-    ] = []
-    send_window: SendWindow | None = None
-    frequency: OrgFrequency | None = None
-
-
 class SettingsPatch(BaseModel):
     """Fields an editor may change; everything optional, unknown keys refused."""
 
@@ -112,7 +56,7 @@ class SettingsPatch(BaseModel):
     slack_webhook_secret_ref: Annotated[str, Field(max_length=512)] | None = None
     slack_webhook_url: Annotated[str, Field(max_length=2048)] | None = None  # write-only
     default_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
-    compliance: Compliance | None = None
+    compliance: ComplianceSettings | None = None  # docs/compliance.md §6, stored whole
 
     @field_validator("timezone")
     @classmethod
@@ -162,7 +106,7 @@ DEFAULTS: dict[str, Any] = {
     "alertPhone": None,
     "slackWebhookSecretRef": None,
     "defaultCountry": "US",
-    "compliance": Compliance().model_dump(mode="json", by_alias=True),
+    "compliance": ComplianceSettings().model_dump(mode="json", by_alias=True),
 }
 
 
