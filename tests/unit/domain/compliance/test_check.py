@@ -79,7 +79,7 @@ def test_terms_match_whole_words_only():
 @pytest.mark.parametrize(
     ("state", "expected"),
     [("CA", "CA@2026.12.0+US@2026.12.0"), ("TX", "US@2026.12.0"), (None, "US@2026.12.0"),
-     ("NY", "NY@2026.12.0+US@2026.12.0")],
+     ("NY", "NY@2026.12.1+US@2026.12.0")],
 )  # fmt: skip
 def test_rule_pack_names_the_versions_in_force(state, expected):
     recipient = replace(ADULT, state=state)
@@ -185,7 +185,7 @@ def test_footer_contents():
     assert "Green Leaf Holdings LLC, 12 Market St, Sacramento, CA 95814" in email
     assert "CA license C10-0000001-LIC" in email
     assert "NY license" not in email  # New York's pack does not ask for it
-    assert "Poison Control Center" in email
+    assert "contact the Poison Center at 1-800-222-1222" in email
     assert email.endswith("Unsubscribe: https://mail.example.com/u/tok123")
     sms = footer("sms", PROFILE, ["WA"], PACKS)
     assert sms.splitlines()[0] == "Green Leaf"
