@@ -1267,7 +1267,7 @@ export interface components {
             /**
              * Rulepack
              * @description The rule-pack versions that applied
-             * @example CA@2026.12.0+US@2026.12.0
+             * @example CA@2026.12.1+US@2026.12.0
              */
             rulePack: string;
             /**
@@ -1313,7 +1313,7 @@ export interface components {
         ComplianceFinding: {
             /**
              * Citation
-             * @example Cal. Bus. & Prof. Code 26152(f)
+             * @example Cal. Bus. & Prof. Code 26153
              */
             citation: string;
             /**
@@ -1374,7 +1374,7 @@ export interface components {
             /**
              * Rulepack
              * @description The rule-pack versions that applied
-             * @example CA@2026.12.0+US@2026.12.0
+             * @example CA@2026.12.1+US@2026.12.0
              */
             rulePack: string;
             /**
@@ -5104,7 +5104,7 @@ export interface operations {
                      *       "consentRecordId": null,
                      *       "findings": [
                      *         {
-                     *           "citation": "Cal. Bus. & Prof. Code 26152(f)",
+                     *           "citation": "Cal. Bus. & Prof. Code 26153",
                      *           "end": 24,
                      *           "field": "body",
                      *           "jurisdiction": "CA",
@@ -5119,7 +5119,7 @@ export interface operations {
                      *         "state": "CA",
                      *         "zone": "America/Los_Angeles"
                      *       },
-                     *       "rulePack": "CA@2026.12.0+US@2026.12.0",
+                     *       "rulePack": "CA@2026.12.1+US@2026.12.0",
                      *       "verdict": "allow"
                      *     }
                      */

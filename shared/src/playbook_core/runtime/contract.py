@@ -408,7 +408,7 @@ class ComplianceFinding(Body):
     kind: str = Field(examples=["forbidden_terms"])
     severity: Literal["block", "warn"]
     message: str = Field(examples=["free goods and giveaways may not be advertised"])
-    citation: str = Field(examples=["Cal. Bus. & Prof. Code 26152(f)"])
+    citation: str = Field(examples=["Cal. Bus. & Prof. Code 26153"])
     field: str | None = Field(default=None, examples=["body"])
     start: int | None = Field(default=None, ge=0, description="Offset of the term in `field`")
     end: int | None = Field(default=None, ge=0, examples=[24])
@@ -419,7 +419,7 @@ class ComplianceResult(Body):
     findings: list[ComplianceFinding]
     deferUntil: Instant | None = Field(default=None, description="verdict defer: when it may go")
     rulePack: str = Field(
-        description="The rule-pack versions that applied", examples=["CA@2026.12.0+US@2026.12.0"]
+        description="The rule-pack versions that applied", examples=["CA@2026.12.1+US@2026.12.0"]
     )
 
 

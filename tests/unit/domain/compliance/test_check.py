@@ -78,7 +78,7 @@ def test_terms_match_whole_words_only():
 
 @pytest.mark.parametrize(
     ("state", "expected"),
-    [("CA", "CA@2026.12.0+US@2026.12.0"), ("TX", "US@2026.12.0"), (None, "US@2026.12.0"),
+    [("CA", "CA@2026.12.1+US@2026.12.0"), ("TX", "US@2026.12.0"), (None, "US@2026.12.0"),
      ("NY", "NY@2026.12.1+US@2026.12.0")],
 )  # fmt: skip
 def test_rule_pack_names_the_versions_in_force(state, expected):
