@@ -14,7 +14,7 @@ from playbook_core.domain.collections import (
 )
 from playbook_core.domain.sending import identity_key
 from playbook_core.service.compliance.consent import record_consent
-from playbook_core.service.execution import approvals
+from playbook_core.service.execution import approvals, run_control
 from playbook_core.service.execution.run_start import Runs
 from tests.integration.execution.conftest import COMPLIANCE, Ids
 from tests.integration.execution.conftest import rig as rig  # noqa: PLC0414 - the fixture
@@ -120,6 +120,13 @@ def test_static_wording_the_org_forbids_after_activation_is_skipped_with_the_rul
     assert [f["ruleId"] for f in delivery["compliance"]["findings"]] == ["org.forbidden-terms"]
     assert rig.execution(execution_id)["status"] == "completed"  # a skipped send, not a failure
     assert rig.harness_calls() == []  # no agent wrote it, so none is asked to rewrite it
+    for reason in ("compliance_blocked", "age_unverified"):  # the skipped sends list by reason
+        listed = run_control.list_deliveries(
+            org_id=rig.org, status="skipped", reason=reason, playbook_id=None, page_size=10,
+            page_token=None, store=rig.store,
+        )  # fmt: skip
+        expected = [delivery["id"]] if reason == "compliance_blocked" else []
+        assert [d["id"] for d in listed["deliveries"]] == expected
 
 
 def test_a_californian_without_an_age_check_is_skipped_age_unverified(rig):

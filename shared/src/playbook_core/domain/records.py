@@ -69,6 +69,11 @@ class ExecutionRecord(TypedDict, total=False):
 
 
 DeliveryStatus = Literal["sending", "retrying", "sent", "held", "skipped", "failed"]
+# Why a delivery did not go (§7.7–7.12, compliance.md §7): listable as GET …/deliveries?reason=.
+SkipReason = Literal[
+    "deduped", "frequency_capped", "no_consent", "stale_event", "awaiting_approval", "dry_run",
+    "approval_rejected", "approval_expired", "cancelled", "compliance_blocked", "age_unverified",
+]  # fmt: skip
 
 
 class DeliveryRecord(TypedDict, total=False):
@@ -91,7 +96,7 @@ class DeliveryRecord(TypedDict, total=False):
     transactional: Required[bool]
     attributable: Required[bool]
     status: Required[DeliveryStatus]
-    skipReason: Required[str | None]
+    skipReason: Required[SkipReason | None]
     dryRun: Required[bool]
     provider: Required[Literal["mailjet", "blackleaf"]]
     attempts: Required[int]

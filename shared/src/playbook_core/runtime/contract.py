@@ -20,6 +20,7 @@ from playbook_core.domain.records import (
     DeliveryStatus,
     EventOutcome,
     ExecutionStatus,
+    SkipReason,
     StepRecordStatus,
     TriggerType,
 )
@@ -53,10 +54,6 @@ PageToken = Annotated[
     ),
 ]
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
-SkipReason = Literal[
-    "deduped", "frequency_capped", "no_consent", "stale_event", "awaiting_approval", "dry_run",
-    "approval_rejected", "approval_expired", "cancelled", "compliance_blocked", "age_unverified",
-]  # fmt: skip
 Tier = Literal["scout", "pro", "growth", "empire", "enterprise"]
 Platform = Literal["shopify", "woocommerce"]
 Freeform = Annotated[

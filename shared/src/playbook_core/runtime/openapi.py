@@ -18,7 +18,7 @@ from pydantic.json_schema import models_json_schema
 from playbook_core import compliance_rules
 from playbook_core.domain.lifecycle import Status
 from playbook_core.domain.playbook import Agent, Category
-from playbook_core.domain.records import DeliveryStatus, EventOutcome, ExecutionStatus
+from playbook_core.domain.records import DeliveryStatus, EventOutcome, ExecutionStatus, SkipReason
 from playbook_core.runtime import contract
 from playbook_core.runtime.api import all_routes
 
@@ -130,7 +130,7 @@ QUERY: dict[str, dict[str, dict[str, Any]]] = {
     },
     "GET /v1/orgs/{orgId}/deliveries": {
         "status": _enum(_choices(DeliveryStatus), "Only deliveries in this state"),
-        "reason": _enum(_choices(contract.SkipReason), "Only skipped sends with this reason"),
+        "reason": _enum(_choices(SkipReason), "Only skipped sends with this reason"),
         "playbookId": {
             "schema": {"type": "string", "maxLength": 1024},
             "description": "Only this playbook's deliveries",

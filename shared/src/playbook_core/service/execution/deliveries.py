@@ -16,7 +16,7 @@ from playbook_core.domain.approval import provably_internal
 from playbook_core.domain.collections import COMMUNICATIONS, DELIVERIES
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone
-from playbook_core.domain.records import DeliveryRecord, DeliveryStatus
+from playbook_core.domain.records import DeliveryRecord, DeliveryStatus, SkipReason
 from playbook_core.domain.sending import (
     Channel,
     delivery_id,
@@ -110,7 +110,7 @@ def delivery_document(
     key: str,
     status: DeliveryStatus,
     now: datetime,
-    skip_reason: str | None = None,
+    skip_reason: SkipReason | None = None,
 ) -> DeliveryRecord:
     execution = ctx.execution
     customer = execution.get("customer") or {}
@@ -145,7 +145,7 @@ def delivery_document(
     }
 
 
-def settle_skip(store: DocumentStore, document: DeliveryRecord, reason: str) -> StepOutcome:
+def settle_skip(store: DocumentStore, document: DeliveryRecord, reason: SkipReason) -> StepOutcome:
     """A deliberate non-send: recorded with its reason; the run goes on."""
     store.set(DELIVERIES, document["id"], {**document, "status": "skipped", "skipReason": reason})
     counters.record_delivery(store, document, counters={f"skipped.{reason}": 1})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from playbook_core.domain.collections import (
     APPROVALS,
@@ -17,7 +17,7 @@ from playbook_core.domain.engine import closed_run_changes
 from playbook_core.domain.errors import BadRequest, Conflict, NotFound
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.lifecycle import version_doc_id
-from playbook_core.domain.records import ExecutionRecord
+from playbook_core.domain.records import ExecutionRecord, SkipReason
 from playbook_core.ports import (
     Clock,
     DocumentStore,
@@ -32,19 +32,7 @@ from playbook_core.service.execution.run_start import Runs, start_run
 from playbook_core.service.records import read_execution
 from playbook_core.service.reporting import counters
 
-SKIP_REASONS = frozenset(
-    {
-        "deduped",
-        "frequency_capped",
-        "no_consent",
-        "stale_event",
-        "awaiting_approval",
-        "dry_run",
-        "approval_rejected",
-        "approval_expired",
-        "cancelled",
-    }
-)
+SKIP_REASONS: frozenset[str] = frozenset(get_args(SkipReason))
 
 
 def load_execution(store: DocumentStore, org_id: str, execution_id: str) -> ExecutionRecord:

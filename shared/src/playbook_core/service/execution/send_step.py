@@ -16,7 +16,7 @@ from playbook_core.domain.consent import identities
 from playbook_core.domain.engine import StepOutcome
 from playbook_core.domain.errors import PermanentProviderError, ProviderError
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
-from playbook_core.domain.records import DeliveryRecord, SettingsRecord
+from playbook_core.domain.records import DeliveryRecord, SettingsRecord, SkipReason
 from playbook_core.domain.sending import (
     Cap,
     Channel,
@@ -328,7 +328,7 @@ def _rewritten(
     return ctx, message, checked
 
 
-def _refusal(message: Message, ctx: ActionContext, checked: Checked) -> str | None:
+def _refusal(message: Message, ctx: ActionContext, checked: Checked) -> SkipReason | None:
     """Why this send must not go at all (a skipped delivery), else None."""
     execution = ctx.execution
     consent = (execution.get("customer") or {}).get("consent")
@@ -366,7 +366,7 @@ def _would(peek: Claim, result: CheckResult, *, needs_approval: bool) -> dict[st
     }
 
 
-def _blocked_reason(result: CheckResult) -> str:
+def _blocked_reason(result: CheckResult) -> SkipReason:
     kinds = {finding.kind for finding in result.findings if finding.severity == "block"}
     if "age" in kinds:
         return "age_unverified"
@@ -411,8 +411,9 @@ def _gate(
     if ctx.dry_run and refused is None:
         trace = _would(peek, result, needs_approval=needs_approval)
         return _dry_run(store, document, message, trace)
-    if refused is not None or peek.outcome != "send":
-        return settle_skip(store, document, refused or peek.outcome)
+    skip = refused or (None if peek.outcome == "send" else peek.outcome)
+    if skip is not None:
+        return settle_skip(store, document, skip)
     if needs_approval:
         return approvals.hold_for_approval(
             store=store, ctx=ctx, document=document, message=message, ttl=policy.approval_ttl
