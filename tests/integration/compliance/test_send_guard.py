@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+import pytest
+
+from emulators.standins import BLACKLEAF_TEST_KEY, start_blackleaf
+from playbook_core.adapters.blackleaf import BlackleafSms
 from playbook_core.domain.collections import (
     APPROVALS,
     DELIVERIES,
@@ -221,3 +226,86 @@ def test_a_dry_run_shows_each_would_send_verdict_and_findings(rig):
     assert trace["email"]["compliance"]["verdict"] == "block"
     assert "ca.no-free-goods" in {f["ruleId"] for f in trace["email"]["compliance"]["findings"]}
     assert rig.sent_emails() == []
+
+
+# --- texts: quiet hours, the footer's length, a STOP from the phone ------------------------------
+
+SMS = """
+name: Restock text
+agent: craig
+triggers: [{type: event, eventName: order.completed}]
+steps:
+  - id: text
+    action: send_sms
+    params: {to: "{{ customer.phone }}", body: BODY}
+"""
+COLORADAN = {"id": "cus_tx", "phone": "+13035550123", "email": "t@example.com", "state": "CO",
+             "ageVerified": True}  # fmt: skip
+
+
+@pytest.fixture
+def texting(rig):
+    server = start_blackleaf()
+    rig.sms, rig.sms_url = BlackleafSms(server.url, BLACKLEAF_TEST_KEY), server.url
+    profile(rig)
+    yield rig
+    server.stop()
+
+
+def texts(rig):
+    recorded = httpx.get(f"{rig.sms_url}/__requests", timeout=5).json()
+    return [r for r in recorded if r["path"] == "/v1/messages" and r.get("responseStatus") == 201]
+
+
+def granted_sms(rig, customer):
+    record_consent(
+        rig.store, rig.clock, Ids(), org_id=rig.org, identity_key=f"cid:{customer['id']}",
+        customer_id=customer["id"], channel="sms", state="granted", source="form",
+        method="checkout opt-in", disclosure="Yes, text me offers.",
+    )  # fmt: skip
+
+
+def test_a_text_at_five_in_the_morning_waits_for_eight_and_carries_brand_and_opt_out(texting):
+    rig = texting
+    granted_sms(rig, COLORADAN)
+    execution_id = approved_run(rig, COLORADAN, rig.playbook(SMS.replace("BODY", "Restocked.")))
+    rig.step()  # 12:00 UTC is 05:00 in Denver: deferred
+    step = rig.store.get(steps_path(execution_id), step_doc_id(0))
+    assert step["deferredUntil"] == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 08:00 MST
+    assert "us.tcpa-quiet-hours" in {f["ruleId"] for f in step["compliance"]["findings"]}
+    rig.run_all()
+    (delivery,) = deliveries(rig, execution_id)
+    assert delivery["status"] == "sent"
+    assert delivery["consentRecordId"].startswith("cns_")
+    (sent,) = texts(rig)
+    assert sent["body"]["body"].startswith("Restocked.")
+    assert "StoreExample" in sent["body"]["body"]
+    assert "Reply STOP to opt out" in sent["body"]["body"]
+
+
+def test_a_text_the_footer_makes_too_long_fails_the_step_and_sends_nothing(texting):
+    rig = texting
+    rig.clock.current = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)  # 11:00 in Denver
+    granted_sms(rig, COLORADAN)
+    long_text = "New flower is in. " * 25  # 450 characters, under 480 before the footer
+    execution_id = approved_run(rig, COLORADAN, rig.playbook(SMS.replace("BODY", long_text)))
+    rig.run_all()
+    assert rig.execution(execution_id)["error"]["code"] == "sms_too_long"
+    assert texts(rig) == []
+
+
+def test_a_stop_from_the_phone_stops_the_customers_texts(texting):
+    rig = texting
+    rig.clock.current = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
+    granted_sms(rig, COLORADAN)
+    rig.clock.advance(minutes=5)
+    record_consent(  # as webhook_blackleaf files a STOP from a number it cannot match
+        rig.store, rig.clock, Ids(), org_id=rig.org, identity_key="ph:+13035550123",
+        customer_id=None, channel="sms", state="revoked", source="keyword",
+        method="STOP keyword",
+    )  # fmt: skip
+    execution_id = approved_run(rig, COLORADAN, rig.playbook(SMS.replace("BODY", "Restocked.")))
+    rig.run_all()
+    (delivery,) = deliveries(rig, execution_id)
+    assert (delivery["status"], delivery["skipReason"]) == ("skipped", "no_consent")
+    assert texts(rig) == []

@@ -69,6 +69,7 @@ class Rig:
             "BakedBot AI",
         )
         self.last = None
+        self.sms = None  # a test that sends texts sets a BlackleafSms here
         self.ids = Ids()
         self.alerts = Alerter(
             store, SlackWebhook(), StoreSecrets(store), f"{standins['slack'].url}/alerts"
@@ -86,7 +87,7 @@ class Rig:
             secrets=StoreSecrets(self.store),
             slack=SlackWebhook(),
             senders=Senders(
-                mailer=self.mailer, sms=None, alerts=self.alerts, unsubscribe=UNSUBSCRIBE
+                mailer=self.mailer, sms=self.sms, alerts=self.alerts, unsubscribe=UNSUBSCRIBE
             ),
             harness=self.harness,
             jitter=1.0,

@@ -34,6 +34,7 @@ from playbook_core.service.compliance.unsubscribe import UnsubscribeLinks
 from playbook_core.service.execution import approvals
 from playbook_core.service.execution.actions import ActionContext, provider_outcome
 from playbook_core.service.execution.deliveries import (
+    MAX_SMS,
     Message,
     Unsendable,
     delivery_document,
@@ -163,34 +164,13 @@ def deliver(
     )
     checked = None
     if message.customer_facing:
-
-        def guarded(candidate: Message) -> Checked:
-            return _compliance(
-                candidate, ctx, document, contact, store=store, policy=policy,
-                links=senders.unsubscribe,
-            )  # fmt: skip
-
-        checked = guarded(message)
-        wording = _wording_blocked(checked.guarded.result) and not ctx.execution.get("approvedAt")
-        if wording and rewrite is not None and not ctx.dry_run:
-            ctx, message, checked = _rewritten(ctx, message, checked, rewrite, guarded)
-        message = replace(message, body=checked.guarded.body)
-        document = {
-            **document,
-            "preview": message.body[:200],
-            "compliance": stored(checked.guarded.result),
-            "consentRecordId": checked.consent_record_id,
-        }
-        if (
-            wording
-            and rewrite is not None
-            and not ctx.dry_run
-            and _wording_blocked(checked.guarded.result)
-        ):
-            # The agent could not write it clean: a person decides instead (compliance.md).
-            return approvals.hold_for_approval(
-                store=store, ctx=ctx, document=document, message=message, ttl=policy.approval_ttl
-            )
+        guarded = _guard(
+            message, ctx, document, contact, store=store, senders=senders, policy=policy,
+            rewrite=rewrite,
+        )  # fmt: skip
+        if isinstance(guarded, StepOutcome):
+            return guarded
+        ctx, message, document, checked = guarded
     gated = _gate(message, ctx, document, contact, checked, store=store, policy=policy)
     if gated is not None:
         return gated
@@ -210,6 +190,55 @@ def deliver(
     return _call_provider(
         message, ctx, document, store=store, senders=senders, attempts_allowed=attempts_allowed
     )
+
+
+def _guard(
+    message: Message,
+    ctx: ActionContext,
+    document: DeliveryRecord,
+    contact: Mapping[str, Any] | None,
+    *,
+    store: DocumentStore,
+    senders: Senders,
+    policy: SendPolicy,
+    rewrite: Rewrite | None,
+) -> tuple[ActionContext, Message, DeliveryRecord, Checked] | StepOutcome:
+    """The compliance guard on a customer-facing send (compliance.md §7).
+
+    Returns the message as it would go (footer appended, rewritten by its agent if the wording
+    was blocked) with the check on its delivery, or the step's outcome when it stops here.
+    """
+
+    def guarded(candidate: Message) -> Checked:
+        return _compliance(
+            candidate, ctx, document, contact, store=store, policy=policy,
+            links=senders.unsubscribe,
+        )  # fmt: skip
+
+    checked = guarded(message)
+    wording = _wording_blocked(checked.guarded.result) and not ctx.execution.get("approvedAt")
+    rewritable = wording and rewrite is not None and not ctx.dry_run
+    if rewritable and rewrite is not None:
+        ctx, message, checked = _rewritten(ctx, message, checked, rewrite, guarded)
+    message = replace(message, body=checked.guarded.body)
+    if message.channel == "sms" and len(message.body) > MAX_SMS:
+        # The footer the rules ask for made it too long: shorten the text, not the footer.
+        detail = f"the SMS with its compliance footer is {len(message.body)} characters"
+        return StepOutcome(
+            "failed", error_code="sms_too_long", error_message=f"{detail}; at most {MAX_SMS}"
+        )
+    document = {
+        **document,
+        "preview": message.body[:200],
+        "compliance": stored(checked.guarded.result),
+        "consentRecordId": checked.consent_record_id,
+    }
+    if rewritable and _wording_blocked(checked.guarded.result):
+        # The agent could not write it clean: a person decides instead (compliance.md).
+        return approvals.hold_for_approval(
+            store=store, ctx=ctx, document=document, message=message, ttl=policy.approval_ttl
+        )
+    return ctx, message, document, checked
 
 
 def _already(document: DeliveryRecord, status: str) -> StepOutcome:
@@ -331,20 +360,26 @@ def _rewritten(
 def _refusal(message: Message, ctx: ActionContext, checked: Checked) -> SkipReason | None:
     """Why this send must not go at all (a skipped delivery), else None."""
     execution = ctx.execution
-    consent = (execution.get("customer") or {}).get("consent")
-    revoked = checked.consent is not None and checked.consent.status == "revoked"
     result = checked.guarded.result
     if too_late_for(execution.get("event")):  # its moment has passed: no reminder days late
         return "stale_event"
-    if not consent_allows(message.channel, consent, transactional=message.transactional) or (
-        revoked and not message.transactional
-    ):
+    if not _consented(message, execution, checked.consent):
         return "no_consent"
     if result.verdict == "block" and not ctx.dry_run:
         # A reviewer who approved the run has taken on its wording; nothing else is waived.
         overridden = _wording_blocked(result) and bool(execution.get("approvedAt"))
         return None if overridden else _blocked_reason(result)
     return None
+
+
+def _consented(
+    message: Message, execution: Mapping[str, Any], consent: ConsentState | None
+) -> bool:
+    """A consent record decides when there is one; else the customer's flags (§7.9)."""
+    if consent is not None and consent.record_id is not None:
+        return message.transactional or consent.status == "granted"
+    flags = (execution.get("customer") or {}).get("consent")
+    return consent_allows(message.channel, flags, transactional=message.transactional)
 
 
 def _would(peek: Claim, result: CheckResult, *, needs_approval: bool) -> dict[str, Any]:
