@@ -435,8 +435,9 @@ def test_a_stop_text_through_the_blackleaf_stand_in_revokes_sms_and_confirms_onc
         m for m in pipeline.http.get(f"{blackleaf}/__messages").json()
         if m["to"] == customer["phone"]
     ]  # fmt: skip
+    brand = (SPEC.org.compliance or {}).get("smsBrandName") or SPEC.org.name
     confirmation = (
-        f"You are unsubscribed from {SPEC.org.name}. No more messages will be sent. "
+        f"You are unsubscribed from {brand}. No more messages will be sent. "
         "Reply START to resubscribe."
     )
     assert [m["body"] for m in texts] == [confirmation]

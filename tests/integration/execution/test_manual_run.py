@@ -143,3 +143,19 @@ def test_a_missing_step_queue_is_a_503_to_retry_not_a_404(api):
     response = run(api, playbook_id, headers={"Idempotency-Key": "k-1"})
     assert response.status_code == 503
     assert response.headers["Retry-After"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"customer": {"tags": [["a"], []]}},  # schemathesis found this: an array in an array
+        {"event": {"name": "order.created", "data": {"grid": [[1]]}}},
+        {"event": {"data": {"big": 2**64}}},
+    ],
+)
+def test_a_dry_run_whose_values_firestore_cannot_hold_is_400_and_writes_nothing(runnable, body):
+    playbook_id = playbook(runnable)
+    answer = runnable.as_().post(f"{BASE}/{playbook_id}:dryRun", json=body)
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["detail"].split(":")[0] in ("customer", "event")
+    assert runnable.app.store.query(EXECUTIONS, limit=10).docs == []

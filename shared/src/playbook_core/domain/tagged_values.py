@@ -50,6 +50,15 @@ def encode_map(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def unstorable(data: Mapping[str, Any]) -> str | None:
+    """Why Firestore could not hold this map (an array in an array, a huge integer), or None."""
+    try:
+        encode_map(data)
+    except (TypeError, ValueError) as refused:
+        return str(refused)
+    return None
+
+
 def field_name(key: object) -> str:
     if not isinstance(key, str) or not key:
         raise TypeError("field names must be non-empty strings")

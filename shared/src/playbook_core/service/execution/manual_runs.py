@@ -14,7 +14,7 @@ from playbook_core.domain.ids import is_plain_id
 from playbook_core.domain.normal_forms import normalise_email, normalise_phone
 from playbook_core.domain.playbook import ManualTrigger
 from playbook_core.domain.records import ExecutionRecord
-from playbook_core.domain.tagged_values import encode_map
+from playbook_core.domain.tagged_values import unstorable
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, IdFactory, TaskQueue
 from playbook_core.service.authoring.playbooks import load_playbook
@@ -38,10 +38,8 @@ def idempotency_key(value: str | None) -> str | None:
 def _storable_input(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise BadRequest("input is an object")
-    try:
-        encode_map(payload)  # stored on the execution: what Firestore cannot hold is a 400 here
-    except (TypeError, ValueError) as refused:
-        raise BadRequest(f"input: {refused}") from None
+    if (problem := unstorable(payload)) is not None:  # stored on the execution: a 400 here
+        raise BadRequest(f"input: {problem}")
     return payload
 
 

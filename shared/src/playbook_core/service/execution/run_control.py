@@ -18,6 +18,7 @@ from playbook_core.domain.errors import BadRequest, Conflict, NotFound
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.lifecycle import version_doc_id
 from playbook_core.domain.records import ExecutionRecord, SkipReason
+from playbook_core.domain.tagged_values import unstorable
 from playbook_core.ports import (
     Clock,
     DocumentStore,
@@ -155,6 +156,9 @@ def start_dry_run(
         if isinstance(body.get("customer"), dict)
         else (event or {}).get("customer")
     )
+    for name, value in (("event", event), ("customer", customer)):
+        if isinstance(value, dict) and (problem := unstorable(value)) is not None:
+            raise BadRequest(f"{name}: {problem}")  # stored on the execution: a 400, not a 500
     execution, _ = start_run(
         execution_id=ids.random("dry_"),
         playbook=playbook,
