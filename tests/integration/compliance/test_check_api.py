@@ -93,6 +93,9 @@ def test_a_customer_id_fills_state_and_age_and_another_orgs_customer_is_404(api)
     assert "ca.age-affirmation" not in rule_ids(answer)
     foreign = check(api, channel="email", body="x", recipient={"customerId": "cus_b"})
     assert foreign.status_code == 404
+    for hostile in ("a/b", "..", "__x__"):  # not a document id: no such customer, not a 500
+        answer = check(api, channel="email", body="x", recipient={"customerId": hostile})
+        assert answer.status_code == 404
 
 
 def test_a_transactional_receipt_skips_marketing_only_rules(api):
@@ -123,6 +126,8 @@ def test_the_orgs_own_forbidden_terms_block_too(api):
         {"channel": "sms", "body": "x", "sendAt": "2026-12-05T05:30:00"},  # no offset
         {"channel": "sms", "body": "x", "recipient": {"state": "California"}},
         {"channel": "sms", "body": "x", "extra": 1},
+        {"channel": "sms", "body": "x", "sendAt": "0001-01-01T00:00:00+14:00"},
+        {"channel": "sms", "body": "x", "sendAt": "9999-12-31T23:59:59-14:00"},
     ],
 )
 def test_bad_check_requests_are_400(api, body):

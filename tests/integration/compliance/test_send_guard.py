@@ -309,3 +309,15 @@ def test_a_stop_from_the_phone_stops_the_customers_texts(texting):
     (delivery,) = deliveries(rig, execution_id)
     assert (delivery["status"], delivery["skipReason"]) == ("skipped", "no_consent")
     assert texts(rig) == []
+
+
+def test_an_approval_given_before_the_copy_was_written_does_not_waive_its_wording(rig):
+    profile(rig)
+    rig.script_agent(reply("Giveaway Saturday"), reply("New flower lands Saturday"))
+    execution_id = approved_run(rig, CALIFORNIAN)  # approved, but this delivery was never held
+    rig.run_all()
+    assert len(rig.harness_calls()) == 2  # the agent still rewrote it
+    assert sent_text(rig).startswith("New flower lands Saturday")
+    (delivery,) = deliveries(rig, execution_id)
+    assert delivery["compliance"]["verdict"] != "block"
+    assert "Unsubscribe: http" not in delivery["preview"]  # the signed link stays out of previews

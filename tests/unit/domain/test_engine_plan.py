@@ -409,10 +409,16 @@ def test_a_deferred_send_runs_the_same_attempt_again_at_the_allowed_instant():
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("due", [None, NOW, NOW - timedelta(seconds=1)])
-def test_a_deferral_must_name_a_later_instant(due):
-    with pytest.raises(ValueError, match="later deferred_until"):
-        decide(StepOutcome("deferred", deferred_until=due))
+def test_a_deferral_must_name_its_instant():
+    with pytest.raises(ValueError, match="deferred_until"):
+        decide(StepOutcome("deferred", deferred_until=None))
+
+
+@pytest.mark.parametrize("due", [NOW, NOW - timedelta(seconds=30)])
+def test_a_deferral_judged_before_the_step_recorded_runs_a_second_later(due):
+    planned = decide(StepOutcome("deferred", deferred_until=due))
+    assert planned.command.at == NOW + timedelta(seconds=1)
+    assert planned.step_doc["deferredUntil"] == NOW + timedelta(seconds=1)
 
 
 # what every transition shares

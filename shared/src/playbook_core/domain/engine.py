@@ -22,6 +22,7 @@ from playbook_core.domain.retry import ErrorClass, retry_delay_s
 
 StepStatus = Literal["completed", "skipped", "failed", "retry", "pending_approval", "deferred"]
 COMPLETION_TTL = timedelta(days=180)
+MIN_DEFERRAL = timedelta(seconds=1)
 _UNFINISHED = frozenset({"pending", "retry_scheduled", "running"})
 
 
@@ -226,8 +227,10 @@ def _defer(finished: _Attempt) -> Plan:
     spends no retry; the step waits `pending` with `deferredUntil`.
     """
     due = finished.outcome.deferred_until
-    if due is None or due <= finished.now:
-        raise ValueError("a deferred outcome needs a later deferred_until")
+    if due is None:
+        raise ValueError("a deferred outcome needs its deferred_until")
+    # The guard judged at the step's start; by the time it is recorded that may have passed.
+    due = max(due, finished.now + MIN_DEFERRAL)
     changes = finished.changes(
         {finished.step_id: "pending"},
         nextAttemptAt=due,

@@ -15,6 +15,7 @@ from playbook_core.runtime.http import json_response
 from playbook_core.service.compliance import guard
 
 CHANNELS = ("email", "sms")
+FIRST_YEAR, LAST_YEAR = 2000, 2200
 
 
 @route(
@@ -59,6 +60,8 @@ def _instant(text: str) -> datetime:
         raise BadRequest(
             "sendAt is an RFC 3339 date-time with an offset, such as 2026-12-05T21:30:00Z"
         )
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:  # zone arithmetic overflows near year 1 or 9999
+        raise BadRequest(f"sendAt must fall between the years {FIRST_YEAR} and {LAST_YEAR}")
     return parsed
 
 

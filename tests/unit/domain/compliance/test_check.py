@@ -47,13 +47,15 @@ def test_verdict_precedence_block_then_defer_then_warn_then_allow(body, when, ex
     assert verdict_of(body, when) == expected
 
 
-def test_a_blocked_message_carries_no_defer_time_but_keeps_every_finding():
+def test_a_blocked_message_keeps_every_finding_and_when_its_window_opens():
+    # The time stays: a reviewer who takes the wording on still waits for the window.
     result = check(
         Message("email", "banned"), ADULT, profile=PROFILE, packs=[TEST_PACK],
         send_at=at("America/Los_Angeles", "2027-06-15T20:00"),
     )  # fmt: skip
     assert result.verdict == "block"
-    assert result.defer_until is None
+    assert result.defer_until is not None
+    assert result.defer_until > at("America/Los_Angeles", "2027-06-15T20:00")
     assert {f.rule_id for f in result.findings} == {"us.block", "us.window"}
 
 

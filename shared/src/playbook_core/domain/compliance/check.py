@@ -153,7 +153,7 @@ def check(
     return CheckResult(
         verdict=verdict,
         findings=findings,
-        defer_until=defer_until if verdict == "defer" else None,
+        defer_until=defer_until,  # also under a block: a reviewer's override still waits
         rule_pack="+".join(sorted(pack.label for pack in chosen)),
     )
 

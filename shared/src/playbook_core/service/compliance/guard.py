@@ -34,6 +34,7 @@ from playbook_core.domain.compliance.footer import SEPARATOR
 from playbook_core.domain.compliance.matching import contains
 from playbook_core.domain.consent import identities
 from playbook_core.domain.errors import Issue, NotFound, PlaybookInvalid
+from playbook_core.domain.ids import is_plain_id
 from playbook_core.domain.loading import Validated
 from playbook_core.domain.playbook import SendEmailStep, SendSmsStep
 from playbook_core.domain.sending import Channel, identity_key
@@ -181,7 +182,7 @@ def check_for(
     settings = read_settings(store, org_id)
     customer: Mapping[str, Any] = {}
     if customer_id is not None:
-        found = store.get(CUSTOMERS, customer_id)
+        found = store.get(CUSTOMERS, customer_id) if is_plain_id(customer_id) else None
         if found is None or found.get("orgId") != org_id:
             raise NotFound(f"no customer '{customer_id}' in this organization")
         customer = found

@@ -164,9 +164,15 @@ def deliver(
     )
     checked = None
     if message.customer_facing:
+        # A reviewer approved this very delivery (held for approval): its wording is theirs.
+        reviewed = (
+            existing is not None
+            and existing.get("status") == "held"
+            and bool(ctx.execution.get("approvedAt"))
+        )
         guarded = _guard(
             message, ctx, document, contact, store=store, senders=senders, policy=policy,
-            rewrite=rewrite,
+            rewrite=rewrite, reviewed=reviewed,
         )  # fmt: skip
         if isinstance(guarded, StepOutcome):
             return guarded
@@ -202,6 +208,7 @@ def _guard(
     senders: Senders,
     policy: SendPolicy,
     rewrite: Rewrite | None,
+    reviewed: bool,
 ) -> tuple[ActionContext, Message, DeliveryRecord, Checked] | StepOutcome:
     """The compliance guard on a customer-facing send (compliance.md §7).
 
@@ -216,10 +223,11 @@ def _guard(
         )  # fmt: skip
 
     checked = guarded(message)
-    wording = _wording_blocked(checked.guarded.result) and not ctx.execution.get("approvedAt")
+    wording = _wording_blocked(checked.guarded.result) and not reviewed
     rewritable = wording and rewrite is not None and not ctx.dry_run
     if rewritable and rewrite is not None:
         ctx, message, checked = _rewritten(ctx, message, checked, rewrite, guarded)
+    written = message.body  # the preview stops before the footer and its signed link
     message = replace(message, body=checked.guarded.body)
     if message.channel == "sms" and len(message.body) > MAX_SMS:
         # The footer the rules ask for made it too long: shorten the text, not the footer.
@@ -229,7 +237,7 @@ def _guard(
         )
     document = {
         **document,
-        "preview": message.body[:200],
+        "preview": written[:200],
         "compliance": stored(checked.guarded.result),
         "consentRecordId": checked.consent_record_id,
     }
@@ -238,7 +246,7 @@ def _guard(
         return approvals.hold_for_approval(
             store=store, ctx=ctx, document=document, message=message, ttl=policy.approval_ttl
         )
-    return ctx, message, document, checked
+    return ctx, message, document, replace(checked, reviewed=reviewed)
 
 
 def _already(document: DeliveryRecord, status: str) -> StepOutcome:
@@ -251,6 +259,7 @@ class Checked:
     guarded: Guarded
     consent: ConsentState | None
     consent_record_id: str | None
+    reviewed: bool = False  # a reviewer approved this held delivery's wording
 
 
 def _compliance(
@@ -297,9 +306,11 @@ def _compliance(
 def _link(links: UnsubscribeLinks | None, document: DeliveryRecord) -> str | None:
     if links is None:
         return None
+    # Filed under the address: a revocation then reaches every later send to it (consent.md).
     return links.link(
-        org_id=document["orgId"], identity_key=document["identityKey"], delivery_id=document["id"]
-    )
+        org_id=document["orgId"], identity_key="em:" + document["recipient"],
+        delivery_id=document["id"],
+    )  # fmt: skip
 
 
 def _consent_state(
@@ -321,7 +332,9 @@ def _consent_state(
 def _wording_blocked(result: CheckResult) -> bool:
     """Blocked, and only by wording: what an agent can rewrite or a reviewer can take on."""
     blocking = {f.kind for f in result.findings if f.severity == "block"} - TIME_KINDS
-    return result.verdict == "block" and blocking == {"forbidden_terms"}
+    timed = any(f.kind in TIME_KINDS for f in result.findings)
+    never = timed and result.defer_until is None  # windows and caps that never allow a send
+    return result.verdict == "block" and blocking == {"forbidden_terms"} and not never
 
 
 def _rewritten(
@@ -367,7 +380,7 @@ def _refusal(message: Message, ctx: ActionContext, checked: Checked) -> SkipReas
         return "no_consent"
     if result.verdict == "block" and not ctx.dry_run:
         # A reviewer who approved the run has taken on its wording; nothing else is waived.
-        overridden = _wording_blocked(result) and bool(execution.get("approvedAt"))
+        overridden = _wording_blocked(result) and checked.reviewed
         return None if overridden else _blocked_reason(result)
     return None
 
@@ -453,7 +466,7 @@ def _gate(
         return approvals.hold_for_approval(
             store=store, ctx=ctx, document=document, message=message, ttl=policy.approval_ttl
         )
-    if result.verdict == "defer" and result.defer_until is not None:
+    if result.defer_until is not None:
         # Quiet hours or a frequency limit: the same attempt runs again when allowed.
         return StepOutcome(
             "deferred", deferred_until=result.defer_until, extra={"compliance": stored(result)}
@@ -468,8 +481,9 @@ def _unsubscribe_headers(
     if links is None or not message.customer_facing or message.transactional:
         return None
     return links.headers(
-        org_id=document["orgId"], identity_key=document["identityKey"], delivery_id=document["id"]
-    )
+        org_id=document["orgId"], identity_key="em:" + document["recipient"],
+        delivery_id=document["id"],
+    )  # fmt: skip
 
 
 def _dry_run(
