@@ -1,4 +1,9 @@
-"""Start stack processes detached, wait until they answer, and stop them again by PID only."""
+"""Start stack processes detached, wait until they answer, and stop them again by PID only.
+
+Also what a test run owns: every process it starts carries RUN_OWNER in its environment (inherited,
+so detached stack parts and what they fork carry it too). The run stops them all on SIGTERM/SIGINT,
+and the next run stops what a killed run left behind; a process without the marker is never ours.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +23,10 @@ import httpx
 POLL_S = 0.1
 READY_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
+# "<pid>:<start ticks>:<checkout>" of the run a process belongs to: the PID and start time name the
+# owner even after its PID is recycled; the checkout keeps other clones' runs out of our hands.
+RUN_OWNER = "PLAYBOOKS_RUN_OWNER"
+CHECKOUT = str(Path(__file__).resolve().parents[1])
 
 
 class StartError(RuntimeError):
@@ -191,3 +200,101 @@ def stop(pid: int, grace: float = STOP_GRACE_S) -> str:
     # Anything its group still holds (a child that ignored SIGTERM) goes too.
     _signal_group(pid, signal.SIGKILL)
     return outcome
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When `pid` started, in clock ticks after boot: with the PID, one process for good."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None
+
+
+def _run_owner(pid: int) -> str | None:
+    """The RUN_OWNER `pid` was started with; None: it has none, is gone or is not ours to read."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()  # empty for a zombie
+    except OSError:
+        return None
+    prefix = f"{RUN_OWNER}=".encode()
+    for entry in environ.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry.removeprefix(prefix).decode(errors="replace")
+    return None
+
+
+def _living() -> Iterator[tuple[int, list[str]]]:
+    """(pid, stat fields) of every process but this one and zombies."""
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            fields = _stat(int(entry.name))
+            if fields and fields[0] not in ("Z", "X"):
+                yield int(entry.name), fields
+
+
+def claim_run() -> str:
+    """Make this process the owner of whatever it starts from now on; returns its RUN_OWNER."""
+    token = f"{os.getpid()}:{_start_ticks(os.getpid())}:{CHECKOUT}"
+    os.environ[RUN_OWNER] = token  # inherited by every child, whatever starts it
+    return token
+
+
+def _left_behind(token: str) -> bool:
+    """A run of this checkout whose owner is gone (or its PID now names another process)."""
+    pid, ticks, checkout = [*token.split(":", 2), "", ""][:3]
+    if checkout != CHECKOUT or not pid.isdigit():
+        return False
+    return not (alive(int(pid)) and str(_start_ticks(int(pid))) == ticks)
+
+
+def _terminate(belongs: Callable[[int, list[str]], bool], grace: float) -> list[int]:
+    """SIGTERM every process that `belongs`, SIGKILL what is left after `grace`; returns its PIDs.
+
+    A process leading its group gets the group's signal: a part and what it forked (e.g. Java).
+    Processes are looked up again each round: one may start another before it goes.
+    """
+    seen: list[int] = []
+    groups: set[str] = set()  # led by one of ours; a member may lack the marker (env cleared)
+    ours_group = str(os.getpgid(0))  # a leftover may have started this very process
+
+    def members() -> list[tuple[int, list[str]]]:
+        return [(pid, f) for pid, f in _living() if f[2] in groups or belongs(pid, f)]
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        signalled: set[int] = set()
+        deadline = time.monotonic() + grace
+        while current := members():
+            for pid, fields in current:
+                if pid in signalled:
+                    continue
+                signalled.add(pid)
+                if pid not in seen:
+                    seen.append(pid)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    if fields[2] == str(pid) and fields[2] != ours_group:
+                        groups.add(fields[2])
+                        os.killpg(pid, sig)
+                    else:
+                        os.kill(pid, sig)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(POLL_S)
+        else:
+            return seen  # all gone
+    return seen
+
+
+def stop_run(token: str, grace: float = STOP_GRACE_S) -> list[int]:
+    """Stop every process of this run: those carrying `token`, and this process's children."""
+    parent = str(os.getpid())
+    return _terminate(lambda pid, f: f[1] == parent or _run_owner(pid) == token, grace)
+
+
+def reap_dead_runs(grace: float = STOP_GRACE_S) -> list[int]:
+    """Stop what runs of this checkout left behind when killed; a live run's processes stay."""
+
+    def left_behind(pid: int, fields: list[str]) -> bool:
+        del fields
+        token = _run_owner(pid)
+        return token is not None and _left_behind(token)
+
+    return _terminate(left_behind, grace)

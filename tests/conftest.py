@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
-from emulators import official
+from emulators import official, processes
 from playbook_core.testing import RecordingServer
 
 ROOT = Path(__file__).parents[1]
@@ -24,6 +26,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="fail instead of skipping when the Firestore/Pub/Sub emulators cannot be used",
     )
+
+
+REAPED = pytest.StashKey[list[int]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop what killed runs left behind, then own (and on a signal stop) all this run starts."""
+    config.stash[REAPED] = processes.reap_dead_runs()
+    run = processes.claim_run()
+
+    def stop_and_die(signum: int, frame: FrameType | None) -> None:
+        del frame
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, signal.SIG_IGN)  # a second Ctrl-C must not cut the stopping short
+        try:
+            stopped = processes.stop_run(run)
+            capture = config.pluginmanager.getplugin("capturemanager")
+            with contextlib.suppress(Exception):  # to the terminal, not into a test's output
+                capture.suspend_global_capture()
+            name = signal.Signals(signum).name
+            sys.stderr.write(f"\n{name}: stopped {len(stopped)} processes this test run started\n")
+            sys.stderr.flush()
+        finally:
+            # Die of the signal itself: the caller sees the conventional status (128 + N).
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            os._exit(128 + signum)  # only if the signal did not end the process
+
+    signal.signal(signal.SIGTERM, stop_and_die)
+    signal.signal(signal.SIGINT, stop_and_die)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    reaped = config.stash.get(REAPED, [])
+    if not reaped:
+        return None
+    return f"stopped {len(reaped)} processes a killed test run left running (pids {reaped})"
 
 
 def require_official_emulators(request: pytest.FixtureRequest) -> official.Availability:
