@@ -31,21 +31,11 @@ from pathlib import Path
 import pytest
 
 from playbook_core.domain.collections import (
-    APPROVALS,
-    ATTRIBUTIONS,
-    COMMUNICATIONS,
-    CONSENT_RECORDS,
-    DELIVERIES,
-    EVENT_LOG,
     EXECUTIONS,
-    JOB_RUNS,
     PLAYBOOKS,
+    RETAINED,
     SCHEDULES,
-    STATS,
-    STEPS,
     VERSIONS,
-    WEBHOOK_CLAIMS,
-    WEBHOOK_RECEIPTS,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -976,20 +966,6 @@ def test_every_index_domain_md_lists_is_declared(line, declared):
 
 
 # TTL (domain.md §2.1: every collection with a retention carries expiresAt) and exemptions (§2.4).
-TTL_COLLECTIONS = {
-    EXECUTIONS,
-    STEPS,
-    DELIVERIES,
-    COMMUNICATIONS,
-    ATTRIBUTIONS,
-    APPROVALS,
-    WEBHOOK_RECEIPTS,
-    WEBHOOK_CLAIMS,
-    EVENT_LOG,
-    STATS,
-    JOB_RUNS,
-    CONSENT_RECORDS,  # 4 years + 30 days (consent.md §5)
-}
 EXEMPT_FIELDS = {"event", "trace", "output", "preview", "definition"}
 
 
@@ -999,7 +975,7 @@ def test_ttl_policies_cover_every_collection_with_a_retention(declared):
         for o in declared["fieldOverrides"]
         if o.get("ttl") and o["fieldPath"] == "expiresAt"
     }
-    assert ttl == TTL_COLLECTIONS
+    assert ttl == RETAINED
 
 
 def test_large_fields_are_exempt_from_indexing(declared):

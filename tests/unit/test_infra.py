@@ -20,6 +20,7 @@ import yaml
 from pydantic import SecretStr
 
 from playbook_core.config import Settings
+from playbook_core.domain.collections import RETAINED
 from playbook_core.runtime.bootstrap import INTERNAL_CALLERS
 from playbook_core.runtime.manifest import Function, load_manifest
 
@@ -365,6 +366,33 @@ def test_firebase_json_points_at_the_infra_files_and_has_no_functions_block():
         emulator = config["emulators"][name]
         assert emulator["host"] == "127.0.0.1"
         assert isinstance(emulator["port"], int)
+
+
+def test_every_retained_collection_group_gets_a_ttl_policy_on_expires_at():
+    # The TTL policies are the `ttl: true` overrides of firestore.indexes.json, which the
+    # override resource turns into a ttl_config each; a TTL deletion never reaches a
+    # subcollection, so `steps` and `claims` need their own.
+    assert (
+        'for override in local.firestore_indexes.fieldOverrides : "${override.collectionGroup}'
+        '.${override.fieldPath}" => override'
+    ) in tf_sources()["firestore.tf"]
+    block = resource_block("google_firestore_field", "override")
+    assert "for_each = local.field_overrides" in block
+    assert "collection = each.value.collectionGroup" in block
+    assert "field      = each.value.fieldPath" in block
+    assert re.search(
+        r'dynamic "ttl_config" \{\s*for_each = try\(each.value.ttl, false\) \? \[true\] : \[\]',
+        block,
+    )
+    overrides = json.loads((INFRA / "firestore.indexes.json").read_text(encoding="utf-8"))
+    ttl = [o for o in overrides["fieldOverrides"] if o.get("ttl")]
+    assert {o["fieldPath"] for o in ttl} == {"expiresAt"}
+    groups = [o["collectionGroup"] for o in ttl]
+    assert len(groups) == len(set(groups))
+    assert set(groups) == RETAINED, (
+        f"no TTL policy for {sorted(RETAINED - set(groups))}; "
+        f"not retained in domain/collections.py: {sorted(set(groups) - RETAINED)}"
+    )
 
 
 # --- cloudbuild.yaml ----------------------------------------------------------------------------

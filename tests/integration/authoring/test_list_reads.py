@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from playbook_core.domain.collections import PLAYBOOKS, SUMMARIES
+from playbook_core.domain.collections import (
+    ORGANIZATIONS,
+    PLAYBOOKS,
+    SETTINGS,
+    STATS,
+    SUMMARIES,
+)
 from playbook_core.domain.loading import load_data
 from playbook_core.service.authoring import playbooks
 from playbook_core.service.authoring.playbooks import Authoring
@@ -148,6 +154,9 @@ def test_a_page_costs_the_same_reads_in_an_org_of_60_and_of_600(counted):
         == {
             PLAYBOOKS: 50,  # the page itself
             SUMMARIES: 50,  # its stats, one batched get_many
+            STATS: 2,  # the days since the roll-up, one query per 30 playbooks (none yet: 1 each)
+            SETTINGS: 1,
+            ORGANIZATIONS: 1,  # the org's zone, for its today
         }
     )
 
@@ -171,7 +180,7 @@ def test_reads_are_proportional_to_the_page_size(counted, page_size):
     seed(api, "org_large", 600)
     reads, _, body = page_reads(api, store, "org_large", pageSize=page_size)
     assert len(body["playbooks"]) == page_size
-    assert reads == 2 * page_size
+    assert reads == 2 * page_size + -(-page_size // 30) + 2
 
 
 def test_a_filtered_page_reads_only_what_it_returns(counted):
@@ -180,9 +189,9 @@ def test_a_filtered_page_reads_only_what_it_returns(counted):
     seed(api, "org_large", 3, name="Win-back lapsed customers", category="marketing")
     reads, _, body = page_reads(api, store, "org_large", pageSize=50, q="winback win back")
     assert len(body["playbooks"]) == 3
-    assert reads == 2 * 3
+    assert reads == 2 * 3 + 1 + 2
     reads, _, body = page_reads(api, store, "org_large", pageSize=50, category="marketing")
-    assert (len(body["playbooks"]), reads) == (3, 6)
+    assert (len(body["playbooks"]), reads) == (3, 9)
 
 
 # --- api.md §5 behaviour ------------------------------------------------------------------

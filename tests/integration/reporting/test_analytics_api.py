@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from playbook_core.domain import reports
 from playbook_core.domain.collections import DELIVERIES, EXECUTIONS, ORGANIZATIONS, PLAYBOOKS, STATS
 from playbook_core.domain.loading import load_data
 from playbook_core.service.authoring import playbooks
@@ -60,17 +61,22 @@ def day(back):
 
 
 def activity(store, playbook_id, back, *, runs=1, org=ORG, compact=True, **extra):
-    """`runs` executions on that day, each on its own shard seed, then (optionally) compacted."""
+    """`runs` executions' counters on that day, each on its own shard seed, then (optionally) the
+    `all` doc a roll-up of that day would write (these tests are about reading roll-ups; the
+    recount that writes them is tested in test_stats.py)."""
+    summed = {}
     for n in range(runs):
-        deltas = {"executions": 1, "completed": 1, "sent.email": 1, **extra} if n == 0 else {
-            "executions": 1, "completed": 1, "sent.email": 1,
-        }  # fmt: skip
+        deltas = {"executions": 1, "completed": 1, "sent.email": 1, **(extra if n == 0 else {})}
         counters.bump(
             store, org_id=org, playbook_id=playbook_id, local_date=day(back), counters=deltas,
             shard_seed=f"{playbook_id}-{back}-{n}",
         )  # fmt: skip
+        summed = reports.add(summed, reports.nested(deltas))
     if compact:
-        counters.compact_day(store, org_id=org, local_date=day(back))
+        store.set(STATS, counters.stats_id(org, playbook_id, day(back), counters.ALL), {
+            **summed, "orgId": org, "playbookId": playbook_id, "date": day(back),
+            "shard": counters.ALL,
+        })  # fmt: skip
 
 
 def get(api, path, role="brand_admin", orgs=(ORG,), **query):

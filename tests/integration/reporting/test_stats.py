@@ -196,45 +196,64 @@ def test_the_shard_is_the_first_hex_digit_of_the_seed_hash_mod_5():
     assert {counters.shard_of(s) for s in seeds} == {"0", "1", "2", "3", "4"}
 
 
-def test_compaction_equals_the_sum_of_the_shards_and_overwrites(store):
-    for n in range(40):
-        bump(store, {"executions": 1, "completed": n % 2, "failed": 1 - n % 2}, seed=f"ex_{n}")
-        bump(store, {"sent.email": 1, f"skipped.{'deduped' if n % 3 else 'no_consent'}": 1},
-             seed=f"ex_{n}")  # fmt: skip
-    bump(store, {"executions": 7}, playbook="pb_2")
-    bump(store, {"executions": 9}, day="2026-11-23")
-    assert counters.compact_day(store, org_id="org_a", local_date=TODAY) == 2
-    bump(store, {"executions": 1}, seed="late")  # after compaction: the next run overwrites
-    assert counters.compact_day(store, org_id="org_a", local_date="20261124") == 2
-    compacted = store.get(STATS, "org_a__pb_1__20261124__all")
-    mine = [d.data for d in shards(store, "org_a") if d.data["playbookId"] == "pb_1"]
-    assert reports.add({}, compacted) == reports.total(mine)
-    assert (compacted["executions"], compacted["sent"]) == (41, {"email": 40})
-    assert (compacted["shard"], compacted["date"], compacted["orgId"]) == ("all", TODAY, "org_a")
-    assert store.get(STATS, "org_a__pb_2__20261124__all")["executions"] == 7
-    assert len(shards(store, "org_a")) > 2  # the shards stay as the audit trail
+def rolled_up(store, deltas, *, day=TODAY, playbook="pb_1", org="org_a", **fields):
+    """The `all` doc a roll-up writes (summaries read only these)."""
+    store.set(STATS, counters.stats_id(org, playbook, day, counters.ALL), {
+        **reports.nested(deltas), "orgId": org, "playbookId": playbook, "date": day,
+        "shard": counters.ALL, **fields,
+    })  # fmt: skip
 
 
-def test_compaction_keeps_the_latest_run(store):
-    early, late = datetime(2026, 11, 24, 13, tzinfo=UTC), datetime(2026, 11, 24, 20, tzinfo=UTC)
-    for seed, at, status in (("a", late, "failed"), ("b", early, "completed")):
-        counters.bump(
-            store, org_id="org_a", playbook_id="pb_1", local_date=TODAY, counters={status: 1},
-            shard_seed=seed, fields={"lastRunAt": at, "lastRunStatus": status},
-        )  # fmt: skip
-    counters.compact_day(store, org_id="org_a", local_date=TODAY)
-    compacted = store.get(STATS, "org_a__pb_1__20261124__all")
-    assert (compacted["lastRunAt"], compacted["lastRunStatus"]) == (late, "failed")
+def test_compaction_recounts_the_documents_and_mends_the_shards(rig):
+    playbook = rig.playbook(INTERNAL)
+    completed = rig.start(playbook)
+    rig.run_all()
+    rig.behave("agents", mode="error_4xx")
+    rig.start(playbook)
+    rig.run_all()
+    playbook_id = rig.execution(completed)["playbookId"]
+    truth = {"executions": 2, "completed": 1, "failed": 1, "sent": {"email": 1}}
+    assert day_total(rig.store, rig.org) == truth
+    # A lost counter (the completed run's shard) and one counted twice (a redelivery).
+    rig.store.delete(
+        STATS, counters.stats_id(rig.org, playbook_id, TODAY, counters.shard_of(completed))
+    )
+    bump(rig.store, {"failed": 1}, seed="again", playbook=playbook_id, org=rig.org)
+    assert day_total(rig.store, rig.org) != truth
+
+    assert counters.compact_day(rig.store, org_id=rig.org, local_date=TODAY) == 1
+    compacted = rig.store.get(STATS, counters.stats_id(rig.org, playbook_id, TODAY, counters.ALL))
+    assert reports.add({}, compacted) == truth
+    assert (compacted["lastRunStatus"], compacted["date"]) == ("failed", TODAY)
+    # The recount shard made the shards agree (what it took away now reads as a zero).
+    assert reports.difference(truth, day_total(rig.store, rig.org)) == {}
+    corrections = [d for d in shards(rig.store, rig.org) if d.data["shard"] == counters.RECOUNT]
+    assert len(corrections) == 1
+    counters.compact_day(rig.store, org_id=rig.org, local_date=TODAY)  # nothing left to mend
+    assert rig.store.get(STATS, corrections[0].id) == corrections[0].data
+
+
+def test_compaction_keeps_the_latest_run(rig):
+    playbook = rig.playbook(INTERNAL)
+    rig.behave("agents", mode="error_4xx")
+    rig.start(playbook)
+    rig.run_all()
+    rig.behave("agents", mode="ok")
+    rig.clock.advance(hours=2)
+    latest = rig.start(playbook)
+    rig.run_all()
+    counters.compact_day(rig.store, org_id=rig.org, local_date=TODAY)
+    playbook_id = rig.execution(latest)["playbookId"]
+    compacted = rig.store.get(STATS, counters.stats_id(rig.org, playbook_id, TODAY, counters.ALL))
+    assert (compacted["lastRunAt"], compacted["lastRunStatus"]) == (rig.clock.now(), "completed")
 
 
 def test_summaries_sum_the_last_30_all_docs(store):
     day0 = datetime(2026, 11, 24, tzinfo=UTC)
     for back in range(40):  # 40 days of 1 completed + 1 failed on pb_1; the oldest fall outside
         day = (day0 - timedelta(days=back)).date().isoformat()
-        bump(store, {"executions": 2, "completed": 1, "failed": 1, "sent.sms": 1}, day=day)
-        counters.compact_day(store, org_id="org_a", local_date=day)
-    bump(store, {"executions": 3, "completed": 3}, day="2026-11-10", playbook="pb_2")
-    counters.compact_day(store, org_id="org_a", local_date="2026-11-10")
+        rolled_up(store, {"executions": 2, "completed": 1, "failed": 1, "sent.sms": 1}, day=day)
+    rolled_up(store, {"executions": 3, "completed": 3}, day="2026-11-10", playbook="pb_2")
     bump(store, {"executions": 99}, day="2026-11-25")  # after through_date: not counted
     bump(store, {"executions": 1}, day="2026-11-24", org="org_b")  # another org: not counted
     store.set(APPROVALS, "ex_p", {"orgId": "org_a", "playbookId": "pb_2",
@@ -251,12 +270,10 @@ def test_summaries_sum_the_last_30_all_docs(store):
 
 def test_a_playbook_that_went_quiet_drops_to_zero_but_keeps_its_last_run(store):
     ran = datetime(2026, 10, 1, 15, tzinfo=UTC)
-    counters.bump(
-        store, org_id="org_a", playbook_id="pb_1", local_date="2026-10-01",
-        counters={"executions": 1, "completed": 1}, shard_seed="x",
-        fields={"lastRunAt": ran, "lastRunStatus": "completed"},
+    rolled_up(
+        store, {"executions": 1, "completed": 1}, day="2026-10-01", lastRunAt=ran,
+        lastRunStatus="completed",
     )  # fmt: skip
-    counters.compact_day(store, org_id="org_a", local_date="2026-10-01")
     counters.summarise(store, org_id="org_a", through_date="2026-10-01")
     assert store.get(SUMMARIES, "pb_1")["last30"]["executions"] == 1
     counters.summarise(store, org_id="org_a", through_date=TODAY)
@@ -286,12 +303,62 @@ def test_on_firestore_counters_transactions_compaction_and_summaries(standins, e
 
     rig.store.transaction(attribute)  # the run's shard exists: read, then increment
     bump(rig.store, {"skipped.deduped": 1}, seed="other", playbook=playbook_id, org=rig.org)
+    assert day_total(rig.store, rig.org)["attributedOrders"] == 1
+    # No document stands behind those two: the recount leaves them out and mends the shards.
     assert counters.compact_day(rig.store, org_id=rig.org, local_date=TODAY) == 1
     compacted = rig.store.get(STATS, f"{rig.org}__{playbook_id}__20261124__all")
-    assert reports.add({}, compacted) == {
-        "executions": 1, "completed": 1, "sent": {"email": 1}, "skipped": {"deduped": 1},
-        "attributedOrders": 1, "attributedRevenueMinor": 1999,
-    }  # fmt: skip
+    truth = {"executions": 1, "completed": 1, "sent": {"email": 1}}
+    assert reports.add({}, compacted) == truth
+    assert reports.difference(truth, day_total(rig.store, rig.org)) == {}
     assert counters.summarise(rig.store, org_id=rig.org, through_date=TODAY) == 1
     summary = rig.store.get(SUMMARIES, playbook_id)
     assert (summary["last30"]["executions"], summary["lastRunStatus"]) == (1, "completed")
+
+
+def test_archiving_closes_its_waiting_runs_like_a_cancel_and_counts_them(rig):
+    from playbook_core.service.authoring.playbooks import delete_playbook
+
+    execution_id = pending(rig)
+    playbook_id = rig.execution(execution_id)["playbookId"]
+    delete_playbook(
+        org_id=rig.org, playbook_id=playbook_id, confirm=True, actor="u1", store=rig.store,
+        clock=rig.clock,
+    )  # fmt: skip
+    closed = rig.execution(execution_id)
+    assert (closed["status"], closed["statusReason"]) == ("cancelled", "playbook_archived")
+    assert (closed["completedAt"], closed["expiresAt"]) == (NOW, NOW + timedelta(days=180))
+    assert rig.store.get(APPROVALS, execution_id)["status"] == "cancelled"
+    assert approvals.held_deliveries(rig.store, rig.org, execution_id) == []
+    assert day_total(rig.store, rig.org) == {
+        "executions": 1, "cancelled": 1, "skipped": {"cancelled": 1},
+    }  # fmt: skip
+    rig.clock.advance(hours=73)  # nothing is left for the expiry sweep
+    assert approvals.expire_due(store=rig.store, clock=rig.clock) == 0
+    assert rig.execution(execution_id)["status"] == "cancelled"
+
+
+def test_a_run_the_reaper_gives_up_on_closes_and_counts_as_failed(rig):
+    from playbook_core.service.execution import reaper
+
+    execution_id = rig.start(rig.playbook(INTERNAL))
+    rig.store.update(EXECUTIONS, execution_id, {
+        "reaperRecoveries": reaper.MAX_RECOVERIES, "expectedProgressBy": NOW - timedelta(hours=1),
+    })  # fmt: skip
+    runs = Runs(store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock)
+    assert reaper.reap(runs=runs)["failedStuck"] == 1
+    closed = rig.execution(execution_id)
+    assert (closed["status"], closed["expiresAt"]) == ("failed", NOW + timedelta(days=180))
+    assert day_total(rig.store, rig.org) == {"executions": 1, "failed": 1}
+
+
+def test_a_run_failed_for_a_forged_org_closes_and_counts_as_failed(rig):
+    from playbook_core.service.execution.step_handler import run_step
+    from playbook_core.service.execution.step_task import StepTask
+
+    execution_id = rig.start(rig.playbook(INTERNAL))
+    [task] = [t for t in rig.queue.tasks if t.body["executionId"] == execution_id]
+    forged = StepTask.model_validate({**task.body, "orgId": "org_other"})
+    assert run_step(forged, rig.engine)["outcome"] == "tenant_mismatch"
+    closed = rig.execution(execution_id)
+    assert (closed["status"], closed["expiresAt"]) == ("failed", NOW + timedelta(days=180))
+    assert day_total(rig.store, rig.org) == {"executions": 1, "failed": 1}

@@ -16,8 +16,10 @@ from playbook_core.domain.collections import (
     APPROVAL_CLAIMS,
     APPROVALS,
     CLIENT_READABLE,
+    CONSENT_RECORDS,
     EXECUTIONS,
     PLAYBOOKS,
+    RETAINED,
     STEPS,
     VERSIONS,
     approval_claims_path,
@@ -30,6 +32,8 @@ from playbook_core.runtime.manifest import FirestoreTrigger, load_manifest
 ROOT = Path(__file__).parents[3]
 RULES = ROOT / "infra" / "firestore.rules"
 INDEXES = ROOT / "infra" / "firestore.indexes.json"
+DOMAIN_MD = ROOT / "docs" / "domain.md"
+CONSENT_MD = ROOT / "docs" / "consent.md"
 NAMES = {
     value for name, value in vars(collections).items() if name.isupper() and isinstance(value, str)
 }
@@ -62,6 +66,18 @@ def rule_blocks(text: str) -> list[tuple[str, ...]]:
     root = ("databases", "documents")
     assert found[0] == root, "the rules open with match /databases/{database}/documents"
     return [path[len(root) :] for path in found[1:]]
+
+
+def retention_table(text: str) -> dict[str, str]:
+    """domain.md §2.1: collection group (a subcollection by its last segment) → retention cell."""
+    section = text.split("### 2.1 ", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    found = {}
+    for row in rows:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+        path = re.match(r"`([^`]+)`", cells[0]).group(1)
+        found[path.rsplit("/", 1)[-1]] = cells[-1]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +139,16 @@ def test_firestore_triggers_watch_known_collections():
     ]
     assert documents
     assert {d.split("/", 1)[0] for d in documents} <= NAMES
+
+
+def test_the_retained_collections_are_those_the_docs_give_a_ttl():
+    table = retention_table(DOMAIN_MD.read_text(encoding="utf-8"))
+    assert {EXECUTIONS, STEPS, APPROVAL_CLAIMS, PLAYBOOKS} <= set(table) <= NAMES
+    with_ttl = {name for name, retention in table.items() if re.search(r"\bTTL\b", retention)}
+    # consent_records has its own chapter (consent.md §5), not a row in §2.1.
+    consent = CONSENT_MD.read_text(encoding="utf-8")
+    assert f"TTL policy on `{CONSENT_RECORDS}.expiresAt`" in consent
+    assert with_ttl | {CONSENT_RECORDS} == RETAINED, (
+        f"retained without a TTL in domain.md §2.1: {sorted(RETAINED - with_ttl - {CONSENT_RECORDS})}"
+        f"; a TTL in §2.1 but not in RETAINED: {sorted(with_ttl - RETAINED)}"
+    )

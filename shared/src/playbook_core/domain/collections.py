@@ -57,6 +57,16 @@ NOTIFICATIONS: Final = "notifications"
 CLIENT_READABLE: Final = frozenset({PLAYBOOKS, EXECUTIONS, APPROVALS, SUMMARIES, STATS, DELIVERIES})
 
 
+# Collection groups whose docs carry `expiresAt` for a TTL policy (domain.md §2.1, consent.md §5).
+# Subcollections are listed apart from their parent: a TTL deletion never reaches below a doc.
+RETAINED: Final = frozenset(
+    {
+        EXECUTIONS, STEPS, APPROVALS, APPROVAL_CLAIMS, DELIVERIES, COMMUNICATIONS, ATTRIBUTIONS,
+        WEBHOOK_RECEIPTS, WEBHOOK_CLAIMS, EVENT_LOG, STATS, JOB_RUNS, CONSENT_RECORDS,
+    }
+)  # fmt: skip
+
+
 def versions_path(playbook_id: str) -> str:
     return f"{PLAYBOOKS}/{playbook_id}/{VERSIONS}"
 

@@ -17,13 +17,35 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from playbook_core.domain.executions import PROGRESS_DEADLINE
+from playbook_core.domain.playbook import PlaybookDefinition, WaitStep, minutes_of
 from playbook_core.domain.records import ExecutionRecord
 from playbook_core.domain.retry import ErrorClass, retry_delay_s
 
 StepStatus = Literal["completed", "skipped", "failed", "retry", "pending_approval", "deferred"]
 COMPLETION_TTL = timedelta(days=180)
 MIN_DEFERRAL = timedelta(seconds=1)
+# A run waits for its approval at most once, for at most approvalTtlHours' upper bound (§2.3).
+LONGEST_APPROVAL_HOLD = timedelta(hours=720)
+# What one step may keep its run open besides a wait: ≤10 retries ≤1 h apart, and compliance
+# deferrals (a frequency cap moves a send ≤168 h, a send window ≤1 d), with room for a second one.
+STEP_OPEN_ALLOWANCE = timedelta(days=14)
 _UNFINISHED = frozenset({"pending", "retry_scheduled", "running"})
+
+
+def step_expires_at(definition: PlaybookDefinition, index: int, now: datetime) -> datetime:
+    """`expiresAt` of step `index`'s doc written at `now` (§2.1): after its run's own TTL.
+
+    A TTL deletion never reaches subcollections, so each step doc carries its own. The run may
+    stay open after this write for the rest of its steps (their waits, an allowance each, one
+    approval hold); its TTL then starts at completion, so the step doc goes only after that.
+    """
+    rest = definition.steps[index:]
+    waits = sum(
+        (timedelta(minutes=minutes_of(s.params.duration)) for s in rest if isinstance(s, WaitStep)),
+        timedelta(),
+    )
+    open_at_most = waits + STEP_OPEN_ALLOWANCE * len(rest) + LONGEST_APPROVAL_HOLD
+    return now + open_at_most + COMPLETION_TTL
 
 
 def closed_run_changes(

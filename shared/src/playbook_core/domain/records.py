@@ -184,6 +184,7 @@ class StepRecord(TypedDict, total=False):
     status: Required[StepRecordStatus]
     startedAt: datetime
     updatedAt: datetime
+    expiresAt: datetime  # its own TTL: the parent's deletion does not cascade (§2.1)
     leaseUntil: datetime | None
     completedAt: datetime
     nextAttemptAt: datetime

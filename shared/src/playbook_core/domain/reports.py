@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+from playbook_core.domain.attribution import credit
 
 # Fields of a stats document that are not counters; every other number (nested too) is summed.
 META = frozenset(
@@ -40,6 +43,43 @@ def add(total: Mapping[str, Any], more: Mapping[str, Any]) -> Counters:
             current = out.get(key)
             out[key] = add(current if isinstance(current, Mapping) else {}, value)
     return out
+
+
+def flat(counters: Mapping[str, Any], prefix: str = "") -> dict[str, int]:
+    """The counters as dotted names (`sent.email`), metadata dropped."""
+    out: dict[str, int] = {}
+    for key, value in counters.items():
+        if key in META:
+            continue
+        if _number(value):
+            out[prefix + key] = int(value)
+        elif isinstance(value, Mapping):
+            out |= flat(value, f"{prefix}{key}.")
+    return out
+
+
+def difference(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> dict[str, int]:
+    """What to add to `have` so it counts what `wanted` counts (dotted names, zeros left out)."""
+    wanted_flat, have_flat = flat(wanted), flat(have)
+    names = sorted(set(wanted_flat) | set(have_flat))
+    changes = {name: wanted_flat.get(name, 0) - have_flat.get(name, 0) for name in names}
+    return {name: delta for name, delta in changes.items() if delta}
+
+
+def nested(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted names (`sent.email`) as nested maps."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        target = out
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return out
+
+
+def negated(counters: Mapping[str, Any]) -> Counters:
+    return {k: negated(v) if isinstance(v, Mapping) else -v for k, v in add({}, counters).items()}
 
 
 def total(documents: Iterable[Mapping[str, Any]]) -> Counters:
@@ -158,3 +198,103 @@ def list_stats(summary: Mapping[str, Any] | None) -> dict[str, Any]:
         "lastRunStatus": summary.get("lastRunStatus"),
         "pendingApprovals": int(summary.get("pendingApprovals") or 0),
     }
+
+
+# --- The recount (§9.3 c): what the documents themselves say each day's counters are -------------
+CLOSED_STATUSES = ("completed", "failed", "cancelled", "rejected", "expired")
+LAST_RUN_STATUSES = ("completed", "failed")
+
+DayKey = tuple[str, str]  # (playbookId, org-local date)
+
+
+def day_bounds(day: str, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The instants an org-local day starts and ends at (end excluded), in UTC."""
+    first = date.fromisoformat(day)
+    start = datetime.combine(first, time(), zone).astimezone(UTC)
+    return start, datetime.combine(first + timedelta(days=1), time(), zone).astimezone(UTC)
+
+
+def _local_day(at: Any, zone: tzinfo) -> str | None:
+    return at.astimezone(zone).date().isoformat() if isinstance(at, datetime) else None
+
+
+class _Tally:
+    """Counters by (playbook, day), built the way `recount` describes."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self.counted: dict[DayKey, Counters] = defaultdict(dict)
+        self.last_run: dict[DayKey, tuple[datetime, str]] = {}
+
+    def bump(self, playbook_id: Any, at: Any, path: tuple[str, ...], delta: int = 1) -> None:
+        """`at` is an instant (dated in the org's zone) or already a local date."""
+        day = at if isinstance(at, str) else _local_day(at, self.zone)
+        if not isinstance(playbook_id, str) or day is None or not delta:
+            return
+        target = self.counted[(playbook_id, day)]
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = target.get(path[-1], 0) + delta
+
+    def run(self, run: Mapping[str, Any]) -> None:
+        playbook_id, created = run.get("playbookId"), run.get("createdAt")
+        if run.get("dryRun"):
+            self.bump(playbook_id, created, ("dryRuns",))
+            return
+        self.bump(playbook_id, created, ("executions",))
+        status, closed_at = run.get("status"), run.get("completedAt")
+        if status not in CLOSED_STATUSES or not isinstance(closed_at, datetime):
+            return
+        self.bump(playbook_id, closed_at, (str(status),))
+        closed = _local_day(closed_at, self.zone)
+        if status in LAST_RUN_STATUSES and isinstance(playbook_id, str) and closed is not None:
+            key = (playbook_id, closed)
+            if key not in self.last_run or closed_at >= self.last_run[key][0]:
+                self.last_run[key] = (closed_at, str(status))
+
+    def delivery(self, delivery: Mapping[str, Any]) -> None:
+        playbook_id, status = delivery.get("playbookId"), delivery.get("status")
+        if delivery.get("dryRun"):
+            return
+        if status == "sent":
+            self.bump(playbook_id, delivery.get("sentAt"), ("sent", str(delivery.get("channel"))))
+        elif status == "skipped" and delivery.get("skipReason"):
+            reason = str(delivery["skipReason"])
+            self.bump(playbook_id, delivery.get("updatedAt"), ("skipped", reason))
+
+    def attribution(self, attribution: Mapping[str, Any]) -> None:
+        day = attribution.get("localDate")
+        for playbook_id, deltas in credit(attribution).items():
+            for name, delta in deltas.items():
+                self.bump(playbook_id, day if isinstance(day, str) else None, (name,), delta)
+
+    def result(self) -> dict[DayKey, Counters]:
+        for key, (at, status) in self.last_run.items():
+            self.counted[key] |= {"lastRunAt": at, "lastRunStatus": status}
+        return dict(self.counted)
+
+
+def recount(
+    *,
+    executions: Iterable[Mapping[str, Any]],
+    deliveries: Iterable[Mapping[str, Any]],
+    attributions: Iterable[Mapping[str, Any]],
+    zone: tzinfo,
+) -> dict[DayKey, Counters]:
+    """(playbook, day) → the counters the documents stand for, dated as the hot path dates them.
+
+    A run counts `executions` (a dry run `dryRuns`, and nothing else) on its creation day and its
+    closing status on its `completedAt` day; a send counts `sent.<channel>` on its `sentAt` day, a
+    skip `skipped.<reason>` on the day it was skipped (its `updatedAt`); an attribution credits its
+    order's `localDate`, net of refunds (§9.2). Completed and failed runs also give each day its
+    `lastRunAt`/`lastRunStatus`. A day's figures are complete only when every document dated that
+    day is in the input.
+    """
+    tally = _Tally(zone)
+    for run in executions:
+        tally.run(run)
+    for delivery in deliveries:
+        tally.delivery(delivery)
+    for attribution in attributions:
+        tally.attribution(attribution)
+    return tally.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from playbook_core.domain import reports
@@ -10,6 +11,7 @@ from playbook_core.domain.documents import query_tokens
 from playbook_core.domain.errors import BadRequest
 from playbook_core.ports import DocumentStore, OrderBy, Where
 from playbook_core.service.authoring.playbooks import public_view
+from playbook_core.service.reporting import counters
 
 MAX_PAGE = 100
 View = Literal["brand", "dispensary", "all"]
@@ -27,7 +29,9 @@ def list_playbooks(
     page_size: int,
     page_token: str | None,
     store: DocumentStore,
+    today: date,
 ) -> dict[str, Any]:
+    """One page; each playbook's stats are its last 30 days through `today` (the org's date)."""
     if not 1 <= page_size <= MAX_PAGE:
         raise BadRequest(f"pageSize must be between 1 and {MAX_PAGE}")
     if status is not None and status not in STATUSES:
@@ -47,12 +51,13 @@ def list_playbooks(
     page = store.query(
         PLAYBOOKS, where, [OrderBy("updatedAt", "desc")], limit=page_size, start_after=page_token
     )
-    summaries = store.get_many(SUMMARIES, [doc.id for doc in page.docs])
+    ids = [doc.id for doc in page.docs]
+    summaries = counters.summaries_through(
+        store, org_id=org_id, summaries=store.get_many(SUMMARIES, ids), playbook_ids=ids,
+        today=today,
+    )  # fmt: skip
     playbooks = [
-        {**public_view(doc.data), "stats": _stats(summaries.get(doc.id))} for doc in page.docs
+        {**public_view(doc.data), "stats": reports.list_stats(summaries.get(doc.id))}
+        for doc in page.docs
     ]
     return {"playbooks": playbooks, "nextPageToken": page.next_cursor}
-
-
-def _stats(summary: dict[str, Any] | None) -> dict[str, Any]:
-    return reports.list_stats(summary)

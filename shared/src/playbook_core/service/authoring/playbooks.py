@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from playbook_core.domain.collections import (
+    APPROVALS,
     ASSIGNMENTS,
+    DELIVERIES,
     EXECUTIONS,
     LISTENERS,
     PLAYBOOKS,
@@ -23,6 +26,7 @@ from playbook_core.domain.documents import (
     status_fields,
     version_document,
 )
+from playbook_core.domain.engine import closed_run_changes
 from playbook_core.domain.errors import AlreadyExists, Conflict, NotFound, PreconditionFailed
 from playbook_core.domain.ids import next_copy_id
 from playbook_core.domain.lifecycle import (
@@ -36,12 +40,14 @@ from playbook_core.domain.lifecycle import (
 )
 from playbook_core.domain.loading import SERVER_MANAGED, Validated, load_data
 from playbook_core.domain.playbook import PlaybookDefinition
-from playbook_core.domain.records import PlaybookRecord
+from playbook_core.domain.records import ExecutionRecord, PlaybookRecord
 from playbook_core.domain.sync import listener_docs, schedule_docs
 from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Where
 from playbook_core.service.compliance import guard
-from playbook_core.service.records import read_playbook, read_settings, with_changes
+from playbook_core.service.execution.approvals import close_held
+from playbook_core.service.records import as_execution, read_playbook, read_settings, with_changes
+from playbook_core.service.reporting import counters
 
 _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
 MAX_COPY_ATTEMPTS = 1000
@@ -318,17 +324,31 @@ def delete_playbook(
          Where("status", "in", ["queued", "pending_approval"])],
         limit=500,
     ).docs  # fmt: skip
+    held = store.query(
+        DELIVERIES,
+        [Where("orgId", "==", org_id), Where("playbookId", "==", playbook_id),
+         Where("status", "==", "held")],
+        limit=500,
+    ).docs  # fmt: skip
+    now = clock.now()
+    closed: list[ExecutionRecord] = []
 
     def cancel_runs_and_pause_assignment(tx: Transaction, document: PlaybookRecord) -> None:
         registry_id = document.get("source", {}).get("registryId")
         assignment = tx.get(ASSIGNMENTS, f"{org_id}_{registry_id}") if registry_id else None
-        now = clock.now()
+        waiting = [r.id for r in pending if r.data.get("status") == "pending_approval"]
+        approvals = [tx.get(APPROVALS, run_id) for run_id in waiting]
+        closed.clear()
         for run in pending:
-            tx.update(
-                EXECUTIONS,
-                run.id,
-                {"status": "cancelled", "statusReason": "playbook_archived", "updatedAt": now},
-            )
+            execution = as_execution(run.data)
+            changes = closed_run_changes(execution, "cancelled", "playbook_archived", now)
+            tx.update(EXECUTIONS, run.id, changes)
+            closed.append(with_changes(execution, changes))
+        # Their approvals and held sends close with them: nothing is left to decide or expire.
+        for approval in approvals:
+            if approval is not None and approval.get("status") == "pending":
+                tx.update(APPROVALS, approval["id"], {"status": "cancelled", "decidedAt": now})
+        close_held(tx, held, "cancelled", now)
         if assignment is not None:
             tx.update(
                 ASSIGNMENTS,
@@ -340,4 +360,8 @@ def delete_playbook(
         org_id=org_id, playbook_id=playbook_id, operation="delete", actor=actor,
         store=store, clock=clock, extra=cancel_runs_and_pause_assignment,
     )  # fmt: skip
+    held_by_run = Counter(str(doc.data.get("executionId")) for doc in held)
+    for execution in closed:
+        held_count = held_by_run[execution["id"]]
+        counters.record_closed(store, execution, "cancelled", held=held_count, at=now)
     return document, False

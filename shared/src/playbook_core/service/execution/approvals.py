@@ -202,7 +202,8 @@ def _take_decision_claim(
     in step: twenty of them held the losers ~60 s, then 503. The transaction still decides
     exactly once; a claim left by a crashed decider is a hint, ignored after DECISION_LEASE.
     """
-    mine = {"reviewerId": reviewer.get("uid"), "at": now}
+    # TTL may delete the claim once it is void: a subcollection outlives its approval otherwise.
+    mine = {"reviewerId": reviewer.get("uid"), "at": now, "expiresAt": now + DECISION_LEASE}
     for _ in range(2):  # a claim released meanwhile: its decider is done, try once more
         try:
             store.create(approval_claims_path(execution_id), "decision", mine)
@@ -275,7 +276,10 @@ def _decide_claimed(
     decided = store.transaction(work)
     if decided is None:
         closed, execution = ended[0]
-        if closed == "withdrawn":
+        if closed == "withdrawn":  # the run was counted when it closed; its held sends are now
+            counters.record_execution(
+                store, execution, at=now, counters={"skipped.cancelled": len(held)}
+            )
             raise Conflict(
                 "this run is no longer waiting for approval", code="approval-not-pending"
             )

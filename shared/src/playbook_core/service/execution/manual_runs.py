@@ -20,6 +20,7 @@ from playbook_core.ports import Clock, DocumentStore, IdFactory, TaskQueue
 from playbook_core.service.authoring.playbooks import load_playbook
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
 from playbook_core.service.records import read_execution
+from playbook_core.service.reporting import counters
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, as HTTP header values are
 _NAMES = ("firstName", "lastName")
@@ -112,6 +113,9 @@ def run_manually(
         return execution_id
     enqueue_step(queue, target, execution, 0, 1)
     store.update(EXECUTIONS, execution_id, {"firstTaskEnqueuedAt": clock.now()})
+    counters.record_execution(
+        store, execution, at=execution["createdAt"], counters={"executions": 1}
+    )
     event(_log, logging.INFO, "manual run started", executionId=execution_id, orgId=org_id)
     return execution_id
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from playbook_core.domain.collections import EXECUTIONS
+from playbook_core.domain.engine import closed_run_changes
 from playbook_core.domain.executions import PROGRESS_DEADLINE
 from playbook_core.ports import OrderBy, Where
 from playbook_core.service.execution.run_start import Runs, enqueue_step
-from playbook_core.service.records import as_execution, read_step
+from playbook_core.service.records import as_execution, read_step, with_changes
+from playbook_core.service.reporting import counters
 
 MAX_RECOVERIES = 3
 BATCH = 200
@@ -26,17 +28,12 @@ def reap(*, runs: Runs) -> dict[str, int]:
         execution = as_execution(doc.data)
         recoveries = int(execution.get("reaperRecoveries", 0))
         if recoveries >= MAX_RECOVERIES:
-            store.update(
-                EXECUTIONS,
-                doc.id,
-                {
-                    "status": "failed",
-                    "statusReason": "stuck",
-                    "completedAt": now,
-                    "updatedAt": now,
-                    "error": {"code": "stuck", "message": "the run stopped making progress"},
-                },
-            )
+            changes = {
+                **closed_run_changes(execution, "failed", "stuck", now),
+                "error": {"code": "stuck", "message": "the run stopped making progress"},
+            }
+            store.update(EXECUTIONS, doc.id, changes)
+            counters.record_finish(store, with_changes(execution, changes), "failed", at=now)
             failed += 1
             continue
         index = int(execution.get("currentStepIndex", 0))

@@ -15,7 +15,7 @@ from playbook_core.domain.collections import (
     versions_path,
 )
 from playbook_core.domain.documents import definition_of
-from playbook_core.domain.engine import StepOutcome, plan
+from playbook_core.domain.engine import StepOutcome, closed_run_changes, plan, step_expires_at
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.domain.lifecycle import version_doc_id
 from playbook_core.domain.matching import evaluate
@@ -164,7 +164,10 @@ def _claim(
             "leaseUntil": lease,
             "startedAt": doc.get("startedAt", now) if doc is not None else now,
         }
-        tx.set(path, doc_id, {**doc, **claimed} if doc is not None else claimed)
+        whole = {**doc, **claimed} if doc is not None else claimed
+        tx.set(
+            path, doc_id, {**whole, "expiresAt": step_expires_at(definition, task.step_index, now)}
+        )
         return with_changes(current, changes), doc
 
     return engine.store.transaction(work)
@@ -257,7 +260,12 @@ def _remediator(
         engine.store.update(
             steps_path(execution_id),
             step_doc_id(index),
-            {"output": outcome.output, "remediatedAt": ctx.now, "updatedAt": ctx.now},
+            {
+                "output": outcome.output,
+                "remediatedAt": ctx.now,
+                "updatedAt": ctx.now,
+                "expiresAt": step_expires_at(definition, index, ctx.now),
+            },
         )
         return outcome.output
 
@@ -305,7 +313,13 @@ def _record(
             *execution.get("trace", []),
             {"stepId": step.id, "action": step.action, **trace},
         ]
-    step_doc = {**result.step_doc, "startedAt": started_at, "leaseUntil": None, "updatedAt": now}
+    step_doc = {
+        **result.step_doc,
+        "startedAt": started_at,
+        "leaseUntil": None,
+        "updatedAt": now,
+        "expiresAt": step_expires_at(definition, task.step_index, now),
+    }
     step_doc.pop("trace", None)
 
     def work(tx: Transaction) -> None:
@@ -360,18 +374,10 @@ def _tenant_mismatch(
         where=where,
     )
     if execution.get("status") not in TERMINAL:
-        engine.store.update(
-            EXECUTIONS,
-            execution["id"],
-            {
-                "status": "failed",
-                "statusReason": "tenant_mismatch",
-                "completedAt": now,
-                "updatedAt": now,
-                "error": {
-                    "code": "tenant_mismatch",
-                    "message": "the task does not belong to this run",
-                },
-            },
-        )
+        changes = {
+            **closed_run_changes(execution, "failed", "tenant_mismatch", now),
+            "error": {"code": "tenant_mismatch", "message": "the task does not belong to this run"},
+        }
+        engine.store.update(EXECUTIONS, execution["id"], changes)
+        counters.record_finish(engine.store, with_changes(execution, changes), "failed", at=now)
     return {"acknowledged": True, "outcome": "tenant_mismatch"}

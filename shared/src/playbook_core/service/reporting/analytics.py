@@ -17,13 +17,10 @@ from playbook_core.ports import Clock, DocumentStore, Where
 from playbook_core.service.authoring.playbooks import load_playbook
 from playbook_core.service.paging import iterate
 from playbook_core.service.records import read_settings
-from playbook_core.service.reporting.counters import ALL, PAGE
+from playbook_core.service.reporting.counters import ALL, LIVE_DAYS, PAGE
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
-# Shards are summed for today, yesterday (compacted at 03:00) and the day before (attribution
-# reconciles orders of the last 48 h, after that day's compaction); older days read `all` docs.
-LIVE_DAYS = 3
 DEFAULT_CURRENCY = "USD"
 _Key = tuple[str, str]  # (playbookId, date)
 

@@ -132,7 +132,8 @@ def attribute_order(
         doc = _document(order, org, current, now) | decision.fields()
         if order.total_minor and rules.refunded(doc) >= order.total_minor:
             doc |= {"status": "void", "voidReason": "refunded"}  # refunds came first, in full
-        _bump(tx, order.org_id, doc["localDate"], rules.credit(doc), order.id)
+        today = now.astimezone(org.timezone).date().isoformat()
+        _bump(tx, order.org_id, doc["localDate"], rules.credit(doc), order.id, today)
         if current is None:
             tx.create(ATTRIBUTIONS, order.id, doc)
         else:
@@ -172,7 +173,8 @@ def adjust_order(
             change = rules.refund(current, refund_id, amount_minor)
         if change.outcome in ("duplicate", "noop"):
             return change.outcome
-        _bump(tx, order.org_id, current.get("localDate"), change.counters, order.id)
+        today = now.astimezone(org.timezone).date().isoformat()
+        _bump(tx, order.org_id, current.get("localDate"), change.counters, order.id, today)
         stamp = {"voidedAt": now} if change.outcome == "voided" else {}
         tx.update(ATTRIBUTIONS, order.id, {**change.changes, **stamp, "updatedAt": now})
         return change.outcome
@@ -269,16 +271,21 @@ class _ReadsFirst:
             getattr(self._tx, method)(*arguments)
 
 
-def _bump(
-    tx: Transaction, org_id: str, local_date: Any, credited: rules.Counters, seed: str
+def _bump(  # noqa: PLR0917 - the attribution's facts, each needed once
+    tx: Transaction,
+    org_id: str,
+    local_date: Any,
+    credited: rules.Counters,
+    seed: str,
+    today: str,
 ) -> None:
     """Stats in the attribution's own transaction (§9.2 step 6), dated by the order's day."""
     if not credited or not isinstance(local_date, str):
         return
     deferred = _ReadsFirst(tx)
     for playbook_id, deltas in sorted(credited.items()):
-        counters.bump(
+        counters.bump_past_day(
             deferred, org_id=org_id, playbook_id=playbook_id, local_date=local_date,
-            counters=deltas, shard_seed=seed,
+            counters=deltas, shard_seed=seed, today=today,
         )  # fmt: skip
     deferred.flush()

@@ -6,11 +6,20 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 from playbook_core.domain import reports
-from playbook_core.domain.collections import APPROVALS, ORGANIZATIONS, STATS, SUMMARIES
+from playbook_core.domain.collections import (
+    APPROVALS,
+    ATTRIBUTIONS,
+    DELIVERIES,
+    EXECUTIONS,
+    ORGANIZATIONS,
+    STATS,
+    SUMMARIES,
+)
 from playbook_core.domain.errors import Unavailable
 from playbook_core.domain.ids import h
 from playbook_core.domain.timezones import org_timezone, stored_zone
@@ -21,9 +30,14 @@ from playbook_core.service.records import read_settings
 
 SHARDS = 5
 ALL = "all"
+RECOUNT = "recount"  # the shard that carries the daily recount's corrections
 WINDOW_DAYS = 30
 RETENTION = timedelta(days=400)
 PAGE = 500
+IN_LIMIT = 30  # Firestore's cap on the values of one `in` filter
+# Reports sum live shards for today, yesterday (rolled up at 03:00) and the day before (the
+# reconciliation attributes orders of the last 48 h); older days read `all` docs.
+LIVE_DAYS = 3
 _log = logging.getLogger("playbooks.stats")
 
 
@@ -45,18 +59,6 @@ def _expires(day: str) -> datetime:
     return datetime.combine(date.fromisoformat(day), time(), UTC) + RETENTION
 
 
-def _nested(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Dotted names (`sent.email`) as the nested maps that set(merge=True) writes leaf by leaf."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        *parents, leaf = key.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    return out
-
-
 def _is_store(target: DocumentStore | Transaction) -> TypeGuard[DocumentStore]:
     return hasattr(target, "query")  # a Transaction can only get and write single documents
 
@@ -68,7 +70,8 @@ def bump(
     playbook_id: str,
     local_date: str,
     counters: Mapping[str, int],
-    shard_seed: str,
+    shard_seed: str = "",
+    shard: str | None = None,
     fields: Mapping[str, Any] | None = None,
 ) -> None:
     """Add `counters` to the shard doc of (org, playbook, date); the doc is created if missing.
@@ -80,20 +83,62 @@ def bump(
     counters = {key: int(value) for key, value in counters.items() if value}
     if not counters and not fields:
         return
-    day, shard = iso_date(local_date), shard_of(shard_seed)
+    day, shard = iso_date(local_date), shard or shard_of(shard_seed)
     doc_id = stats_id(org_id, playbook_id, day, shard)
     base = {"orgId": org_id, "playbookId": playbook_id, "date": day, "shard": shard,
             "expiresAt": _expires(day), **(fields or {})}  # fmt: skip
     if _is_store(store_or_tx):
         increments = {key: Increment(value) for key, value in counters.items()}
-        store_or_tx.set(STATS, doc_id, {**base, **_nested(increments)}, merge=True)
+        store_or_tx.set(STATS, doc_id, {**base, **reports.nested(increments)}, merge=True)
         return
     tx = store_or_tx
     if tx.get(STATS, doc_id) is None:
-        tx.set(STATS, doc_id, {**base, **_nested(counters)})
+        tx.set(STATS, doc_id, {**base, **reports.nested(counters)})
     else:
         changes = {key: Increment(value) for key, value in counters.items()}
         tx.update(STATS, doc_id, {**changes, **(fields or {})})
+
+
+def bump_past_day(
+    tx: Transaction,
+    *,
+    org_id: str,
+    playbook_id: str,
+    local_date: str,
+    counters: Mapping[str, int],
+    shard_seed: str,
+    today: str,
+) -> None:
+    """`bump` for a change that may date a day before today (a late attribution, a refund).
+
+    Such a day may already be rolled up, so its `all` doc (created when the playbook had none
+    that day) and a summary whose 30 days hold it move with the shard, in the same transaction:
+    every report agrees at once, not after the next recount. Reads first, as for `bump`.
+    """
+    bump(
+        tx, org_id=org_id, playbook_id=playbook_id, local_date=local_date, counters=counters,
+        shard_seed=shard_seed,
+    )  # fmt: skip
+    day = iso_date(local_date)
+    counters = {key: int(value) for key, value in counters.items() if value}
+    if day >= iso_date(today) or not counters:
+        return
+    all_id = stats_id(org_id, playbook_id, day, ALL)
+    rolled_up, summary = tx.get(STATS, all_id), tx.get(SUMMARIES, playbook_id)
+    increments = {key: Increment(value) for key, value in counters.items()}
+    if rolled_up is None:
+        tx.set(STATS, all_id, {
+            "orgId": org_id, "playbookId": playbook_id, "date": day, "shard": ALL,
+            "expiresAt": _expires(day), **reports.nested(counters),
+        })  # fmt: skip
+    else:
+        tx.update(STATS, all_id, increments)
+    through = (summary or {}).get("throughDate")
+    if summary is None or summary.get("orgId") != org_id or not isinstance(through, str):
+        return
+    first = (date.fromisoformat(through) - timedelta(days=WINDOW_DAYS - 1)).isoformat()
+    if first <= day <= through:
+        tx.update(SUMMARIES, playbook_id, {f"last30.{k}": v for k, v in increments.items()})
 
 
 def org_zone(store: DocumentStore, org_id: str) -> ZoneInfo:
@@ -101,6 +146,10 @@ def org_zone(store: DocumentStore, org_id: str) -> ZoneInfo:
     settings = read_settings(store, org_id)
     organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
     return org_timezone(settings, organization)
+
+
+def org_today(store: DocumentStore, org_id: str, now: datetime) -> date:
+    return now.astimezone(org_zone(store, org_id)).date()
 
 
 def record(
@@ -141,6 +190,8 @@ def record_execution(
     counters: Mapping[str, int],
     fields: Mapping[str, Any] | None = None,
 ) -> None:
+    if not execution.get("playbookId"):
+        return  # not a run this product wrote (a forged task's target, say): nothing to count
     record(
         store, org_id=execution["orgId"], playbook_id=execution["playbookId"],
         execution_id=execution["id"], dry_run=bool(execution.get("dryRun")), at=at,
@@ -188,25 +239,78 @@ def _latest(documents: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
 def compact_day(
     store: DocumentStore, *, org_id: str, local_date: str, now: datetime | None = None
 ) -> int:
-    """§9.3 c: each playbook's shards of that date summed into its `all` doc (overwritten)."""
+    """§9.3 c: the day recounted from its documents overwrites each playbook's `all` doc.
+
+    The recount is the authority: a counter the hot path lost, or counted twice, is made good
+    here, and a correction on the `recount` shard makes the shards sum to the same figures, so
+    the reports that read shards agree too. Returns how many playbooks were written.
+    """
     day = iso_date(local_date)
+    zone = org_zone(store, org_id)
+    truth = {
+        playbook_id: counted
+        for (playbook_id, counted_day), counted in _recount(store, org_id, day, zone).items()
+        if counted_day == day
+    }
     shards: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for doc in iterate(
         store, STATS, [Where("orgId", "==", org_id), Where("date", "==", day)], page_size=PAGE
     ):
         if doc.data.get("shard") != ALL:
             shards[str(doc.data["playbookId"])].append(doc.data)
-    for playbook_id, docs in shards.items():
-        latest = _latest(docs)
-        currency = next((d["currency"] for d in docs if d.get("currency")), None)
-        stamps = [d["updatedAt"] for d in docs if isinstance(d.get("updatedAt"), datetime)]
+    for playbook_id in sorted(set(truth) | set(shards)):
+        counted = truth.get(playbook_id, {})
+        correction = reports.difference(counted, reports.total(shards[playbook_id]))
+        if correction:
+            event(_log, logging.WARNING, "stats corrected by the recount", orgId=org_id,
+                  playbookId=playbook_id, date=day, counters=sorted(correction))  # fmt: skip
+            bump(
+                store, org_id=org_id, playbook_id=playbook_id, local_date=day,
+                counters=correction, shard=RECOUNT,
+            )  # fmt: skip
+        currency = next((d["currency"] for d in shards[playbook_id] if d.get("currency")), None)
         store.set(STATS, stats_id(org_id, playbook_id, day, ALL), {
-            **reports.total(docs), "orgId": org_id, "playbookId": playbook_id, "date": day,
-            "shard": ALL, "currency": currency, "lastRunAt": latest.get("lastRunAt"),
-            "lastRunStatus": latest.get("lastRunStatus"), "expiresAt": _expires(day),
-            "updatedAt": now or max(stamps, default=None),
+            **reports.add({}, counted), "orgId": org_id, "playbookId": playbook_id, "date": day,
+            "shard": ALL, "currency": currency, "lastRunAt": counted.get("lastRunAt"),
+            "lastRunStatus": counted.get("lastRunStatus"), "expiresAt": _expires(day),
+            "updatedAt": now,
         })  # fmt: skip
-    return len(shards)
+    return len(set(truth) | set(shards))
+
+
+def _recount(
+    store: DocumentStore, org_id: str, day: str, zone: ZoneInfo
+) -> dict[reports.DayKey, reports.Counters]:
+    """Every document that counts on `day`: five bounded queries, however many orders there are."""
+    start, end = reports.day_bounds(day, zone)
+    mine = Where("orgId", "==", org_id)
+    created = [mine, Where("createdAt", ">=", start), Where("createdAt", "<", end)]
+    closed = [mine, Where("completedAt", ">=", start), Where("completedAt", "<", end)]
+    executions = {
+        d.id: d.data
+        for d in chain(
+            iterate(store, EXECUTIONS, created, page_size=PAGE),
+            iterate(store, EXECUTIONS, closed, page_size=PAGE),
+        )
+    }
+    sent = [mine, Where("sentAt", ">=", start), Where("sentAt", "<", end)]
+    skipped = [
+        mine, Where("status", "==", "skipped"),
+        Where("updatedAt", ">=", start), Where("updatedAt", "<", end),
+    ]  # fmt: skip
+    deliveries = {
+        d.id: d.data
+        for d in chain(
+            iterate(store, DELIVERIES, sent, page_size=PAGE),
+            iterate(store, DELIVERIES, skipped, page_size=PAGE),
+        )
+    }
+    credited = [mine, Where("localDate", "==", day)]
+    attributions = [d.data for d in iterate(store, ATTRIBUTIONS, credited, page_size=PAGE)]
+    return reports.recount(
+        executions=executions.values(), deliveries=deliveries.values(),
+        attributions=attributions, zone=zone,
+    )  # fmt: skip
 
 
 def summarise(
@@ -250,3 +354,72 @@ def summarise(
             "pendingApprovals": pending[playbook_id], "updatedAt": now,
         })  # fmt: skip
     return written
+
+
+def _in_chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[n : n + IN_LIMIT]) for n in range(0, len(ids), IN_LIMIT)]
+
+
+def summaries_through(
+    store: DocumentStore,
+    *,
+    org_id: str,
+    summaries: Mapping[str, Mapping[str, Any]],
+    playbook_ids: Sequence[str],
+    today: date,
+) -> dict[str, dict[str, Any]]:
+    """The summaries moved on to the 30 days ending today, as the reports count them (§10.1).
+
+    A summary holds the 30 days through its roll-up date; the days since are added (live shards
+    for the last LIVE_DAYS, `all` docs before) and the days that fell out are taken away. A quiet
+    summary is not rewritten by the roll-up, so the newest roll-up date on the page stands for it.
+    Reads only the stats documents that exist for these playbooks, a query per 30 of them.
+    """
+    if not playbook_ids:
+        return {}
+    dates = [s.get("throughDate") for s in summaries.values() if s.get("orgId") == org_id]
+    newest = max((d for d in dates if isinstance(d, str)), default=None)
+    rolled_up = date.fromisoformat(newest) if newest else today - timedelta(days=1)
+    throughs: dict[str, date] = {}
+    for playbook_id in playbook_ids:
+        summary = summaries.get(playbook_id) or {}
+        stated = summary.get("throughDate")
+        through = date.fromisoformat(stated) if isinstance(stated, str) else rolled_up
+        # A quiet summary is not rewritten: it stays quiet through the newest roll-up.
+        throughs[playbook_id] = through if summary.get("last30") else max(through, rolled_up)
+    first_kept = today - timedelta(days=WINDOW_DAYS - 1)
+    live_from = today - timedelta(days=LIVE_DAYS - 1)
+    after = (min(throughs.values()) - timedelta(days=WINDOW_DAYS)).isoformat()
+    by_day: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for chunk in _in_chunks(playbook_ids):
+        where = [
+            Where("orgId", "==", org_id), Where("playbookId", "in", chunk),
+            Where("date", ">", after), Where("date", "<=", today.isoformat()),
+        ]  # fmt: skip
+        for doc in iterate(store, STATS, where, page_size=PAGE):
+            by_day[(str(doc.data["playbookId"]), str(doc.data["date"]))].append(doc.data)
+
+    def day_figures(playbook_id: str, day: date) -> list[dict[str, Any]]:
+        docs = by_day.get((playbook_id, day.isoformat()), [])
+        live = day >= live_from
+        return [d for d in docs if (d.get("shard") != ALL) == live]
+
+    out: dict[str, dict[str, Any]] = {}
+    for playbook_id in playbook_ids:
+        summary, through = dict(summaries.get(playbook_id) or {}), throughs[playbook_id]
+        added = [through + timedelta(days=n) for n in range(1, (today - through).days + 1)]
+        dropped_end = min(through, first_kept - timedelta(days=1))
+        dropped_start = through - timedelta(days=WINDOW_DAYS - 1)
+        dropped = [
+            dropped_start + timedelta(days=n) for n in range((dropped_end - dropped_start).days + 1)
+        ]
+        gained = [doc for day in added for doc in day_figures(playbook_id, day)]
+        lost = [doc for day in dropped for doc in day_figures(playbook_id, day)]
+        last30 = reports.add(summary.get("last30") or {}, reports.total(gained))
+        last30 = reports.add(last30, reports.negated(reports.total(lost)))
+        latest = _latest([*gained, summary])
+        out[playbook_id] = {
+            **summary, "last30": last30, "successRate30": reports.success_rate(last30),
+            "lastRunAt": latest.get("lastRunAt"), "lastRunStatus": latest.get("lastRunStatus"),
+        }  # fmt: skip
+    return out

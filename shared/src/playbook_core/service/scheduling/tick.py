@@ -30,6 +30,7 @@ from playbook_core.service.execution.reaper import reap
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
 from playbook_core.service.ingress.event_log import Publishing
 from playbook_core.service.records import read_execution
+from playbook_core.service.reporting import counters
 from playbook_core.service.scheduling.calendar_sweeps import sweep
 
 PAGE = 500
@@ -217,6 +218,8 @@ def _after_commit(
     execution = fired.execution
     if fired.outcome in ("started", "duplicate") and execution is not None:
         summary["started" if fired.outcome == "started" else "duplicates"] += 1
+        if fired.outcome == "started":
+            counters.record_execution(store, execution, at=now, counters={"executions": 1})
         # A lost enqueue (crash after commit) is healed here on a duplicate, or by the reaper.
         if execution.get("status") == "queued" and not execution.get("firstTaskEnqueuedAt"):
             enqueue_step(queue, target, execution, 0, 1)
