@@ -6,7 +6,8 @@ org of 60 playbooks as in one of 600, and grow with the page size only.
 """
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,6 +21,7 @@ from playbook_core.domain.collections import (
 from playbook_core.domain.loading import load_data
 from playbook_core.service.authoring import playbooks
 from playbook_core.service.authoring.playbooks import Authoring
+from playbook_core.service.reporting import counters
 
 ORG = "org_a"
 BASE = f"/v1/orgs/{ORG}/playbooks"
@@ -154,11 +156,38 @@ def test_a_page_costs_the_same_reads_in_an_org_of_60_and_of_600(counted):
         == {
             PLAYBOOKS: 50,  # the page itself
             SUMMARIES: 50,  # its stats, one batched get_many
-            STATS: 2,  # the days since the roll-up, one query per 30 playbooks (none yet: 1 each)
+            STATS: 4,  # per 30 playbooks, a query for `all` docs and one for live shards: none
+            # yet, so each of the 2 × 2 empty queries bills one read
             SETTINGS: 1,
             ORGANIZATIONS: 1,  # the org's zone, for its today
         }
     )
+
+
+def test_stats_reads_are_the_day_that_left_the_window_and_today_not_30_days(counted):
+    api, store = counted
+    inner = store.inner
+    created = seed(api, "org_busy", 50)
+    today = api.app.clock.now().astimezone(ZoneInfo("America/New_York")).date()
+    for document in created:
+        for back in range(1, 41):  # 40 rolled-up days of activity
+            day = (today - timedelta(days=back)).isoformat()
+            inner.set(STATS, counters.stats_id("org_busy", document["id"], day, counters.ALL), {
+                "orgId": "org_busy", "playbookId": document["id"], "date": day,
+                "shard": counters.ALL, "executions": 1,
+            })  # fmt: skip
+        for shard in ("0", "1", "2", "3", "4", counters.RECOUNT):  # and today's live shards
+            counters.bump(
+                inner, org_id="org_busy", playbook_id=document["id"], local_date=today.isoformat(),
+                counters={"executions": 1}, shard=shard,
+            )  # fmt: skip
+    counters.summarise(
+        inner, org_id="org_busy", through_date=(today - timedelta(days=1)).isoformat()
+    )
+    _, by_collection, body = page_reads(api, store, "org_busy", pageSize=50)
+    # The day that fell out of the window and today's six shards, per playbook.
+    assert by_collection[STATS] == 50 * (1 + 6)
+    assert {p["stats"]["runs30d"] for p in body["playbooks"]} == {29 + 6}
 
 
 def test_deeper_pages_cost_what_the_first_does(counted):
@@ -180,7 +209,7 @@ def test_reads_are_proportional_to_the_page_size(counted, page_size):
     seed(api, "org_large", 600)
     reads, _, body = page_reads(api, store, "org_large", pageSize=page_size)
     assert len(body["playbooks"]) == page_size
-    assert reads == 2 * page_size + -(-page_size // 30) + 2
+    assert reads == 2 * page_size + 2 * -(-page_size // 30) + 2
 
 
 def test_a_filtered_page_reads_only_what_it_returns(counted):
@@ -189,9 +218,9 @@ def test_a_filtered_page_reads_only_what_it_returns(counted):
     seed(api, "org_large", 3, name="Win-back lapsed customers", category="marketing")
     reads, _, body = page_reads(api, store, "org_large", pageSize=50, q="winback win back")
     assert len(body["playbooks"]) == 3
-    assert reads == 2 * 3 + 1 + 2
+    assert reads == 2 * 3 + 2 + 2
     reads, _, body = page_reads(api, store, "org_large", pageSize=50, category="marketing")
-    assert (len(body["playbooks"]), reads) == (3, 9)
+    assert (len(body["playbooks"]), reads) == (3, 10)
 
 
 # --- api.md §5 behaviour ------------------------------------------------------------------

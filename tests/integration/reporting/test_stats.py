@@ -208,6 +208,7 @@ def test_compaction_recounts_the_documents_and_mends_the_shards(rig):
     playbook = rig.playbook(INTERNAL)
     completed = rig.start(playbook)
     rig.run_all()
+    rig.clock.advance(minutes=5)  # the failure is the day's last run
     rig.behave("agents", mode="error_4xx")
     rig.start(playbook)
     rig.run_all()
@@ -362,3 +363,51 @@ def test_a_run_failed_for_a_forged_org_closes_and_counts_as_failed(rig):
     closed = rig.execution(execution_id)
     assert (closed["status"], closed["expiresAt"]) == ("failed", NOW + timedelta(days=180))
     assert day_total(rig.store, rig.org) == {"executions": 1, "failed": 1}
+
+
+def test_archiving_leaves_an_approved_run_and_its_send_alone(rig):
+    from playbook_core.service.authoring.playbooks import delete_playbook
+
+    execution_id = pending(rig)
+    decide(rig, execution_id, approve=True)  # running, its send still held until resumed
+    delete_playbook(
+        org_id=rig.org, playbook_id=rig.execution(execution_id)["playbookId"], confirm=True,
+        actor="u1", store=rig.store, clock=rig.clock,
+    )  # fmt: skip
+    rig.run_all()
+    assert rig.execution(execution_id)["status"] == "completed"
+    assert len(rig.sent_emails()) == 1
+    assert day_total(rig.store, rig.org) == {
+        "executions": 1, "completed": 1, "sent": {"email": 1},
+    }  # fmt: skip
+
+
+def test_the_expiry_sweep_does_not_close_a_run_that_already_ended(rig):
+    execution_id = pending(rig)
+    rig.store.update(EXECUTIONS, execution_id, {"status": "failed", "completedAt": NOW})
+    rig.clock.advance(hours=73)
+    assert approvals.expire_due(store=rig.store, clock=rig.clock) == 1
+    assert rig.execution(execution_id)["status"] == "failed"
+    assert rig.store.get(APPROVALS, execution_id)["status"] == "cancelled"
+    assert approvals.held_deliveries(rig.store, rig.org, execution_id) == []
+    assert day_total(rig.store, rig.org, "2026-11-27") == {"skipped": {"cancelled": 1}}
+
+
+def test_a_run_cancelled_while_its_step_runs_stays_cancelled_and_counts_once(rig):
+    execution_id = rig.start(rig.playbook(INTERNAL))
+    harness = rig.harness
+
+    class CancelsMidStep:  # the user cancels while the agent is still working
+        def run(self, *args, **kwargs):
+            run_control.cancel_execution(
+                org_id=rig.org, execution_id=execution_id, actor="u1", store=rig.store,
+                clock=rig.clock,
+            )  # fmt: skip
+            return harness.run(*args, **kwargs)
+
+    rig.harness = CancelsMidStep()
+    rig.run_all()
+    closed = rig.execution(execution_id)
+    assert (closed["status"], closed["statusReason"]) == ("cancelled", "cancelled_by_user")
+    assert rig.sent_emails() == []  # nothing after the step that was running
+    assert day_total(rig.store, rig.org) == {"executions": 1, "cancelled": 1}

@@ -37,7 +37,6 @@ from playbook_core.service.authoring import (
 )
 from playbook_core.service.compliance import guard
 from playbook_core.service.records import read_settings
-from playbook_core.service.reporting import counters
 
 ORG = "/v1/orgs/{orgId}"
 ONE = ORG + "/playbooks/{playbookId}"
@@ -104,12 +103,11 @@ def list_playbooks(call: Call) -> Response:
     if view not in ("auto", "brand", "dispensary", "all"):
         raise BadRequest("view is auto, brand, dispensary or all")
     size, token = call.page()
-    today = counters.org_today(call.app.store, org_id, call.app.clock.now())
     result = playbook_list.list_playbooks(
         org_id=org_id, view=default_view(call.caller) if view == "auto" else view,  # type: ignore[arg-type]
         status=call.query("status"), category=call.query("category"), agent=call.query("agent"),
         q=call.query("q"), page_size=size, page_token=token,
-        store=call.app.store, today=today,
+        store=call.app.store, now=call.app.clock.now(),
     )  # fmt: skip
     return json_response(result)
 
@@ -317,11 +315,11 @@ def export_all(call: Call) -> Response:
     org_id = _org(call)
     fmt = _format(call)
     documents, cursor = [], None
-    today = counters.org_today(call.app.store, org_id, call.app.clock.now())
+    now = call.app.clock.now()
     while True:
         page = playbook_list.list_playbooks(
             org_id=org_id, view="all", status=None, category=None, agent=None, q=None,
-            page_size=100, page_token=cursor, store=call.app.store, today=today,
+            page_size=100, page_token=cursor, store=call.app.store, now=now,
         )  # fmt: skip
         documents += page["playbooks"]
         cursor = page["nextPageToken"]

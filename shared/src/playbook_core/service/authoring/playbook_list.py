@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from typing import Any, Literal
 
 from playbook_core.domain import reports
@@ -29,9 +29,9 @@ def list_playbooks(
     page_size: int,
     page_token: str | None,
     store: DocumentStore,
-    today: date,
+    now: datetime,
 ) -> dict[str, Any]:
-    """One page; each playbook's stats are its last 30 days through `today` (the org's date)."""
+    """One page; each playbook's stats are its last 30 days through the org's today."""
     if not 1 <= page_size <= MAX_PAGE:
         raise BadRequest(f"pageSize must be between 1 and {MAX_PAGE}")
     if status is not None and status not in STATUSES:
@@ -52,9 +52,9 @@ def list_playbooks(
         PLAYBOOKS, where, [OrderBy("updatedAt", "desc")], limit=page_size, start_after=page_token
     )
     ids = [doc.id for doc in page.docs]
-    summaries = counters.summaries_through(
+    summaries = {} if not ids else counters.summaries_through(
         store, org_id=org_id, summaries=store.get_many(SUMMARIES, ids), playbook_ids=ids,
-        today=today,
+        today=counters.org_today(store, org_id, now),
     )  # fmt: skip
     playbooks = [
         {**public_view(doc.data), "stats": reports.list_stats(summaries.get(doc.id))}

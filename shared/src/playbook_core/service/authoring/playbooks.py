@@ -46,7 +46,7 @@ from playbook_core.domain.timezones import org_timezone_name
 from playbook_core.ports import Clock, DocumentStore, IdFactory, Transaction, Where
 from playbook_core.service.compliance import guard
 from playbook_core.service.execution.approvals import close_held
-from playbook_core.service.records import as_execution, read_playbook, read_settings, with_changes
+from playbook_core.service.records import read_execution, read_playbook, read_settings, with_changes
 from playbook_core.service.reporting import counters
 
 _SYNCED: frozenset[Status] = frozenset({"active", "paused"})
@@ -309,6 +309,9 @@ def duplicate_playbook(
     raise Conflict("too many copies of this playbook", code="too-many-copies")
 
 
+WAITING_STATUSES = ("queued", "pending_approval")  # what archiving a playbook cancels
+
+
 def delete_playbook(
     *, org_id: str, playbook_id: str, confirm: bool, actor: str, store: DocumentStore, clock: Clock
 ) -> tuple[PlaybookRecord, bool]:
@@ -332,23 +335,36 @@ def delete_playbook(
     ).docs  # fmt: skip
     now = clock.now()
     closed: list[ExecutionRecord] = []
+    skipped: Counter[str] = Counter()
 
     def cancel_runs_and_pause_assignment(tx: Transaction, document: PlaybookRecord) -> None:
         registry_id = document.get("source", {}).get("registryId")
         assignment = tx.get(ASSIGNMENTS, f"{org_id}_{registry_id}") if registry_id else None
-        waiting = [r.id for r in pending if r.data.get("status") == "pending_approval"]
-        approvals = [tx.get(APPROVALS, run_id) for run_id in waiting]
+        # Read again inside the transaction: a run decided or resumed since the query is left alone.
+        runs = [read_execution(tx, doc.id) for doc in pending]
+        open_runs = [
+            r for r in runs if r is not None and r["status"] in ("queued", "pending_approval")
+        ]
+        ids = {run["id"] for run in open_runs}
+        approvals = [tx.get(APPROVALS, run["id"]) for run in open_runs]
+        mine = [doc for doc in held if doc.data.get("executionId") in ids]
+        current = [tx.get(DELIVERIES, doc.id) for doc in mine]
+        still_held = [
+            doc for doc, fresh in zip(mine, current, strict=True)
+            if fresh is not None and fresh.get("status") == "held"
+        ]  # fmt: skip
         closed.clear()
-        for run in pending:
-            execution = as_execution(run.data)
+        skipped.clear()
+        for execution in open_runs:
             changes = closed_run_changes(execution, "cancelled", "playbook_archived", now)
-            tx.update(EXECUTIONS, run.id, changes)
+            tx.update(EXECUTIONS, execution["id"], changes)
             closed.append(with_changes(execution, changes))
         # Their approvals and held sends close with them: nothing is left to decide or expire.
         for approval in approvals:
             if approval is not None and approval.get("status") == "pending":
                 tx.update(APPROVALS, approval["id"], {"status": "cancelled", "decidedAt": now})
-        close_held(tx, held, "cancelled", now)
+        close_held(tx, still_held, "cancelled", now)
+        skipped.update(str(doc.data.get("executionId")) for doc in still_held)
         if assignment is not None:
             tx.update(
                 ASSIGNMENTS,
@@ -360,8 +376,6 @@ def delete_playbook(
         org_id=org_id, playbook_id=playbook_id, operation="delete", actor=actor,
         store=store, clock=clock, extra=cancel_runs_and_pause_assignment,
     )  # fmt: skip
-    held_by_run = Counter(str(doc.data.get("executionId")) for doc in held)
     for execution in closed:
-        held_count = held_by_run[execution["id"]]
-        counters.record_closed(store, execution, "cancelled", held=held_count, at=now)
+        counters.record_closed(store, execution, "cancelled", held=skipped[execution["id"]], at=now)
     return document, False

@@ -327,17 +327,24 @@ def expire_due(*, store: DocumentStore, clock: Clock, limit: int = 200) -> int:
 
         def work(
             tx: Transaction, approval_id: str = doc.id, held: list[Doc] = held
-        ) -> ExecutionRecord | None:
+        ) -> tuple[str, ExecutionRecord] | None:
             approval = tx.get(APPROVALS, approval_id)
             execution = read_execution(tx, approval_id)
             if approval is None or execution is None or approval["status"] != "pending":
                 return None
-            _expire(tx, approval, execution, held, now)
-            return execution
+            # A run that already ended (failed a tenancy check, say) is not expired a second time.
+            return _close_if_not_decidable(tx, approval, execution, held, now) or "", execution
 
         closed = store.transaction(work)
-        if closed is not None:
-            counters.record_closed(store, closed, "expired", held=len(held), at=now)
+        if closed is None:
+            continue
+        outcome, execution = closed
+        if outcome == "expired":
+            counters.record_closed(store, execution, "expired", held=len(held), at=now)
+        else:
+            counters.record_execution(
+                store, execution, at=now, counters={"skipped.cancelled": len(held)}
+            )
     return len(due)
 
 

@@ -322,7 +322,10 @@ def _record(
     }
     step_doc.pop("trace", None)
 
-    def work(tx: Transaction) -> None:
+    def work(tx: Transaction) -> bool:
+        """Whether the run is still open; one closed meanwhile keeps its ending."""
+        current = read_execution(tx, execution["id"])
+        still_open = current is not None and current["status"] not in TERMINAL
         tx.set(
             steps_path(execution["id"]),
             step_doc_id(task.step_index),
@@ -332,9 +335,16 @@ def _record(
                 **step_doc,
             },
         )
-        tx.update(EXECUTIONS, execution["id"], changes)
+        if still_open:
+            tx.update(EXECUTIONS, execution["id"], changes)
+        return still_open
 
-    engine.store.transaction(work)
+    if not engine.store.transaction(work):
+        # Cancelled, archived or given up by the reaper while this step ran: its result is kept
+        # on the step, but the run is neither reopened nor counted again, and nothing follows.
+        event(_log, logging.WARNING, "step finished after its run was closed",
+              executionId=execution["id"], stepIndex=task.step_index)  # fmt: skip
+        return {"acknowledged": True, "outcome": outcome.status, "finished": None}
     counters.record_finish(engine.store, execution, result.finished, at=now)
     if result.command is not None:
         enqueue_step(

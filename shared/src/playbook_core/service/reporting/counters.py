@@ -24,7 +24,7 @@ from playbook_core.domain.errors import Unavailable
 from playbook_core.domain.ids import h
 from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.logging import event
-from playbook_core.ports import DocumentStore, Increment, Transaction, Where
+from playbook_core.ports import Doc, DocumentStore, Increment, Transaction, Where
 from playbook_core.service.paging import iterate
 from playbook_core.service.records import read_settings
 
@@ -360,6 +360,26 @@ def _in_chunks(ids: Sequence[str]) -> list[list[str]]:
     return [list(ids[n : n + IN_LIMIT]) for n in range(0, len(ids), IN_LIMIT)]
 
 
+def _dates(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _window_change(
+    summary: Mapping[str, Any], today: date
+) -> tuple[list[date], list[date], Mapping[str, Any]]:
+    """(days to add, days to take away, what to start from) for the 30 days ending today."""
+    first_kept = today - timedelta(days=WINDOW_DAYS - 1)
+    stated = summary.get("throughDate")
+    if not summary.get("last30") or not isinstance(stated, str):
+        return _dates(first_kept, today), [], {}
+    through = min(date.fromisoformat(stated), today)
+    added = _dates(max(through + timedelta(days=1), first_kept), today)
+    dropped = _dates(
+        through - timedelta(days=WINDOW_DAYS - 1), min(through, first_kept - timedelta(days=1))
+    )
+    return added, dropped, summary["last30"]
+
+
 def summaries_through(
     store: DocumentStore,
     *,
@@ -370,52 +390,52 @@ def summaries_through(
 ) -> dict[str, dict[str, Any]]:
     """The summaries moved on to the 30 days ending today, as the reports count them (§10.1).
 
-    A summary holds the 30 days through its roll-up date; the days since are added (live shards
-    for the last LIVE_DAYS, `all` docs before) and the days that fell out are taken away. A quiet
-    summary is not rewritten by the roll-up, so the newest roll-up date on the page stands for it.
-    Reads only the stats documents that exist for these playbooks, a query per 30 of them.
+    A summary with figures holds the 30 days through its roll-up date: the days since are added
+    (live shards for the last LIVE_DAYS, `all` docs before) and the days that fell out are taken
+    away. A playbook with no summary, or a quiet one (not rewritten by later roll-ups), is summed
+    from its day documents: it had no activity up to its roll-up, so there is little to read.
+    Per 30 playbooks: one query for the `all` docs it needs, one for the live days' shards.
     """
     if not playbook_ids:
         return {}
-    dates = [s.get("throughDate") for s in summaries.values() if s.get("orgId") == org_id]
-    newest = max((d for d in dates if isinstance(d, str)), default=None)
-    rolled_up = date.fromisoformat(newest) if newest else today - timedelta(days=1)
-    throughs: dict[str, date] = {}
+    live_from = today - timedelta(days=LIVE_DAYS - 1)
+    plus: dict[str, list[date]] = {}
+    minus: dict[str, list[date]] = {}
+    base: dict[str, Mapping[str, Any]] = {}
     for playbook_id in playbook_ids:
         summary = summaries.get(playbook_id) or {}
-        stated = summary.get("throughDate")
-        through = date.fromisoformat(stated) if isinstance(stated, str) else rolled_up
-        # A quiet summary is not rewritten: it stays quiet through the newest roll-up.
-        throughs[playbook_id] = through if summary.get("last30") else max(through, rolled_up)
-    first_kept = today - timedelta(days=WINDOW_DAYS - 1)
-    live_from = today - timedelta(days=LIVE_DAYS - 1)
-    after = (min(throughs.values()) - timedelta(days=WINDOW_DAYS)).isoformat()
+        plus[playbook_id], minus[playbook_id], base[playbook_id] = _window_change(
+            summary if summary.get("orgId") == org_id else {}, today
+        )
     by_day: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for chunk in _in_chunks(playbook_ids):
-        where = [
-            Where("orgId", "==", org_id), Where("playbookId", "in", chunk),
-            Where("date", ">", after), Where("date", "<=", today.isoformat()),
-        ]  # fmt: skip
-        for doc in iterate(store, STATS, where, page_size=PAGE):
+        rolled = [d for p in chunk for d in plus[p] + minus[p] if d < live_from]
+        live = [d for p in chunk for d in plus[p] if d >= live_from]
+        found: list[Doc] = []
+        if rolled:
+            found += iterate(store, STATS, [
+                Where("orgId", "==", org_id), Where("playbookId", "in", chunk),
+                Where("shard", "==", ALL), Where("date", ">=", min(rolled).isoformat()),
+                Where("date", "<=", max(rolled).isoformat()),
+            ], page_size=PAGE)  # fmt: skip
+        if live:
+            found += iterate(store, STATS, [
+                Where("orgId", "==", org_id), Where("playbookId", "in", chunk),
+                Where("date", ">=", min(live).isoformat()), Where("date", "<=", today.isoformat()),
+            ], page_size=PAGE)  # fmt: skip
+        for doc in found:
             by_day[(str(doc.data["playbookId"]), str(doc.data["date"]))].append(doc.data)
 
     def day_figures(playbook_id: str, day: date) -> list[dict[str, Any]]:
         docs = by_day.get((playbook_id, day.isoformat()), [])
-        live = day >= live_from
-        return [d for d in docs if (d.get("shard") != ALL) == live]
+        return [d for d in docs if (d.get("shard") != ALL) == (day >= live_from)]
 
     out: dict[str, dict[str, Any]] = {}
     for playbook_id in playbook_ids:
-        summary, through = dict(summaries.get(playbook_id) or {}), throughs[playbook_id]
-        added = [through + timedelta(days=n) for n in range(1, (today - through).days + 1)]
-        dropped_end = min(through, first_kept - timedelta(days=1))
-        dropped_start = through - timedelta(days=WINDOW_DAYS - 1)
-        dropped = [
-            dropped_start + timedelta(days=n) for n in range((dropped_end - dropped_start).days + 1)
-        ]
-        gained = [doc for day in added for doc in day_figures(playbook_id, day)]
-        lost = [doc for day in dropped for doc in day_figures(playbook_id, day)]
-        last30 = reports.add(summary.get("last30") or {}, reports.total(gained))
+        summary = dict(summaries.get(playbook_id) or {})
+        gained = [doc for day in plus[playbook_id] for doc in day_figures(playbook_id, day)]
+        lost = [doc for day in minus[playbook_id] for doc in day_figures(playbook_id, day)]
+        last30 = reports.add(base[playbook_id], reports.total(gained))
         last30 = reports.add(last30, reports.negated(reports.total(lost)))
         latest = _latest([*gained, summary])
         out[playbook_id] = {
