@@ -93,11 +93,12 @@ def _wire_topics(bus: PubsubBus, manifest: Manifest, gateway: str, relay: str) -
     for function in manifest.functions:
         if not isinstance(function.trigger, PubsubTrigger):
             continue
-        topic = next(t for t in manifest.topics if t.name == function.trigger.topic)
+        delivery = manifest.delivery(function.trigger)  # a dead-letter topic's: none of its own
         push_url = f"{gateway}/{function.name}/"
         bus.ensure_push_subscription(
-            topic.name, function.trigger.subscription, pubsub_push.relay_url(relay, push_url),
-            topic.dead_letter, topic.max_delivery_attempts,
+            function.trigger.topic, function.trigger.subscription,
+            pubsub_push.relay_url(relay, push_url),
+            delivery.dead_letter, delivery.max_delivery_attempts,
             oidc=OidcToken(invoker("pubsub_push"), f"{gateway}/{function.name}"),
         )  # fmt: skip
         done.append(

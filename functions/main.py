@@ -105,6 +105,13 @@ def on_order_event(event: Any) -> None:
     app().order_event(decode_pubsub(event.data))
 
 
+@functions_framework.cloud_event
+@internal_event
+def on_event_dead_lettered(event: Any) -> None:
+    """Messages the event subscriptions gave up on, from their dead-letter topic."""
+    app().event_dead_lettered(decode_pubsub(event.data))
+
+
 # Firestore triggers (Eventarc) are not token-checked in code, only by IAM: Eventarc's token is
 # for the run.app URL it targets (not configurable on the trigger, unknown to the function), and
 # neither the Firestore emulator's trigger hook nor the embedded store's poster sends one.

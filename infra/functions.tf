@@ -3,7 +3,8 @@
 #
 # Trigger paths by manifest kind:
 #   http      → public HTTPS function (allUsers invoker, iam.tf)
-#   pubsub    → HTTPS function fed by a push subscription named in the manifest (pubsub.tf)
+#   pubsub    → HTTPS function fed by a push subscription named in the manifest (pubsub.tf), on
+#               the events topic or, for on_event_dead_lettered, on its dead-letter topic
 #   tasks     → HTTPS function called by Cloud Tasks with an OIDC token (tasks.tf)
 #   scheduler → HTTPS function called by Cloud Scheduler with an OIDC token (scheduler.tf)
 #   firestore → event_trigger below: an Eventarc trigger on Firestore document events

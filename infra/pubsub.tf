@@ -2,7 +2,8 @@
 # pubsub-triggered function, named in the manifest, pushing to the function with an OIDC token.
 
 locals {
-  dead_letter_topics = toset([for t in values(local.topics) : t.deadLetter])
+  dead_letter_topics        = toset([for t in values(local.topics) : t.deadLetter])
+  dead_letter_subscriptions = module.manifest.dead_letter_subscriptions
 }
 
 resource "google_pubsub_topic" "topic" {
@@ -67,6 +68,39 @@ resource "google_pubsub_subscription" "push" {
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter[each.value.dead_letter].id
     max_delivery_attempts = each.value.max_delivery_attempts
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  expiration_policy {
+    ttl = "" # never expires
+  }
+}
+
+# The function that records dead-lettered events (on_event_dead_lettered) is pushed each message
+# of the dead-letter topic, beside the hold subscription. No dead-letter policy: it would publish
+# to the topic it reads. A failing push is retried (10 s → 600 s) until the message expires after
+# 7 days; the hold subscription has kept it for replay either way.
+resource "google_pubsub_subscription" "dead_letter_push" {
+  for_each = local.dead_letter_subscriptions
+
+  project                    = var.project_id
+  name                       = each.key
+  topic                      = google_pubsub_topic.dead_letter[each.value.topic].id
+  ack_deadline_seconds       = min(600, local.runtime[each.value.function].timeout_seconds)
+  message_retention_duration = "604800s"
+  labels                     = var.labels
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function[each.value.function].service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.caller["pubsub_push"].email
+      audience              = "${local.functions_base_url}/${each.value.function}"
+    }
   }
 
   retry_policy {

@@ -85,7 +85,7 @@ def synthetic(scale: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
             "sentAt": datetime.fromtimestamp(int(start - rng.uniform(0, 37 * 86_400)), UTC),
             "customerId": f"cus_{c}" if rng.random() < 0.8 else None,
             "recipientEmail": None if sms else f"c{c}@example.com",
-            "recipientPhone": f"+1415{c:07d}" if sms else None,
+            "recipientPhone": f"+1415{2000000 + c:07d}" if sms else None,
         })  # fmt: skip
     orders = []
     for n in range(int(100_000 * scale)):
@@ -95,7 +95,7 @@ def synthetic(scale: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
             "createdAt": datetime.fromtimestamp(int(start - rng.uniform(0, 30 * 86_400)), UTC),
             "total": f"{rng.randrange(500, 30_000) / 100:.2f}",
             "customerId": f"cus_{c}" if rng.random() < 0.8 else None,
-            "customer": {"email": f"c{c}@example.com", "phone": f"+1415{c:07d}"},
+            "customer": {"email": f"c{c}@example.com", "phone": f"+1415{2000000 + c:07d}"},
         })  # fmt: skip
     return orders, deliveries
 
@@ -190,11 +190,11 @@ def message(n: int, customer: dict[str, str], at: datetime) -> PubsubMessage:
 
 SHAPES = {
     "email only": lambda c: {"email": f"c{c}@example.com"},
-    "email + phone": lambda c: {"email": f"c{c}@example.com", "phone": f"+1415{c:07d}"},
+    "email + phone": lambda c: {"email": f"c{c}@example.com", "phone": f"+1415{2000000 + c:07d}"},
     "id + email + phone": lambda c: {
         "id": f"cus_{c}",
         "email": f"c{c}@example.com",
-        "phone": f"+1415{c:07d}",
+        "phone": f"+1415{2000000 + c:07d}",
     },
 }
 

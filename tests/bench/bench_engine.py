@@ -54,7 +54,13 @@ from playbook_core.adapters.memory import MemoryBus, MemoryTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.adapters.slack import SlackWebhook
 from playbook_core.config import load_settings
-from playbook_core.domain.collections import EXECUTIONS, SETTINGS, step_doc_id, steps_path
+from playbook_core.domain.collections import (
+    EXECUTIONS,
+    ORGANIZATIONS,
+    SETTINGS,
+    step_doc_id,
+    steps_path,
+)
 from playbook_core.domain.executions import event_execution_id
 from playbook_core.domain.loading import load_text
 from playbook_core.ports import EmailMessage, HarnessReply, QueueConfig, SentMessage, Where
@@ -433,6 +439,7 @@ def bench_three_step_run_on_the_local_stack(tmp_path_factory: pytest.TempPathFac
         deliveries = pipeline.Deliveries(run=uuid.uuid4().hex[:10])
         keys = [deliveries.new() for _ in range(STACK_WARM_UP + STACK_RUNS)]
         store = pipeline.open_store(stack)
+        store.set(ORGANIZATIONS, org_id, {"name": org_id})  # dispatch requires a registered org
         load_before = os.getloadavg()[0]
         with httpx.Client(timeout=30, trust_env=False) as http:
             for key in keys:

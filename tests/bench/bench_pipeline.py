@@ -46,7 +46,7 @@ from playbook_core.adapters.clock import SystemClock
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.memory import MemoryBus, MemoryTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
-from playbook_core.domain.collections import EXECUTIONS, LISTENERS, PLAYBOOKS
+from playbook_core.domain.collections import EXECUTIONS, LISTENERS, ORGANIZATIONS, PLAYBOOKS
 from playbook_core.domain.documents import new_playbook
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.domain.loading import load_text
@@ -389,6 +389,7 @@ def bench_webhooks_through_the_local_stack(local_stack: dict[str, Any]) -> None:
     setup_org(gateway, org_id, PLAYBOOK)
     deliveries = Deliveries(run=uuid.uuid4().hex[:10])
     store = open_store(local_stack)
+    store.set(ORGANIZATIONS, org_id, {"name": org_id})  # dispatch requires a registered org
     load_before = os.getloadavg()[0]
 
     warm = [deliveries.new() for _ in range(WARM_UP)]
@@ -482,7 +483,8 @@ def _definitions() -> dict[str, Any]:
 
 def _org_documents(org_id: str, size: int, definitions: dict[str, Any]) -> Iterator[tuple]:
     """(collection, id, data): 5 order.created listeners (+1 paused), 1 order.refunded, the rest
-    spread over six other events."""
+    spread over six other events; and the org itself, which dispatch requires."""
+    yield ORGANIZATIONS, org_id, {"name": org_id}
     plan = ["order.created"] * 5 + ["order.refunded"]
     plan += [OTHER_EVENTS[n % len(OTHER_EVENTS)] for n in range(size - len(plan) - 1)]
     plan.append("order.created")  # paused: the query must not return it

@@ -24,6 +24,7 @@ from playbook_core.domain.collections import (
     COMMUNICATIONS,
     CONSENT_RECORDS,
     EXECUTIONS,
+    FUNCTION_STATUS,
     LISTENERS,
     SCHEDULES,
     SECRETS,
@@ -56,6 +57,7 @@ SERVER_ONLY = [
     SECRETS,
     CONSENT_RECORDS,
     SMS_WEBHOOKS,
+    FUNCTION_STATUS,
 ]
 
 

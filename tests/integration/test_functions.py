@@ -14,7 +14,7 @@ from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.config import Settings
-from playbook_core.domain.collections import EVENT_LOG, EXECUTIONS
+from playbook_core.domain.collections import EVENT_LOG, EXECUTIONS, ORGANIZATIONS
 from playbook_core.domain.errors import Unavailable
 from playbook_core.runtime import bootstrap
 from playbook_core.testing import FrozenClock
@@ -59,7 +59,9 @@ def serving(store):
 
 @pytest.fixture
 def app():
-    yield from serving(EmbeddedStore(":memory:"))
+    store = EmbeddedStore(":memory:")
+    store.set(ORGANIZATIONS, "org_a", {"name": "Org A"})  # dispatch knows only registered orgs
+    yield from serving(store)
 
 
 @pytest.fixture
@@ -104,6 +106,9 @@ def test_health_still_answers_200_when_storage_is_down(down_app):
     assert response.status_code == 200
     assert response.get_json()["offline"] is True
     assert response.get_json()["checks"]["firestore"] == "down"
+    # The functions' provider reports live in storage: unreadable, so no provider is vouched for.
+    checks = response.get_json()["checks"]
+    assert {checks[name] for name in ("mailjet", "blackleaf", "harness", "slack")} == {"unknown"}
 
 
 def test_unknown_api_route_is_problem_json(app):

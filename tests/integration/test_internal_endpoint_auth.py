@@ -1,9 +1,9 @@
 """Internal entry points accept only their callers' OIDC tokens (defense in depth on top of IAM).
 
 `execute_step` (Cloud Tasks), `cron_playbooks` (Cloud Scheduler, and Cloud Tasks for calendar
-sweeps) and the Pub/Sub push targets `on_event_published`/`on_order_event` each verify the
-bearer token: for the function's own URL, issued by accounts.google.com, valid now, naming one of
-its callers' service accounts. A refused call answers 401/403 and changes nothing.
+sweeps) and the Pub/Sub push targets `on_event_published`/`on_order_event`/`on_event_dead_lettered`
+each verify the bearer token: for the function's own URL, issued by accounts.google.com, valid
+now, naming one of its callers' service accounts. A refused call answers 401/403 and changes nothing.
 
 Locally the tokens are the emulators' unsigned ones (PLAYBOOKS_LOCAL_OIDC); the deployed verifier
 is google-auth's, exercised here with our own RSA key behind a local certificate URL. The last
@@ -49,7 +49,13 @@ from playbook_core.adapters.service_tokens import (
 )
 from playbook_core.config import ConfigError, Settings, load_settings
 from playbook_core.domain.attribution import attribution_id
-from playbook_core.domain.collections import ATTRIBUTIONS, EVENT_LOG, EXECUTIONS, SETTINGS
+from playbook_core.domain.collections import (
+    ATTRIBUTIONS,
+    EVENT_LOG,
+    EXECUTIONS,
+    ORGANIZATIONS,
+    SETTINGS,
+)
 from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.domain.errors import Forbidden, Unauthenticated, Unavailable
 from playbook_core.domain.loading import load_text
@@ -93,6 +99,7 @@ def build_app(base_url, **settings):
     chosen = {"backend": "embedded", "local_oidc": True, "functions_base_url": base_url, **settings}
     config = Settings(**chosen)
     store = EmbeddedStore(":memory:")
+    store.set(ORGANIZATIONS, ORG, {"orgId": ORG})  # a registered org: dispatch runs its events
     queue = InProcessTaskQueue(
         service_account_email=config.invoker("cloud_tasks"), audience_base=base_url
     )
@@ -183,7 +190,7 @@ class EntryPoint:
         if self.name == "cron_playbooks":
             started = app.store.query(EXECUTIONS).docs
             return bool(started) or bool(app.queue.enqueued)
-        if self.name == "on_event_published":
+        if self.name in ("on_event_published", "on_event_dead_lettered"):
             return bool(app.store.query(EVENT_LOG).docs)
         return app.store.get(ATTRIBUTIONS, attribution_id(ORG, "shopify", "1001")) is not None
 
@@ -193,6 +200,7 @@ ENTRY_POINTS = [
     EntryPoint("cron_playbooks", "http", ("cloud_scheduler", "cloud_tasks"), "/tick"),
     EntryPoint("on_event_published", "cloudevent", ("pubsub_push",)),
     EntryPoint("on_order_event", "cloudevent", ("pubsub_push",)),
+    EntryPoint("on_event_dead_lettered", "cloudevent", ("pubsub_push",)),
 ]
 BY_NAME = {entry.name: entry for entry in ENTRY_POINTS}
 

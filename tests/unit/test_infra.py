@@ -156,7 +156,10 @@ def test_every_manifest_function_is_a_deployed_function(derived):
 # Each trigger kind → (resource type, name, the for_each it must iterate over).
 KIND_PATHS = {
     "http": [("google_cloud_run_v2_service_iam_member", "invoker", "local.invoker_bindings")],
-    "pubsub": [("google_pubsub_subscription", "push", "local.subscriptions")],
+    "pubsub": [
+        ("google_pubsub_subscription", "push", "local.subscriptions"),
+        ("google_pubsub_subscription", "dead_letter_push", "local.dead_letter_subscriptions"),
+    ],
     "tasks": [("google_cloud_tasks_queue", "queue", "local.queues")],
     "scheduler": [("google_cloud_scheduler_job", "job", "local.scheduler_jobs")],
     "firestore": [("google_cloudfunctions2_function", "function", "local.firestore_fns")],
@@ -184,7 +187,7 @@ def test_pubsub_triggers_become_push_subscriptions_with_dead_letters(derived):
             "max_delivery_attempts": topics[f.trigger.topic].max_delivery_attempts,
         }
         for f in manifest.functions
-        if f.trigger.kind == "pubsub"
+        if f.trigger.kind == "pubsub" and f.trigger.topic in topics
     }
     assert derived["push_subscriptions"] == expected
     block = resource_block("google_pubsub_subscription", "push")
@@ -195,6 +198,39 @@ def test_pubsub_triggers_become_push_subscriptions_with_dead_letters(derived):
     assert "for_each = local.dead_letter_topics" in resource_block(
         "google_pubsub_topic", "dead_letter"
     )
+
+
+def test_dead_letters_are_held_and_pushed_to_the_function_that_records_them(derived):
+    manifest = load_manifest()
+    dead_letters = {t.dead_letter for t in manifest.topics}
+    expected = {
+        f.trigger.subscription: {"function": f.name, "topic": f.trigger.topic}
+        for f in manifest.functions
+        if f.trigger.kind == "pubsub" and f.trigger.topic in dead_letters
+    }
+    assert expected == {
+        "playbook-dead-letters": {
+            "function": "on_event_dead_lettered",
+            "topic": "playbook-events-dead",
+        }
+    }
+    assert derived["dead_letter_subscriptions"] == expected
+    # Every pubsub trigger is one of the two kinds of subscription.
+    pubsub = {f.trigger.subscription for f in manifest.functions if f.trigger.kind == "pubsub"}
+    assert pubsub == set(derived["push_subscriptions"]) | set(expected)
+    block = resource_block("google_pubsub_subscription", "dead_letter_push")
+    on_the_dead_letter_topic = "google_pubsub_topic.dead_letter[each.value.topic].id"
+    assert f"topic                      = {on_the_dead_letter_topic}" in block
+    assert "dead_letter_policy" not in block  # it would publish to the topic it reads
+    assert "oidc_token {" in block
+    # The hold subscription still keeps every dead-lettered message for replay.
+    assert "for_each = local.dead_letter_topics" in resource_block(
+        "google_pubsub_subscription", "dead_letter_hold"
+    )
+    # It records and alerts: no publishing, no tasks, and the ops Slack webhook mounted.
+    assert derived["publishes"]["on_event_dead_lettered"] is False
+    assert derived["enqueues"]["on_event_dead_lettered"] is False
+    assert "SLACK_ALERT_WEBHOOK_URL" in derived["function_secrets"]["on_event_dead_lettered"]
 
 
 def test_queues_carry_the_manifest_retry_config(derived):
@@ -288,6 +324,7 @@ def test_the_code_verifies_the_oidc_token_of_exactly_the_iam_invokers(derived):
     # Their tokens are for the URL the code checks (Settings.function_url), not the run.app one.
     audience = 'audience              = "${local.functions_base_url}/${each.value.function}"'
     assert audience in resource_block("google_pubsub_subscription", "push")
+    assert audience in resource_block("google_pubsub_subscription", "dead_letter_push")
     assert audience in resource_block("google_cloud_scheduler_job", "job")
 
 

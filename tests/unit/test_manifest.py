@@ -3,8 +3,9 @@ from pathlib import Path
 
 import functions_framework
 import pytest
+from pydantic import ValidationError
 
-from playbook_core.runtime.manifest import load_manifest
+from playbook_core.runtime.manifest import Manifest, PubsubTrigger, load_manifest
 
 ROOT = Path(__file__).parents[2]
 MAIN = ROOT / "functions" / "main.py"
@@ -33,3 +34,29 @@ def test_every_registered_function_has_a_manifest_entry_and_back():
 def test_every_manifest_entry_builds_with_functions_framework(function):
     app = functions_framework.create_app(function.name, str(MAIN), function.signature)
     assert app is not None
+
+
+def by_name(manifest, name):
+    return next(f for f in manifest.functions if f.name == name)
+
+
+def test_dead_letters_are_pushed_to_their_recorder_without_a_dead_letter_topic_of_their_own():
+    manifest = load_manifest()
+    [events] = manifest.topics
+    dispatch = by_name(manifest, "on_event_published").trigger
+    recorder = by_name(manifest, "on_event_dead_lettered").trigger
+    assert isinstance(dispatch, PubsubTrigger)
+    assert isinstance(recorder, PubsubTrigger)
+    assert recorder.topic == events.dead_letter
+    assert manifest.delivery(dispatch).dead_letter == events.dead_letter
+    assert manifest.delivery(dispatch).max_delivery_attempts == events.max_delivery_attempts
+    # Its own dead-letter topic would be the topic it reads: it would feed itself.
+    assert manifest.delivery(recorder).dead_letter is None
+
+
+def test_a_pubsub_trigger_on_an_undeclared_topic_is_refused():
+    raw = load_manifest().model_dump(by_alias=True)
+    by_name_raw = {f["name"]: f for f in raw["functions"]}
+    by_name_raw["on_event_dead_lettered"]["trigger"]["topic"] = "playbook-events-deadd"
+    with pytest.raises(ValidationError, match="undeclared topic"):
+        Manifest.model_validate(raw)

@@ -2354,6 +2354,32 @@ export interface components {
             /** Successrate */
             successRate: number | null;
         };
+        /** FunctionReport */
+        FunctionReport: {
+            /**
+             * Checkedat
+             * @description When the function last reported
+             * @default null
+             */
+            checkedAt?: string | null;
+            /**
+             * Configured
+             * @description Provider it uses → whether its credentials are set there (never a value)
+             * @example {
+             *       "blackleaf": false,
+             *       "mailjet": true
+             *     }
+             */
+            configured: {
+                [key: string]: boolean;
+            };
+            /**
+             * Status
+             * @description stale: the last report is over 24 h old and no longer counts
+             * @enum {string}
+             */
+            status: "reported" | "stale" | "not_reported";
+        };
         /** GenerateBody */
         GenerateBody: {
             /**
@@ -2460,14 +2486,22 @@ export interface components {
         Health: {
             /**
              * Checks
-             * @description Dependency → ok, unconfigured or the failure
+             * @description Firestore, Pub/Sub, Tasks → ok or down. Provider → configured or unconfigured as the functions that use it report (unconfigured if any reports it missing), unknown when none has reported within 24 h
              * @example {
              *       "firestore": "ok",
-             *       "mailjet": "unconfigured"
+             *       "mailjet": "configured",
+             *       "slack": "unknown"
              *     }
              */
             checks: {
                 [key: string]: string;
+            };
+            /**
+             * Functions
+             * @description Function that uses a provider → its last report
+             */
+            functions: {
+                [key: string]: components["schemas"]["FunctionReport"];
             };
             /**
              * Offline
@@ -4572,8 +4606,10 @@ export interface operations {
                      * @example {
                      *       "checks": {
                      *         "firestore": "ok",
-                     *         "mailjet": "unconfigured"
+                     *         "mailjet": "configured",
+                     *         "slack": "unknown"
                      *       },
+                     *       "functions": {},
                      *       "offline": true,
                      *       "status": "ok"
                      *     }

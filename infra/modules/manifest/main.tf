@@ -9,6 +9,8 @@ locals {
   topics    = { for t in local.manifest.topics : t.name => t }
   queues    = { for q in local.manifest.queues : q.name => q }
 
+  dead_letter_topics = distinct([for t in values(local.topics) : t.deadLetter])
+
   # Trigger kinds the root module has a resource path for; an unknown kind fails the plan.
   kinds = ["http", "pubsub", "tasks", "firestore", "scheduler"]
 
@@ -25,7 +27,15 @@ locals {
       topic                 = f.trigger.topic
       dead_letter           = local.topics[f.trigger.topic].deadLetter
       max_delivery_attempts = local.topics[f.trigger.topic].maxDeliveryAttempts
-    } if f.trigger.kind == "pubsub"
+    } if f.trigger.kind == "pubsub" && contains(keys(local.topics), try(f.trigger.topic, ""))
+  }
+  # Push subscriptions on a dead-letter topic (its messages' outcome is recorded): no dead-letter
+  # topic of their own, which would feed itself; the hold subscription keeps every message.
+  dead_letter_subscriptions = {
+    for name, f in local.functions : f.trigger.subscription => {
+      function = name
+      topic    = f.trigger.topic
+    } if f.trigger.kind == "pubsub" && contains(local.dead_letter_topics, try(f.trigger.topic, ""))
   }
 
   # Firestore document events: an Eventarc trigger per function (through its event_trigger).
@@ -54,7 +64,7 @@ locals {
   # The one topic the code publishes canonical events to (Settings.events_topic) and the one queue
   # step tasks go to (Settings.steps_queue): the topic pubsub triggers listen on, the queue tasks
   # triggers are fed by. one() fails the plan if the manifest ever names two.
-  events_topic = one(distinct([for name, f in local.functions : f.trigger.topic if f.trigger.kind == "pubsub"]))
+  events_topic = one(distinct([for s in values(local.push_subscriptions) : s.topic]))
   steps_queue  = one(distinct(values(local.task_targets)))
 
   # Who may invoke each function (IAM run.invoker), by trigger kind. HTTP functions are public:
@@ -77,9 +87,11 @@ locals {
   publishes = {
     for name, f in local.functions : name => contains(["http", "firestore", "tasks", "scheduler"], f.trigger.kind)
   }
+  # A dead-letter topic's subscriber only records and alerts: it enqueues nothing.
   enqueues = {
     for name, f in local.functions : name => (
-      contains(["pubsub", "tasks", "scheduler"], f.trigger.kind) ||
+      contains(["tasks", "scheduler"], f.trigger.kind) ||
+      (f.trigger.kind == "pubsub" && !contains(local.dead_letter_topics, try(f.trigger.topic, ""))) ||
       (f.trigger.kind == "http" && try(f.trigger.auth, "") == "firebase")
     )
   }
@@ -102,7 +114,7 @@ locals {
     MAILJET_SECRET_KEY         = ["execute_step"]
     BLACKLEAF_API_KEY          = ["execute_step", "webhook_blackleaf"] # STOP confirmations
     AGENT_HARNESS_TOKEN        = ["execute_step", "playbooks_api"]
-    SLACK_ALERT_WEBHOOK_URL    = ["execute_step", "cron_playbooks"]
+    SLACK_ALERT_WEBHOOK_URL    = ["execute_step", "cron_playbooks", "on_event_dead_lettered"] # the last: ops alerts
     CRON_SECRET                = ["playbooks_api", "cron_playbooks"]
     UNSUBSCRIBE_KEY            = ["execute_step", "email_unsubscribe"] # signs / verifies links
   }

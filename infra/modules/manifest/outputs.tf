@@ -33,8 +33,10 @@ output "topics" {
   value       = local.topics
 
   precondition {
-    condition     = alltrue([for s in local.push_subscriptions : contains(keys(local.topics), s.topic)])
-    error_message = "A pubsub trigger names a topic the manifest does not declare."
+    condition = alltrue([
+      for f in local.functions : contains(concat(keys(local.topics), local.dead_letter_topics), f.trigger.topic) if f.trigger.kind == "pubsub"
+    ])
+    error_message = "A pubsub trigger names a topic the manifest does not declare (nor as a dead-letter topic)."
   }
 }
 
@@ -51,6 +53,11 @@ output "queues" {
 output "push_subscriptions" {
   description = "Pub/Sub push subscriptions by name: {function, topic, dead_letter, max_delivery_attempts}."
   value       = local.push_subscriptions
+}
+
+output "dead_letter_subscriptions" {
+  description = "Pub/Sub push subscriptions on dead-letter topics by name: {function, topic}."
+  value       = local.dead_letter_subscriptions
 }
 
 output "firestore_triggers" {

@@ -58,7 +58,9 @@ class Rig:
         self.app, self.store, self.clock, self.blackleaf = app, app.store, clock, blackleaf
         self.org, self.other = f"org_{suffix}_a", f"org_{suffix}_b"
         # The stand-ins outlive a test: a number of its own keeps each test's texts apart.
-        self.phone = f"+1415{uuid.uuid4().int % 10**7:07d}"
+        # A valid US number (exchange 2xx–9xx), or ingest and inbound SMS drop it.
+        n = uuid.uuid4().int % (8 * 10**6)
+        self.phone = f"+1415{2 + n // 10**6}{n % 10**6:06d}"
         self._served: dict[str, Served] = {}
         self._clients: dict[str, object] = {}
 

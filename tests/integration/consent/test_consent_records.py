@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from playbook_core.domain.collections import CONSENT_RECORDS, CUSTOMERS
+from playbook_core.domain.collections import CONSENT_RECORDS, CUSTOMERS, ORGANIZATIONS
 from playbook_core.domain.envelope import Consent, Customer, EventEnvelope, Source
 from playbook_core.domain.errors import BadRequest, NotFound
 from playbook_core.domain.ids import h
@@ -133,6 +133,7 @@ def shopify_event(rig, event_id, consent):
 
 
 def dispatch(rig, envelope, message_id):
+    rig.store.set(ORGANIZATIONS, rig.org, {"orgId": rig.org})  # dispatch needs a registered org
     message = PubsubMessage(
         message_id=message_id, attributes=envelope.attributes(), data=envelope.encode()
     )

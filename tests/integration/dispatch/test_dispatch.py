@@ -9,7 +9,14 @@ import pytest
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.ids import RandomIds
 from playbook_core.adapters.inprocess import InProcessTaskQueue
-from playbook_core.domain.collections import CUSTOMERS, EVENT_LOG, EXECUTIONS, LISTENERS
+from playbook_core.domain.collections import (
+    CUSTOMERS,
+    EVENT_LOG,
+    EXECUTIONS,
+    LISTENERS,
+    ORGANIZATIONS,
+    SETTINGS,
+)
 from playbook_core.domain.envelope import Causation, Customer, EventEnvelope, Source
 from playbook_core.domain.errors import Unavailable
 from playbook_core.domain.executions import event_execution_id
@@ -98,6 +105,8 @@ def step_server():
 def world(step_server):
     step_server.requests.clear()
     store = EmbeddedStore(":memory:")
+    for org in (ORG, OTHER):  # the existing app's org registry (§5.5 step 2)
+        store.set(ORGANIZATIONS, org, {"name": org})
     queue = InProcessTaskQueue()
     queue.create_queue(QueueConfig("playbook-steps"))
     target = StepTarget(queue="playbook-steps", url=f"{step_server.url}/execute_step/")
@@ -406,6 +415,38 @@ def test_an_unknown_event_name_is_logged_and_acknowledged(world):
 
     assert result["outcome"] == "unknown_event"
     assert world.log("e1")["outcome"] == "unknown_event"
+
+
+def test_an_event_of_an_org_that_no_longer_exists_is_logged_unknown_org_and_runs_nothing(
+    world, caplog
+):
+    world.playbook("pb_orders", on("order.created"))
+    world.store.delete(ORGANIZATIONS, ORG)  # deleted in the existing app; its playbooks remain
+    shopper = Customer(email="late@example.com", external_id="7")
+
+    with caplog.at_level(logging.INFO, logger="playbooks.dispatch"):
+        result = world.deliver(event("order.created", kind="shopify", customer=shopper))
+
+    assert (result["outcome"], result["matches"]) == ("unknown_org", [])
+    log = world.log("e1")
+    assert (log["outcome"], log["matches"], log["orgId"]) == ("unknown_org", [], ORG)
+    assert world.executions() == {}
+    assert len(world.queue.enqueued) == 0
+    assert world.store.query(CUSTOMERS, limit=10).docs == []  # nor is its customer created
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage() == "event for an unknown org acknowledged"
+    assert (warning.fields["orgId"], warning.fields["eventId"]) == (ORG, "e1")
+
+
+def test_an_org_known_only_by_its_playbook_settings_is_unknown(world):
+    # Settings outlive an org deleted in the existing app: only `organizations` says it exists.
+    world.store.set(SETTINGS, "org_gone", {"orgId": "org_gone", "timezone": "UTC"})
+    world.playbook("pb_gone", on("order.created"), org="org_gone")
+
+    result = world.deliver(event("order.created", org="org_gone"))
+
+    assert result["outcome"] == "unknown_org"
+    assert world.executions("org_gone") == {}
 
 
 def test_an_invalid_envelope_is_logged_under_the_attribute_org_and_acknowledged(world):

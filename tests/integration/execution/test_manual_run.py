@@ -159,3 +159,15 @@ def test_a_dry_run_whose_values_firestore_cannot_hold_is_400_and_writes_nothing(
     assert answer.status_code == 400, answer.get_json()
     assert answer.get_json()["detail"].split(":")[0] in ("customer", "event")
     assert runnable.app.store.query(EXECUTIONS, limit=10).docs == []
+
+
+def test_a_national_phone_is_read_in_the_orgs_country(runnable):
+    playbook_id = playbook(runnable)
+    patched = runnable.as_().patch("/v1/orgs/org_a/settings", json={"defaultCountry": "GB"})
+    assert patched.status_code == 200, patched.get_json()
+    response = run(runnable, playbook_id, json={"customer": {"phone": "07400 123456"}})
+    assert response.status_code == 202, response.get_json()
+    stored = runnable.app.store.get(EXECUTIONS, response.get_json()["executionId"])
+    assert stored["customer"] == {"phone": "+447400123456"}
+    refused = run(runnable, playbook_id, json={"customer": {"phone": "07700 900123"}})
+    assert refused.status_code == 400  # not a number in use: never guessed

@@ -12,12 +12,18 @@ from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.config import load_settings
+from playbook_core.domain.collections import ORGANIZATIONS
 from playbook_core.runtime import bootstrap
 from playbook_core.service.ingress.sources import register_source
 from playbook_core.testing import FrozenClock
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def register_org(store, org: str) -> None:
+    """The existing app's `organizations` document: dispatch runs nothing for an org without one."""
+    store.set(ORGANIZATIONS, org, {"name": org})
 
 
 @contextmanager
@@ -32,6 +38,7 @@ def serving_webhooks(
     bus, queue = InProcessBus(), InProcessTaskQueue()
     clock = FrozenClock(NOW)
     app = bootstrap.App(load_settings(), store, bus, queue, clock, vault=StoreSecrets(store))
+    register_org(store, org)
     for platform, address, secret in sources:
         register_source(
             org_id=org, platform=platform, address=address, secret=secret,

@@ -1,22 +1,30 @@
 """`POST …/events` (ingest) and `GET …/events` (the event log) through the deployed entry point."""
 
 import json
+import logging
 from datetime import UTC, datetime
 
 import pytest
 
 from playbook_core.adapters.ids import RandomIds
-from playbook_core.domain.collections import WEBHOOK_RECEIPTS
+from playbook_core.domain.collections import (
+    EXECUTIONS,
+    ORGANIZATIONS,
+    SETTINGS,
+    WEBHOOK_RECEIPTS,
+)
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.ids import h
 from playbook_core.domain.loading import load_data
-from playbook_core.ports import QueueConfig
+from playbook_core.logging import JsonFormatter
+from playbook_core.ports import QueueConfig, Where
 from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.authoring import playbooks
 from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.dispatch.dispatcher import dispatch_message
 from playbook_core.service.execution.run_start import Runs, StepTarget
 from playbook_core.testing import RecordingServer
+from tests.integration.ingress.conftest import register_org
 
 SYSTEM = {"X-Cron-Secret": "test-cron-secret"}  # the api fixture configures this value
 EVENTS = "/v1/orgs/org_a/events"
@@ -191,6 +199,71 @@ def test_an_invalid_contact_is_dropped_not_refused(api):
     assert envelope_of(published(api)[0][1]).customer is None
 
 
+def uk_org(api):
+    api.app.store.set(ORGANIZATIONS, "org_a", {"name": "A Leeds dispensary"})
+    api.app.store.set(SETTINGS, "org_a", {"orgId": "org_a", "defaultCountry": "GB"})
+
+
+def test_a_uk_orgs_national_phone_is_read_as_british(api, dispatching):
+    uk_org(api)
+
+    event_id = dispatching(body(customer={"email": "ann@example.co.uk", "phone": "07400 123456"}))
+
+    assert envelope_of(published(api)[0][1]).customer.phone == "+447400123456"
+    [execution] = api.app.store.query(EXECUTIONS, [Where("orgId", "==", "org_a")]).docs
+    assert execution.data["customer"]["phone"] == "+447400123456"  # what the run will text
+    assert execution.data["event"]["eventId"] == event_id
+
+
+def test_a_us_orgs_ten_digits_still_take_plus_one(api):
+    api.client.post(EVENTS, json=body(customer={"phone": "(613) 612-0707"}), headers=SYSTEM)
+
+    assert envelope_of(published(api)[0][1]).customer.phone == "+16136120707"
+
+
+@pytest.mark.parametrize(
+    ("settings", "phone"),
+    [
+        ({"defaultCountry": "GB"}, "07700 900123"),  # Ofcom's drama range: no real number
+        ({"defaultCountry": "GB"}, "(613) 612-0707"),  # not British, and never given a guessed +44
+        ({}, "07400 123456"),  # a British number in a US org has no country to be read in
+        ({"defaultCountry": "GB"}, "07400 12345x"),
+    ],
+)
+def test_an_invalid_phone_is_dropped_and_the_log_says_why_without_the_number(
+    api, caplog, settings, phone
+):
+    api.app.store.set(SETTINGS, "org_a", {"orgId": "org_a", **settings})
+    caplog.set_level(logging.INFO, logger="playbooks.ingest")
+
+    response = api.client.post(
+        EVENTS, json=body(customer={"email": "ann@example.co.uk", "phone": phone}), headers=SYSTEM
+    )
+
+    assert response.status_code == 202
+    customer = envelope_of(published(api)[0][1]).customer
+    assert (customer.email, customer.phone) == ("ann@example.co.uk", None)  # the rest stays
+    [dropped] = [r for r in caplog.records if r.getMessage() == "ingest phone dropped"]
+    assert dropped.fields == {
+        "orgId": "org_a", "eventId": response.get_json()["eventId"], "field": "customer.phone",
+        "reason": "invalid_phone",
+    }  # fmt: skip
+    logs = "\n".join(JsonFormatter().format(r) for r in caplog.records) + caplog.text
+    subscriber_digits = "".join(c for c in phone if c.isdigit())[-7:]
+    assert phone not in logs
+    assert subscriber_digits not in logs  # nor in E.164 or any other rendering
+
+
+def test_a_valid_or_absent_phone_logs_no_drop(api, caplog):
+    uk_org(api)
+    caplog.set_level(logging.INFO, logger="playbooks.ingest")
+
+    api.client.post(EVENTS, json=body("c-1", customer={"phone": "07400 123456"}), headers=SYSTEM)
+    api.client.post(EVENTS, json=body("c-2", customer={"email": "a@example.com"}), headers=SYSTEM)
+
+    assert [r for r in caplog.records if r.getMessage() == "ingest phone dropped"] == []
+
+
 # --- the event log -------------------------------------------------------------------------------
 
 
@@ -200,6 +273,8 @@ def dispatching(api):
     server = RecordingServer().start()
     api.app.queue.create_queue(QueueConfig("playbook-steps"))
     target = StepTarget(queue="playbook-steps", url=f"{server.url}/execute_step/")
+    for org in ("org_a", "org_b"):
+        register_org(api.app.store, org)
     playbooks.create_playbook(
         org_id="org_a",
         validated=load_data({

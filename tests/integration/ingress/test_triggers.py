@@ -1,6 +1,7 @@
 """Firestore document triggers through the deployed entry points: which writes publish which events."""
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_existing_app_order_shape_reaches_the_envelope(app):
         "createdAt": datetime(2026, 11, 24, 14, 0, tzinfo=UTC),
         "totals": {"total": 57.3},
         "totalAmount": 1,
-        "customer": {"email": "Buyer@Shop.COM", "phone": "555-010-9999", "name": "Bo Buyer"},
+        "customer": {"email": "Buyer@Shop.COM", "phone": "415-555-0199", "name": "Bo Buyer"},
     }
     write("orders/o2", None, order)
     [envelope] = published(app)
@@ -116,9 +117,37 @@ def test_existing_app_order_shape_reaches_the_envelope(app):
     assert envelope["data"]["orderAt"] == "2026-11-24T14:00:00Z"
     assert envelope["occurredAt"].startswith("2026-11-24T14:00:00")
     assert envelope["customer"] == {
-        "email": "buyer@shop.com", "phone": "+15550109999", "firstName": "Bo", "lastName": "Buyer",
+        "email": "buyer@shop.com", "phone": "+14155550199", "firstName": "Bo", "lastName": "Buyer",
     }  # fmt: skip
     assert envelope["source"] == {"kind": "firestore", "ref": "orders/o2"}
+
+
+def test_a_uk_orgs_documents_read_national_phones_as_british(app):
+    app.store.set(SETTINGS, "org_a", {"orgId": "org_a", "defaultCountry": "GB"})
+    customer = {"orgId": "org_a", "phone": "07400 123456", "birthday": "1990-05-17"}
+
+    write("orders/o5", None, {"orgId": "org_a", "customer": {"phone": "07400 123456"}})
+    write("customers/cus_uk", None, customer)
+
+    assert [e["customer"]["phone"] for e in published(app)] == ["+447400123456", "+447400123456"]
+    birthday = app.store.get(CUSTOMER_DATES, row_id("org_a", "cus_uk", "birthday"))
+    assert birthday["phone"] == "+447400123456"
+
+
+def test_an_invalid_document_phone_is_dropped_and_the_log_says_why(app, caplog):
+    app.store.set(SETTINGS, "org_a", {"orgId": "org_a", "defaultCountry": "GB"})
+    caplog.set_level(logging.INFO, logger="playbooks.changes")
+    order = {"orgId": "org_a", "customer": {"email": "ann@example.co.uk", "phone": "07700 900123"}}
+
+    write("orders/o6", None, order)
+    write("orders/o7", None, {"orgId": "org_a", "customerPhone": "+44 7400 123456"})
+
+    first, second = published(app)
+    assert first["customer"] == {"email": "ann@example.co.uk"}  # the rest of the buyer stays
+    assert second["customer"] == {"phone": "+447400123456"}
+    [dropped] = [r for r in caplog.records if r.getMessage() == "document phone dropped"]
+    assert dropped.fields == {"document": "orders/o6", "orgId": "org_a", "reason": "invalid_phone"}
+    assert "900123" not in caplog.text + "".join(str(r.__dict__) for r in caplog.records)
 
 
 def test_status_completed_is_one_order_completed_however_often_it_is_seen(app):

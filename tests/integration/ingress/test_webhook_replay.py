@@ -31,6 +31,7 @@ from playbook_core.service.authoring import playbooks
 from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.ingress.sources import register_source
 from playbook_core.testing import FrozenClock, RecordingServer
+from tests.integration.ingress.conftest import register_org
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
 DATA = Path(__file__).parents[2] / "data" / "webhooks"
@@ -123,6 +124,7 @@ def replay():
     queue.create_queue(QueueConfig(settings.steps_queue))
     clock = FrozenClock(NOW)
     app = bootstrap.App(settings, store, bus, queue, clock, vault=StoreSecrets(store))
+    register_org(store, ORG)
     for platform, address, secret in (("shopify", SHOP, SHOP_SECRET), ("woocommerce", WOO_URL, WOO_SECRET)):  # fmt: skip
         register_source(
             org_id=ORG, platform=platform, address=address, secret=secret,

@@ -241,7 +241,8 @@ def test_woo_order_created_verifies_with_the_entity_decoded_secret(hooks):
     assert body["eventId"].startswith("woo_")
     envelope = EventEnvelope.decode(hooks.published[0].data)
     assert envelope.org_id == "org_a"
-    assert envelope.customer.phone == "+15555555555"
+    assert envelope.customer.email == "john.doe@example.com"
+    assert envelope.customer.phone is None  # the sample's (555) 555-5555 is no assigned number
     assert envelope.source.ref == "example.com"
 
 

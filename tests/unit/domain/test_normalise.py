@@ -10,7 +10,14 @@ import pytest
 
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.ids import h
-from playbook_core.domain.normalise import shopify_customer, woocommerce_customer
+from playbook_core.domain.normal_forms import INVALID_PHONE, Phone
+from playbook_core.domain.normalise import (
+    first_phone,
+    shopify_customer,
+    shopify_phone,
+    woocommerce_customer,
+    woocommerce_phone,
+)
 from playbook_core.domain.webhook_events import Delivery, OrgContext, ignored_envelope, route
 
 DATA = Path(__file__).parents[2] / "data" / "webhooks"
@@ -47,9 +54,9 @@ WOO_LINES = [
     {"productId": "22", "variantId": "23", "sku": "Bar3",
      "name": "Ship Your Idea – Color: Black, Size: M Test", "quantity": 1, "price": "12.00"},
 ]  # fmt: skip
+# The samples' billing phone "(555) 555-5555" is no assigned US number: dropped, never guessed.
 WOO_BUYER = {
-    "email": "john.doe@example.com", "phone": "+15555555555", "firstName": "John",
-    "lastName": "Doe", "state": "CA",
+    "email": "john.doe@example.com", "firstName": "John", "lastName": "Doe", "state": "CA",
 }  # fmt: skip
 
 
@@ -211,6 +218,46 @@ def test_email_is_lowercased_and_invalid_ones_fall_through():
     assert shopify_customer(body, customer_topic=False, default_country="US").email == (
         "jon@example.com"  # the order's own email is next
     )
+
+
+def test_a_national_phone_is_read_in_the_orgs_country():
+    body = body_of("shopify_orders_create.json")
+    body["customer"]["phone"] = "07400 123456"
+    uk = route(deliver("shopify", "orders/create"), body, OrgContext(default_country="GB"))
+    assert only(uk)["customer"]["phone"] == "+447400123456"
+    body["customer"]["phone"] = body["phone"] = "(613) 612-0707"
+    us = route(deliver("shopify", "orders/create"), body, OrgContext(default_country="US"))
+    assert only(us)["customer"]["phone"] == "+16136120707"
+
+
+def test_an_invalid_phone_falls_through_to_the_next_and_says_why_when_none_is_left():
+    body = body_of("shopify_orders_create.json")
+    body["customer"]["phone"] = "(555) 555-5555"
+    assert shopify_phone(body, customer_topic=False, default_country="US") == Phone(
+        e164="+16136120707"  # the order's own phone is next
+    )
+    body["phone"] = "12345"
+    assert shopify_phone(body, customer_topic=False, default_country="US") == Phone(
+        dropped=INVALID_PHONE  # the address phones ("555-555-SHIP") are no numbers either
+    )
+    assert (
+        "phone" not in only(route(deliver("shopify", "orders/create"), body, CONTEXT))["customer"]
+    )
+
+
+def test_woocommerce_phone_says_why_it_was_dropped():
+    body = body_of("woocommerce_order_created.json")
+    assert woocommerce_phone(body, default_country="US") == Phone(dropped=INVALID_PHONE)
+    body["billing"]["phone"] = "07400 123456"
+    assert woocommerce_phone(body, default_country="GB") == Phone(e164="+447400123456")
+    body["billing"]["phone"] = ""
+    assert woocommerce_phone(body, default_country="GB") == Phone()  # none given: none dropped
+
+
+def test_first_phone_takes_the_first_valid_one():
+    assert first_phone("US", None, "nope", "+44 7400 123456") == Phone(e164="+447400123456")
+    assert first_phone("US", None, "") == Phone()
+    assert first_phone("US") == Phone()
 
 
 @pytest.mark.parametrize(("email_state", "sms_state", "consent"), [

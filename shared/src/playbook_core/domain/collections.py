@@ -27,6 +27,9 @@ STATS: Final = "playbook_stats_daily"
 ATTRIBUTIONS: Final = "playbook_attributions"
 JOB_RUNS: Final = "playbook_job_runs"
 PROVIDER_STATUS: Final = "playbook_provider_status"
+# Each provider-using function's own report of which providers it has configured (booleans only),
+# read by `GET /v1/health`: the provider secrets are mounted only into the functions that use them.
+FUNCTION_STATUS: Final = "playbook_function_status"
 CUSTOMER_DATES: Final = "customer_dates"
 WEBHOOK_SOURCES: Final = "webhook_sources"
 WEBHOOK_RECEIPTS: Final = "webhook_receipts"
@@ -55,14 +58,13 @@ NOTIFICATIONS: Final = "notifications"
 
 # What the dashboard may read directly (domain.md §2.5); everything else is server-only.
 CLIENT_READABLE: Final = frozenset({PLAYBOOKS, EXECUTIONS, APPROVALS, SUMMARIES, STATS, DELIVERIES})
-
-
 # Collection groups whose docs carry `expiresAt` for a TTL policy (domain.md §2.1, consent.md §5).
 # Subcollections are listed apart from their parent: a TTL deletion never reaches below a doc.
 RETAINED: Final = frozenset(
     {
         EXECUTIONS, STEPS, APPROVALS, APPROVAL_CLAIMS, DELIVERIES, COMMUNICATIONS, ATTRIBUTIONS,
         WEBHOOK_RECEIPTS, WEBHOOK_CLAIMS, EVENT_LOG, STATS, JOB_RUNS, CONSENT_RECORDS,
+        FUNCTION_STATUS,
     }
 )  # fmt: skip
 

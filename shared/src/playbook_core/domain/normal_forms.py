@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+import phonenumbers
+
 from playbook_core.domain.validation import E164, EMAIL
 
-_NOT_DIAL = re.compile(r"[^0-9]")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # ISO 4217 minor-unit exponents that are not 2; everything else (USD, CAD, EUR, …) uses 2.
 _EXPONENTS: dict[str, int] = {
@@ -20,12 +21,7 @@ _EXPONENTS: dict[str, int] = {
     ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
 }  # fmt: skip
-# Calling codes for a 10-digit national number; NANP countries share +1 (the default, US).
-_CALLING_CODES: dict[str, str] = {
-    **dict.fromkeys(("US", "CA", "PR", "VI", "GU", "AS", "MP"), "1"),
-    "GB": "44", "AU": "61", "DE": "49", "FR": "33", "MX": "52", "IN": "91", "NL": "31",
-    "ES": "34", "IT": "39",
-}  # fmt: skip
+INVALID_PHONE = "invalid_phone"  # why a given phone was dropped (never logged with the number)
 
 
 def normalise_email(value: object) -> str | None:
@@ -36,21 +32,38 @@ def normalise_email(value: object) -> str | None:
     return email if EMAIL.match(email) else None
 
 
+@dataclass(frozen=True)
+class Phone:
+    """A phone field after normalisation: its E.164 form, or why a given value was dropped."""
+
+    e164: str | None = None
+    dropped: str | None = None  # INVALID_PHONE when something was given but is no valid number
+
+
+def parse_phone(value: object, default_country: str = "US") -> Phone:
+    """Read by libphonenumber: `+…` is international, anything else national to the country.
+
+    `default_country` is the org's ISO 3166 alpha-2 `defaultCountry`. A number libphonenumber
+    does not hold valid (unparsable, wrong length, unassigned range) is dropped, never guessed.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Phone()
+    if not isinstance(value, str):  # phones are text: a bare int has lost any leading 0 or +
+        return Phone(dropped=INVALID_PHONE)
+    try:
+        number = phonenumbers.parse(value.strip(), default_country.strip().upper())
+    except phonenumbers.NumberParseException:  # not a number, or a national one with no country
+        return Phone(dropped=INVALID_PHONE)
+    if not phonenumbers.is_valid_number(number):
+        return Phone(dropped=INVALID_PHONE)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # validation.E164 (8–15 digits) is what a send accepts; a shorter valid number cannot be used.
+    return Phone(e164=e164) if E164.match(e164) else Phone(dropped=INVALID_PHONE)
+
+
 def normalise_phone(value: object, default_country: str = "US") -> str | None:
-    """E.164, or None: `+` kept, 10 digits get the default country's code, `1`+10 digits get `+`."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    digits = _NOT_DIAL.sub("", text)
-    if text.startswith("+"):
-        candidate = "+" + digits
-    elif len(digits) == 10 and default_country.upper() in _CALLING_CODES:
-        candidate = "+" + _CALLING_CODES[default_country.upper()] + digits
-    elif len(digits) == 11 and digits.startswith("1"):
-        candidate = "+" + digits
-    else:
-        return None  # without a country code the number cannot be placed
-    return candidate if E164.match(candidate) else None
+    """E.164, or None when absent or not a valid number (see parse_phone)."""
+    return parse_phone(value, default_country).e164
 
 
 def normalise_currency(value: object) -> str | None:

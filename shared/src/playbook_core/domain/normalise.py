@@ -9,11 +9,12 @@ from typing import Any
 from playbook_core.domain.envelope import Consent, Customer
 from playbook_core.domain.normal_forms import (
     Money,
+    Phone,
     money_sum,
     normalise_currency,
     normalise_email,
-    normalise_phone,
     parse_amount,
+    parse_phone,
     parse_timestamp,
     rfc3339,
     to_money,
@@ -55,8 +56,15 @@ def _first_email(*values: object) -> str | None:
     return next((e for e in map(normalise_email, values) if e is not None), None)
 
 
-def _first_phone(country: str, *values: object) -> str | None:
-    return next((p for p in (normalise_phone(v, country) for v in values) if p is not None), None)
+def first_phone(country: str, *values: object) -> Phone:
+    """The first valid number; else why a given one was dropped (nothing given: neither)."""
+    dropped = None
+    for value in values:
+        phone = parse_phone(value, country)
+        if phone.e164 is not None:
+            return phone
+        dropped = dropped or phone.dropped
+    return Phone(dropped=dropped)
 
 
 def _consent_state(value: object) -> bool | None:
@@ -92,35 +100,45 @@ def _compact(data: Body) -> Body:
 # --- customers -------------------------------------------------------------------------------
 
 
+def shopify_phone(body: Body, *, customer_topic: bool, default_country: str) -> Phone:
+    """The customer's phone as shopify_customer reads it, or why the one given was dropped."""
+    if customer_topic:
+        return first_phone(default_country, body.get("phone"))
+    person = _map(body.get("customer"))
+    billing, shipping = _map(body.get("billing_address")), _map(body.get("shipping_address"))
+    return first_phone(
+        default_country, person.get("phone"), body.get("phone"), billing.get("phone"),
+        shipping.get("phone"),
+    )  # fmt: skip
+
+
 def shopify_customer(body: Body, *, customer_topic: bool, default_country: str) -> Customer | None:
     """Order-like topics read `customer` then the order; customer topics are the customer."""
     person = body if customer_topic else _map(body.get("customer"))
     addresses = [_map(body.get("shipping_address")), _map(body.get("billing_address"))]
     state = _us_state(*addresses, _map(person.get("default_address")))
     if customer_topic:
-        email, phone = (
-            _first_email(body.get("email")),
-            _first_phone(default_country, body.get("phone")),
-        )
+        email = _first_email(body.get("email"))
     else:
-        billing, shipping = _map(body.get("billing_address")), _map(body.get("shipping_address"))
         email = _first_email(person.get("email"), body.get("email"), body.get("contact_email"))
-        phone = _first_phone(
-            default_country, person.get("phone"), body.get("phone"), billing.get("phone"),
-            shipping.get("phone"),
-        )  # fmt: skip
+    phone = shopify_phone(body, customer_topic=customer_topic, default_country=default_country)
     email_ok = _consent_state(person.get("email_marketing_consent"))
     sms_ok = _consent_state(person.get("sms_marketing_consent"))
     consent = Consent(email=email_ok, sms=sms_ok) if (email_ok, sms_ok) != (None, None) else None
     return _customer(
         external_id=_id(person.get("id")),
         email=email,
-        phone=phone,
+        phone=phone.e164,
         first_name=text_value(person.get("first_name")) or text_value(body.get("first_name")),
         last_name=text_value(person.get("last_name")) or text_value(body.get("last_name")),
         consent=consent,
         state=state,
     )
+
+
+def woocommerce_phone(body: Body, *, default_country: str) -> Phone:
+    """The billing phone as woocommerce_customer reads it, or why the one given was dropped."""
+    return first_phone(default_country, _map(body.get("billing")).get("phone"))
 
 
 def woocommerce_customer(
@@ -134,7 +152,7 @@ def woocommerce_customer(
     return _customer(
         external_id=_id(body.get("id") if customer_topic else body.get("customer_id")),
         email=_first_email(*emails),
-        phone=_first_phone(default_country, billing.get("phone")),
+        phone=woocommerce_phone(body, default_country=default_country).e164,
         first_name=text_value(billing.get("first_name")) or text_value(body.get("first_name")),
         last_name=text_value(billing.get("last_name")) or text_value(body.get("last_name")),
         state=_us_state(_map(body.get("shipping")), billing),

@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine
 from playbook_core.service.execution.step_handler import run_step as run_engine_step
 from playbook_core.service.ingress.event_log import Publishing
-from playbook_core.service.reporting.health import check_health
+from playbook_core.service.reporting.health import check_health, report_configuration
 
 _log = logging.getLogger("playbooks.bootstrap")
 
@@ -65,7 +66,25 @@ INTERNAL_CALLERS: dict[str, tuple[Caller, ...]] = {
     "cron_playbooks": ("cloud_scheduler", "cloud_tasks"),  # calendar sweeps are tasks (§8.4)
     "on_event_published": ("pubsub_push",),
     "on_order_event": ("pubsub_push",),
+    "on_event_dead_lettered": ("pubsub_push",),
 }
+
+# Provider → the functions whose code builds its client. Infra mounts a provider's secrets into
+# these functions only (never the API's), so each reports its own configuration and health reads
+# the reports (tests/unit/test_provider_users.py holds this to infra's secret consumers).
+PROVIDER_USERS: dict[str, tuple[str, ...]] = {
+    "mailjet": ("execute_step",),
+    "blackleaf": ("execute_step", "webhook_blackleaf"),  # webhook_blackleaf: STOP confirmations
+    "harness": ("execute_step", "playbooks_api"),  # playbooks_api: generating drafts
+    "slack": ("execute_step", "on_event_dead_lettered"),  # ops' alerts when no org webhook
+}
+# A running instance reports again after this, so its report stays fresh for health.
+STATUS_REPORT_EVERY = timedelta(hours=1)
+
+
+def _service_name(function: str) -> str:
+    """Cloud Run names a function's service (K_SERVICE) in lower case with hyphens."""
+    return function.lower().replace("_", "-")
 
 
 @dataclass
@@ -82,6 +101,8 @@ class App:
     vault: Secrets | None = None
     built_engine: Engine | None = None
     texts: SmsSender | None = None  # built on first use from the Blackleaf settings
+    status_reported_at: datetime | None = None
+    _status_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def secrets(self) -> Secrets:
         if self.vault is None:
@@ -130,20 +151,54 @@ class App:
         )
 
     def health(self) -> dict[str, Any]:
-        s = self.settings
         return check_health(
             probes={
                 "firestore": self.store.ping,
                 "pubsub": self.bus.ping,
                 "tasks": self.queue.ping,
             },
-            configured={
-                "mailjet": bool(s.mailjet_api_key and s.mailjet_secret_key),
-                "blackleaf": bool(s.blackleaf_api_base and s.blackleaf_api_key),
-                "harness": bool(s.agent_harness_url),
-                "slack": bool(s.slack_alert_webhook_url),
-            },
+            store=self.store,
+            provider_users=PROVIDER_USERS,
+            now=self.clock.now(),
         )
+
+    def providers_configured(self) -> dict[str, bool]:
+        """Which providers this instance's settings configure: booleans, never a value."""
+        s = self.settings
+        return {
+            "mailjet": bool(s.mailjet_api_key and s.mailjet_secret_key),
+            "blackleaf": bool(s.blackleaf_api_base and s.blackleaf_api_key),
+            "harness": bool(s.agent_harness_url),
+            "slack": bool(s.slack_alert_webhook_url),
+        }
+
+    def served_functions(self) -> tuple[str, ...]:
+        """The provider-using functions this instance runs.
+
+        Deployed: the one K_SERVICE names. Locally: all of them (one process serves every
+        function behind the gateway).
+        """
+        known = sorted({function for users in PROVIDER_USERS.values() for function in users})
+        service = self.settings.deployed_service
+        if service is None:
+            return tuple(known)
+        return tuple(f for f in known if _service_name(f) == _service_name(service))
+
+    def report_status(self) -> None:
+        """Report each served function's provider configuration (see PROVIDER_USERS).
+
+        At most once per STATUS_REPORT_EVERY per instance; a failed write is logged, never raised.
+        """
+        now = self.clock.now()
+        with self._status_lock:
+            last = self.status_reported_at
+            if last is not None and now - last < STATUS_REPORT_EVERY:
+                return
+            self.status_reported_at = now
+        configured = self.providers_configured()
+        for function in self.served_functions():
+            uses = [p for p, users in PROVIDER_USERS.items() if function in users]
+            report_configuration(self.store, function, {p: configured[p] for p in uses}, now=now)
 
     @property
     def step_target(self) -> StepTarget:
@@ -181,6 +236,23 @@ class App:
         return dispatcher.dispatch_message(
             message,
             runs=self.runs,
+        )
+
+    def event_dead_lettered(self, message: PubsubMessage) -> dict[str, Any]:
+        from playbook_core.service.dispatch import dead_letters  # noqa: PLC0415
+
+        return dead_letters.record_dead_letter(
+            message, store=self.store, clock=self.clock, alerts=self.alerter()
+        )
+
+    def alerter(self) -> Alerter:
+        """Slack alerts: an org's own webhook, else ops' (SLACK_ALERT_WEBHOOK_URL)."""
+        fallback = self.settings.slack_alert_webhook_url
+        return Alerter(
+            self.store,
+            SlackWebhook(),
+            self.secrets(),
+            fallback.get_secret_value() if fallback else None,
         )
 
     def order_event(self, message: PubsubMessage) -> dict[str, Any]:
@@ -302,13 +374,7 @@ class App:
         sms = None
         if s.blackleaf_api_base and s.blackleaf_api_key:
             sms = BlackleafSms(s.blackleaf_api_base, s.blackleaf_api_key.get_secret_value())
-        fallback = s.slack_alert_webhook_url
-        alerts = Alerter(
-            self.store,
-            SlackWebhook(),
-            self.secrets(),
-            fallback.get_secret_value() if fallback else None,
-        )
+        alerts = self.alerter()
         try:
             harness: AgentHarness | None = self.harness()
         except Unavailable:
@@ -392,12 +458,12 @@ def _build_embedded(settings: Settings) -> App:
     bus = InProcessBus()
     for function in manifest.functions:
         if isinstance(function.trigger, PubsubTrigger):
-            topic = next(t for t in manifest.topics if t.name == function.trigger.topic)
+            delivery = manifest.delivery(function.trigger)
             bus.subscribe(
-                topic.name,
+                function.trigger.topic,
                 f"{settings.functions_base_url}/{function.name}/",
-                max_delivery_attempts=topic.max_delivery_attempts,
-                dead_letter=topic.dead_letter,
+                max_delivery_attempts=delivery.max_delivery_attempts,
+                dead_letter=delivery.dead_letter,
                 oidc=OidcToken(
                     settings.invoker("pubsub_push"), settings.function_url(function.name)
                 ),
@@ -444,16 +510,23 @@ _lock = threading.Lock()
 
 
 def app() -> App:
-    """The instance's app, built on first use (never at import: cold starts stay cheap)."""
+    """The instance's app, built on first use (never at import: cold starts stay cheap).
+
+    Its provider report is written on the first use and refreshed when due, outside the lock.
+    """
     global _app  # noqa: PLW0603 - one app per function instance, by design
     with _lock:
         if _app is None:
             _app = build(load_settings())
-        return _app
+        current = _app
+    current.report_status()
+    return current
 
 
 def use(prebuilt: App | None) -> None:
-    """Install a prebuilt app (tests, the local stack) or clear it."""
+    """Install a prebuilt app (tests, the local stack) or clear it; an installed one reports."""
     global _app  # noqa: PLW0603
     with _lock:
         _app = prebuilt
+    if prebuilt is not None:
+        prebuilt.report_status()

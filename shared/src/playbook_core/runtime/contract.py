@@ -192,12 +192,30 @@ class IngestBody(BaseModel):
 # --- Answers ---------------------------------------------------------------------------------
 
 
+class FunctionReport(Body):
+    status: Literal["reported", "stale", "not_reported"] = Field(
+        description="stale: the last report is over 24 h old and no longer counts"
+    )
+    checkedAt: Instant | None = Field(default=None, description="When the function last reported")
+    configured: dict[str, bool] = Field(
+        description="Provider it uses → whether its credentials are set there (never a value)",
+        examples=[{"mailjet": True, "blackleaf": False}],
+    )
+
+
 class Health(Body):
     status: Literal["ok", "degraded"] = Field(description="degraded: some check failed")
     offline: bool = Field(description="true: the dashboard shows its offline banner")
     checks: dict[str, str] = Field(
-        description="Dependency → ok, unconfigured or the failure",
-        examples=[{"firestore": "ok", "mailjet": "unconfigured"}],
+        description=(
+            "Firestore, Pub/Sub, Tasks → ok or down. Provider → configured or unconfigured as "
+            "the functions that use it report (unconfigured if any reports it missing), unknown "
+            "when none has reported within 24 h"
+        ),
+        examples=[{"firestore": "ok", "mailjet": "configured", "slack": "unknown"}],
+    )
+    functions: dict[str, FunctionReport] = Field(
+        description="Function that uses a provider → its last report"
     )
 
 

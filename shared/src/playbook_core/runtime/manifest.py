@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -76,11 +76,42 @@ class Queue(_Strict):
     retry: Retry
 
 
+class Delivery(_Strict):
+    """How a push subscription gives up: its dead-letter topic (None: none) after N attempts."""
+
+    dead_letter: str | None
+    max_delivery_attempts: int
+
+
 class Manifest(_Strict):
     region: str
     topics: list[Topic]
     queues: list[Queue]
     functions: list[Function]
+
+    @model_validator(mode="after")
+    def _pubsub_topics_are_declared(self) -> Manifest:
+        known = {t.name for t in self.topics} | {t.dead_letter for t in self.topics}
+        for function in self.functions:
+            if isinstance(function.trigger, PubsubTrigger) and function.trigger.topic not in known:
+                raise ValueError(f"{function.name} listens on an undeclared topic")
+        return self
+
+    def delivery(self, trigger: PubsubTrigger) -> Delivery:
+        """How a pubsub trigger's subscription gives up: as its topic says.
+
+        One on a dead-letter topic has no dead-letter topic of its own (it would feed itself):
+        deployed, Pub/Sub retries it until the message expires; locally it gives up after its
+        source topic's attempts.
+        """
+        for topic in self.topics:
+            if trigger.topic == topic.name:
+                return Delivery(
+                    dead_letter=topic.dead_letter,
+                    max_delivery_attempts=topic.max_delivery_attempts,
+                )
+        source = next(t for t in self.topics if t.dead_letter == trigger.topic)
+        return Delivery(dead_letter=None, max_delivery_attempts=source.max_delivery_attempts)
 
 
 DEFAULT_PATH = Path(__file__).resolve().parents[4] / "functions" / "manifest.yaml"

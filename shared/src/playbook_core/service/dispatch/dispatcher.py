@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from playbook_core.domain.collections import CUSTOMERS, LISTENERS, PLAYBOOKS
+from playbook_core.domain.collections import CUSTOMERS, LISTENERS, ORGANIZATIONS, PLAYBOOKS
 from playbook_core.domain.consent import consent_record, derived_record_id
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.envelope import Consent, Customer, EventEnvelope, Source
@@ -33,7 +33,7 @@ from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import Clock, Doc, DocumentStore, Where
 from playbook_core.service.compliance.consent import append_record
 from playbook_core.service.execution.run_start import Runs, start_run
-from playbook_core.service.ingress.event_log import record_outcome
+from playbook_core.service.ingress.event_log import record_first_outcome, record_outcome
 from playbook_core.service.paging import iterate
 
 WEBHOOK_PLATFORMS = frozenset({"shopify", "woocommerce"})
@@ -56,31 +56,25 @@ class PushedMessage(Protocol):
 def dispatch_message(message: PushedMessage, *, runs: Runs) -> dict[str, Any]:
     """Steps 1–8 of §5.5; returns what happened (also written to the event log)."""
     store, clock = runs.store, runs.clock
-    attributes = message.attributes
-    try:
-        envelope: EventEnvelope | None = EventEnvelope.decode(message.data)
-    except ValidationError:
-        envelope = None
-    ids = {
-        "messageId": message.message_id,
-        "eventId": envelope.event_id if envelope else attributes.get("eventId"),
-        "eventName": envelope.name if envelope else attributes.get("name"),
-        "orgId": envelope.org_id if envelope else attributes.get("orgId"),
-    }
+    envelope = decode_envelope(message)
+    ids = message_ids(message, envelope)
     event(_log, logging.INFO, "event message received", **ids)
     with bound(eventId=ids["eventId"], orgId=ids["orgId"]):
         if envelope is None:
             event(_log, logging.WARNING, "invalid envelope acknowledged", **ids)
-            return {**ids, "outcome": _log_invalid(message, store=store, clock=clock)}
+            record_unreadable(message, "invalid_envelope", store=store, clock=clock)
+            return {**ids, "outcome": "invalid_envelope"}
         name = canonical_name(envelope.name)
         if name is None:
             record_outcome(store=store, envelope=envelope, outcome="unknown_event")
             return {**ids, "outcome": "unknown_event", "matches": []}
-        if name != envelope.name:
-            envelope = envelope.model_copy(
-                update={"name": name, "original_name": envelope.original_name or envelope.name}
-            )
-        # No org registry exists yet, so `unknown_org` cannot be decided: every org is known.
+        envelope = with_canonical_name(envelope, name)
+        # The existing app's registry: an org whose `organizations` document is gone (deleted,
+        # or never there) runs nothing and creates no customer.
+        if store.get(ORGANIZATIONS, envelope.org_id) is None:
+            event(_log, logging.WARNING, "event for an unknown org acknowledged", **ids)
+            record_outcome(store=store, envelope=envelope, outcome="unknown_org")
+            return {**ids, "eventName": envelope.name, "outcome": "unknown_org", "matches": []}
         envelope, customer = _enrich_customer(envelope, store=store, clock=clock)
         outcome, matches = _dispatch(envelope, customer, runs=runs)
         record_outcome(
@@ -296,8 +290,44 @@ def _order_summary(envelope: EventEnvelope) -> dict[str, Any] | None:
     }
 
 
-def _log_invalid(message: PushedMessage, *, store: DocumentStore, clock: Clock) -> str:
-    """Log `invalid_envelope` under the org the message attributes name (if any), then ack."""
+def decode_envelope(message: PushedMessage) -> EventEnvelope | None:
+    """The message's envelope, or None when it is not a valid one."""
+    try:
+        return EventEnvelope.decode(message.data)
+    except ValidationError:
+        return None
+
+
+def message_ids(message: PushedMessage, envelope: EventEnvelope | None) -> dict[str, str | None]:
+    """What logs name a message by: the envelope's ids, else the attributes'."""
+    attributes = message.attributes
+    return {
+        "messageId": message.message_id,
+        "eventId": envelope.event_id if envelope else attributes.get("eventId"),
+        "eventName": envelope.name if envelope else attributes.get("name"),
+        "orgId": envelope.org_id if envelope else attributes.get("orgId"),
+    }
+
+
+def with_canonical_name(envelope: EventEnvelope, name: str) -> EventEnvelope:
+    """The envelope under its canonical name; an alias it arrived as is kept as `originalName`."""
+    if name == envelope.name:
+        return envelope
+    return envelope.model_copy(
+        update={"name": name, "original_name": envelope.original_name or envelope.name}
+    )
+
+
+def record_unreadable(
+    message: PushedMessage, outcome: EventOutcome, *, store: DocumentStore, clock: Clock,
+    keep_existing: bool = False,
+) -> bool:  # fmt: skip
+    """Log a message without a valid envelope under the org its attributes name (if any).
+
+    The entry is the attributes' `eventId`, else `msg_`+h(messageId). False when there is no org
+    to file it under (the caller's log line is then the only record) or, with `keep_existing`,
+    when the event already has an entry.
+    """
     org_id, event_id = message.attributes.get("orgId"), message.attributes.get("eventId") or ""
     if not _EVENT_ID.fullmatch(event_id):
         event_id = "msg_" + h(message.message_id)
@@ -309,6 +339,8 @@ def _log_invalid(message: PushedMessage, *, store: DocumentStore, clock: Clock) 
             source=Source(kind="system", ref=f"pubsub:{message.message_id}"),
         )  # fmt: skip
     except ValidationError:
-        return "invalid_envelope"  # no org to file it under: the warning is the only record
-    record_outcome(store=store, envelope=placeholder, outcome="invalid_envelope")
-    return "invalid_envelope"
+        return False
+    if keep_existing:
+        return record_first_outcome(store=store, envelope=placeholder, outcome=outcome)
+    record_outcome(store=store, envelope=placeholder, outcome=outcome)
+    return True

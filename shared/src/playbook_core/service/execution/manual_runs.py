@@ -19,7 +19,7 @@ from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, IdFactory, TaskQueue
 from playbook_core.service.authoring.playbooks import load_playbook
 from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
-from playbook_core.service.records import read_execution
+from playbook_core.service.records import read_execution, read_settings
 from playbook_core.service.reporting import counters
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, as HTTP header values are
@@ -44,7 +44,7 @@ def _storable_input(payload: Any) -> dict[str, Any]:
     return payload
 
 
-def run_input(body: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def run_input(body: Any, country: str = "US") -> tuple[dict[str, Any], dict[str, Any] | None]:
     """`{input?, customer?}` → (input map, customer context); anything else is a 400."""
     if not isinstance(body, dict) or set(body) - {"input", "customer"}:
         raise BadRequest('send {"input"?: {...}, "customer"?: {...}}')
@@ -59,7 +59,10 @@ def run_input(body: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         if not is_plain_id(raw["id"]):
             raise BadRequest("customer.id is a document id")
         customer["id"] = raw["id"]
-    for name, normalise in (("email", normalise_email), ("phone", normalise_phone)):
+    for name, normalise in (
+        ("email", normalise_email),
+        ("phone", lambda v: normalise_phone(v, country)),  # national numbers: the org's country
+    ):
         if raw.get(name) is not None:
             value = normalise(raw[name])
             if value is None:
@@ -87,7 +90,8 @@ def run_manually(
     """
     store, queue, target, clock = runs.store, runs.queue, runs.target, runs.clock
     playbook = load_playbook(store, org_id, playbook_id)
-    payload, customer = run_input(body)
+    country = read_settings(store, org_id).get("defaultCountry") or "US"
+    payload, customer = run_input(body, str(country))
     key = idempotency_key(raw_key)
     execution_id = manual_execution_id(playbook_id, key) if key else ids.random("man_")
     if key and (existing := read_execution(store, execution_id)) is not None:

@@ -25,6 +25,7 @@ from playbook_core.domain.collections import (
 )
 from playbook_core.domain.customer_dates import customer_rows, last_order_row
 from playbook_core.domain.doc_fields import mapping
+from playbook_core.domain.normalise import first_phone
 from playbook_core.domain.timezones import org_timezone, stored_zone
 from playbook_core.logging import event
 from playbook_core.ports import DocumentStore, Transaction, Where
@@ -100,7 +101,34 @@ def document_changed(change: ChangeLike, *, publishing: Publishing) -> dict[str,
         event(
             _log, logging.INFO, "document change published", document=change.path, events=published
         )
-    return {**summary, "published": published}
+    dropped = _dropped_phones(collection, doc_id, change.after, facts)
+    for org, reason in dropped.items():  # never the number: it is personal data
+        event(
+            _log, logging.INFO, "document phone dropped", document=change.path, orgId=org,
+            reason=reason,
+        )  # fmt: skip
+    return {**summary, "published": published, **({"phoneDropped": dropped} if dropped else {})}
+
+
+def _dropped_phones(
+    collection: str, doc_id: str, after: dict[str, Any] | None, facts: dict[str, OrgFacts]
+) -> dict[str, str]:
+    """{org: reason} where the document gives a phone and none is a valid number in its country.
+
+    The fields are those the event and calendar mappings read (domain/changes.py and
+    domain/customer_dates.py): `phone`, `customer.phone` and, on orders, `customerPhone`.
+    """
+    if after is None or collection not in {CUSTOMERS, ORDERS}:
+        return {}
+    given = [after.get("phone"), mapping(after.get("customer")).get("phone")]
+    if collection == ORDERS:
+        given.append(after.get("customerPhone"))
+    dropped = {}
+    for org in orgs_of(doc_id, after):
+        reason = first_phone(facts[org].default_country, *given).dropped
+        if reason is not None:
+            dropped[org] = reason
+    return dropped
 
 
 def _customer_id(store: DocumentStore, org_id: str, order: dict[str, Any]) -> str | None:

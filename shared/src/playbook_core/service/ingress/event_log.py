@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 from playbook_core.domain.collections import EVENT_LOG
 from playbook_core.domain.envelope import EventEnvelope
+from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.ids import h
 from playbook_core.domain.records import EventLogRecord, EventOutcome
 from playbook_core.ports import Clock, DocumentStore, EventBus
@@ -48,6 +49,33 @@ def record_outcome(
     order_summary: dict[str, Any] | None = None,
 ) -> str:
     """Upsert `playbook_event_log/evl_…` (domain.md §2.2, §5.6); the latest outcome wins."""
+    log_id, document = _entry(envelope, outcome, matches, identity_key, order_summary)
+    store.set(EVENT_LOG, log_id, document)
+    return log_id
+
+
+def record_first_outcome(
+    *, store: DocumentStore, envelope: EventEnvelope, outcome: EventOutcome
+) -> bool:
+    """Create the entry only if the event has none yet (one `create()`); True if it did.
+
+    For outcomes that must not hide what an earlier delivery recorded (`dead_lettered`).
+    """
+    log_id, document = _entry(envelope, outcome, None, None, None)
+    try:
+        store.create(EVENT_LOG, log_id, document)
+    except AlreadyExists:
+        return False
+    return True
+
+
+def _entry(
+    envelope: EventEnvelope,
+    outcome: EventOutcome,
+    matches: list[dict[str, Any]] | None,
+    identity_key: str | None,
+    order_summary: dict[str, Any] | None,
+) -> tuple[str, EventLogRecord]:
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown event-log outcome {outcome!r}")
     log_id = "evl_" + h(envelope.org_id, envelope.event_id)
@@ -70,5 +98,4 @@ def record_outcome(
     }
     if order_summary is not None:
         document["orderSummary"] = order_summary
-    store.set(EVENT_LOG, log_id, document)
-    return log_id
+    return log_id, document

@@ -10,6 +10,7 @@ idempotent per eventId.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -21,9 +22,11 @@ from playbook_core.domain.envelope import Consent, Customer, EventEnvelope, Sour
 from playbook_core.domain.errors import AlreadyExists, BadRequest, Forbidden, PayloadTooLarge
 from playbook_core.domain.events import canonical_name
 from playbook_core.domain.ids import h
-from playbook_core.domain.normal_forms import normalise_email, normalise_phone, rfc3339
+from playbook_core.domain.normal_forms import normalise_email, parse_phone, rfc3339
+from playbook_core.logging import event
 from playbook_core.ports import DocumentStore, OrderBy, Where
 from playbook_core.service.ingress.event_log import OUTCOMES, Publishing, publish_event
+from playbook_core.service.records import read_settings
 
 RECEIPT_TTL = timedelta(hours=72)
 MAX_DATA_BYTES = 64 * 1024
@@ -32,6 +35,7 @@ _PUBLIC_FIELDS = (
     "eventId", "name", "originalName", "source", "occurredAt", "receivedAt", "customerId",
     "identityHash", "outcome", "matches", "orderSummary",
 )  # fmt: skip
+_log = logging.getLogger("playbooks.ingest")
 
 
 class _Body(BaseModel):
@@ -109,10 +113,11 @@ def ingest_event(
         existing = store.get(WEBHOOK_RECEIPTS, event_id)
         if existing is not None and existing.get("status") == "published":
             return {"eventId": event_id, "duplicate": True}
+    customer = _customer(request.customer, store=store, org_id=org_id, event_id=event_id)
     envelope = EventEnvelope(
         event_id=event_id, org_id=org_id, name=name, original_name=request.name,
         occurred_at=request.occurred_at or now, received_at=now,
-        source=Source(kind="api", ref=actor), customer=_customer(request.customer),
+        source=Source(kind="api", ref=actor), customer=customer,
         dedupe_key=request.dedupe_key, data=request.data,
     )  # fmt: skip
     publish_event(envelope, bus=bus, topic=topic)
@@ -131,13 +136,31 @@ def _parse(body: Any) -> IngestRequest:
         raise BadRequest(f"invalid body at '{where}': {first['msg']}") from exc
 
 
-def _customer(given: IngestCustomer | None) -> Customer | None:
-    """Normalised contact fields; a customer with nothing left is no customer."""
+def _phone_country(store: DocumentStore, org_id: str) -> str:
+    """The org's `defaultCountry` (ISO 3166 alpha-2): national numbers are read as its own."""
+    country = read_settings(store, org_id).get("defaultCountry")
+    return country if isinstance(country, str) and country else "US"
+
+
+def _customer(
+    given: IngestCustomer | None, *, store: DocumentStore, org_id: str, event_id: str
+) -> Customer | None:
+    """Normalised contact fields; a customer with nothing left is no customer.
+
+    A phone that is no valid number for the org's country is dropped, and the log says why (never
+    the number itself: it is personal data).
+    """
     if given is None:
         return None
+    phone = parse_phone(given.phone, _phone_country(store, org_id)) if given.phone else None
+    if phone is not None and phone.dropped:
+        event(
+            _log, logging.INFO, "ingest phone dropped", orgId=org_id, eventId=event_id,
+            field="customer.phone", reason=phone.dropped,
+        )  # fmt: skip
     customer = Customer(
         id=given.id, external_id=given.external_id, email=normalise_email(given.email),
-        phone=normalise_phone(given.phone), first_name=given.first_name,
+        phone=phone.e164 if phone else None, first_name=given.first_name,
         last_name=given.last_name,
         consent=Consent(**given.consent.model_dump()) if given.consent else None,
         state=given.state, age_verified=given.age_verified,
