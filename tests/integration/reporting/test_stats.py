@@ -12,7 +12,7 @@ from playbook_core.domain.ids import h
 from playbook_core.ports import Where
 from playbook_core.service.execution import approvals, run_control
 from playbook_core.service.execution.run_start import Runs
-from playbook_core.service.reporting import counters
+from playbook_core.service.reporting import attribution, counters
 from tests.integration.execution.conftest import NOW, _reset, _rig
 from tests.integration.execution.conftest import rig as rig  # noqa: PLC0414 - the fixture
 from tests.integration.execution.conftest import standins as standins  # noqa: PLC0414 - the fixture
@@ -305,10 +305,14 @@ def test_on_firestore_counters_transactions_compaction_and_summaries(standins, e
     rig.store.transaction(attribute)  # the run's shard exists: read, then increment
     bump(rig.store, {"skipped.deduped": 1}, seed="other", playbook=playbook_id, org=rig.org)
     assert day_total(rig.store, rig.org)["attributedOrders"] == 1
-    # No document stands behind those two: the recount leaves them out and mends the shards.
+    # No delivery stands behind the skip: the recount takes it out and mends the shards. The
+    # attribution counters move only in their own transactions, so their shards are kept.
     assert counters.compact_day(rig.store, org_id=rig.org, local_date=TODAY) == 1
     compacted = rig.store.get(STATS, f"{rig.org}__{playbook_id}__20261124__all")
-    truth = {"executions": 1, "completed": 1, "sent": {"email": 1}}
+    truth = {
+        "executions": 1, "completed": 1, "sent": {"email": 1},
+        "attributedOrders": 1, "attributedRevenueMinor": 1999,
+    }  # fmt: skip
     assert reports.add({}, compacted) == truth
     assert reports.difference(truth, day_total(rig.store, rig.org)) == {}
     assert counters.summarise(rig.store, org_id=rig.org, through_date=TODAY) == 1
@@ -411,3 +415,42 @@ def test_a_run_cancelled_while_its_step_runs_stays_cancelled_and_counts_once(rig
     assert (closed["status"], closed["statusReason"]) == ("cancelled", "cancelled_by_user")
     assert rig.sent_emails() == []  # nothing after the step that was running
     assert day_total(rig.store, rig.org) == {"executions": 1, "cancelled": 1}
+
+
+def test_an_attribution_committed_while_the_day_is_recounted_is_kept(store, monkeypatch):
+    real = counters._recount
+
+    def recount_then_an_order_arrives(*args, **kwargs):
+        counted = real(*args, **kwargs)
+        credited = {"pb_1": {"attributedOrders": 1, "attributedRevenueMinor": 500}}
+        store.transaction(  # as an order's attribution writes its stats
+            lambda tx: attribution._bump(tx, "org_a", TODAY, credited, "ord_9", "2026-11-25")
+        )
+        return counted
+
+    monkeypatch.setattr(counters, "_recount", recount_then_an_order_arrives)
+    assert counters.compact_day(store, org_id="org_a", local_date=TODAY) == 1
+    compacted = store.get(STATS, counters.stats_id("org_a", "pb_1", TODAY, counters.ALL))
+    assert (compacted["attributedOrders"], compacted["attributedRevenueMinor"]) == (1, 500)
+    assert reports.difference(reports.add({}, compacted), day_total(store, "org_a")) == {}
+
+
+def test_the_reaper_leaves_a_run_that_finished_after_its_query(rig, monkeypatch):
+    from playbook_core.service.execution import reaper
+
+    execution_id = rig.start(rig.playbook(INTERNAL))
+    rig.store.update(EXECUTIONS, execution_id, {
+        "reaperRecoveries": reaper.MAX_RECOVERIES, "expectedProgressBy": NOW - timedelta(hours=1),
+    })  # fmt: skip
+    real_query = rig.store.query
+
+    def query_then_the_step_finishes(*args, **kwargs):
+        page = real_query(*args, **kwargs)
+        rig.store.update(EXECUTIONS, execution_id, {"status": "completed", "completedAt": NOW})
+        return page
+
+    monkeypatch.setattr(rig.store, "query", query_then_the_step_finishes)
+    runs = Runs(store=rig.store, queue=rig.queue, target=rig.target, clock=rig.clock)
+    assert reaper.reap(runs=runs)["failedStuck"] == 0
+    assert rig.execution(execution_id)["status"] == "completed"
+    assert "failed" not in day_total(rig.store, rig.org)

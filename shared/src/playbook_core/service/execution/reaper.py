@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import partial
+
 from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.engine import closed_run_changes
 from playbook_core.domain.executions import PROGRESS_DEADLINE
-from playbook_core.ports import OrderBy, Where
+from playbook_core.domain.records import ExecutionRecord
+from playbook_core.ports import OrderBy, Transaction, Where
 from playbook_core.service.execution.run_start import Runs, enqueue_step
-from playbook_core.service.records import as_execution, read_step, with_changes
+from playbook_core.service.records import as_execution, read_execution, read_step, with_changes
 from playbook_core.service.reporting import counters
 
 MAX_RECOVERIES = 3
@@ -28,13 +32,10 @@ def reap(*, runs: Runs) -> dict[str, int]:
         execution = as_execution(doc.data)
         recoveries = int(execution.get("reaperRecoveries", 0))
         if recoveries >= MAX_RECOVERIES:
-            changes = {
-                **closed_run_changes(execution, "failed", "stuck", now),
-                "error": {"code": "stuck", "message": "the run stopped making progress"},
-            }
-            store.update(EXECUTIONS, doc.id, changes)
-            counters.record_finish(store, with_changes(execution, changes), "failed", at=now)
-            failed += 1
+            given_up = store.transaction(partial(_give_up, execution_id=doc.id, now=now))
+            if given_up is not None:
+                counters.record_finish(store, given_up, "failed", at=now)
+                failed += 1
             continue
         index = int(execution.get("currentStepIndex", 0))
         step = read_step(store, doc.id, index)
@@ -58,3 +59,19 @@ def reap(*, runs: Runs) -> dict[str, int]:
         )
         recovered += 1
     return {"recovered": recovered, "failedStuck": failed}
+
+
+def _give_up(tx: Transaction, *, execution_id: str, now: datetime) -> ExecutionRecord | None:
+    """Fail the run unless it moved on since the query (a step that just finished, say)."""
+    execution = read_execution(tx, execution_id)
+    if execution is None or execution["status"] not in ("queued", "running"):
+        return None
+    deadline = execution.get("expectedProgressBy")
+    if deadline is None or deadline >= now:
+        return None
+    changes = {
+        **closed_run_changes(execution, "failed", "stuck", now),
+        "error": {"code": "stuck", "message": "the run stopped making progress"},
+    }
+    tx.update(EXECUTIONS, execution_id, changes)
+    return with_changes(execution, changes)

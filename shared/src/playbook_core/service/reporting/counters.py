@@ -241,9 +241,10 @@ def compact_day(
 ) -> int:
     """§9.3 c: the day recounted from its documents overwrites each playbook's `all` doc.
 
-    The recount is the authority: a counter the hot path lost, or counted twice, is made good
-    here, and a correction on the `recount` shard makes the shards sum to the same figures, so
-    the reports that read shards agree too. Returns how many playbooks were written.
+    The recount is the authority for what the hot path counts: a counter it lost, or counted
+    twice, is made good here, and a correction on the `recount` shard makes the shards sum to
+    the same figures, so the reports that read shards agree too. Returns how many playbooks
+    were written.
     """
     day = iso_date(local_date)
     zone = org_zone(store, org_id)
@@ -259,23 +260,55 @@ def compact_day(
         if doc.data.get("shard") != ALL:
             shards[str(doc.data["playbookId"])].append(doc.data)
     for playbook_id in sorted(set(truth) | set(shards)):
-        counted = truth.get(playbook_id, {})
-        correction = reports.difference(counted, reports.total(shards[playbook_id]))
+        _settle_day(
+            store, org_id=org_id, playbook_id=playbook_id, day=day,
+            counted=truth.get(playbook_id, {}), now=now,
+        )  # fmt: skip
+    return len(set(truth) | set(shards))
+
+
+# Attribution counters move only inside the attribution's own transaction, so their shards are
+# exact; taking them from the shards (not the recount's earlier read) keeps an attribution that
+# commits while the day is being recounted.
+_TRANSACTIONAL = frozenset({"attributedOrders", "attributedRevenueMinor", "evenSplitRevenueMinor"})
+_SHARD_IDS = (*(str(n) for n in range(SHARDS)), RECOUNT)
+
+
+def _settle_day(
+    store: DocumentStore,
+    *,
+    org_id: str,
+    playbook_id: str,
+    day: str,
+    counted: Mapping[str, Any],
+    now: datetime | None,
+) -> None:
+    """One playbook's day: the correction and the `all` doc, in one transaction over its shards."""
+
+    def work(tx: Transaction) -> list[str]:
+        shards = [tx.get(STATS, stats_id(org_id, playbook_id, day, s)) for s in _SHARD_IDS]
+        live = reports.total(d for d in shards if d is not None)
+        wanted = {k: v for k, v in reports.flat(counted).items() if k not in _TRANSACTIONAL}
+        wanted |= {k: v for k, v in reports.flat(live).items() if k in _TRANSACTIONAL}
+        correction = reports.difference(wanted, live)
         if correction:
-            event(_log, logging.WARNING, "stats corrected by the recount", orgId=org_id,
-                  playbookId=playbook_id, date=day, counters=sorted(correction))  # fmt: skip
             bump(
-                store, org_id=org_id, playbook_id=playbook_id, local_date=day,
-                counters=correction, shard=RECOUNT,
+                tx, org_id=org_id, playbook_id=playbook_id, local_date=day, counters=correction,
+                shard=RECOUNT,
             )  # fmt: skip
-        currency = next((d["currency"] for d in shards[playbook_id] if d.get("currency")), None)
-        store.set(STATS, stats_id(org_id, playbook_id, day, ALL), {
-            **reports.add({}, counted), "orgId": org_id, "playbookId": playbook_id, "date": day,
+        currency = next((d["currency"] for d in shards if d and d.get("currency")), None)
+        tx.set(STATS, stats_id(org_id, playbook_id, day, ALL), {
+            **reports.nested(wanted), "orgId": org_id, "playbookId": playbook_id, "date": day,
             "shard": ALL, "currency": currency, "lastRunAt": counted.get("lastRunAt"),
             "lastRunStatus": counted.get("lastRunStatus"), "expiresAt": _expires(day),
             "updatedAt": now,
         })  # fmt: skip
-    return len(set(truth) | set(shards))
+        return sorted(correction)
+
+    corrected = store.transaction(work)
+    if corrected:
+        event(_log, logging.WARNING, "stats corrected by the recount", orgId=org_id,
+              playbookId=playbook_id, date=day, counters=corrected)  # fmt: skip
 
 
 def _recount(

@@ -126,7 +126,7 @@ def reconcile(org_id: str, org: OrgRules, *, store: DocumentStore, clock: Clock)
     missing = [order for order_id, order in orders.items() if order_id not in known]
     attributed = _attribute_all(missing, org, store=store, clock=clock)
     yesterday = (now.astimezone(org.timezone).date() - timedelta(days=1)).isoformat()
-    counters.compact_day(store, org_id=org_id, local_date=yesterday)
+    counters.compact_day(store, org_id=org_id, local_date=yesterday, now=now)
     counters.summarise(store, org_id=org_id, through_date=yesterday)
     return {
         "recentOrders": len(orders), "missing": len(missing), "attributedLate": attributed,
