@@ -2374,6 +2374,12 @@ export interface components {
                 [key: string]: boolean;
             };
             /**
+             * Revision
+             * @description The deployed revision that reported (K_REVISION); null locally
+             * @default null
+             */
+            revision?: string | null;
+            /**
              * Status
              * @description stale: the last report is over 24 h old and no longer counts
              * @enum {string}

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     project: str = Field("demo-playbooks", validation_alias=_env("GOOGLE_CLOUD_PROJECT"))
     deployed_service: str | None = Field(None, validation_alias=_env("K_SERVICE"))
+    deployed_revision: str | None = Field(None, validation_alias=_env("K_REVISION"))
     firestore_emulator_host: str | None = Field(
         None, validation_alias=_env("FIRESTORE_EMULATOR_HOST")
     )

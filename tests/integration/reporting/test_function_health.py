@@ -39,7 +39,7 @@ STEP_ENV = {**HARNESS, "BLACKLEAF_API_BASE": "https://api.blackleaf.example", **
 # What infra gives playbooks_api: the harness, never Mailjet, Blackleaf or Slack.
 API_ENV = {**HARNESS, "AGENT_HARNESS_TOKEN": SECRETS["AGENT_HARNESS_TOKEN"]}
 CLEARED = (
-    *STEP_ENV, "K_SERVICE", "PLAYBOOKS_BACKEND", "PLAYBOOKS_LOCAL_OIDC",
+    *STEP_ENV, "K_SERVICE", "K_REVISION", "PLAYBOOKS_BACKEND", "PLAYBOOKS_LOCAL_OIDC",
     "FIREBASE_AUTH_EMULATOR_HOST", "MAILJET_API_BASE",
 )  # fmt: skip
 
@@ -169,6 +169,13 @@ def test_a_deployed_instance_reports_only_its_own_function(world, service):
     assert set(reported) == {"execute_step"}
     assert reported["execute_step"]["configured"] == dict.fromkeys(PROVIDERS, True)
     assert reported["execute_step"]["function"] == "execute_step"
+
+
+def test_the_report_names_the_deployed_revision(world):
+    world.instance("execute-step", {**STEP_ENV, "K_REVISION": "execute-step-00042-abc"})
+    body = world.health().get_json()
+    assert body["functions"]["execute_step"]["revision"] == "execute-step-00042-abc"
+    assert body["functions"]["playbooks_api"].get("revision") is None  # it never reported
 
 
 def test_locally_one_process_reports_for_every_function(world):

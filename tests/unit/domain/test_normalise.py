@@ -481,3 +481,22 @@ def test_woocommerce_customer_id_zero_is_a_guest_and_a_real_id_is_kept():
     assert (
         woocommerce_customer(body, customer_topic=False, default_country="US").external_id == "12"
     )
+
+
+def test_the_routing_says_why_a_phone_was_dropped_and_nothing_when_none_was():
+    body = body_of("shopify_orders_create.json")
+    body["customer"]["phone"] = "07400 123456"
+    assert route(deliver("shopify", "orders/create"), body, OrgContext(default_country="GB")) \
+        .phone_dropped is None  # fmt: skip
+    body["customer"]["phone"] = body["phone"] = "07700 900123"  # Ofcom's drama range
+    for address in ("billing_address", "shipping_address"):
+        (body.get(address) or {})["phone"] = None
+    routed = route(deliver("shopify", "orders/create"), body, OrgContext(default_country="GB"))
+    assert routed.phone_dropped == "invalid_phone"
+    assert only(routed)["customer"].get("phone") is None
+    product = route(deliver("shopify", "products/update"), body, OrgContext(default_country="GB"))
+    assert product.phone_dropped is None  # no customer on that topic
+    woo = body_of("woocommerce_order_created.json")  # its billing phone: (555) 555-5555
+    assert route(deliver("woocommerce", "order.created"), woo, CONTEXT).phone_dropped == (
+        "invalid_phone"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -81,6 +82,7 @@ class OrgContext:
 class Routed:
     events: list[EventEnvelope]
     ignored: IgnoredReason | None = None
+    phone_dropped: str | None = None  # why the customer's phone given was left out, if it was
 
 
 def stale_age(delivery: Delivery) -> timedelta | None:
@@ -148,8 +150,25 @@ def route(delivery: Delivery, body: Body, context: OrgContext) -> Routed:
         return Routed([], "unmapped_topic")
     when = occurred_at(delivery, name, body)
     if delivery.platform == "shopify":
-        return _shopify(delivery, name, body, context, when)
-    return _woocommerce(delivery, name, body, context, when)
+        routed = _shopify(delivery, name, body, context, when)
+    else:
+        routed = _woocommerce(delivery, name, body, context, when)
+    return dataclasses.replace(routed, phone_dropped=_phone_dropped(delivery, body, context))
+
+
+def _phone_dropped(delivery: Delivery, body: Body, context: OrgContext) -> str | None:
+    """The reason a customer-bearing topic's phone was dropped (never the number itself)."""
+    topic, country = delivery.topic, context.default_country
+    if delivery.platform == "shopify":
+        if topic.startswith(("orders/", "customers/", "checkouts/", "carts/")):
+            customer_topic = topic.startswith("customers/")
+            return n.shopify_phone(
+                body, customer_topic=customer_topic, default_country=country
+            ).dropped
+        return None
+    if topic.startswith(("order.", "customer.")):
+        return n.woocommerce_phone(body, default_country=country).dropped
+    return None
 
 
 def ignored_envelope(delivery: Delivery, body: Body) -> EventEnvelope:

@@ -198,7 +198,10 @@ class App:
         configured = self.providers_configured()
         for function in self.served_functions():
             uses = [p for p, users in PROVIDER_USERS.items() if function in users]
-            report_configuration(self.store, function, {p: configured[p] for p in uses}, now=now)
+            report_configuration(
+                self.store, function, {p: configured[p] for p in uses}, now=now,
+                revision=self.settings.deployed_revision,
+            )  # fmt: skip
 
     @property
     def step_target(self) -> StepTarget:

@@ -197,6 +197,9 @@ class FunctionReport(Body):
         description="stale: the last report is over 24 h old and no longer counts"
     )
     checkedAt: Instant | None = Field(default=None, description="When the function last reported")
+    revision: str | None = Field(
+        default=None, description="The deployed revision that reported (K_REVISION); null locally"
+    )
     configured: dict[str, bool] = Field(
         description="Provider it uses → whether its credentials are set there (never a value)",
         examples=[{"mailjet": True, "blackleaf": False}],

@@ -273,6 +273,8 @@ def _dispatch(
     age = stale_age(delivery)
     if age is not None:  # processed all the same; the envelope carries `source.stale` (§6.4)
         where = {**where, "stale": True, "ageSeconds": int(age.total_seconds())}
+    if routed.phone_dropped is not None:  # the reason only: a phone number is personal data
+        where = {**where, "phoneDropped": routed.phone_dropped}
     event(_log, logging.INFO, "webhook accepted", outcome=outcome, **where)
     if routed.ignored is not None:
         return 200, {"received": True, "ignored": True, "reason": routed.ignored}

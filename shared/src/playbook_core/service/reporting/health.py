@@ -27,11 +27,17 @@ _log = logging.getLogger("playbooks.health")
 
 
 def report_configuration(
-    store: DocumentStore, function: str, configured: Mapping[str, bool], *, now: datetime
+    store: DocumentStore,
+    function: str,
+    configured: Mapping[str, bool],
+    *,
+    now: datetime,
+    revision: str | None = None,
 ) -> None:
     """Write one function's report. A failure is logged, never raised: health then says unknown."""
     report = {
         "function": function,
+        "revision": revision,
         "configured": {provider: bool(value) for provider, value in configured.items()},
         "checkedAt": now,
         "expiresAt": now + REPORT_KEPT_FOR,
@@ -111,8 +117,10 @@ def _function_section(
     stored = stored if isinstance(stored, Mapping) else {}
     configured = {p: stored[p] for p in providers if isinstance(stored.get(p), bool)}
     fresh = now - checked <= REPORT_FRESH_FOR
+    revision = report.get("revision")
     return {
         "status": "reported" if fresh else "stale",
         "checkedAt": checked,
         "configured": configured,
+        **({"revision": revision} if isinstance(revision, str) else {}),  # deployed only
     }
