@@ -33,6 +33,7 @@ needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not
 # Settings read only on a developer machine or set by the platform itself: never deployed by infra/.
 LOCAL_OR_PLATFORM = {
     "K_SERVICE": "set by Cloud Run on every deployed function",
+    "K_REVISION": "set by Cloud Run on every deployed function",
     "PLAYBOOKS_DATA_DIR": "embedded backend only (refused when deployed)",
     "PLAYBOOKS_GATEWAY_PORT": "local gateway only",
     "FIRESTORE_EMULATOR_HOST": "local emulators only",

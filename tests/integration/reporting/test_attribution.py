@@ -317,7 +317,7 @@ def test_reconcile_attributes_late_orders_and_deliveries_and_finalises_old_ones(
     assert run["result"]["missing"] == 2
     rollups = [(n, k) for n, k in stats_calls if n in ("compact_day", "summarise")]
     assert rollups == [
-        ("compact_day", {"org_id": ORG, "local_date": "2026-11-23"}),
+        ("compact_day", {"org_id": ORG, "local_date": "2026-11-23", "now": now}),
         ("summarise", {"org_id": ORG, "through_date": "2026-11-23"}),
     ]
     # A final unattributed order is never evaluated again, even by a redelivered event.
