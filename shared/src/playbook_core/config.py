@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,22 @@ class ConfigError(PlaybooksError):
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
+
+
+# Where Google publishes the keys that sign the tokens we verify: service accounts' OIDC ID tokens
+# (Cloud Tasks, Scheduler, Pub/Sub push) and Firebase ID tokens. Settings, so that the
+# deployed-shape tests can run the real verification against keys of their own.
+GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+FIREBASE_CERTS_URL = (
+    "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+)
+
+
+def _https_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    )
 
 
 # The identities that call the internal entry points with a Google-signed OIDC token, named as
@@ -49,6 +66,8 @@ class Settings(BaseSettings):
     push_invoker: str | None = None
     # Accept unsigned (`alg: none`) OIDC tokens from the local emulators; refused when deployed.
     local_oidc: bool = False
+    google_oidc_certs_url: str = GOOGLE_OIDC_CERTS_URL
+    firebase_certs_url: str = FIREBASE_CERTS_URL
 
     project: str = Field("demo-playbooks", validation_alias=_env("GOOGLE_CLOUD_PROJECT"))
     deployed_service: str | None = Field(None, validation_alias=_env("K_SERVICE"))
@@ -65,6 +84,9 @@ class Settings(BaseSettings):
     )
     firebase_auth_emulator_host: str | None = Field(
         None, validation_alias=_env("FIREBASE_AUTH_EMULATOR_HOST")
+    )
+    secret_manager_emulator_host: str | None = Field(
+        None, validation_alias=_env("SECRET_MANAGER_EMULATOR_HOST")
     )
     shopify_webhook_secret: SecretStr | None = Field(
         None, validation_alias=_env("SHOPIFY_WEBHOOK_SECRET")
@@ -104,6 +126,10 @@ class Settings(BaseSettings):
                 raise ConfigError("FIREBASE_AUTH_EMULATOR_HOST is refused in a deployed runtime")
             if self.local_oidc:
                 raise ConfigError("PLAYBOOKS_LOCAL_OIDC is refused in a deployed runtime")
+        for name in ("google_oidc_certs_url", "firebase_certs_url"):
+            if not _https_or_loopback(getattr(self, name)):
+                # Keys fetched in clear text from another host would let anyone sign our tokens.
+                raise ConfigError(f"PLAYBOOKS_{name.upper()} must be https (or http on loopback)")
         return self
 
     def invoker(self, caller: Caller) -> str:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from playbook_core.domain.collections import SECRETS
 from playbook_core.domain.errors import NotFound, Unavailable
 from playbook_core.domain.ids import h
 from playbook_core.ports import DocumentStore
+
+if TYPE_CHECKING:  # imported on first use: it loads grpc, which not every function needs
+    from playbook_core.adapters.grpc_clients import LazyClient
 
 CACHE_SECONDS = 300
 
@@ -41,25 +45,48 @@ class StoreSecrets:
 
 
 class SecretManagerSecrets:
-    """Google Secret Manager; values cached for at most 5 minutes in memory (domain.md §6.1)."""
+    """Google Secret Manager, or our emulator when `emulator_host` (host:port) is given.
 
-    def __init__(self, project: str) -> None:
+    Values are cached for at most 5 minutes in memory (domain.md §6.1). The official client ignores
+    emulator variables, so the emulator gets an explicit insecure gRPC channel (`LazyClient`).
+    """
+
+    def __init__(
+        self,
+        project: str,
+        emulator_host: str | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.project = project
-        self._client: Any = None
+        self._emulator_host = emulator_host
+        self._monotonic = monotonic  # the cache's clock; tests step it past CACHE_SECONDS
+        self._client: LazyClient[Any] | None = None
         self._cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
-    def _secret_manager(self) -> Any:
-        if self._client is None:
-            from google.cloud import secretmanager  # noqa: PLC0415 - built on first use
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                # Imported on first use, like the client is built: not every function reads secrets.
+                from google.cloud import secretmanager  # noqa: PLC0415
+                from google.cloud.secretmanager_v1.services.secret_manager_service import (  # noqa: PLC0415
+                    transports,
+                )
 
-            self._client = secretmanager.SecretManagerServiceClient()
-        return self._client
+                from playbook_core.adapters.grpc_clients import LazyClient  # noqa: PLC0415
+
+                self._client = LazyClient(
+                    secretmanager.SecretManagerServiceClient,
+                    transports.SecretManagerServiceGrpcTransport,
+                    self._emulator_host,
+                )
+        return self._client.get()
 
     def put(self, name: str, value: str) -> str:
         from google.api_core import exceptions  # noqa: PLC0415
 
-        client = self._secret_manager()
+        client = self.client()
         parent = f"projects/{self.project}"
         try:
             client.create_secret(
@@ -71,13 +98,13 @@ class SecretManagerSecrets:
             )
         except exceptions.AlreadyExists:
             pass
-        except exceptions.GoogleAPICallError as exc:
+        except exceptions.GoogleAPIError as exc:
             raise Unavailable("Secret Manager is unavailable") from exc
         try:
             version = client.add_secret_version(
                 request={"parent": f"{parent}/secrets/{name}", "payload": {"data": value.encode()}}
             )
-        except exceptions.GoogleAPICallError as exc:
+        except exceptions.GoogleAPIError as exc:
             raise Unavailable("Secret Manager is unavailable") from exc
         return str(version.name)
 
@@ -86,17 +113,23 @@ class SecretManagerSecrets:
 
         with self._lock:
             cached = self._cache.get(reference)
-            if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            if cached is not None and self._monotonic() - cached[0] < CACHE_SECONDS:
                 return cached[1]
         try:
-            response = self._secret_manager().access_secret_version(request={"name": reference})
-        except exceptions.NotFound as exc:
+            response = self.client().access_secret_version(request={"name": reference})
+        except (
+            exceptions.NotFound,
+            exceptions.FailedPrecondition,
+            exceptions.InvalidArgument,
+        ) as exc:
+            # FailedPrecondition: the version is disabled or destroyed, so its value is gone too;
+            # InvalidArgument: the reference names no secret at all.
             raise NotFound("secret reference not found") from exc
-        except exceptions.GoogleAPICallError as exc:
+        except exceptions.GoogleAPIError as exc:
             raise Unavailable("Secret Manager is unavailable") from exc
         value = response.payload.data.decode()
         with self._lock:
-            self._cache[reference] = (time.monotonic(), value)
+            self._cache[reference] = (self._monotonic(), value)
         return str(value)
 
     def discard(self, reference: str) -> None:
@@ -105,8 +138,8 @@ class SecretManagerSecrets:
         with self._lock:
             self._cache.pop(reference, None)
         try:
-            self._secret_manager().destroy_secret_version(request={"name": reference})
-        except exceptions.NotFound:
-            pass
-        except exceptions.GoogleAPICallError as exc:
+            self.client().destroy_secret_version(request={"name": reference})
+        except (exceptions.NotFound, exceptions.FailedPrecondition):
+            pass  # already gone: Secret Manager refuses to destroy a destroyed version
+        except exceptions.GoogleAPIError as exc:
             raise Unavailable("Secret Manager is unavailable") from exc
