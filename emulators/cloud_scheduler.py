@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
 import httpx
 from croniter import croniter
+from google.auth import crypt
 from google.cloud import scheduler_v1
 from google.protobuf import field_mask_pb2
 from google.pubsub_v1 import PublisherClient, PubsubMessage
@@ -82,9 +83,11 @@ class CloudSchedulerService:
         *,
         pubsub_host: str | None = None,
         clock: gs.Clock = gs.utc_now,
+        signer: crypt.Signer | None = None,
     ) -> None:
         """`clock` lets tests stand just before a minute boundary instead of waiting for one."""
         self._clock = clock
+        self._signer = signer  # signs the OIDC tokens (deployed-shape tests); None: unsigned
         self._jobs: dict[str, scheduler_v1.Job] = {}
         self._generation: dict[str, int] = {}  # bumped on every change that moves the next fire
         self._cond = threading.Condition()
@@ -247,7 +250,9 @@ class CloudSchedulerService:
         }
         if "oidc_token" in target:
             token = OidcToken(target.oidc_token.service_account_email, target.oidc_token.audience)
-            fixed["Authorization"] = token.authorization(target.uri, self._clock().timestamp())
+            fixed["Authorization"] = token.authorization(
+                target.uri, self._clock().timestamp(), self._signer
+            )
         call = gs.HttpCall(
             method=gs.http_method(S.HttpMethod(target.http_method).name),
             url=target.uri,
@@ -296,9 +301,10 @@ def start_scheduler_emulator(
     port: int = 0,
     pubsub_host: str | None = None,
     clock: gs.Clock = gs.utc_now,
+    signer: crypt.Signer | None = None,
 ) -> gs.RunningEmulator:
     """Serve Cloud Scheduler on host:port (0 = a free port); `.stop()` ends server and cron loop."""
-    service = CloudSchedulerService(pubsub_host=pubsub_host, clock=clock)
+    service = CloudSchedulerService(pubsub_host=pubsub_host, clock=clock, signer=signer)
     return gs.serve([service], host, port)
 
 
@@ -306,7 +312,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = gs.command_line("In-repo Cloud Scheduler emulator (gRPC)")
     parser.add_argument("--pubsub-host", help="Pub/Sub emulator host:port for Pub/Sub targets")
     args = parser.parse_args(argv)
-    emulator = start_scheduler_emulator(args.host, args.port, args.pubsub_host)
+    emulator = start_scheduler_emulator(
+        args.host, args.port, args.pubsub_host, signer=gs.signer_from(args.signing_key)
+    )
     gs.run_until_signalled(emulator.address, emulator.stop)
 
 

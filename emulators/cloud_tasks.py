@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
 import httpx
+from google.auth import crypt
 from google.cloud import tasks_v2
 from google.protobuf import field_mask_pb2
 from google.rpc import status_pb2  # type: ignore[import-untyped]  # no type information
@@ -91,8 +92,9 @@ class _Live:
 
 
 class CloudTasksService:
-    def __init__(self, *, backoff_scale: float = 1.0) -> None:
+    def __init__(self, *, backoff_scale: float = 1.0, signer: crypt.Signer | None = None) -> None:
         self._scale = backoff_scale
+        self._signer = signer  # signs the OIDC tokens (deployed-shape tests); None: unsigned
         self._queues: dict[str, tasks_v2.Queue] = {}
         self._live: dict[str, _Live] = {}
         self._gone: set[str] = set()  # executed/deleted names stay taken, as in Cloud Tasks
@@ -314,7 +316,7 @@ class CloudTasksService:
             fixed["X-CloudTasks-TaskRetryReason"] = live.previous.reason
         if "oidc_token" in request:
             token = OidcToken(request.oidc_token.service_account_email, request.oidc_token.audience)
-            fixed["Authorization"] = token.authorization(request.url, now.timestamp())
+            fixed["Authorization"] = token.authorization(request.url, now.timestamp(), self._signer)
         task.dispatch_count += 1
         live.in_flight += 1
         if "first_attempt" not in task:  # Cloud Tasks keeps only the first dispatch time
@@ -375,17 +377,22 @@ def _view(task: tasks_v2.Task, view: tasks_v2.Task.View) -> tasks_v2.Task:
 
 
 def start_tasks_emulator(
-    host: str = "127.0.0.1", port: int = 0, backoff_scale: float = 1.0
+    host: str = "127.0.0.1",
+    port: int = 0,
+    backoff_scale: float = 1.0,
+    signer: crypt.Signer | None = None,
 ) -> gs.RunningEmulator:
     """Serve Cloud Tasks on host:port (0 = a free port); `.stop()` ends server and dispatcher."""
-    return gs.serve([CloudTasksService(backoff_scale=backoff_scale)], host, port)
+    return gs.serve([CloudTasksService(backoff_scale=backoff_scale, signer=signer)], host, port)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = gs.command_line("In-repo Cloud Tasks emulator (gRPC)")
     parser.add_argument("--backoff-scale", type=float, default=1.0, help="e.g. 0.01 in tests")
     args = parser.parse_args(argv)
-    emulator = start_tasks_emulator(args.host, args.port, args.backoff_scale)
+    emulator = start_tasks_emulator(
+        args.host, args.port, args.backoff_scale, gs.signer_from(args.signing_key)
+    )
     gs.run_until_signalled(emulator.address, emulator.stop)
 
 

@@ -15,6 +15,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
 import httpx
+from google.auth import crypt
 from google.protobuf import empty_pb2
 
 # rpc name -> (proto-plus request type, proto-plus response type or None for google.protobuf.Empty)
@@ -117,7 +118,17 @@ def command_line(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--signing-key", help="sign OIDC tokens with this RSA key (PEM)")
     return parser
+
+
+def signer_from(path: str | None) -> crypt.Signer | None:
+    """`--signing-key`: tokens signed as Google would (deployed-shape tests); absent: unsigned."""
+    if path is None:
+        return None
+    from emulators.google_keys import load_signer  # noqa: PLC0415 - cryptography only when asked
+
+    return load_signer(path)
 
 
 def run_until_signalled(address: str, stop: Callable[[], None]) -> None:

@@ -21,9 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
 import httpx
 from google.api_core import exceptions as gexc
+from google.auth import crypt
 from google.pubsub_v1 import SubscriberClient
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
+from emulators import grpc_server as gs
 from emulators.grpc_server import run_until_signalled
 from playbook_core.adapters.service_tokens import OidcToken
 
@@ -40,7 +42,10 @@ def relay_url(relay: str, endpoint: str) -> str:
 class PushRelay:
     """Forwards the emulator's pushes with the subscription's OIDC token (see the module doc)."""
 
-    def __init__(self, pubsub_host: str, host: str = HOST, port: int = 0) -> None:
+    def __init__(
+        self, pubsub_host: str, host: str = HOST, port: int = 0, signer: crypt.Signer | None = None
+    ) -> None:
+        self._signer = signer  # signs the OIDC tokens (deployed-shape tests); None: unsigned
         self._channel = grpc.insecure_channel(pubsub_host)  # the emulator needs no credentials
         self._subscriber = SubscriberClient(
             transport=SubscriberGrpcTransport(channel=self._channel)
@@ -101,7 +106,7 @@ class PushRelay:
         if "oidc_token" in found.push_config:
             given = found.push_config.oidc_token
             token = OidcToken(given.service_account_email, given.audience or None)
-            headers["Authorization"] = token.authorization(endpoints[0], time.time())
+            headers["Authorization"] = token.authorization(endpoints[0], time.time(), self._signer)
         try:
             answer = self._http.post(
                 endpoints[0], content=body, headers=headers, timeout=max(deadline, 10)
@@ -115,8 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="OIDC-authenticated push for the Pub/Sub emulator")
     parser.add_argument("--pubsub-host", required=True, help="the Pub/Sub emulator's host:port")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--signing-key", help="sign tokens with this RSA key (PEM); else unsigned")
     args = parser.parse_args(argv)
-    relay = PushRelay(args.pubsub_host, port=args.port).start()
+    signer = gs.signer_from(args.signing_key)
+    relay = PushRelay(args.pubsub_host, port=args.port, signer=signer).start()
     run_until_signalled(relay.url, relay.stop)
 
 

@@ -40,14 +40,13 @@ from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
 from playbook_core.adapters.pubsub import PubsubBus
 from playbook_core.adapters.scheduler import SchedulerJobs
 from playbook_core.adapters.service_tokens import (
-    GOOGLE_CERTS_URL,
     GoogleServiceTokens,
     LocalServiceTokens,
     OidcToken,
     function_audience,
     mint_unsigned,
 )
-from playbook_core.config import ConfigError, Settings, load_settings
+from playbook_core.config import GOOGLE_OIDC_CERTS_URL, ConfigError, Settings, load_settings
 from playbook_core.domain.attribution import attribution_id
 from playbook_core.domain.collections import (
     ATTRIBUTIONS,
@@ -406,7 +405,7 @@ def test_deployed_settings_choose_google_auth_and_refuse_the_emulator_flag(monke
     monkeypatch.setenv("K_SERVICE", "execute_step")
     verifier = bootstrap._service_token_verifier(load_settings())
     assert isinstance(verifier, GoogleServiceTokens)
-    assert verifier._certs_url == GOOGLE_CERTS_URL
+    assert verifier._certs_url == GOOGLE_OIDC_CERTS_URL
     monkeypatch.setenv("PLAYBOOKS_LOCAL_OIDC", "1")
     with pytest.raises(ConfigError, match="PLAYBOOKS_LOCAL_OIDC"):
         load_settings()

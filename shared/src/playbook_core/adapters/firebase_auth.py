@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from playbook_core.domain.errors import Unauthenticated
+from playbook_core.domain.errors import Unauthenticated, Unavailable
 
 ISSUER = "https://securetoken.google.com/"
 MAX_SUBJECT = 128  # Firebase uids; the Admin SDKs refuse a longer `sub`
@@ -93,22 +93,50 @@ class EmulatorTokens:
 
 
 class FirebaseTokens:
-    """Verifies signatures, audience, issuer and expiry against Google's published keys."""
+    """Verifies Firebase ID tokens as Firebase documents them.
 
-    def __init__(self, project: str) -> None:
+    RS256 signature by a key of `certs_url` (chosen by `kid`), audience and issuer of this
+    project, `exp`/`iat`, `auth_time` in the past and a non-empty `sub`. The certificates are
+    fetched once per instance per 5 minutes.
+    """
+
+    def __init__(
+        self, project: str, certs_url: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        from playbook_core.adapters.service_tokens import CachedCertsRequest  # noqa: PLC0415
+
         self.project = project
+        self._certs_url = certs_url
+        self._clock = clock
+        self._request = CachedCertsRequest(300.0, clock)
 
     def verify(self, token: str) -> dict[str, Any]:
         from google.auth import exceptions  # noqa: PLC0415 - cold-start cost only when used
-        from google.auth.transport import requests  # noqa: PLC0415
         from google.oauth2 import id_token  # noqa: PLC0415
 
         try:
-            claims = id_token.verify_firebase_token(  # type: ignore[no-untyped-call]
-                token, requests.Request(), audience=self.project
-            )
+            header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
+        except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
+            raise Unauthenticated("the token is not a JWT") from exc
+        if not isinstance(header, dict) or header.get("alg") != "RS256":
+            raise Unauthenticated("the ID token is not signed with RS256")
+        try:
+            claims = id_token.verify_token(
+                token, self._request, audience=self.project, certs_url=self._certs_url,
+                clock_skew_in_seconds=CLOCK_SKEW_S,
+            )  # fmt: skip
+        except exceptions.TransportError as exc:  # not the caller's fault: 503, retry later
+            raise Unavailable("Google's token keys are unreachable") from exc
         except (ValueError, exceptions.GoogleAuthError) as exc:
             raise Unauthenticated("the ID token could not be verified") from exc
         if not isinstance(claims, dict) or claims.get("iss") != ISSUER + self.project:
             raise Unauthenticated("the token is for another project")
+        auth_time = claims.get("auth_time")
+        if not isinstance(auth_time, int) or isinstance(auth_time, bool):
+            raise Unauthenticated("the token has no auth_time")
+        if auth_time > self._clock() + CLOCK_SKEW_S:
+            raise Unauthenticated("the token's auth_time is missing or in the future")
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT:
+            raise Unauthenticated("the token has no subject")
         return claims

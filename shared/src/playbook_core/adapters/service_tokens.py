@@ -2,7 +2,8 @@
 
 Cloud Tasks, Cloud Scheduler and Pub/Sub push attach it as `Authorization: Bearer …` (issuer
 accounts.google.com). Deployed, `GoogleServiceTokens` verifies it with google-auth against
-Google's keys. Locally, our emulators and the in-process bus and queue attach unsigned
+Google's keys (or, in the deployed-shape tests, keys the tests publish, with our emulators
+signing by them). Locally, our emulators and the in-process bus and queue attach unsigned
 (`alg: none`) tokens with the same claims (`mint_unsigned`), and `LocalServiceTokens` checks those
 claims the same way: audience, issuer, `exp`/`iat`/`nbf`, then the email. Only one of the two is
 ever built (config decides).
@@ -18,12 +19,11 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.auth import transport
+from google.auth import crypt, transport
 
 from playbook_core.domain.errors import Forbidden, Unauthenticated, Unavailable
 
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
-GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"  # google-auth's OAuth2 certs
 TOKEN_LIFETIME_S = 3600  # what Google mints: one hour
 CLOCK_SKEW_S = 10
 
@@ -38,8 +38,22 @@ class OidcToken:
     service_account_email: str
     audience: str | None = None
 
-    def authorization(self, url: str, now: float) -> str:
-        return f"Bearer {mint_unsigned(self.service_account_email, self.audience or url, now)}"
+    def authorization(self, url: str, now: float, signer: crypt.Signer | None = None) -> str:
+        """The header Google would attach; signed by `signer` (RS256) or else unsigned."""
+        audience = self.audience or url
+        if signer is None:
+            return f"Bearer {mint_unsigned(self.service_account_email, audience, now)}"
+        return f"Bearer {mint_signed(signer, self.service_account_email, audience, now)}"
+
+
+def id_token_claims(email: str, audience: str, now: float) -> dict[str, Any]:
+    """The claims Google puts in a service account's ID token."""
+    issued = int(now)
+    return {
+        "iss": "https://accounts.google.com", "aud": audience, "azp": email, "sub": email,
+        "email": email, "email_verified": True,
+        "iat": issued, "nbf": issued, "exp": issued + TOKEN_LIFETIME_S,
+    }  # fmt: skip
 
 
 def mint_unsigned(email: str, audience: str, now: float) -> str:
@@ -49,13 +63,16 @@ def mint_unsigned(email: str, audience: str, now: float) -> str:
         raw = json.dumps(data, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
-    issued = int(now)
-    claims = {
-        "iss": "https://accounts.google.com", "aud": audience, "azp": email, "sub": email,
-        "email": email, "email_verified": True,
-        "iat": issued, "nbf": issued, "exp": issued + TOKEN_LIFETIME_S,
-    }  # fmt: skip
+    claims = id_token_claims(email, audience, now)
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def mint_signed(signer: crypt.Signer, email: str, audience: str, now: float) -> str:
+    """The same token signed RS256 by a key of our own (the deployed-shape tests' emulators)."""
+    from google.auth import jwt  # noqa: PLC0415
+
+    token = jwt.encode(signer, id_token_claims(email, audience, now))  # type: ignore[no-untyped-call]
+    return bytes(token).decode()
 
 
 def function_audience(url: str, base_url: str | None) -> str | None:
@@ -122,7 +139,7 @@ class LocalServiceTokens:
         return _identity(claims, callers)
 
 
-class _CachedGet(transport.Request):
+class CachedCertsRequest(transport.Request):
     """google-auth's transport, remembering the certificates: one fetch per instance per TTL.
 
     Google rotates the signing keys with days of overlap; a fetch per call would add a round trip
@@ -163,18 +180,18 @@ class _CachedGet(transport.Request):
 class GoogleServiceTokens:
     """Google-signed ID tokens, verified by google-auth (signature, `exp`/`iat`, audience).
 
-    `certs_url` is Google's OAuth2 certificate endpoint; tests point it at their own keys.
+    `certs_url` is Google's OAuth2 certificate endpoint (config); tests point it at their own keys.
     """
 
     def __init__(
         self,
-        certs_url: str = GOOGLE_CERTS_URL,
+        certs_url: str,
         *,
         certs_ttl_s: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._certs_url = certs_url
-        self._request = _CachedGet(certs_ttl_s, clock)
+        self._request = CachedCertsRequest(certs_ttl_s, clock)
 
     def verify(self, token: str, *, audience: str, callers: Collection[str]) -> dict[str, Any]:
         from google.auth import exceptions  # noqa: PLC0415 - cold-start cost only when used

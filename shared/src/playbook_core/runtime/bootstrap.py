@@ -106,10 +106,12 @@ class App:
 
     def secrets(self) -> Secrets:
         if self.vault is None:
-            deployed = self.settings.deployed_service is not None
+            settings = self.settings
+            # Deployed, or the deployed-shape tests' Secret Manager emulator.
+            emulated = settings.secret_manager_emulator_host
             self.vault = (
-                SecretManagerSecrets(self.settings.project)
-                if deployed
+                SecretManagerSecrets(settings.project, emulator_host=emulated)
+                if settings.deployed_service is not None or emulated
                 else StoreSecrets(self.store)
             )
         return self.vault
@@ -407,14 +409,14 @@ def _token_verifier(settings: Settings) -> TokenVerifier:
     """Unsigned emulator tokens only when the auth emulator is configured (never when deployed)."""
     if settings.firebase_auth_emulator_host:
         return EmulatorTokens(settings.project)
-    return FirebaseTokens(settings.project)
+    return FirebaseTokens(settings.project, settings.firebase_certs_url)
 
 
 def _service_token_verifier(settings: Settings) -> ServiceTokenVerifier:
     """Unsigned local tokens only under PLAYBOOKS_LOCAL_OIDC (config refuses it when deployed)."""
     if settings.local_oidc:
         return LocalServiceTokens()
-    return GoogleServiceTokens()
+    return GoogleServiceTokens(settings.google_oidc_certs_url)
 
 
 def _queue_config(manifest: Manifest, name: str) -> QueueConfig:
