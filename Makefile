@@ -12,7 +12,7 @@ EMULATOR_FLAG := $(shell $(PYTHON) -c "import glob,os,shutil;r=os.environ.get('P
 COVERAGE_FLOOR := 92
 COVERAGE = --cov --cov-config=shared/pyproject.toml --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
-.PHONY: dev up down test firebase-tools lint typecheck fmt bench requirements openapi clean
+.PHONY: dev up down test firebase-tools lint typecheck fmt bench requirements openapi package clean
 
 $(STAMP): shared/pyproject.toml shared/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck firebase-tools
 	@if [ -z "$(EMULATOR_FLAG)" ]; then echo "!!! EMULATOR TIER SKIPPED: java or the Firestore/Pub/Sub emulator files are missing on this machine"; fi
-	$(BIN)/pytest -c tests/pytest.ini tests/unit tests/contract tests/integration tests/e2e $(EMULATOR_FLAG) $(COVERAGE)
+	$(BIN)/pytest -c tests/pytest.ini tests/unit tests/contract tests/integration tests/e2e tests/deployed $(EMULATOR_FLAG) $(COVERAGE)
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -c shared/constraints.txt -e 'shared[dev,bench]'
@@ -53,6 +53,10 @@ bench: $(STAMP)
 
 requirements: $(STAMP)
 	$(PY) shared/tools/pin_requirements.py > functions/requirements.txt
+
+# The deploy artifact: build/functions and build/functions.zip (Cloud Build's stage step runs this).
+package: $(STAMP)
+	$(PY) shared/tools/package.py
 
 openapi: $(STAMP)
 	$(PY) -m playbook_core.runtime.openapi

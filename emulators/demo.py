@@ -292,14 +292,20 @@ def shopify_headers(
 
 
 class Api:
-    """The gateway's `playbooks_api`; every answer is checked for the webhook secrets."""
+    """The gateway's `playbooks_api`; every answer is checked for the webhook secrets.
 
-    def __init__(self, stack: Mapping[str, Any], spec: DemoSpec) -> None:
+    The editor signs in with an unsigned local token, or `user_token` (the deployed-shape tests
+    pass one signed by their own key, since a deployed function accepts no other).
+    """
+
+    def __init__(
+        self, stack: Mapping[str, Any], spec: DemoSpec, user_token: str | None = None
+    ) -> None:
         editor = spec.editor
         claims = local_claims(
             stack["project"], editor.uid, editor.role, [spec.org.id], email=editor.email
         )
-        self._user = {"Authorization": f"Bearer {unsigned_token(claims)}"}
+        self._user = {"Authorization": f"Bearer {user_token or unsigned_token(claims)}"}
         self._system = {"X-Cron-Secret": cron_secret()}
         self._secrets = spec.secrets
         self._http = httpx.Client(
@@ -447,13 +453,16 @@ def _say(line: str, lines: list[str] | None = None) -> None:
 
 
 def seed(
-    stack: dict[str, Any], state_dir: Path = DEFAULT_STATE_DIR, spec: DemoSpec | None = None
+    stack: dict[str, Any],
+    state_dir: Path = DEFAULT_STATE_DIR,
+    spec: DemoSpec | None = None,
+    user_token: str | None = None,
 ) -> str:
     """Seed the demo org into a running stack; returns its id. Idempotent."""
     spec = spec or load_spec()
     org = spec.org
     _say(f"seeding the demo org {org.id} ({org.name}) through {stack['gateway']}")
-    with Api(stack, spec) as api:
+    with Api(stack, spec, user_token) as api:
         result = api.call("POST", "/admin/seed-playbooks", system=True).json()
         if result["failed"]:
             raise DemoError(f"template seeding failed: {result['failed']}")

@@ -114,7 +114,14 @@ class Manifest(_Strict):
         return Delivery(dead_letter=None, max_delivery_attempts=source.max_delivery_attempts)
 
 
-DEFAULT_PATH = Path(__file__).resolve().parents[4] / "functions" / "manifest.yaml"
+def _manifest_path() -> Path:
+    here = Path(__file__).resolve()
+    # The deploy artifact (`make package`) keeps it beside main.py; the repo in functions/.
+    staged = here.parents[2] / "manifest.yaml"
+    return staged if staged.is_file() else here.parents[4] / "functions" / "manifest.yaml"
+
+
+DEFAULT_PATH = _manifest_path()
 
 
 def load_manifest(path: Path = DEFAULT_PATH) -> Manifest:

@@ -1,0 +1,99 @@
+"""One URL per deployed function, each served by its own process: `<base>/<name>/…` → its server.
+
+Cloud Functions gives every function its own URL (`https://<region>-<project>.cloudfunctions.net/
+<name>`) and its own instances. The deployed-shape tests run each function from the deploy
+artifact in its own functions-framework process; this proxy plays the shared host name, so task,
+push and link URLs have production's shape. It forwards the request unchanged (method, path after
+the name, query, headers, body) and answers with the function's own answer. The Firestore
+emulator's trigger hook (`/functions/projects/…/triggers/<project>:<name>`) reaches a function's
+root, as Eventarc would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import httpx
+from werkzeug.serving import make_server
+
+from emulators.gateway import TRIGGER_ROUTE
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+HOST = "127.0.0.1"
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
+     "content-length", "proxy-authorization", "proxy-connection"}
+)  # fmt: skip
+_TIMEOUT_S = 600.0  # a function's own deadline ends a call, not the proxy
+
+
+class FunctionRouter:
+    """WSGI: the first path segment names the function; `ports` says where each one listens."""
+
+    def __init__(self, ports: Mapping[str, int]) -> None:
+        self._ports = dict(ports)
+        self._http = httpx.Client(timeout=_TIMEOUT_S, trust_env=False)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        trigger = TRIGGER_ROUTE.match(path)
+        if trigger:
+            name, rest = trigger["name"], "/"
+        else:
+            name, _, tail = path.lstrip("/").partition("/")
+            rest = f"/{tail}"
+        port = self._ports.get(name)
+        if port is None:
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return [b""]
+        query = environ.get("QUERY_STRING")
+        url = f"http://{HOST}:{port}{rest}" + (f"?{query}" if query else "")
+        headers = {
+            key[5:].replace("_", "-").title(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_") and key[5:].replace("_", "-").lower() not in _HOP_BY_HOP
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            answer = self._http.request(
+                environ["REQUEST_METHOD"], url, headers=headers, content=body
+            )
+        except httpx.HTTPError:
+            start_response("502 Bad Gateway", [("Content-Length", "0")])
+            return [b""]
+        # httpx has decoded the body already: its Content-Encoding no longer holds.
+        kept = [
+            (key, value)
+            for key, value in answer.headers.items()
+            if key.lower() not in _HOP_BY_HOP and key.lower() != "content-encoding"
+        ]
+        kept.append(("Content-Length", str(len(answer.content))))
+        start_response(f"{answer.status_code} {answer.reason_phrase}", kept)
+        return [answer.content]
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class RunningRouter:
+    def __init__(self, ports: Mapping[str, int], port: int = 0) -> None:
+        self._router = FunctionRouter(ports)
+        self._server = make_server(HOST, port, self._router, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self._server.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._router.close()
