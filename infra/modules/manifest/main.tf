@@ -114,8 +114,8 @@ locals {
     MAILJET_SECRET_KEY         = ["execute_step"]
     BLACKLEAF_API_KEY          = ["execute_step", "webhook_blackleaf"] # STOP confirmations
     AGENT_HARNESS_TOKEN        = ["execute_step", "playbooks_api"]
-    SLACK_ALERT_WEBHOOK_URL    = ["execute_step", "cron_playbooks", "on_event_dead_lettered"] # the last: ops alerts
-    CRON_SECRET                = ["playbooks_api", "cron_playbooks"]
+    SLACK_ALERT_WEBHOOK_URL    = ["execute_step", "on_event_dead_lettered"] # the last: ops alerts
+    CRON_SECRET                = ["playbooks_api"]
     UNSUBSCRIBE_KEY            = ["execute_step", "email_unsubscribe"] # signs / verifies links
   }
   function_secrets = {
