@@ -48,6 +48,7 @@ from emulators.standins import (
 )
 from playbook_core.runtime.manifest import load_manifest
 from tests.conftest import require_official_emulators
+from tests.unit import test_infra_config as infra_reader  # the HCL reader of infra/
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "shared" / "tools"))
@@ -99,6 +100,17 @@ class DeployedStack:
 
     def log(self, function: str) -> str:
         return (self.logs / f"{function}.log").read_text(errors="replace")
+
+
+def terraform_environment(given: Any, apply_time: dict[str, str]) -> dict[str, str]:
+    """Exactly the variables and secrets infra/ gives the function: its literal values as they
+    are, its apply-time values (and every secret) from `apply_time`, which must know them all."""
+    env = {
+        name: apply_time[name] if value is infra_reader.UNKNOWN else str(value)
+        for name, value in given.env.items()
+    }
+    env.update({name: apply_time[name] for name in given.secrets})
+    return env
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -170,34 +182,48 @@ def deployed(
         cleanup.append(relay.stop)
         standins = start_standins()
         cleanup.extend(handle.stop for handle in standins.values())
-        environment = {
+        # What only the cloud knows at apply time (Terraform's unknowns), played locally.
+        apply_time = {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "PLAYBOOKS_FUNCTIONS_BASE_URL": router.url,
+            "PLAYBOOKS_PUBLIC_BASE_URL": router.url,
+            "PLAYBOOKS_REGION": REGION,
+            "PLAYBOOKS_TASKS_INVOKER": wiring.invoker("cloud_tasks"),
+            "PLAYBOOKS_SCHEDULER_INVOKER": wiring.invoker("cloud_scheduler"),
+            "PLAYBOOKS_PUSH_INVOKER": wiring.invoker("pubsub_push"),
+            "MAILJET_API_BASE": standins["mailjet"].url,
+            "MAILJET_FROM_EMAIL": "playbooks@bakedbot.ai",
+            "MAILJET_FROM_NAME": "BakedBot AI",
+            "BLACKLEAF_API_BASE": standins["blackleaf"].url,
+            "AGENT_HARNESS_URL": standins["agents"].url,
+            # Secret Manager mounts, as Cloud Functions sets them in the environment.
+            "MAILJET_API_KEY": MAILJET_TEST_KEY,
+            "MAILJET_SECRET_KEY": MAILJET_TEST_SECRET,
+            "BLACKLEAF_API_KEY": BLACKLEAF_TEST_KEY,
+            "AGENT_HARNESS_TOKEN": HARNESS_TEST_TOKEN,
+            "SLACK_ALERT_WEBHOOK_URL": f"{standins['slack'].url}{stack.ALERT_WEBHOOK_PATH}",
+            "CRON_SECRET": stack.cron_secret(),
+            "UNSUBSCRIBE_KEY": stack.unsubscribe_key(),
+            "SHOPIFY_WEBHOOK_SECRET": "deployed-shape-shopify-fallback",
+            "WOOCOMMERCE_WEBHOOK_SECRET": "deployed-shape-woocommerce-fallback",
+        }
+        # Where this machine differs from the cloud: the emulators and the local keys.
+        local_only = {
             "PATH": f"{runtime_venv / 'bin'}:/usr/bin:/bin",
             "HOME": str(tmp_path_factory.mktemp("home")),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
             # Stopped with the test run if it is killed, reaped by the next if left behind.
             processes.RUN_OWNER: os.environ.get(processes.RUN_OWNER, ""),
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
             "FIRESTORE_EMULATOR_HOST": firestore.host,
             "PUBSUB_EMULATOR_HOST": pubsub.host,
             "CLOUD_TASKS_EMULATOR_HOST": tasks.address,
             "CLOUD_SCHEDULER_EMULATOR_HOST": scheduler.address,
             "SECRET_MANAGER_EMULATOR_HOST": secrets.address,
-            "PLAYBOOKS_FUNCTIONS_BASE_URL": router.url,
-            "PLAYBOOKS_REGION": REGION,
             "PLAYBOOKS_GOOGLE_OIDC_CERTS_URL": certs.oidc_certs_url,
             "PLAYBOOKS_FIREBASE_CERTS_URL": certs.firebase_certs_url,
-            "MAILJET_API_BASE": standins["mailjet"].url,
-            "MAILJET_API_KEY": MAILJET_TEST_KEY,
-            "MAILJET_SECRET_KEY": MAILJET_TEST_SECRET,
-            "BLACKLEAF_API_BASE": standins["blackleaf"].url,
-            "BLACKLEAF_API_KEY": BLACKLEAF_TEST_KEY,
-            "AGENT_HARNESS_URL": standins["agents"].url,
-            "AGENT_HARNESS_TOKEN": HARNESS_TEST_TOKEN,
-            "SLACK_ALERT_WEBHOOK_URL": f"{standins['slack'].url}{stack.ALERT_WEBHOOK_PATH}",
-            "CRON_SECRET": stack.cron_secret(),
-            "UNSUBSCRIBE_KEY": stack.unsubscribe_key(),
         }
+        terraform = infra_reader.deployed(infra_reader.INFRA, configured=True)
         started = DeployedStack(
             router=router.url, project=PROJECT, firestore=firestore.host,
             mailjet=standins["mailjet"].url, secret_manager=secrets.address, signer=signer,
@@ -212,7 +238,8 @@ def deployed(
                 "--host", "127.0.0.1", "--port", str(ports[function.name]),
             ]  # fmt: skip
             env = {
-                **environment,
+                **terraform_environment(terraform[function.name], apply_time),
+                **local_only,
                 "K_SERVICE": function.name,
                 "K_REVISION": f"{function.name}-00001-dep",
                 "PORT": str(ports[function.name]),

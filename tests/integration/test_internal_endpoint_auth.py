@@ -16,16 +16,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime
 from pathlib import Path
 
 import functions_framework
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from google.auth import crypt
 from google.auth import jwt as google_jwt
 from werkzeug.serving import make_server
@@ -34,6 +29,7 @@ from emulators import pubsub_push
 from emulators.cloud_scheduler import start_scheduler_emulator
 from emulators.cloud_tasks import start_tasks_emulator
 from emulators.gateway import create_gateway
+from emulators.google_keys import CertsServer, load_signer, write_key
 from playbook_core.adapters.cloud_tasks import CloudTasksQueue
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
@@ -63,6 +59,7 @@ from playbook_core.runtime import bootstrap
 from playbook_core.service.authoring import playbooks
 from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.testing import FrozenClock, RecordingServer, eventually
+from tests.conftest import assert_serves_until_sigterm
 
 MAIN = str(Path(__file__).parents[2] / "functions" / "main.py")
 ORG = "org_a"
@@ -343,56 +340,33 @@ def test_the_token_is_checked_before_the_body_is_read(app):
 
 
 class Certs:
-    """An RSA key and a certificate endpoint shaped like Google's `{kid: x509 PEM}`."""
+    """Google-style certificates (`emulators.google_keys`) for a key of this module's own."""
 
-    def __init__(self):
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-google")])
-        today = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(today - timedelta(days=1)).not_valid_after(today + timedelta(days=1))
-            .sign(self.key, hashes.SHA256())
-        )  # fmt: skip
-        self.body = json.dumps({"kid-1": cert.public_bytes(serialization.Encoding.PEM).decode()})
-        self.fetches = 0
-        owner = self
+    def __init__(self, folder):
+        key = self.key_file = write_key(folder / "google.pem")
+        self.signer = load_signer(key)
+        self._server = CertsServer(key.read_bytes()).start()
+        self.url = self._server.oidc_certs_url
+        self.other_key = write_key(folder / "other.pem")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                owner.fetches += 1
-                data = owner.body.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    @property
+    def fetches(self):
+        return self._server.fetches
 
-            def log_message(self, *args):
-                """Quiet."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/oauth2/v1/certs"
-
-    def sign(self, claims, key=None):
-        pem = (key or self.key).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        signer = crypt.RSASigner.from_string(pem, key_id="kid-1")
+    def sign(self, claims, key_file=None):
+        """Signed by our key, or by another key claiming our key's id (`key_file`)."""
+        signer = self.signer
+        if key_file is not None:
+            signer = crypt.RSASigner.from_string(key_file.read_bytes(), key_id=self.signer.key_id)
         return google_jwt.encode(signer, claims).decode()
 
     def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 @pytest.fixture(scope="module")
-def certs():
-    served = Certs()
+def certs(tmp_path_factory):
+    served = Certs(tmp_path_factory.mktemp("keys"))
     yield served
     served.stop()
 
@@ -453,7 +427,7 @@ def test_google_auth_accepts_a_signed_token_of_the_caller_and_caches_the_keys(ce
     ("token", "refused"),
     [
         (lambda _certs: mint_unsigned(CALLER, AUDIENCE, time.time()), Unauthenticated),
-        (lambda c: c.sign(google_claims(), rsa.generate_private_key(65537, 2048)), Unauthenticated),
+        (lambda c: c.sign(google_claims(), c.other_key), Unauthenticated),
         (lambda c: c.sign(google_claims(aud=AUDIENCE + "x")), Unauthenticated),
         (lambda c: c.sign(google_claims(iss="https://evil.example")), Unauthenticated),
         (lambda c: c.sign(google_claims(iat=now(-7200), exp=now(-3600))), Unauthenticated),
@@ -684,3 +658,22 @@ def test_a_refused_push_is_not_acked_and_the_relay_passes_the_status_back(emulat
         bus.close()
         relay.stop()
         recorder.stop()
+
+
+def test_the_tasks_emulator_started_with_a_signing_key_attaches_tokens_google_auth_accepts(
+    certs, recorder, tmp_path
+):
+    key = tmp_path / "google.pem"
+    key.write_bytes(certs.key_file.read_bytes())
+
+    def use(address):
+        queue = CloudTasksQueue(PROJECT, REGION, address, CALLER, audience_base=recorder.url)
+        queue.ensure_queue(QueueConfig("signed", max_attempts=1))
+        queue.enqueue(TaskRequest("signed", "t1", f"{recorder.url}/execute_step/", {"a": 1}))
+        (request,) = eventually(lambda: recorder.requests)
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        audience = f"{recorder.url}/execute_step"
+        claims = GoogleServiceTokens(certs.url).verify(token, audience=audience, callers={CALLER})
+        assert claims["email"] == CALLER
+
+    assert_serves_until_sigterm("emulators.cloud_tasks", "--signing-key", str(key), use=use)
