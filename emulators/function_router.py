@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Request
 
 from emulators.gateway import TRIGGER_ROUTE
 
@@ -39,7 +40,10 @@ class FunctionRouter:
         self._http = httpx.Client(timeout=_TIMEOUT_S, trust_env=False)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
+        # The path as it came on the wire (werkzeug's RAW_URI): %2F, %3F and non-ASCII stay as
+        # the client encoded them, so the function parses exactly what it would be sent.
+        raw = str(environ.get("RAW_URI") or environ.get("PATH_INFO") or "/")
+        path, mark, query = raw.partition("?")
         trigger = TRIGGER_ROUTE.match(path)
         if trigger:
             name, rest = trigger["name"], "/"
@@ -50,17 +54,15 @@ class FunctionRouter:
         if port is None:
             start_response("404 Not Found", [("Content-Length", "0")])
             return [b""]
-        query = environ.get("QUERY_STRING")
-        url = f"http://{HOST}:{port}{rest}" + (f"?{query}" if query else "")
-        headers = {
-            key[5:].replace("_", "-").title(): str(value)
-            for key, value in environ.items()
-            if key.startswith("HTTP_") and key[5:].replace("_", "-").lower() not in _HOP_BY_HOP
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        url = httpx.URL(f"http://{HOST}:{port}").copy_with(
+            raw_path=(rest + mark + query).encode("latin-1")
+        )
+        request = Request(environ)
+        headers = [
+            (key, value) for key, value in request.headers.items()
+            if key.lower() not in _HOP_BY_HOP
+        ]  # fmt: skip
+        body = request.get_data(cache=False)  # also a chunked body, which has no Content-Length
         try:
             answer = self._http.request(
                 environ["REQUEST_METHOD"], url, headers=headers, content=body
@@ -68,10 +70,11 @@ class FunctionRouter:
         except httpx.HTTPError:
             start_response("502 Bad Gateway", [("Content-Length", "0")])
             return [b""]
-        # httpx has decoded the body already: its Content-Encoding no longer holds.
+        # httpx has decoded the body already: its Content-Encoding no longer holds. Repeated
+        # headers (Set-Cookie) stay separate.
         kept = [
             (key, value)
-            for key, value in answer.headers.items()
+            for key, value in answer.headers.multi_items()
             if key.lower() not in _HOP_BY_HOP and key.lower() != "content-encoding"
         ]
         kept.append(("Content-Length", str(len(answer.content))))

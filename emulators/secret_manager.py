@@ -94,6 +94,10 @@ class SecretManagerService:
         replication = SM.Replication.pb(request.secret.replication)
         if replication.WhichOneof("replication") is None:
             gs.abort(context, _Code.INVALID_ARGUMENT, "secret.replication is required")
+        given = SM.Secret.pb(request.secret)
+        unemulated = [f for f in _UNEMULATED if given.HasField(f)] + _unemulated_maps(given)
+        if unemulated:  # kept but never acted on would hide a rotation or expiry that never comes
+            gs.abort(context, _Code.UNIMPLEMENTED, f"not emulated: {', '.join(unemulated)}")
         secret = SM.Secret(request.secret)
         secret.name = f"{request.parent}/secrets/{request.secret_id}"
         secret.create_time = self._clock()
@@ -261,6 +265,25 @@ def _check_etag(given: str, current: str, context: grpc.ServicerContext) -> None
     """An etag, when sent, must be the current one (FAILED_PRECONDITION, Secret Manager's code)."""
     if given and given != current:
         gs.abort(context, _Code.FAILED_PRECONDITION, f"etag {given} is not the current one")
+
+
+_UNEMULATED = (
+    "rotation",
+    "ttl",
+    "expire_time",
+    "version_destroy_ttl",
+    "customer_managed_encryption",
+)
+
+
+def _unemulated_maps(secret: object) -> list[str]:
+    """Repeated and map fields set on a Secret that the emulator would not act on."""
+    found = []
+    if getattr(secret, "topics", None):
+        found.append("topics")
+    if getattr(secret, "version_aliases", None):
+        found.append("version_aliases")
+    return found
 
 
 def _refuse_filter(expression: str, context: grpc.ServicerContext) -> None:

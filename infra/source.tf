@@ -1,6 +1,7 @@
-# The packaged source: one zip of build/functions (functions/main.py + functions/requirements.txt +
-# a copy of shared/src/playbook_core), uploaded under its content hash so a changed zip redeploys
-# every function and an unchanged one redeploys nothing.
+# The packaged source: one zip of build/functions (`make package`: functions/main.py,
+# functions/requirements.txt, functions/manifest.yaml and a copy of shared/src/playbook_core),
+# uploaded under its content hash so a changed zip redeploys every function and an unchanged one
+# redeploys nothing.
 resource "google_storage_bucket" "source" {
   project                     = var.project_id
   name                        = coalesce(var.source_bucket, "${var.project_id}-playbooks-source")

@@ -10,20 +10,20 @@ relay, the provider stand-ins, and `emulators.google_keys` playing Google's toke
 emulators sign their OIDC tokens with its key and the tests sign Firebase ID tokens with it, so
 the production verification code runs as it does in the cloud.
 
-The virtualenv is kept in `.local/deployed-venv/<hash of requirements.txt>`: a fresh clone builds
-it once (about a minute), later runs reuse it.
+The virtualenv is kept in `.local/deployed-venv/<hash of requirements.txt and interpreter>`: a
+fresh clone builds it once (about 20 s), later runs reuse it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,17 +65,20 @@ def _venv(requirements: Path) -> Path:
     Built in place (a venv's scripts name their own path); `.complete` marks a finished one, so
     an interrupted build is started over.
     """
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
-    venv = ROOT / ".local" / "deployed-venv" / digest
-    if (venv / ".complete").exists():
-        return venv
-    shutil.rmtree(venv, ignore_errors=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)  # noqa: S603
-    subprocess.run([*pip, "--requirement", str(requirements)], check=True)  # noqa: S603
-    (venv / ".complete").touch()
+    interpreter = f"{sys.version}|{getattr(sys, '_base_executable', sys.executable)}"
+    digest = hashlib.sha256(requirements.read_bytes() + interpreter.encode()).hexdigest()[:16]
+    home = ROOT / ".local" / "deployed-venv"
+    home.mkdir(parents=True, exist_ok=True)
+    venv = home / digest
+    with (home / f"{digest}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second run waits for the first one's build
+        if (venv / ".complete").exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "--requirement", str(requirements)], check=True)  # noqa: S603
+        (venv / ".complete").touch()
     return venv
 
 
@@ -87,6 +90,7 @@ class DeployedStack:
     mailjet: str
     secret_manager: str
     signer: Any
+    key_file: Path
     artifact: Path
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -226,7 +230,7 @@ def deployed(
         terraform = infra_reader.deployed(infra_reader.INFRA, configured=True)
         started = DeployedStack(
             router=router.url, project=PROJECT, firestore=firestore.host,
-            mailjet=standins["mailjet"].url, secret_manager=secrets.address, signer=signer,
+            mailjet=standins["mailjet"].url, secret_manager=secrets.address, signer=signer, key_file=key,
             artifact=artifact, logs=logs,
         )  # fmt: skip
         parts = []
@@ -240,8 +244,9 @@ def deployed(
             env = {
                 **terraform_environment(terraform[function.name], apply_time),
                 **local_only,
-                "K_SERVICE": function.name,
-                "K_REVISION": f"{function.name}-00001-dep",
+                # Cloud Run names a gen2 function's service with dashes.
+                "K_SERVICE": function.name.replace("_", "-"),
+                "K_REVISION": f"{function.name.replace('_', '-')}-00001-dep",
                 "PORT": str(ports[function.name]),
             }
             process, log = processes.launch(function.name, command, logs, env, artifact)
@@ -260,17 +265,3 @@ def deployed(
         for stop in reversed(cleanup):
             with contextlib.suppress(Exception):  # one failed stop must not leave the rest running
                 stop()
-
-
-@pytest.fixture(scope="session")
-def wait() -> Any:
-    def until(check: Any, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = check()
-            if found:
-                return found
-            time.sleep(0.2)
-        return check()
-
-    return until

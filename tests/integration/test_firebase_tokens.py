@@ -17,7 +17,7 @@ from emulators.google_keys import (
     write_key,
 )
 from playbook_core.adapters.firebase_auth import FirebaseTokens, unsigned_token
-from playbook_core.config import Settings
+from playbook_core.config import ConfigError, Settings
 from playbook_core.domain.errors import Unauthenticated, Unavailable
 from playbook_core.runtime import bootstrap
 
@@ -30,7 +30,7 @@ def keys(tmp_path_factory):
     key = write_key(folder / "google.pem")
     other = write_key(folder / "other.pem")
     server = CertsServer(key.read_bytes()).start()
-    yield {"server": server, "signer": load_signer(key), "other": other}
+    yield {"server": server, "signer": load_signer(key), "other": other, "key": key}
     server.stop()
 
 
@@ -59,7 +59,13 @@ def other_key_own_kid(keys):
     return crypt.RSASigner.from_string(pem, key_id=key_id(pem))
 
 
+def published_key_without_kid(keys):
+    # The published key itself, but a header naming no key: google-auth would try them all.
+    return crypt.RSASigner.from_string(keys["key"].read_bytes(), key_id=None)
+
+
 REFUSED = {
+    "no kid": lambda k: firebase_token(published_key_without_kid(k), PROJECT, "u"),
     "wrong signature": lambda k: firebase_token(other_key_same_kid(k), PROJECT, "u"),
     "unknown kid": lambda k: firebase_token(other_key_own_kid(k), PROJECT, "u"),
     "issuer": lambda k: firebase_token(
@@ -107,3 +113,27 @@ def test_deployed_settings_verify_against_the_configured_certificates(keys, monk
     verifier = bootstrap._token_verifier(Settings())
     assert isinstance(verifier, FirebaseTokens)
     assert verifier.verify(firebase_token(keys["signer"], PROJECT, "u"))["sub"] == "u"
+
+
+@pytest.mark.parametrize(
+    ("url", "deployed", "refused"),
+    [
+        ("http://evil.example/certs", False, True),
+        ("http://127.0.0.1@evil.example/certs", False, True),
+        ("file:///etc/certs.json", False, True),
+        ("https://keys.example/certs", False, False),
+        ("https://keys.example/certs", True, True),
+        ("http://127.0.0.1:9/certs", True, False),
+    ],
+)
+def test_the_certificate_urls_are_https_or_loopback_and_googles_when_deployed(
+    monkeypatch, url, deployed, refused
+):
+    monkeypatch.setenv("PLAYBOOKS_FIREBASE_CERTS_URL", url)
+    if deployed:
+        monkeypatch.setenv("K_SERVICE", "playbooks-api")
+    if refused:
+        with pytest.raises(ConfigError, match="PLAYBOOKS_FIREBASE_CERTS_URL"):
+            Settings()
+    else:
+        assert Settings().firebase_certs_url == url

@@ -353,11 +353,12 @@ class Certs:
     def fetches(self):
         return self._server.fetches
 
-    def sign(self, claims, key_file=None):
-        """Signed by our key, or by another key claiming our key's id (`key_file`)."""
+    def sign(self, claims, key_file=None, kid="ours"):
+        """Signed by our key, or by another key (`key_file`) under our key's id or `kid`."""
         signer = self.signer
         if key_file is not None:
-            signer = crypt.RSASigner.from_string(key_file.read_bytes(), key_id=self.signer.key_id)
+            named = self.signer.key_id if kid == "ours" else kid
+            signer = crypt.RSASigner.from_string(key_file.read_bytes(), key_id=named)
         return google_jwt.encode(signer, claims).decode()
 
     def stop(self):
@@ -427,6 +428,7 @@ def test_google_auth_accepts_a_signed_token_of_the_caller_and_caches_the_keys(ce
     ("token", "refused"),
     [
         (lambda _certs: mint_unsigned(CALLER, AUDIENCE, time.time()), Unauthenticated),
+        (lambda c: c.sign(google_claims(), c.key_file, kid=None), Unauthenticated),
         (lambda c: c.sign(google_claims(), c.other_key), Unauthenticated),
         (lambda c: c.sign(google_claims(aud=AUDIENCE + "x")), Unauthenticated),
         (lambda c: c.sign(google_claims(iss="https://evil.example")), Unauthenticated),
@@ -436,7 +438,7 @@ def test_google_auth_accepts_a_signed_token_of_the_caller_and_caches_the_keys(ce
         (lambda _certs: "garbage", Unauthenticated),
     ],
     ids=[
-        "unsigned", "another key", "audience", "issuer", "expired", "email", "unverified",
+        "unsigned", "no kid", "another key", "audience", "issuer", "expired", "email", "unverified",
         "garbage",
     ],
 )  # fmt: skip
@@ -445,10 +447,10 @@ def test_google_auth_refuses(certs, token, refused):
         GoogleServiceTokens(certs.url).verify(token(certs), audience=AUDIENCE, callers={CALLER})
 
 
-def test_unreachable_google_keys_are_a_503_not_a_verdict_on_the_caller():
+def test_unreachable_google_keys_are_a_503_not_a_verdict_on_the_caller(certs):
     with pytest.raises(Unavailable):
         GoogleServiceTokens("http://127.0.0.1:9/certs").verify(
-            mint_unsigned(CALLER, AUDIENCE, time.time()), audience=AUDIENCE, callers={CALLER}
+            certs.sign(google_claims()), audience=AUDIENCE, callers={CALLER}
         )
 
 

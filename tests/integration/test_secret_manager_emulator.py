@@ -394,3 +394,25 @@ def test_refused_or_unknown_references_never_show_the_value(vault, fresh_vault, 
     shown = [text for f in failures for e in _chain(f) for text in (str(e), repr(e))]
     assert shown  # the check looked at something
     assert not [text for text in shown if value in text]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"rotation": {"rotation_period": {"seconds": 86400}}},
+        {"ttl": {"seconds": 3600}},
+        {"version_aliases": {"current": 1}},
+        {"topics": [{"name": "projects/demo-playbooks/topics/t"}]},
+    ],
+    ids=["rotation", "ttl", "alias", "topics"],
+)
+def test_settings_the_emulator_would_not_act_on_are_refused(client, extra):
+    secret = {"replication": {"automatic": {}}, **extra}
+    with pytest.raises(exceptions.MethodNotImplemented):
+        client.create_secret(
+            request={
+                "parent": PARENT,
+                "secret_id": f"unemulated-{uuid.uuid4().hex}",
+                "secret": secret,
+            }
+        )

@@ -45,6 +45,8 @@ LOCAL_OR_PLATFORM = {
     "SECRET_MANAGER_EMULATOR_HOST": "local emulators only",
     "PLAYBOOKS_GOOGLE_OIDC_CERTS_URL": "deployed-shape tests only (deployed: Google's keys, the default)",
     "PLAYBOOKS_FIREBASE_CERTS_URL": "deployed-shape tests only (deployed: Google's keys, the default)",
+    "SHOPIFY_ADMIN_API_BASE": "local stand-in only (deployed: each shop's own URL)",
+    "WOOCOMMERCE_API_BASE": "local stand-in only (deployed: each store's own URL)",
 }
 
 

@@ -28,11 +28,17 @@ FIREBASE_CERTS_URL = (
 )
 
 
-def _https_or_loopback(url: str) -> bool:
+# The Shopify Admin API version the catch-up pass speaks (a supported, stable release).
+SHOPIFY_ADMIN_API_VERSION = "2025-01"
+
+
+def _loopback(url: str) -> bool:
     parts = urlsplit(url)
-    return parts.scheme == "https" or (
-        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-    )
+    return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _https_or_loopback(url: str) -> bool:
+    return urlsplit(url).scheme == "https" or _loopback(url)
 
 
 # The identities that call the internal entry points with a Google-signed OIDC token, named as
@@ -104,6 +110,14 @@ class Settings(BaseSettings):
         "playbooks@bakedbot.ai", validation_alias=_env("MAILJET_FROM_EMAIL")
     )
     mailjet_from_name: str = Field("BakedBot AI", validation_alias=_env("MAILJET_FROM_NAME"))
+    # Where the catch-up pass reads orders (issue #16): unset, each shop's own
+    # `https://{shop}/admin/api/...` and each WooCommerce store's own URL; set (the local stack),
+    # one stand-in serving every shop at `{base}/{shop}/admin/api/...` and every store at
+    # `{base}/{storeHost}/wp-json/...`.
+    shopify_admin_api_base: str | None = Field(
+        None, validation_alias=_env("SHOPIFY_ADMIN_API_BASE")
+    )
+    woocommerce_api_base: str | None = Field(None, validation_alias=_env("WOOCOMMERCE_API_BASE"))
     blackleaf_api_base: str | None = Field(None, validation_alias=_env("BLACKLEAF_API_BASE"))
     blackleaf_api_key: SecretStr | None = Field(None, validation_alias=_env("BLACKLEAF_API_KEY"))
     agent_harness_url: str | None = Field(None, validation_alias=_env("AGENT_HARNESS_URL"))
@@ -126,10 +140,16 @@ class Settings(BaseSettings):
                 raise ConfigError("FIREBASE_AUTH_EMULATOR_HOST is refused in a deployed runtime")
             if self.local_oidc:
                 raise ConfigError("PLAYBOOKS_LOCAL_OIDC is refused in a deployed runtime")
-        for name in ("google_oidc_certs_url", "firebase_certs_url"):
-            if not _https_or_loopback(getattr(self, name)):
+        defaults = {"google_oidc_certs_url": GOOGLE_OIDC_CERTS_URL,
+                    "firebase_certs_url": FIREBASE_CERTS_URL}  # fmt: skip
+        for name, google in defaults.items():
+            url = getattr(self, name)
+            if not _https_or_loopback(url):
                 # Keys fetched in clear text from another host would let anyone sign our tokens.
                 raise ConfigError(f"PLAYBOOKS_{name.upper()} must be https (or http on loopback)")
+            if self.deployed_service and url != google and not _loopback(url):
+                # Deployed, only Google's keys (or the deployed-shape tests' own, on loopback).
+                raise ConfigError(f"PLAYBOOKS_{name.upper()} must be Google's when deployed")
         return self
 
     def invoker(self, caller: Caller) -> str:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from playbook_core.adapters.service_tokens import CachedCertsRequest, require_rs256_with_kid
 from playbook_core.domain.errors import Unauthenticated, Unavailable
 
 ISSUER = "https://securetoken.google.com/"
@@ -103,7 +104,6 @@ class FirebaseTokens:
     def __init__(
         self, project: str, certs_url: str, clock: Callable[[], float] = time.time
     ) -> None:
-        from playbook_core.adapters.service_tokens import CachedCertsRequest  # noqa: PLC0415
 
         self.project = project
         self._certs_url = certs_url
@@ -114,12 +114,7 @@ class FirebaseTokens:
         from google.auth import exceptions  # noqa: PLC0415 - cold-start cost only when used
         from google.oauth2 import id_token  # noqa: PLC0415
 
-        try:
-            header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
-        except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
-            raise Unauthenticated("the token is not a JWT") from exc
-        if not isinstance(header, dict) or header.get("alg") != "RS256":
-            raise Unauthenticated("the ID token is not signed with RS256")
+        require_rs256_with_kid(token)
         try:
             claims = id_token.verify_token(
                 token, self._request, audience=self.project, certs_url=self._certs_url,

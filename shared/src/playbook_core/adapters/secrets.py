@@ -139,7 +139,7 @@ class SecretManagerSecrets:
             self._cache.pop(reference, None)
         try:
             self.client().destroy_secret_version(request={"name": reference})
-        except (exceptions.NotFound, exceptions.FailedPrecondition):
-            pass  # already gone: Secret Manager refuses to destroy a destroyed version
+        except (exceptions.NotFound, exceptions.FailedPrecondition, exceptions.InvalidArgument):
+            pass  # already gone, or no version of ours at all: nothing to destroy
         except exceptions.GoogleAPIError as exc:
             raise Unavailable("Secret Manager is unavailable") from exc

@@ -12,6 +12,7 @@ ever built (config decides).
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import threading
 import time
@@ -139,6 +140,23 @@ class LocalServiceTokens:
         return _identity(claims, callers)
 
 
+def require_rs256_with_kid(token: str) -> None:
+    """Google signs ID tokens RS256 and names the key (`kid`): anything else is refused here.
+
+    Without a `kid` google-auth would try every published certificate; Google and Firebase
+    document the `kid` as required, so a token without one is not theirs.
+    """
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
+        raise Unauthenticated("the token is not a JWT") from exc
+    if not isinstance(header, dict) or header.get("alg") != "RS256":
+        raise Unauthenticated("the token is not signed with RS256")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise Unauthenticated("the token names no signing key (kid)")
+
+
 class CachedCertsRequest(transport.Request):
     """google-auth's transport, remembering the certificates: one fetch per instance per TTL.
 
@@ -197,6 +215,7 @@ class GoogleServiceTokens:
         from google.auth import exceptions  # noqa: PLC0415 - cold-start cost only when used
         from google.oauth2 import id_token  # noqa: PLC0415
 
+        require_rs256_with_kid(token)
         try:
             claims = id_token.verify_token(
                 token, self._request, audience=audience, certs_url=self._certs_url,

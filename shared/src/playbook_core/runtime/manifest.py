@@ -115,10 +115,15 @@ class Manifest(_Strict):
 
 
 def _manifest_path() -> Path:
-    here = Path(__file__).resolve()
-    # The deploy artifact (`make package`) keeps it beside main.py; the repo in functions/.
-    staged = here.parents[2] / "manifest.yaml"
-    return staged if staged.is_file() else here.parents[4] / "functions" / "manifest.yaml"
+    """Beside main.py in the deploy artifact (`make package`); in functions/ of the repo.
+
+    The repo is recognised by its layout (shared/src/playbook_core), so an artifact that lacks
+    its manifest fails with this path rather than finding a repo's around it.
+    """
+    package = Path(__file__).resolve().parents[1]
+    if package.parent.name == "src" and package.parents[1].name == "shared":
+        return package.parents[2] / "functions" / "manifest.yaml"
+    return package.parent / "manifest.yaml"
 
 
 DEFAULT_PATH = _manifest_path()
