@@ -25,7 +25,7 @@ from playbook_core.runtime.manifest import load_manifest
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = ROOT / ".local"
 ENDPOINTS = ("gateway", "firestore", "pubsub", "tasks", "scheduler", "auth")
-STANDINS = ("mailjet", "blackleaf", "agents", "slack")
+STANDINS = ("mailjet", "blackleaf", "agents", "slack", "shopifyAdmin", "woocommerceApi")
 STOP_ORDER = (  # Java first, then the Firebase CLI (Node)
     "firestore", "pubsub", "auth", "gateway", "pubsub_push", "scheduler", "tasks", "standins",
 )  # fmt: skip
@@ -126,7 +126,11 @@ def unsubscribe_key() -> str:
 def _base_env(backend: str) -> dict[str, str]:
     env = dict(os.environ)
     # A deployed-runtime marker or a stray emulator address from the shell must not leak in.
-    for name in ("K_SERVICE", "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"):
+    for name in (
+        "K_SERVICE", "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST",
+        "SECRET_MANAGER_EMULATOR_HOST", "PLAYBOOKS_GOOGLE_OIDC_CERTS_URL",
+        "PLAYBOOKS_FIREBASE_CERTS_URL",
+    ):  # fmt: skip
         env.pop(name, None)
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
@@ -168,6 +172,8 @@ def gateway_env(base: dict[str, str], state_dir: Path, endpoints: dict[str, Any]
         MAILJET_API_BASE=endpoints["mailjet"],
         BLACKLEAF_API_BASE=endpoints["blackleaf"],
         AGENT_HARNESS_URL=endpoints["agents"],
+        SHOPIFY_ADMIN_API_BASE=endpoints["shopifyAdmin"],
+        WOOCOMMERCE_API_BASE=endpoints["woocommerceApi"],
         SLACK_ALERT_WEBHOOK_URL=f"{endpoints['slack']}{ALERT_WEBHOOK_PATH}",
         CRON_SECRET=cron_secret(),
         UNSUBSCRIBE_KEY=unsubscribe_key(),
@@ -295,6 +301,7 @@ def _start(state_dir: Path, backend: str, found: official.Availability) -> dict[
         **{name: endpoints[name] for name in (*ENDPOINTS, *STANDINS)},
         "backend": backend,
         "project": official.PROJECT,
+        "cronSecret": cron_secret(),  # X-Cron-Secret for the API's system routes
         "demoOrgId": None,  # set by the seeder once the demo org is in
         "pids": {part.name: part.process.pid for part in unawaited + parts},
     }

@@ -32,7 +32,8 @@ PROJECT = "demo-playbooks"
 QUEUE = f"projects/{PROJECT}/locations/us-central1/queues/playbook-steps"
 KEYS = {
     "gateway", "firestore", "pubsub", "tasks", "scheduler", "auth", "mailjet", "blackleaf",
-    "agents", "slack", "backend", "project", "demoOrgId", "pids",
+    "agents", "slack", "shopifyAdmin", "woocommerceApi", "backend", "project", "cronSecret",
+    "demoOrgId", "pids",
 }  # fmt: skip
 EVENTS = ROOT / "tests" / "data" / "cloudevents"
 

@@ -21,6 +21,9 @@ from emulators.standins import (
     HARNESS_TEST_TOKEN,
     MAILJET_TEST_KEY,
     MAILJET_TEST_SECRET,
+    SHOPIFY_ADMIN_TEST_TOKEN,
+    WOOCOMMERCE_TEST_CONSUMER_KEY,
+    WOOCOMMERCE_TEST_CONSUMER_SECRET,
 )
 from playbook_core.domain.executions import TERMINAL
 from playbook_core.testing import eventually
@@ -160,6 +163,9 @@ def credentials(run):
         "Mailjet basic auth": basic,
         "BLACKLEAF_API_KEY": BLACKLEAF_TEST_KEY,
         "AGENT_HARNESS_TOKEN": HARNESS_TEST_TOKEN,
+        "Shopify Admin API token": SHOPIFY_ADMIN_TEST_TOKEN,
+        "WooCommerce consumer key": WOOCOMMERCE_TEST_CONSUMER_KEY,
+        "WooCommerce consumer secret": WOOCOMMERCE_TEST_CONSUMER_SECRET,
         "editor bearer token": run.api.headers["Authorization"].removeprefix("Bearer "),
     }
     for name, url in (("org Slack webhook", org_slack), ("ops alert webhook", ops_slack)):
