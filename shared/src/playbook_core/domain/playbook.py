@@ -236,6 +236,32 @@ class SendEmailParams(Model):
         return self
 
 
+def _product_text(value: object) -> object:
+    """A literal product id may be written as a number (store ids are); it is kept as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError(
+            "invalid_value", "inStock names the product the send promotes: an id or a placeholder"
+        )
+    return _trim(value)
+
+
+class SendGuard(Model):
+    """What must still hold when the send goes out (domain.md §7.4), re-checked at send time."""
+
+    in_stock: Annotated[
+        str,
+        BeforeValidator(_product_text),
+        Field(
+            min_length=1,
+            max_length=200,
+            description="The product the send promotes: its id, or a placeholder such as "
+            "{{ event.data.productId }}; out of stock at send time skips the send",
+        ),
+    ]
+
+
 class SendSmsParams(Model):
     to: Annotated[Trimmed, Field(min_length=1, max_length=320)]
     body: Annotated[str, Field(min_length=1, max_length=480)]
@@ -279,6 +305,7 @@ class EmitParams(Model):
 
 
 _DELEGATE_ONLY = ("validationThreshold", "timeoutSeconds")
+_SEND_ONLY = ("guard",)  # a notify step promotes nothing, so it has no product to guard
 
 
 class _StepBase(Model):
@@ -290,13 +317,21 @@ class _StepBase(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _delegate_only_keys(cls, data: Any) -> Any:
+    def _keys_of_other_actions(cls, data: Any) -> Any:
         if cls is not DelegateStep and isinstance(data, dict):
             for key in _DELEGATE_ONLY:
                 if key in data:
                     raise PydanticCustomError(
                         "invalid_field_for_action",
                         "'{field}' is only allowed on delegate steps",
+                        {"field": key},
+                    )
+        if cls not in (SendEmailStep, SendSmsStep) and isinstance(data, dict):
+            for key in _SEND_ONLY:
+                if key in data:
+                    raise PydanticCustomError(
+                        "invalid_field_for_action",
+                        "'{field}' is only allowed on send_email and send_sms steps",
                         {"field": key},
                     )
         return data
@@ -312,11 +347,13 @@ class DelegateStep(_StepBase):
 class SendEmailStep(_StepBase):
     action: Literal["send_email"]
     params: SendEmailParams
+    guard: SendGuard | None = None
 
 
 class SendSmsStep(_StepBase):
     action: Literal["send_sms"]
     params: SendSmsParams
+    guard: SendGuard | None = None
 
 
 class NotifyStep(_StepBase):

@@ -167,6 +167,9 @@ def _step_issues(definition: PlaybookDefinition) -> Iterator[Found]:
         yield from _template_issues(params, f"{here}.params", earlier)
         if isinstance(step, (SendEmailStep, SendSmsStep)):
             yield from _recipient_issues(step, f"{here}.params")
+            if step.guard is not None:  # rendered at send time like the params, so checked alike
+                guard = step.guard.model_dump(mode="json")
+                yield from _template_issues(guard, f"{here}.guard", earlier)
         elif isinstance(step, NotifyStep) and step.params.to is not None:
             to = step.params.to
             if step.params.channel != "slack" and not (_ROLE.match(to) or provably_internal(to)):

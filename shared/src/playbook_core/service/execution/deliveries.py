@@ -1,7 +1,7 @@
 """Send pipeline pieces (domain.md §7.7–7.9): rendering, delivery docs, the atomic claim.
 
-Order of a send: render → recipient → consent → dedup/cap peek → approval gate → claim → one
-idempotent provider call; every outcome lands on a delivery document.
+Order of a send: render → recipient → consent → dedup/cap peek → the guarded product's stock →
+approval gate → claim → one idempotent provider call; every outcome lands on a delivery document.
 """
 
 from __future__ import annotations

@@ -43,6 +43,11 @@ from playbook_core.service.execution.deliveries import (
     render_message,
     settle_skip,
 )
+from playbook_core.service.execution.product_stock import (
+    ProductCheck,
+    check_product,
+    guarded_product,
+)
 from playbook_core.service.execution.provider_alerts import Alerter
 from playbook_core.service.execution.send_claims import claim, release_claim
 from playbook_core.service.records import read_delivery
@@ -118,6 +123,7 @@ def run_send(
 
     try:
         message = render(ctx)
+        product = guarded_product(step, ctx)
     except Unsendable as refused:
         return StepOutcome("failed", error_code=refused.code, error_message=str(refused))
     source = _written_by_agent(step, ctx.definition)
@@ -126,7 +132,7 @@ def run_send(
         rewrite = Rewrite(source, remediate, rewrites(source), render)
     return deliver(
         message, ctx, store=store, senders=senders, policy=policy,
-        attempts_allowed=attempts_allowed, rewrite=rewrite,
+        attempts_allowed=attempts_allowed, rewrite=rewrite, product=product,
     )  # fmt: skip
 
 
@@ -152,7 +158,9 @@ def deliver(
     policy: SendPolicy,
     attempts_allowed: int,
     rewrite: Rewrite | None = None,
+    product: str | None = None,
 ) -> StepOutcome:
+    """`product`: the id a send's guard names; its stock is read on every pass (domain.md §7.4)."""
     document = delivery_document(
         ctx=ctx, message=message, key=idempotent_key(ctx, message), status="sending", now=ctx.now
     )
@@ -177,7 +185,14 @@ def deliver(
         if isinstance(guarded, StepOutcome):
             return guarded
         ctx, message, document, checked = guarded
-    gated = _gate(message, ctx, document, contact, checked, store=store, policy=policy)
+    stocked = None
+    if product is not None:
+        # Read now, after any rewrite, on every attempt: an approved or deferred send looks again.
+        stocked = check_product(store, org_id=ctx.execution["orgId"], product_id=product)
+        document = {**document, "product": stocked.stored()}
+    gated = _gate(
+        message, ctx, document, contact, checked, stocked=stocked, store=store, policy=policy
+    )
     if gated is not None:
         return gated
     outcome = claim(
@@ -395,7 +410,9 @@ def _consented(
     return consent_allows(message.channel, flags, transactional=message.transactional)
 
 
-def _would(peek: Claim, result: CheckResult, *, needs_approval: bool) -> dict[str, Any]:
+def _would(
+    peek: Claim, result: CheckResult, stocked: ProductCheck | None, *, needs_approval: bool
+) -> dict[str, Any]:
     """A dry run's trace of one send: what would happen, and why."""
     decision = "would_pause_for_approval" if needs_approval else "would_send"
     if peek.outcome != "send":
@@ -405,13 +422,20 @@ def _would(peek: Claim, result: CheckResult, *, needs_approval: bool) -> dict[st
     reason: str | None = None if peek.outcome == "send" else peek.outcome
     if result.verdict == "block":
         reason = _blocked_reason(result)
+    if reason is None and stocked is not None and stocked.unavailable:
+        decision, reason = "would_skip", "product_unavailable"  # before approval and deferral
     return {
         "decision": decision,
         "reason": reason,
         "compliance": stored(result),
         "dedup": {"wouldDedup": peek.outcome == "deduped", "lastSentAt": peek.last_sent_at},
         "cap": {"wouldCap": peek.outcome == "frequency_capped", "count": peek.recent_count},
+        **_product_trace(stocked),
     }
+
+
+def _product_trace(stocked: ProductCheck | None) -> dict[str, Any]:
+    return {"product": stocked.stored()} if stocked is not None else {}
 
 
 def _blocked_reason(result: CheckResult) -> SkipReason:
@@ -430,17 +454,17 @@ def _gate(
     contact: Mapping[str, Any] | None,
     checked: Checked | None,
     *,
+    stocked: ProductCheck | None,
     store: DocumentStore,
     policy: SendPolicy,
 ) -> StepOutcome | None:
-    """Staleness, consent, compliance, the dedup/cap peek, approval, deferral and dry run.
+    """Staleness, consent, compliance, dedup/cap peek, stock, approval, deferral and dry run.
 
-    None: go ahead and claim.
+    In that order: the first skip is the one recorded. None: go ahead and claim.
     """
+    sold_out = stocked is not None and stocked.unavailable
     if not message.customer_facing or checked is None:
-        return (
-            _dry_run(store, document, message, {"decision": "would_send"}) if ctx.dry_run else None
-        )
+        return _gate_internal(message, ctx, document, stocked, store=store)
     execution = ctx.execution
     result = checked.guarded.result
     refused = _refusal(message, ctx, checked)
@@ -457,9 +481,12 @@ def _gate(
     )
     needs_approval = bool(execution.get("requiresApproval")) and not execution.get("approvedAt")
     if ctx.dry_run and refused is None:
-        trace = _would(peek, result, needs_approval=needs_approval)
+        trace = _would(peek, result, stocked, needs_approval=needs_approval)
         return _dry_run(store, document, message, trace)
     skip = refused or (None if peek.outcome == "send" else peek.outcome)
+    if skip is None and sold_out:
+        # No approval is asked and no deferral waits for a product that is not there.
+        skip = "product_unavailable"
     if skip is not None:
         return settle_skip(store, document, skip)
     if needs_approval:
@@ -472,6 +499,24 @@ def _gate(
             "deferred", deferred_until=result.defer_until, extra={"compliance": stored(result)}
         )
     return None
+
+
+def _gate_internal(
+    message: Message,
+    ctx: ActionContext,
+    document: DeliveryRecord,
+    stocked: ProductCheck | None,
+    *,
+    store: DocumentStore,
+) -> StepOutcome | None:
+    """An internal send: only the dry run and the product guard, the author's own rule."""
+    sold_out = stocked is not None and stocked.unavailable
+    if ctx.dry_run:
+        trace: dict[str, Any] = {"decision": "would_send", **_product_trace(stocked)}
+        if sold_out:
+            trace |= {"decision": "would_skip", "reason": "product_unavailable"}
+        return _dry_run(store, document, message, trace)
+    return settle_skip(store, document, "product_unavailable") if sold_out else None
 
 
 def _unsubscribe_headers(
