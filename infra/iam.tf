@@ -142,7 +142,22 @@ resource "google_project_iam_member" "source_secret_writer" {
   condition {
     title       = "per-source webhook and per-org Slack secrets"
     description = "Creating is checked on the project; versions only on prefixed secrets."
-    expression  = "resource.type == \"cloudresourcemanager.googleapis.com/Project\" || ${local.source_secret_condition} || resource.name.startsWith(\"projects/${local.project_number}/secrets/${var.org_slack_secret_prefix}\")"
+    expression  = "resource.type == \"cloudresourcemanager.googleapis.com/Project\" || ${local.source_secret_condition} || resource.name.startsWith(\"projects/${local.project_number}/secrets/${var.org_slack_secret_prefix}\") || resource.name.startsWith(\"projects/${local.project_number}/secrets/${var.store_api_secret_prefix}\")"
+  }
+}
+
+# Per-source store API credentials: only the catch-up pass reads them (issue #16).
+resource "google_project_iam_member" "store_api_secret_reader" {
+  for_each = toset([for name, yes in module.manifest.reads_store_api_secrets : name if yes])
+
+  project = var.project_id
+  role    = "roles/secretmanager.secretAccessor"
+  member  = google_service_account.function[each.key].member
+
+  condition {
+    title       = "per-source store API credentials"
+    description = "Only secrets whose id starts with var.store_api_secret_prefix."
+    expression  = "resource.name.startsWith(\"projects/${local.project_number}/secrets/${var.store_api_secret_prefix}\")"
   }
 }
 

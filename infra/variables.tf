@@ -10,7 +10,7 @@ variable "region" {
 }
 
 variable "source_zip" {
-  description = "Path of the packaged function source: a zip of build/functions (main.py, requirements.txt, playbook_core/), built by cloudbuild.yaml or by hand (infra/README.md)."
+  description = "Path of the packaged function source: a zip of build/functions (main.py, requirements.txt, manifest.yaml, playbook_core/), built by `make package` (cloudbuild.yaml, infra/README.md)."
   type        = string
   default     = "../build/functions.zip"
 }
@@ -71,6 +71,12 @@ variable "org_secret_prefixes" {
   description = "Secret id prefixes of secrets the code creates at run time (per-source webhook secrets and per-org inbound SMS secrets `webhook-…`, domain.md §6.1, consent.md §3). The public HTTP functions may read them; the dashboard API may create them and add versions."
   type        = list(string)
   default     = ["webhook-"]
+}
+
+variable "store_api_secret_prefix" {
+  description = "Secret id prefix of per-source store API credentials (Shopify Admin API token, WooCommerce consumer key and secret) the catch-up pass reads orders with. The dashboard API creates them; only the catch-up pass (cron_playbooks) may read them, not the public webhook receivers."
+  type        = string
+  default     = "storeapi-"
 }
 
 variable "org_slack_secret_prefix" {

@@ -224,6 +224,8 @@ def deployed(
             "CLOUD_TASKS_EMULATOR_HOST": tasks.address,
             "CLOUD_SCHEDULER_EMULATOR_HOST": scheduler.address,
             "SECRET_MANAGER_EMULATOR_HOST": secrets.address,
+            "SHOPIFY_ADMIN_API_BASE": standins["shopifyAdmin"].url,
+            "WOOCOMMERCE_API_BASE": standins["woocommerceApi"].url,
             "PLAYBOOKS_GOOGLE_OIDC_CERTS_URL": certs.oidc_certs_url,
             "PLAYBOOKS_FIREBASE_CERTS_URL": certs.firebase_certs_url,
         }

@@ -101,7 +101,8 @@ def test_a_dashboards_day_through_the_generated_client(compiled, tmp_path):
     assert day["execution"]["steps"] == ["tell:completed"]
     assert day["source"]["hasSecret"] is True
     assert day["source"]["keys"] == [  # never the secret nor a reference to it
-        "hasSecret", "id", "lowStockThreshold", "platform", "previousSecretExpiresAt",
-        "shopDomain", "sourceUrl", "status",
+        "catchUpCursor", "hasApiAccess", "hasSecret", "id", "lastCatchUpAt", "lastWebhookAt",
+        "lowStockThreshold", "missedEvents24h", "platform", "previousSecretExpiresAt",
+        "shopDomain", "sourceUrl", "status", "webhookHealth",
     ]  # fmt: skip
     assert day["analytics"]["executions"] >= 1

@@ -117,7 +117,10 @@ def test_the_webhook_source_body_names_its_fields():
     body = _resolve(operation["requestBody"]["content"]["application/json"]["schema"])
     assert set(body["properties"]) == {
         "platform", "shopDomain", "sourceUrl", "secret", "lowStockThreshold",
+        "adminAccessToken", "consumerKey", "consumerSecret",
     }  # fmt: skip
+    for credential in ("secret", "adminAccessToken", "consumerKey", "consumerSecret"):
+        assert body["properties"][credential]["writeOnly"] is True
     assert body["properties"]["platform"]["enum"] == ["shopify", "woocommerce"]
     assert body["required"] == ["platform"]
     assert body["additionalProperties"] is False

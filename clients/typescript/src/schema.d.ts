@@ -1786,7 +1786,7 @@ export interface components {
              */
             sentAt?: string | null;
             /** Skipreason */
-            skipReason: ("deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled" | "compliance_blocked" | "age_unverified") | null;
+            skipReason: ("deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled" | "compliance_blocked" | "age_unverified" | "product_unavailable") | null;
             /**
              * Status
              * @enum {string}
@@ -1971,7 +1971,7 @@ export interface components {
              * Outcome
              * @enum {string}
              */
-            outcome: "dispatched" | "not_dispatched" | "execution_created" | "duplicate_event" | "no_listeners" | "playbook_inactive" | "filtered" | "tenant_mismatch" | "loop_blocked" | "unknown_event" | "unknown_org" | "invalid_envelope" | "ignored_topic" | "dead_lettered";
+            outcome: "dispatched" | "not_dispatched" | "execution_created" | "duplicate_event" | "no_listeners" | "playbook_inactive" | "filtered" | "tenant_mismatch" | "loop_blocked" | "unknown_event" | "unknown_org" | "invalid_envelope" | "ignored_topic" | "dead_lettered" | "out_of_order";
             /**
              * Receivedat
              * Format: date-time
@@ -3585,6 +3585,8 @@ export interface components {
              * @default null
              */
             condition?: components["schemas"]["Predicate"] | components["schemas"]["Predicate"][] | null;
+            /** @default null */
+            guard?: components["schemas"]["SendGuard"] | null;
             /**
              * Id
              * @default null
@@ -3606,6 +3608,17 @@ export interface components {
              * @default null
              */
             retryOnFailure?: boolean | null;
+        };
+        /**
+         * SendGuard
+         * @description What must still hold when the send goes out (domain.md §7.4), re-checked at send time.
+         */
+        SendGuard: {
+            /**
+             * Instock
+             * @description The product the send promotes: its id, or a placeholder such as {{ event.data.productId }}; out of stock at send time skips the send
+             */
+            inStock: string;
         };
         /** SendSmsParams */
         SendSmsParams: {
@@ -3631,6 +3644,8 @@ export interface components {
              * @default null
              */
             condition?: components["schemas"]["Predicate"] | components["schemas"]["Predicate"][] | null;
+            /** @default null */
+            guard?: components["schemas"]["SendGuard"] | null;
             /**
              * Id
              * @default null
@@ -3843,6 +3858,27 @@ export interface components {
         };
         /** SourceBody */
         SourceBody: {
+            /**
+             * Adminaccesstoken
+             * @description Shopify: an Admin API access token (read_orders) for the catch-up pass; stored as a secret, never answered
+             * @default null
+             * @example shpat_0123456789abcdef
+             */
+            adminAccessToken?: string | null;
+            /**
+             * Consumerkey
+             * @description WooCommerce: a REST API consumer key (read) for the catch-up pass; stored as a secret, never answered
+             * @default null
+             * @example ck_0123456789abcdef
+             */
+            consumerKey?: string | null;
+            /**
+             * Consumersecret
+             * @description WooCommerce: the consumer key's secret; stored as a secret, never answered
+             * @default null
+             * @example cs_0123456789abcdef
+             */
+            consumerSecret?: string | null;
             /**
              * Lowstockthreshold
              * @description WooCommerce: stock level that raises low stock
@@ -4209,6 +4245,16 @@ export interface components {
         /** WebhookSource */
         WebhookSource: {
             /**
+             * Catchupcursor
+             * @description The store's own update time the catch-up pass has read up to
+             */
+            catchUpCursor: string | null;
+            /**
+             * Hasapiaccess
+             * @description Store API credentials for the catch-up pass are stored (never answered)
+             */
+            hasApiAccess: boolean;
+            /**
              * Hassecret
              * @description A signing secret is stored (never answered)
              */
@@ -4219,10 +4265,25 @@ export interface components {
              */
             id: string;
             /**
+             * Lastcatchupat
+             * @description When the catch-up pass last read it
+             */
+            lastCatchUpAt: string | null;
+            /**
+             * Lastwebhookat
+             * @description When the last webhook from it arrived
+             */
+            lastWebhookAt: string | null;
+            /**
              * Lowstockthreshold
              * @example null
              */
             lowStockThreshold: number | null;
+            /**
+             * Missedevents24H
+             * @description Events in the last 24 h that only the catch-up pass found
+             */
+            missedEvents24h: number;
             /**
              * Platform
              * @enum {string}
@@ -4248,6 +4309,12 @@ export interface components {
              * @enum {string}
              */
             status: "active" | "disabled";
+            /**
+             * Webhookhealth
+             * @description From the last catch-up pass: unknown until one ran; missing_webhooks when it keeps finding orders no webhook brought; webhooks_silent when a WooCommerce store sends none while its API shows new orders
+             * @enum {string}
+             */
+            webhookHealth: "unknown" | "ok" | "missing_webhooks" | "webhooks_silent";
         };
         /** WebhookSourcePage */
         WebhookSourcePage: {
@@ -5271,7 +5338,7 @@ export interface operations {
                  * @description Only skipped sends with this reason
                  * @example deduped
                  */
-                reason?: "deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled" | "compliance_blocked" | "age_unverified";
+                reason?: "deduped" | "frequency_capped" | "no_consent" | "stale_event" | "awaiting_approval" | "dry_run" | "approval_rejected" | "approval_expired" | "cancelled" | "compliance_blocked" | "age_unverified" | "product_unavailable";
                 /**
                  * @description Only this playbook's deliveries
                  * @example pb_7d1c2e
@@ -5369,7 +5436,7 @@ export interface operations {
                  * @description Only events with this outcome
                  * @example dispatched
                  */
-                outcome?: "dispatched" | "not_dispatched" | "execution_created" | "duplicate_event" | "no_listeners" | "playbook_inactive" | "filtered" | "tenant_mismatch" | "loop_blocked" | "unknown_event" | "unknown_org" | "invalid_envelope" | "ignored_topic" | "dead_lettered";
+                outcome?: "dispatched" | "not_dispatched" | "execution_created" | "duplicate_event" | "no_listeners" | "playbook_inactive" | "filtered" | "tenant_mismatch" | "loop_blocked" | "unknown_event" | "unknown_org" | "invalid_envelope" | "ignored_topic" | "dead_lettered" | "out_of_order";
                 /**
                  * @description Only events received at or after this instant
                  * @example 2026-11-24T00:00:00Z
@@ -7798,14 +7865,20 @@ export interface operations {
                      *       "nextPageToken": null,
                      *       "webhookSources": [
                      *         {
+                     *           "catchUpCursor": "2026-11-24T12:00:00Z",
+                     *           "hasApiAccess": true,
                      *           "hasSecret": true,
                      *           "id": "src_4b1e",
+                     *           "lastCatchUpAt": "2026-11-24T12:00:00Z",
+                     *           "lastWebhookAt": "2026-11-24T12:00:00Z",
                      *           "lowStockThreshold": null,
+                     *           "missedEvents24h": 1,
                      *           "platform": "shopify",
                      *           "previousSecretExpiresAt": "2026-11-24T12:00:00Z",
                      *           "shopDomain": "demo-shop.myshopify.com",
                      *           "sourceUrl": null,
-                     *           "status": "active"
+                     *           "status": "active",
+                     *           "webhookHealth": "unknown"
                      *         }
                      *       ]
                      *     }
@@ -7844,6 +7917,9 @@ export interface operations {
             content: {
                 /**
                  * @example {
+                 *       "adminAccessToken": "shpat_0123456789abcdef",
+                 *       "consumerKey": "ck_0123456789abcdef",
+                 *       "consumerSecret": "cs_0123456789abcdef",
                  *       "lowStockThreshold": 5,
                  *       "platform": "shopify",
                  *       "secret": "whsec_0123456789abcdef",
@@ -7863,14 +7939,20 @@ export interface operations {
                 content: {
                     /**
                      * @example {
+                     *       "catchUpCursor": "2026-11-24T12:00:00Z",
+                     *       "hasApiAccess": true,
                      *       "hasSecret": true,
                      *       "id": "src_4b1e",
+                     *       "lastCatchUpAt": "2026-11-24T12:00:00Z",
+                     *       "lastWebhookAt": "2026-11-24T12:00:00Z",
                      *       "lowStockThreshold": null,
+                     *       "missedEvents24h": 1,
                      *       "platform": "shopify",
                      *       "previousSecretExpiresAt": "2026-11-24T12:00:00Z",
                      *       "shopDomain": "demo-shop.myshopify.com",
                      *       "sourceUrl": null,
-                     *       "status": "active"
+                     *       "status": "active",
+                     *       "webhookHealth": "unknown"
                      *     }
                      */
                     "application/json": components["schemas"]["WebhookSource"];
@@ -7918,14 +8000,20 @@ export interface operations {
                 content: {
                     /**
                      * @example {
+                     *       "catchUpCursor": "2026-11-24T12:00:00Z",
+                     *       "hasApiAccess": true,
                      *       "hasSecret": true,
                      *       "id": "src_4b1e",
+                     *       "lastCatchUpAt": "2026-11-24T12:00:00Z",
+                     *       "lastWebhookAt": "2026-11-24T12:00:00Z",
                      *       "lowStockThreshold": null,
+                     *       "missedEvents24h": 1,
                      *       "platform": "shopify",
                      *       "previousSecretExpiresAt": "2026-11-24T12:00:00Z",
                      *       "shopDomain": "demo-shop.myshopify.com",
                      *       "sourceUrl": null,
-                     *       "status": "active"
+                     *       "status": "active",
+                     *       "webhookHealth": "unknown"
                      *     }
                      */
                     "application/json": components["schemas"]["WebhookSource"];
@@ -8023,14 +8111,20 @@ export interface operations {
                 content: {
                     /**
                      * @example {
+                     *       "catchUpCursor": "2026-11-24T12:00:00Z",
+                     *       "hasApiAccess": true,
                      *       "hasSecret": true,
                      *       "id": "src_4b1e",
+                     *       "lastCatchUpAt": "2026-11-24T12:00:00Z",
+                     *       "lastWebhookAt": "2026-11-24T12:00:00Z",
                      *       "lowStockThreshold": null,
+                     *       "missedEvents24h": 1,
                      *       "platform": "shopify",
                      *       "previousSecretExpiresAt": "2026-11-24T12:00:00Z",
                      *       "shopDomain": "demo-shop.myshopify.com",
                      *       "sourceUrl": null,
-                     *       "status": "active"
+                     *       "status": "active",
+                     *       "webhookHealth": "unknown"
                      *     }
                      */
                     "application/json": components["schemas"]["WebhookSource"];

@@ -101,6 +101,10 @@ locals {
   reads_source_secrets = {
     for name, f in local.functions : name => f.trigger.kind == "http" && try(f.trigger.auth, "") == "public"
   }
+  # The catch-up pass (cron_playbooks /catchup) reads the store API credentials (storeapi-…).
+  reads_store_api_secrets = {
+    for name, f in local.functions : name => f.trigger.kind == "scheduler"
+  }
   writes_source_secrets = {
     for name, f in local.functions : name => f.trigger.kind == "http" && try(f.trigger.auth, "") == "firebase"
   }

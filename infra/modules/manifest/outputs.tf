@@ -105,6 +105,11 @@ output "reads_source_secrets" {
   value       = local.reads_source_secrets
 }
 
+output "reads_store_api_secrets" {
+  description = "Function → whether it reads per-source store API credentials (storeapi-…)."
+  value       = local.reads_store_api_secrets
+}
+
 output "writes_source_secrets" {
   description = "Function → whether it creates per-source webhook secrets (webhook-…)."
   value       = local.writes_source_secrets

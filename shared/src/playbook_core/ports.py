@@ -237,3 +237,29 @@ class SmsSender(Protocol):
 
 class SlackNotifier(Protocol):
     def post(self, webhook_url: str, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OrdersPage:
+    """One page of a store's orders, oldest update first, in the platform's webhook JSON shape.
+
+    `wait_s`: the platform asked us to slow down (Shopify's cost bucket is empty, WooCommerce
+    answered 429); ask for the same page again after that long.
+    """
+
+    orders: list[dict[str, Any]]
+    next_cursor: str | None
+    wait_s: float | None = None
+
+
+class StoreOrders(Protocol):
+    """Orders of a registered store read back through its own API (the catch-up pass)."""
+
+    def orders_since(
+        self,
+        platform: Literal["shopify", "woocommerce"],
+        address: str,
+        credentials: Mapping[str, str],
+        since: datetime,
+        cursor: str | None,
+    ) -> OrdersPage: ...

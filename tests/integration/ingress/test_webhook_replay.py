@@ -111,6 +111,22 @@ class Replay:
         return self.app.store.query(EXECUTIONS, limit=1000).docs
 
 
+def create_listeners(store, clock):
+    """One active playbook per LISTENED event: a dashboard notify, so each run is counted."""
+    for name in LISTENED:
+        definition = {
+            "name": f"On {name}", "agent": "craig",
+            "triggers": [{"id": "on_event", "type": "event", "eventName": name}],
+            "steps": [{"action": "notify",
+                       "params": {"channel": "dashboard", "to": "role:admin", "message": "hi"}}],
+        }  # fmt: skip
+        playbooks.create_playbook(
+            org_id=ORG, validated=load_data(definition), actor="uid_test", source={"kind": "user"},
+            reason="create", authoring=Authoring(store=store, clock=clock, ids=RandomIds()),
+            playbook_id=f"pb_{name.replace('.', '_')}", status="active",
+        )  # fmt: skip
+
+
 @pytest.fixture
 def replay():
     steps = RecordingServer().start()  # stands in for execute_step; the runs are not followed
@@ -130,18 +146,7 @@ def replay():
             org_id=ORG, platform=platform, address=address, secret=secret,
             low_stock_threshold=None, store=store, secrets=app.secrets(), clock=clock,
         )  # fmt: skip
-    for name in LISTENED:
-        definition = {
-            "name": f"On {name}", "agent": "craig",
-            "triggers": [{"id": "on_event", "type": "event", "eventName": name}],
-            "steps": [{"action": "notify",
-                       "params": {"channel": "dashboard", "to": "role:admin", "message": "hi"}}],
-        }  # fmt: skip
-        playbooks.create_playbook(
-            org_id=ORG, validated=load_data(definition), actor="uid_test", source={"kind": "user"},
-            reason="create", authoring=Authoring(store=store, clock=clock, ids=RandomIds()),
-            playbook_id=f"pb_{name.replace('.', '_')}", status="active",
-        )  # fmt: skip
+    create_listeners(store, clock)
     bootstrap.use(app)
     yield Replay(app)
     bootstrap.use(None)

@@ -32,6 +32,12 @@ def test_shopify_source_is_bound_to_the_org_and_the_secret_never_returned(api):
         "hasSecret": True,
         "previousSecretExpiresAt": None,
         "lowStockThreshold": None,
+        "hasApiAccess": False,
+        "lastWebhookAt": None,
+        "lastCatchUpAt": None,
+        "catchUpCursor": None,
+        "missedEvents24h": 0,
+        "webhookHealth": "unknown",
     }
     assert SECRET not in response.get_data(as_text=True)
     stored = api.app.store.get(WEBHOOK_SOURCES, "shopify_my-shop.myshopify.com")

@@ -73,6 +73,7 @@ DeliveryStatus = Literal["sending", "retrying", "sent", "held", "skipped", "fail
 SkipReason = Literal[
     "deduped", "frequency_capped", "no_consent", "stale_event", "awaiting_approval", "dry_run",
     "approval_rejected", "approval_expired", "cancelled", "compliance_blocked", "age_unverified",
+    "product_unavailable",
 ]  # fmt: skip
 
 
@@ -112,6 +113,7 @@ class DeliveryRecord(TypedDict, total=False):
     lastError: dict[str, Any]
     compliance: dict[str, Any]  # the check result (compliance.md), customer-facing sends
     consentRecordId: str | None  # the consent record a marketing send relied on
+    product: dict[str, Any]  # a guarded send: {productId, availability} as judged at send time
 
 
 class PlaybookRecord(TypedDict, total=False):
@@ -163,6 +165,8 @@ class SourceRecord(TypedDict, total=False):
     secretRefs: Required[list[str]]  # current first, then the previous one during its overlap
     previousSecretExpiresAt: Required[datetime | None]
     lowStockThreshold: Required[int | None]
+    # The store API credentials (a JSON secret) the catch-up pass reads orders with.
+    apiCredentialsRef: str | None
     createdAt: Required[datetime]
     lastSeenAt: Required[datetime | None]
     updatedAt: Required[datetime]
@@ -231,7 +235,7 @@ class SettingsRecord(TypedDict, total=False):
 EventOutcome = Literal[
     "dispatched", "not_dispatched", "execution_created", "duplicate_event", "no_listeners",
     "playbook_inactive", "filtered", "tenant_mismatch", "loop_blocked", "unknown_event",
-    "unknown_org", "invalid_envelope", "ignored_topic", "dead_lettered",
+    "unknown_org", "invalid_envelope", "ignored_topic", "dead_lettered", "out_of_order",
 ]  # fmt: skip
 
 

@@ -26,6 +26,15 @@ def webhook_secret_name(org_id: str, source_id: str) -> str:
     return f"webhook-{h('webhook', org_id, source_id)}"
 
 
+def store_api_secret_name(org_id: str, source_id: str) -> str:
+    """The store API credentials the catch-up pass reads a source's orders with.
+
+    A Shopify Admin API token, or a WooCommerce consumer key and secret: a prefix of its own, so
+    only the pass may read them.
+    """
+    return f"storeapi-{h('store-api', org_id, source_id)}"
+
+
 def sms_webhook_secret_name(org_id: str) -> str:
     """The org's inbound SMS signing secret (Blackleaf).
 

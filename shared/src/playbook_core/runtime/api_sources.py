@@ -37,10 +37,13 @@ def register_webhook_source(call: Call) -> Response:
     address = body.shopDomain if body.platform == "shopify" else body.sourceUrl
     if address is None:
         raise BadRequest("shopDomain (Shopify) or sourceUrl (WooCommerce) is required")
+    credentials = sources.api_credentials(
+        body.platform, body.adminAccessToken, body.consumerKey, body.consumerSecret
+    )
     result = sources.register_source(
         org_id=org_id, platform=body.platform, address=address, secret=body.secret,
         low_stock_threshold=body.lowStockThreshold, store=call.app.store,
-        secrets=call.app.secrets(), clock=call.app.clock,
+        secrets=call.app.secrets(), clock=call.app.clock, api_credentials=credentials,
     )  # fmt: skip
     return json_response(result, 201)
 

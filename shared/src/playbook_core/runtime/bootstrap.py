@@ -25,8 +25,8 @@ from playbook_core.adapters.service_tokens import (
     bearer,
 )
 from playbook_core.adapters.slack import SlackWebhook
-from playbook_core.config import Caller, Settings, load_settings
-from playbook_core.domain.errors import Forbidden, Unavailable
+from playbook_core.config import SHOPIFY_ADMIN_API_VERSION, Caller, Settings, load_settings
+from playbook_core.domain.errors import BadRequest, Forbidden, Unavailable
 from playbook_core.domain.unsubscribe_tokens import MIN_KEY as MIN_UNSUBSCRIBE_KEY
 from playbook_core.domain.unsubscribe_tokens import UnsubscribeClaim
 from playbook_core.ports import (
@@ -39,6 +39,7 @@ from playbook_core.ports import (
     Secrets,
     ServiceTokenVerifier,
     SmsSender,
+    StoreOrders,
     TaskQueue,
     TokenVerifier,
 )
@@ -101,6 +102,7 @@ class App:
     vault: Secrets | None = None
     built_engine: Engine | None = None
     texts: SmsSender | None = None  # built on first use from the Blackleaf settings
+    orders_reader: StoreOrders | None = None  # the store APIs, built on first catch-up
     status_reported_at: datetime | None = None
     _status_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -352,12 +354,43 @@ class App:
     def cron(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         from playbook_core.service.scheduling import tick  # noqa: PLC0415
 
-        return tick.handle_cron(
-            path,
-            body,
-            runs=self.runs,
-            publishing=self.publishing,
+        if path == "/catchup":
+            return self.catch_up(body.get("sourceId"))
+        summary = tick.handle_cron(path, body, runs=self.runs, publishing=self.publishing)
+        if path in tick.TICK_PATHS and self.clock.now().minute % 15 == 0:
+            try:  # every quarter hour, one task per source; the tick's own work is done already
+                summary["catchUp"] = self.catch_up(None)
+            except Unavailable:
+                summary["catchUp"] = {"queued": 0, "error": "unavailable"}
+        return summary
+
+    def catch_up(self, source_id: object) -> dict[str, Any]:
+        """`cron_playbooks /catchup` (issue #16): one source's pass, or a task for each source."""
+        from playbook_core.service.ingress import catch_up  # noqa: PLC0415
+
+        if source_id is None:
+            base = self.settings.functions_base_url.rstrip("/")
+            return catch_up.fan_out(
+                store=self.store, clock=self.clock, queue=self.queue,
+                queue_name=self.settings.steps_queue, url=f"{base}/cron_playbooks/catchup",
+            )  # fmt: skip
+        if not isinstance(source_id, str) or not source_id:
+            raise BadRequest("sourceId is a webhook source id")
+        ports = catch_up.CatchUp(
+            self.publishing, self.secrets(), self.store_orders(), alerts=self.alerter()
         )
+        return catch_up.run_pass(source_id, ports=ports)
+
+    def store_orders(self) -> StoreOrders:
+        if self.orders_reader is None:
+            from playbook_core.adapters.store_apis import StoreApiOrders  # noqa: PLC0415
+
+            self.orders_reader = StoreApiOrders(
+                shopify_base=self.settings.shopify_admin_api_base,
+                shopify_version=SHOPIFY_ADMIN_API_VERSION,
+                woocommerce_base=self.settings.woocommerce_api_base,
+            )
+        return self.orders_reader
 
     def engine(self) -> Engine:
         """Built once per instance (provider clients are costly); jitter is drawn per step."""

@@ -157,6 +157,23 @@ class SourceBody(Body):
         default=None, ge=0, le=100000, description="WooCommerce: stock level that raises low stock",
         examples=[5],
     )  # fmt: skip
+    adminAccessToken: str | None = Field(
+        default=None, min_length=8, max_length=1024, json_schema_extra={"writeOnly": True},
+        description="Shopify: an Admin API access token (read_orders) for the catch-up pass; "
+        "stored as a secret, never answered",
+        examples=["shpat_0123456789abcdef"],
+    )  # fmt: skip
+    consumerKey: str | None = Field(
+        default=None, min_length=8, max_length=1024, json_schema_extra={"writeOnly": True},
+        description="WooCommerce: a REST API consumer key (read) for the catch-up pass; "
+        "stored as a secret, never answered",
+        examples=["ck_0123456789abcdef"],
+    )  # fmt: skip
+    consumerSecret: str | None = Field(
+        default=None, min_length=8, max_length=1024, json_schema_extra={"writeOnly": True},
+        description="WooCommerce: the consumer key's secret; stored as a secret, never answered",
+        examples=["cs_0123456789abcdef"],
+    )  # fmt: skip
 
 
 class RotateSecretBody(Body):
@@ -452,6 +469,22 @@ class WebhookSource(Body):
         description="After a rotation: until when the previous secret still verifies"
     )
     lowStockThreshold: int | None = Field(examples=[None])
+    hasApiAccess: bool = Field(
+        description="Store API credentials for the catch-up pass are stored (never answered)"
+    )
+    lastWebhookAt: Instant | None = Field(description="When the last webhook from it arrived")
+    lastCatchUpAt: Instant | None = Field(description="When the catch-up pass last read it")
+    catchUpCursor: Instant | None = Field(
+        description="The store's own update time the catch-up pass has read up to"
+    )
+    missedEvents24h: int = Field(
+        ge=0, description="Events in the last 24 h that only the catch-up pass found"
+    )
+    webhookHealth: Literal["unknown", "ok", "missing_webhooks", "webhooks_silent"] = Field(
+        description="From the last catch-up pass: unknown until one ran; missing_webhooks when "
+        "it keeps finding orders no webhook brought; webhooks_silent when a WooCommerce store "
+        "sends none while its API shows new orders"
+    )
 
 
 class WebhookSourcePage(Body):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from playbook_core.domain.collections import PROVIDER_STATUS, SETTINGS
+from playbook_core.domain.collections import PROVIDER_STATUS, SETTINGS, WEBHOOK_SOURCES
 from playbook_core.domain.errors import NotFound, ProviderError
 from playbook_core.domain.secret_names import org_slack_reference
 from playbook_core.logging import ALERT, event
@@ -71,6 +71,20 @@ class Alerter:
             event(_log, logging.ERROR, text, orgId=org_id, provider=provider, errorCode=error_code)
             return True
         self._post(url, text, orgId=org_id)
+        return True
+
+    def source_alert(
+        self, *, org_id: str, source_id: str, subject: str, text: str, now: datetime
+    ) -> bool:
+        """One alert per source and subject an hour, to the org's Slack, else ops'; True if sent."""
+        if not claim_alert_slot(
+            self.store, WEBHOOK_SOURCES, source_id, subject, now, org_id=org_id
+        ):
+            return False
+        event(_log, ALERT, text, orgId=org_id, sourceId=source_id, subject=subject)
+        url = self._webhook(org_id)
+        if url is not None:
+            self._post(url, text, orgId=org_id, subject=subject)
         return True
 
     def ops_alert(self, *, subject: str, text: str, now: datetime, **fields: Any) -> bool:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
+from playbook_core.domain.catch_up import missed_in_window
 from playbook_core.domain.collections import WEBHOOK_SOURCES
 from playbook_core.domain.errors import BadRequest, Conflict, NotFound, Unavailable
 from playbook_core.domain.records import SourceRecord
-from playbook_core.domain.secret_names import names_secret, webhook_secret_name
+from playbook_core.domain.secret_names import (
+    names_secret,
+    store_api_secret_name,
+    webhook_secret_name,
+)
 from playbook_core.domain.webhooks import (
     normalise_source_url,
     shop_domain,
@@ -35,6 +41,7 @@ def register_source(
     store: DocumentStore,
     secrets: Secrets,
     clock: Clock,
+    api_credentials: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Create or update the source for this org; a store bound to another org is refused.
 
@@ -56,6 +63,14 @@ def register_source(
     fresh = reference is not None and reference not in (
         before.get("secretRefs", []) if before else []
     )
+    api_name = store_api_secret_name(org_id, source_id)
+    api_before = before.get("apiCredentialsRef") if before else None
+    api_reference = (
+        secrets.put(api_name, json.dumps(api_credentials, sort_keys=True))
+        if api_credentials
+        else None
+    )
+    api_fresh = api_reference is not None and api_reference != api_before
     now = clock.now()
 
     def work(tx: Transaction) -> SourceRecord:
@@ -63,11 +78,16 @@ def register_source(
         _refuse_if_taken(current, org_id)
         previous: Mapping[str, Any] = current or {}
         refs, expires = _rotated(org_id, source_id, previous, reference, now)
+        kept_api = previous.get("apiCredentialsRef")
         document = cast("SourceRecord", {
+            **previous,  # what this call does not set (catch-up cursor, health) is kept
             "orgId": org_id, "platform": platform, **key, "secretRefs": refs, "status": "active",
             "previousSecretExpiresAt": expires,
             "lowStockThreshold": low_stock_threshold, "createdAt": previous.get("createdAt", now),
             "lastSeenAt": previous.get("lastSeenAt"), "updatedAt": now,
+            "apiCredentialsRef": api_reference or (
+                kept_api if names_secret(kept_api, api_name) else None
+            ),
         })  # fmt: skip
         tx.set(WEBHOOK_SOURCES, source_id, document)
         return document
@@ -77,12 +97,45 @@ def register_source(
     except Exception:  # lost the race to another org, or the store failed: keep no stray version
         if fresh and reference is not None:
             secrets.discard(reference)
+        if api_fresh and api_reference is not None:
+            secrets.discard(api_reference)
         raise
     kept = set(document["secretRefs"])
     retire_versions(
         secrets, [r for r in (before.get("secretRefs", []) if before else []) if r not in kept]
     )
+    if api_fresh and names_secret(api_before, api_name):
+        retire_versions(secrets, [str(api_before)])  # replaced: the old credentials go
     return public_view(source_id, document)
+
+
+def api_credentials(
+    platform: str, token: str | None, key: str | None, secret: str | None
+) -> dict[str, str] | None:
+    """The store API credentials a registration carries, checked against its platform."""
+    if platform == "shopify":
+        if key is not None or secret is not None:
+            raise BadRequest("consumerKey and consumerSecret are for WooCommerce sources")
+        return {"adminAccessToken": token} if token is not None else None
+    if token is not None:
+        raise BadRequest("adminAccessToken is for Shopify sources")
+    if (key is None) != (secret is None):
+        raise BadRequest("consumerKey and consumerSecret go together")
+    return {"consumerKey": key, "consumerSecret": secret} if key and secret else None
+
+
+def read_api_credentials(
+    document: Mapping[str, Any], org_id: str, source_id: str, secrets: Secrets
+) -> dict[str, str] | None:
+    """The source's store API credentials; None without any (or a reference not its own)."""
+    reference = document.get("apiCredentialsRef")
+    if not names_secret(reference, store_api_secret_name(org_id, source_id)):
+        return None
+    try:
+        value = json.loads(secrets.get(str(reference)))
+    except (ValueError, NotFound):
+        return None
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
 
 
 def _rotated(
@@ -183,6 +236,9 @@ def delete_source(*, org_id: str, source_id: str, store: DocumentStore, secrets:
     document = store.transaction(work)
     own = webhook_secret_name(org_id, source_id)  # never another org's, even if one were listed
     retire_versions(secrets, [r for r in document.get("secretRefs", []) if names_secret(r, own)])
+    api = document.get("apiCredentialsRef")
+    if names_secret(api, store_api_secret_name(org_id, source_id)):
+        retire_versions(secrets, [str(api)])
 
 
 def retire_versions(secrets: Secrets, references: list[str]) -> None:
@@ -214,4 +270,18 @@ def public_view(source_id: str, document: Mapping[str, Any]) -> dict[str, Any]:
             else None
         ),
         "lowStockThreshold": document.get("lowStockThreshold"),
+        "hasApiAccess": bool(document.get("apiCredentialsRef")),
+        **source_health_view(document),
+    }
+
+
+def source_health_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether the store's webhooks arrive, from its catch-up passes (issue #16 item 5)."""
+    recoveries = document.get("catchUpRecoveries")
+    return {
+        "lastWebhookAt": document.get("lastSeenAt"),
+        "lastCatchUpAt": document.get("lastCatchUpAt"),
+        "catchUpCursor": document.get("catchUpCursor"),
+        "missedEvents24h": missed_in_window(recoveries if isinstance(recoveries, list) else []),
+        "webhookHealth": document.get("webhookHealth") or "unknown",
     }

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from playbook_core.domain.catch_up import updated_at as order_updated_at
 from playbook_core.domain.collections import (
     ORGANIZATIONS,
     WEBHOOK_CLAIMS,
@@ -17,6 +18,7 @@ from playbook_core.domain.collections import (
 )
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.errors import AlreadyExists, BadRequest, NotFound, Unavailable
+from playbook_core.domain.ids import h
 from playbook_core.domain.normal_forms import parse_timestamp
 from playbook_core.domain.records import SourceRecord
 from playbook_core.domain.secret_names import names_secret, webhook_secret_name
@@ -50,7 +52,7 @@ from playbook_core.domain.webhooks import (
     woocommerce_source_id,
 )
 from playbook_core.logging import ALERT, bound, event
-from playbook_core.ports import Clock, DocumentStore, EventBus, Secrets
+from playbook_core.ports import Clock, DocumentStore, EventBus, Secrets, Transaction
 from playbook_core.service.authoring.settings import get_settings
 from playbook_core.service.ingress.event_log import Publishing, publish_event, record_outcome
 from playbook_core.service.ingress.sources import verifying_refs
@@ -149,17 +151,40 @@ def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Sou
     """The registered, active source for the header's shop or store URL; None when there is none."""
     try:
         if platform == "shopify":
-            key = shop_domain(address)
-            source_id, ref = shopify_source_id(key), key
+            source_id = shopify_source_id(shop_domain(address))
         else:
-            key = normalise_source_url(address)
-            source_id, ref = woocommerce_source_id(key), key.split("://", 1)[1].split("/", 1)[0]
+            source_id = woocommerce_source_id(normalise_source_url(address))
     except BadRequest:
         return None
     document = read_source(store, source_id)
     if document is None or document.get("status") != "active" or not document.get("orgId"):
         return None
-    return _Source(source_id, key, ref, document)
+    return source_of(source_id, document)
+
+
+def source_of(source_id: str, document: SourceRecord) -> _Source:
+    """A registered source as deliveries address it: its key scopes replay keys and event ids."""
+    if document["platform"] == "shopify":
+        key = str(document.get("shopDomain") or "")
+        return _Source(source_id, key, key, document)
+    key = str(document.get("sourceUrl") or "")
+    return _Source(source_id, key, key.split("://", 1)[-1].split("/", 1)[0], document)
+
+
+def publish_delivery(
+    delivery: Delivery, parsed: dict[str, Any], source: _Source, *, publishing: Publishing
+) -> Answer:
+    """What a verified delivery does, for one that came another way (the catch-up pass).
+
+    The same claims, receipts, events and answer: either path makes the other a duplicate.
+    """
+    where = {"platform": delivery.platform, "topic": delivery.topic, "sourceKey": source.key,
+             "orgId": source.org_id, "via": "catch_up"}  # fmt: skip
+    with bound(orgId=source.org_id, eventId=delivery.event_id):
+        return _dispatch(
+            delivery, parsed, source, where, store=publishing.store, bus=publishing.bus,
+            topic=publishing.topic, via_webhook=False,
+        )  # fmt: skip
 
 
 def _secrets_for(
@@ -247,28 +272,44 @@ def _org_context(org_id: str, source: _Source, store: DocumentStore) -> OrgConte
 
 def _dispatch(
     delivery: Delivery, parsed: dict[str, Any], source: _Source, where: dict[str, Any], *,
-    store: DocumentStore, bus: EventBus, topic: str,
+    store: DocumentStore, bus: EventBus, topic: str, via_webhook: bool = True,
 ) -> Answer:  # fmt: skip
     routed = route(delivery, parsed, _org_context(delivery.org_id, source, store))
     primary = routed.events[0] if routed.events else ignored_envelope(delivery, parsed)
+    if _older_than_seen(delivery, primary, parsed, source, store):
+        # Under the delivery's own id: a transition's shared `ord_` entry keeps its outcome.
+        held = primary.model_copy(update={"event_id": delivery.event_id})
+        record_outcome(store=store, envelope=held, outcome="out_of_order")
+        _touch(source, delivery.received_at, store, via_webhook)
+        event(_log, logging.INFO, "webhook accepted", outcome="out_of_order", **where)
+        return 200, {"received": True, "ignored": True, "reason": "out_of_order"}
     creator = _order_creator(delivery, routed, primary, source, store)
     if creator is not None:
-        return _duplicate(
-            creator, "order_already_created", delivery=delivery, source=source, where=where,
-            store=store,
+        reason = (
+            "order_already_created" if creator.get("kind") == "order_created"
+            else "order_transition_already_published"
         )  # fmt: skip
+        return _duplicate(
+            creator,
+            reason,
+            delivery=delivery,
+            source=source,
+            where=where,
+            store=store,
+            via_webhook=via_webhook,
+        )
     claimed = _claim(delivery, primary, store)
     if claimed is not None and claimed.get("status") == "published":
         return _duplicate(
             claimed, "delivery_published", delivery=delivery, source=source, where=where,
-            store=store,
+            store=store, via_webhook=via_webhook,
         )  # fmt: skip
     if routed.ignored is not None:
         record_outcome(store=store, envelope=primary, outcome="ignored_topic")
     for envelope in routed.events:  # bus errors propagate: 503, and the retry publishes again
         publish_event(envelope, bus=bus, topic=topic)
     _mark_published(delivery, store)
-    _touch(source, delivery.received_at, store)
+    _touch(source, delivery.received_at, store, via_webhook)
     outcome = "ignored" if routed.ignored else "published"
     age = stale_age(delivery)
     if age is not None:  # processed all the same; the envelope carries `source.stale` (§6.4)
@@ -283,28 +324,73 @@ def _dispatch(
 
 def _duplicate(
     claim: dict[str, Any], reason: str, *, delivery: Delivery, source: _Source,
-    where: dict[str, Any], store: DocumentStore,
+    where: dict[str, Any], store: DocumentStore, via_webhook: bool = True,
 ) -> Answer:  # fmt: skip
-    _touch(source, delivery.received_at, store)
+    _touch(source, delivery.received_at, store, via_webhook)
     event(_log, logging.INFO, "webhook duplicate", outcome="duplicate", reason=reason, **where)
     return 200, {"received": True, "duplicate": True, "eventId": claim.get("eventId")}
+
+
+def _older_than_seen(
+    delivery: Delivery, primary: EventEnvelope, parsed: dict[str, Any], source: _Source,
+    store: DocumentStore,
+) -> bool:  # fmt: skip
+    """True for an order update older (by the platform's `updated_at`) than one already seen.
+
+    It is recorded and publishes nothing, so an order's state never moves backwards. Creation is
+    never held back: the order was created, and its claim already makes it once.
+    """
+    order_id = primary.data.get("orderId")
+    moment = order_updated_at(delivery.platform, parsed)
+    if not primary.name.startswith("order.") or not isinstance(order_id, str) or moment is None:
+        return False
+    claim_id = "ost_" + h(delivery.platform, source.key, order_id)
+    now = delivery.received_at
+
+    def work(tx: Transaction) -> bool:
+        seen = (tx.get(WEBHOOK_CLAIMS, claim_id) or {}).get("updatedAt")
+        if isinstance(seen, datetime) and seen > moment:
+            return primary.name != "order.created"
+        tx.set(WEBHOOK_CLAIMS, claim_id, {
+            "orgId": delivery.org_id, "platform": delivery.platform, "kind": "order_state",
+            "orderId": order_id, "updatedAt": moment, "receivedAt": now,
+            "expiresAt": now + timedelta(days=ORDER_CREATED_TTL_DAYS),
+        })  # fmt: skip
+        return False
+
+    try:
+        return store.transaction(work)
+    except Unavailable:  # fail open, as the receipts do: never drop a genuine delivery
+        event(_log, logging.WARNING, "order state unavailable", outcome="order_state_unavailable")
+        return False
 
 
 def _order_creator(
     delivery: Delivery, routed: Routed, primary: EventEnvelope, source: _Source,
     store: DocumentStore,
 ) -> dict[str, Any] | None:  # fmt: skip
-    """Another delivery's claim on creating this order (once per source and order id), or None."""
+    """Another delivery's claim on this order's creation or on this transition, else None.
+
+    An order is created once per source and order id, and completed or cancelled once (its
+    `ord_` event id), whichever delivery reports it first: a webhook, a retry with other
+    headers, or the catch-up pass.
+    """
     order_id = created_order_id(routed)
-    if order_id is None:
+    if order_id is not None:
+        kind, claim_id = (
+            "order_created",
+            order_created_receipt_id(delivery.platform, source.key, order_id),
+        )
+    elif primary.event_id.startswith("ord_"):
+        kind, claim_id = "order_transition", "otc_" + primary.event_id.removeprefix("ord_")
+    else:
         return None
     now = delivery.received_at
     claim = {
-        "orgId": delivery.org_id, "platform": delivery.platform, "kind": "order_created",
+        "orgId": delivery.org_id, "platform": delivery.platform, "kind": kind,
         "topic": delivery.topic, "replayKey": delivery.event_id, "eventId": primary.event_id,
         "receivedAt": now, "expiresAt": now + timedelta(days=ORDER_CREATED_TTL_DAYS),
     }  # fmt: skip
-    claim_id = order_created_receipt_id(delivery.platform, source.key, order_id)
     first = _create_or_get(WEBHOOK_CLAIMS, claim_id, claim, store)
     # The same delivery again (a retry after a crash) keeps its claim; its receipt decides.
     if first is None or first.get("replayKey") == delivery.event_id:
@@ -350,7 +436,10 @@ def _mark_published(delivery: Delivery, store: DocumentStore) -> None:
         event(_log, logging.WARNING, "webhook receipt not marked published")
 
 
-def _touch(source: _Source, now: datetime, store: DocumentStore) -> None:
+def _touch(source: _Source, now: datetime, store: DocumentStore, via_webhook: bool) -> None:
+    """`lastSeenAt`: when the store last sent a webhook (the catch-up pass is no webhook)."""
+    if not via_webhook:
+        return
     try:
         store.update(WEBHOOK_SOURCES, source.id, {"lastSeenAt": now})
     except (Unavailable, NotFound):  # bookkeeping only: the delivery itself succeeded
