@@ -7,7 +7,7 @@ import binascii
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from playbook_core.adapters.service_tokens import CachedCertsRequest, require_rs256_with_kid
 from playbook_core.domain.errors import Unauthenticated, Unavailable
@@ -27,9 +27,16 @@ def _b64url_json(part: str) -> dict[str, Any]:
     return value
 
 
-def _seconds(value: Any) -> bool:
-    """A JWT NumericDate as the emulator writes it: an int (a bool is no timestamp)."""
+def _seconds(value: Any) -> TypeGuard[int]:
+    """A JWT NumericDate as Firebase writes it: an int (a bool is no timestamp)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _require_subject(claims: dict[str, Any]) -> None:
+    """Firebase's uid: a string of 1–128 characters (the Admin SDKs refuse any other)."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT:
+        raise Unauthenticated("the token has no subject")
 
 
 def unsigned_token(claims: dict[str, Any]) -> str:
@@ -87,9 +94,7 @@ class EmulatorTokens:
         for name in ("iat", "auth_time"):
             if not _seconds(claims.get(name)) or claims[name] > now + CLOCK_SKEW_S:
                 raise Unauthenticated(f"the token's {name} is missing or in the future")
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT:
-            raise Unauthenticated("the token has no subject")
+        _require_subject(claims)
         return claims
 
 
@@ -127,11 +132,7 @@ class FirebaseTokens:
         if not isinstance(claims, dict) or claims.get("iss") != ISSUER + self.project:
             raise Unauthenticated("the token is for another project")
         auth_time = claims.get("auth_time")
-        if not isinstance(auth_time, int) or isinstance(auth_time, bool):
-            raise Unauthenticated("the token has no auth_time")
-        if auth_time > self._clock() + CLOCK_SKEW_S:
+        if not _seconds(auth_time) or auth_time > self._clock() + CLOCK_SKEW_S:
             raise Unauthenticated("the token's auth_time is missing or in the future")
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT:
-            raise Unauthenticated("the token has no subject")
+        _require_subject(claims)
         return claims

@@ -94,7 +94,6 @@ def run_pass(source_id: str, *, ports: CatchUp) -> dict[str, Any]:
         return {"sourceId": source_id, "outcome": "no_api_access"}
     source = webhooks.source_of(source_id, document)
     platform = document["platform"]
-    address = source.key
     now = clock.now()
     cursor = document.get("catchUpCursor")
     cursor = cursor if isinstance(cursor, datetime) else None
@@ -102,7 +101,7 @@ def run_pass(source_id: str, *, ports: CatchUp) -> dict[str, Any]:
     counts = {"orders": 0, "published": 0, "duplicates": 0, "pages": 0, "throttled": 0}
     deadline = ports.monotonic() + BUDGET_S
     pages = _pages(
-        ports, platform=platform, address=address, credentials=credentials, since=since,
+        ports, platform=platform, address=source.key, credentials=credentials, since=since,
         deadline=deadline, counts=counts,
     )  # fmt: skip
     outcome = "done"
