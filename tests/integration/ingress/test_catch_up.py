@@ -289,7 +289,8 @@ def test_the_cron_route_runs_a_pass_for_its_callers_only(stores):
     assert answer.status_code == 200
     assert answer.get_json()["published"] == 2
     # A task that can never succeed is acknowledged with its error (no retries): task_boundary.
-    bad = client.post("/catchup", json={"sourceId": 5}, headers=headers)
-    assert (bad.status_code, bad.get_json()["error"]) == (200, "bad-request")
+    for hostile in (5, "", "a/b", "..", "__x__", "x" * 300, "\ud800"):
+        bad = client.post("/catchup", json={"sourceId": hostile}, headers=headers)
+        assert (bad.status_code, bad.get_json()["error"]) == (200, "bad-request"), hostile
     unknown = client.post("/catchup", json={"sourceId": "shopify_nope"}, headers=headers)
     assert (unknown.status_code, unknown.get_json()["error"]) == (200, "not-found")

@@ -27,6 +27,7 @@ from playbook_core.adapters.service_tokens import (
 from playbook_core.adapters.slack import SlackWebhook
 from playbook_core.config import SHOPIFY_ADMIN_API_VERSION, Caller, Settings, load_settings
 from playbook_core.domain.errors import BadRequest, Forbidden, Unavailable
+from playbook_core.domain.ids import is_plain_id
 from playbook_core.domain.unsubscribe_tokens import MIN_KEY as MIN_UNSUBSCRIBE_KEY
 from playbook_core.domain.unsubscribe_tokens import UnsubscribeClaim
 from playbook_core.ports import (
@@ -374,7 +375,7 @@ class App:
                 store=self.store, clock=self.clock, queue=self.queue,
                 queue_name=self.settings.steps_queue, url=f"{base}/cron_playbooks/catchup",
             )  # fmt: skip
-        if not isinstance(source_id, str) or not source_id:
+        if not is_plain_id(source_id):  # a hostile id is refused before any read
             raise BadRequest("sourceId is a webhook source id")
         ports = catch_up.CatchUp(
             self.publishing, self.secrets(), self.store_orders(), alerts=self.alerter()
