@@ -33,9 +33,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from emulators import wiring
 from emulators.stack import DEFAULT_STATE_DIR, ROOT, cron_secret
 from playbook_core import catalog
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
+from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.domain.collections import CUSTOMERS, LISTENERS, ORGANIZATIONS
 from playbook_core.domain.consent import consent_record, derived_record_id
 from playbook_core.domain.executions import TERMINAL
@@ -43,7 +45,7 @@ from playbook_core.domain.ids import h
 from playbook_core.domain.sync import listener_id
 from playbook_core.domain.tiers import Tier, ids_for_tier
 from playbook_core.domain.validation import E164, EMAIL
-from playbook_core.domain.webhooks import signature
+from playbook_core.domain.webhooks import shopify_source_id, signature
 from playbook_core.ports import DocumentStore
 from playbook_core.runtime.manifest import FirestoreTrigger, load_manifest
 from playbook_core.service.compliance.consent import append_record
@@ -147,6 +149,8 @@ class SourceSpec(_Spec):
     shop_domain: str | None = None
     source_url: str | None = None
     secret: Annotated[str, Field(min_length=8)]
+    # Admin API access for the catch-up pass (issue #16); the stand-in's own test token.
+    admin_access_token: Annotated[str, Field(min_length=8)] | None = None
 
     @model_validator(mode="after")
     def _one_address(self) -> SourceSpec:
@@ -158,7 +162,10 @@ class SourceSpec(_Spec):
     def body(self) -> dict[str, str | None]:
         address = "shopDomain" if self.platform == "shopify" else "sourceUrl"
         value = self.shop_domain if self.platform == "shopify" else self.source_url
-        return {"platform": self.platform, address: value, "secret": self.secret}
+        body = {"platform": self.platform, address: value, "secret": self.secret}
+        if self.admin_access_token is not None:
+            body["adminAccessToken"] = self.admin_access_token
+        return body
 
 
 class Consent(_Spec):
@@ -199,7 +206,8 @@ class DemoSpec(_Spec):
     @property
     def secrets(self) -> list[str]:
         inbound = [self.sms_webhook_secret] if self.sms_webhook_secret else []
-        return [source.secret for source in self.webhook_sources] + inbound
+        tokens = [s.admin_access_token for s in self.webhook_sources if s.admin_access_token]
+        return [source.secret for source in self.webhook_sources] + tokens + inbound
 
     @property
     def shopify(self) -> SourceSpec:
@@ -335,6 +343,12 @@ class Api:
     def put_raw(self, url: str, body: Any) -> httpx.Response:
         """A stand-in's control call (its answers never echo what was put)."""
         return self._checked(f"PUT {url}", self._plain.put(url, json=body))
+
+    def post_json(
+        self, url: str, body: Any, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """A JSON POST outside the dashboard API: a stand-in's control call or a cron route."""
+        return self._checked(f"POST {url}", self._plain.post(url, json=body, headers=headers))
 
     def call(
         self,
@@ -474,7 +488,10 @@ def seed(
             ).json()
             if not view["hasSecret"]:
                 raise DemoError(f"webhook source {view['id']} has no secret")
-            _say(f"  webhook source {view['id']}: {view['status']}, secret kept server side")
+            access = ", Admin API access for catch-up" if view.get("hasApiAccess") else ""
+            _say(
+                f"  webhook source {view['id']}: {view['status']}, secret kept server side{access}"
+            )
         _inbound_sms(api, spec, stack)
         _activate(api, spec)
     with open_store(stack, state_dir) as store:
@@ -726,6 +743,7 @@ class _Story:
         self.api, self.say = api, say
         self.org = f"/orgs/{spec.org.id}"
         self.gateway, self.mailjet = str(stack["gateway"]), str(stack["mailjet"])
+        self.shopify_admin = stack.get("shopifyAdmin")
         self.source, self.customer = spec.shopify, spec.story_customer
         self.playbook_id = f"{spec.org.id}_{POST_PURCHASE}"
         self.customer_id = f"cus_{h(spec.org.id, self.customer.email.strip().lower())}"
@@ -745,19 +763,22 @@ class _Story:
         self.attribution()
         self.blocked()
         self.deferred()
+        self.recovered_order()
 
     # -- helpers --
 
     def _check(self, body: dict[str, Any]) -> dict[str, Any]:
         return dict(self.api.call("POST", f"{self.org}/compliance:check", json=body).json())
 
-    def _send(self, topic: str, order_id: int) -> tuple[int, dict[str, Any], str]:
+    def _send(
+        self, topic: str, order_id: int, key: str | None = None, now: datetime | None = None
+    ) -> tuple[int, dict[str, Any], str]:
         customer = self.customer
         body = shopify_order(
             topic, order_id=order_id, email=customer.email, name=customer.name,
-            phone=customer.phone,
+            phone=customer.phone, now=now,
         )  # fmt: skip
-        key = f"demo-{self.run}-{topic.replace('/', '-')}"
+        key = key or f"demo-{self.run}-{topic.replace('/', '-')}"
         answer = self.api.post_raw(
             f"{self.gateway}/webhook_shopify/", body, shopify_headers(self.source, topic, body, key)
         )
@@ -990,6 +1011,76 @@ class _Story:
         )
         if answer["verdict"] != "defer":
             raise DemoError(f"the night-time text was not deferred: {answer['findings']}")
+
+    def recovered_order(self) -> None:
+        """An order only the Shopify Admin API knows of, found by the catch-up pass (#16)."""
+        if not (self.shopify_admin and self.source.admin_access_token):
+            return
+        customer, order_id, placed = self.customer, self.run * 10 + 3, datetime.now(UTC)
+        order = json.loads(shopify_order(
+            "orders/create", order_id=order_id, email=customer.email, name=customer.name,
+            phone=customer.phone, now=placed,
+        ))  # fmt: skip
+        shop = str(self.source.shop_domain)
+        added = self.api.post_json(f"{self.shopify_admin}/__orders", {"shop": shop, "order": order})
+        if added.status_code != 200:
+            raise DemoError(f"the Shopify Admin stand-in refused the order: {added.text[:300]}")
+        self.say(
+            f"  16. an order whose webhook never came (order #{order_id % 1_000_000}, only in the "
+            f"Shopify Admin API stand-in): POST {self.shopify_admin}/__orders → {added.status_code}"
+        )
+        source_id = shopify_source_id(shop)
+        url = f"{self.gateway}/cron_playbooks/catchup"
+        # The local stack accepts the emulators' unsigned OIDC tokens of Cloud Scheduler's identity.
+        token = OidcToken(wiring.invoker("cloud_scheduler"), f"{self.gateway}/cron_playbooks")
+        answer = self.api.post_json(
+            url, {"sourceId": source_id}, {"Authorization": token.authorization(url, time.time())}
+        )
+        summary = answer.json() if answer.status_code == 200 else {}
+        if "outcome" not in summary:
+            raise DemoError(f"cron_playbooks /catchup answered {answer.status_code}: {answer.text}")
+        self.say(
+            f"       the catch-up pass: POST /cron_playbooks/catchup {{sourceId: {source_id}}} "
+            f"(OIDC, as Cloud Scheduler) → 200 {summary['outcome']}: {summary['orders']} order(s) "
+            f"read, {summary['published']} event(s) published"
+        )
+        recovered = self._order_event("order.created", str(order_id))
+        self.say(
+            f"       GET …/events?name=order.created → {recovered['eventId']}, outcome "
+            f"{recovered.get('outcome')}: the event the webhook would have made"
+        )
+        _, late, key = self._send(
+            "orders/create", order_id, key=f"demo-{self.run}-late", now=placed
+        )
+        if not late.get("duplicate") or late.get("eventId") != recovered["eventId"]:
+            raise DemoError(
+                f"the late webhook was not a duplicate of {recovered['eventId']}: {late}"
+            )
+        self.say(
+            f"       the webhook arrives late after all: POST /webhook_shopify (X-Shopify-Event-Id "
+            f"{key}) → 200 {json.dumps(late)}"
+        )
+        health = self.api.call("GET", f"{self.org}/webhook-sources/{source_id}").json()
+        self.say(
+            f"       GET …/webhook-sources/{source_id} → webhookHealth "
+            f"{health.get('webhookHealth')}, missedEvents24h {health.get('missedEvents24h')}, "
+            f"lastCatchUpAt {health.get('lastCatchUpAt')}"
+        )
+
+    def _order_event(self, name: str, order_id: str) -> dict[str, Any]:
+        def entry() -> dict[str, Any] | None:
+            events = self.api.call(
+                "GET", f"{self.org}/events", params={"name": name, "pageSize": "50"}
+            ).json()["events"]
+            ours = [
+                e for e in events if str((e.get("orderSummary") or {}).get("orderId")) == order_id
+            ]
+            return ours[0] if ours else None
+
+        found = _poll(entry, PIPELINE_TIMEOUT_S)
+        if found is None:
+            raise DemoError(f"order {order_id} never reached the event log")
+        return found
 
 
 def _poll(check: Callable[[], T | None], timeout: float) -> T | None:

@@ -6,6 +6,7 @@ on the embedded backend; every check goes through the gateway's API or the stack
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -232,6 +233,13 @@ def test_play_completes_and_a_replay_reuses_its_work(seeded, capsys):
     assert "15. a text to Avery Johnson at 23:00 America/New_York: " in text
     assert "→ defer until " in text
     assert "08:00 local; us.tcpa-quiet-hours (47 CFR 64.1200(c)(1)" in text
+    # An order only the Shopify Admin API knows of: the catch-up pass recovers it (issue #16).
+    assert "16. an order whose webhook never came" in text
+    assert "(OIDC, as Cloud Scheduler) → 200 done: 1 order(s) read, 1 event(s) published" in text
+    recovered = re.search(r"events\?name=order\.created → (ord_[0-9a-f]{32}), outcome", text)
+    assert recovered is not None, text
+    assert f'"duplicate": true, "eventId": "{recovered[1]}"' in text  # the late webhook
+    assert "webhookHealth ok, missedEvents24h 1, lastCatchUpAt 20" in text
     replay = "\n".join(second)
     assert "created by an earlier run" in replay
     assert "already active since an earlier run" in replay
@@ -241,6 +249,9 @@ def test_play_completes_and_a_replay_reuses_its_work(seeded, capsys):
     assert "(skipReason deduped)" in replay
     assert "pending_approval" not in replay
     assert "12. a second signed Shopify orders/create" in replay
+    # The replay's pass re-reads the first order (the overlap) and publishes only the new one.
+    assert "→ 200 done: 2 order(s) read, 1 event(s) published" in replay
+    assert "missedEvents24h 2" in replay
     mails = httpx.get(f"{seeded.state['mailjet']}/__requests", timeout=10).json()
     to = [m["To"] for r in mails if r["path"] == "/v3.1/send" for m in r["body"]["Messages"]]
     assert to.count([{"Email": "avery.johnson@example.com"}]) == 1

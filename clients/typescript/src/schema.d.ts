@@ -2520,6 +2520,8 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "degraded";
+            /** @description Stores whose webhooks need attention, counted over every org and never named (each org sees its own on GET /v1/orgs/{orgId}/webhook-sources); null while offline or unreadable. Never makes status degraded */
+            webhookSources: components["schemas"]["UnhealthySources"] | null;
         };
         /** ImportFailure */
         ImportFailure: {
@@ -4128,6 +4130,26 @@ export interface components {
              */
             type: "manual" | "schedule" | "event" | "calendar";
         };
+        /** UnhealthySources */
+        UnhealthySources: {
+            /**
+             * Missingwebhooks
+             * @description Stores whose catch-up pass found 3 or more orders no webhook delivered in 24 h
+             * @example 3
+             */
+            missingWebhooks: number;
+            /**
+             * More
+             * @description true: more than 20 such stores; the counts cover the first 20 only
+             */
+            more: boolean;
+            /**
+             * Webhookssilent
+             * @description WooCommerce stores whose webhooks went quiet while their API shows new orders
+             * @example 3
+             */
+            webhooksSilent: number;
+        };
         /** Validation */
         Validation: {
             /**
@@ -4684,7 +4706,12 @@ export interface operations {
                      *       },
                      *       "functions": {},
                      *       "offline": true,
-                     *       "status": "ok"
+                     *       "status": "ok",
+                     *       "webhookSources": {
+                     *         "missingWebhooks": 3,
+                     *         "more": true,
+                     *         "webhooksSilent": 3
+                     *       }
                      *     }
                      */
                     "application/json": components["schemas"]["Health"];

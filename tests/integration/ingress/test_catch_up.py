@@ -260,6 +260,10 @@ def test_a_silent_woocommerce_store_raises_one_alert_and_shows_it(stores):
     assert shown["webhookHealth"] == "webhooks_silent"
     assert shown["missedEvents24h"] == 2
     assert shown["lastCatchUpAt"] == NOW
+    # The public health endpoint counts it without naming it.
+    assert stores.app.health()["webhookSources"] == {
+        "missingWebhooks": 0, "webhooksSilent": 1, "more": False,
+    }  # fmt: skip
 
 
 def test_a_source_without_api_access_is_left_alone(stores):

@@ -215,3 +215,32 @@ def test_a_report_that_cannot_be_written_is_logged_and_the_instance_serves_on(wo
         assert provider_checks(world.health().get_json()) == dict.fromkeys(PROVIDERS, "unknown")
     finally:
         store.close()
+
+
+def test_stores_whose_webhooks_need_attention_are_counted_never_named(world):
+    world.instance("playbooks-api", API_ENV)
+    body = world.health().get_json()
+    assert body["webhookSources"] == {"missingWebhooks": 0, "webhooksSilent": 0, "more": False}
+    kinds = ["missing_webhooks"] * 2 + ["webhooks_silent"] + ["ok", "unknown"]
+    for n, kind in enumerate(kinds):
+        source = {"orgId": f"org_h{n}", "platform": "shopify", "status": "active"}
+        world.store.set("webhook_sources", f"shopify_h{n}.myshopify.com", {
+            **source, "shopDomain": f"h{n}.myshopify.com", "webhookHealth": kind,
+        })  # fmt: skip
+    answer = world.health()
+    body = answer.get_json()
+    assert body["webhookSources"] == {"missingWebhooks": 2, "webhooksSilent": 1, "more": False}
+    assert body["status"] == "ok"  # a store's webhooks are not our dependency
+    assert "myshopify" not in answer.get_data(as_text=True)
+    assert "org_h" not in answer.get_data(as_text=True)
+
+
+def test_past_twenty_stores_health_says_there_are_more(world):
+    world.instance("playbooks-api", API_ENV)
+    for n in range(22):
+        world.store.set("webhook_sources", f"shopify_m{n}.myshopify.com", {
+            "orgId": "org_m", "platform": "shopify", "status": "active",
+            "shopDomain": f"m{n}.myshopify.com", "webhookHealth": "missing_webhooks",
+        })  # fmt: skip
+    counted = world.health().get_json()["webhookSources"]
+    assert counted == {"missingWebhooks": 20, "webhooksSilent": 0, "more": True}

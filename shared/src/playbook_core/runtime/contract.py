@@ -223,6 +223,18 @@ class FunctionReport(Body):
     )
 
 
+class UnhealthySources(Body):
+    missingWebhooks: Count = Field(
+        description="Stores whose catch-up pass found 3 or more orders no webhook delivered in 24 h"
+    )
+    webhooksSilent: Count = Field(
+        description="WooCommerce stores whose webhooks went quiet while their API shows new orders"
+    )
+    more: bool = Field(
+        description="true: more than 20 such stores; the counts cover the first 20 only"
+    )
+
+
 class Health(Body):
     status: Literal["ok", "degraded"] = Field(description="degraded: some check failed")
     offline: bool = Field(description="true: the dashboard shows its offline banner")
@@ -236,6 +248,13 @@ class Health(Body):
     )
     functions: dict[str, FunctionReport] = Field(
         description="Function that uses a provider → its last report"
+    )
+    webhookSources: UnhealthySources | None = Field(
+        description=(
+            "Stores whose webhooks need attention, counted over every org and never named (each "
+            "org sees its own on GET /v1/orgs/{orgId}/webhook-sources); null while offline or "
+            "unreadable. Never makes status degraded"
+        )
     )
 
 

@@ -9,19 +9,26 @@ of its providers are configured (booleans only, never a value) to `playbook_func
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from playbook_core.domain.collections import FUNCTION_STATUS
+from playbook_core.domain.collections import FUNCTION_STATUS, WEBHOOK_SOURCES
 from playbook_core.domain.errors import PlaybooksError
 from playbook_core.logging import event
-from playbook_core.ports import DocumentStore
+from playbook_core.ports import DocumentStore, Where
 
 # A report older than this no longer counts: the instance that wrote it may be long gone.
 REPORT_FRESH_FOR = timedelta(hours=24)
 # Kept past staleness so health can still say when a function last reported.
 REPORT_KEPT_FOR = timedelta(days=7)
+
+# What the catch-up pass concluded about a store's webhooks that needs someone (issue #16).
+UNHEALTHY_SOURCES = ("missing_webhooks", "webhooks_silent")
+# Health is public and polled: it counts at most this many such sources (reads cost), never
+# naming one; an org sees its own on GET …/webhook-sources.
+SOURCES_COUNTED_UP_TO = 20
 
 _log = logging.getLogger("playbooks.health")
 
@@ -96,6 +103,29 @@ def check_health(
         "offline": offline,
         "checks": checks,
         "functions": functions,
+        "webhookSources": None if offline else _unhealthy_sources(store),
+    }
+
+
+def _unhealthy_sources(store: DocumentStore) -> dict[str, Any] | None:
+    """How many stores' webhooks are missing or silent; null when that cannot be read.
+
+    A store's webhooks are not a dependency of ours, so they never make health degraded.
+    """
+    try:
+        page = store.query(
+            WEBHOOK_SOURCES,
+            [Where("webhookHealth", "in", list(UNHEALTHY_SOURCES))],
+            limit=SOURCES_COUNTED_UP_TO + 1,
+        )
+    except PlaybooksError:
+        return None
+    counted = page.docs[:SOURCES_COUNTED_UP_TO]
+    kinds = Counter(str(doc.data.get("webhookHealth")) for doc in counted)
+    return {
+        "missingWebhooks": kinds["missing_webhooks"],
+        "webhooksSilent": kinds["webhooks_silent"],
+        "more": len(page.docs) > SOURCES_COUNTED_UP_TO,
     }
 
 
