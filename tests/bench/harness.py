@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -75,3 +76,50 @@ def report(name: str, rows: dict[str, dict[str, float]], notes: str = "") -> Pat
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+# One number per row of issue #14's table; each benchmark records its own keys as it runs.
+SUMMARY_KEYS = (
+    "ack_store_roundtrips", "ack_p95_ms_paced", "burst_webhooks_per_s", "burst_ack_p95_ms",
+    "sustained_event_to_first_step_p95_ms", "store_calls_per_three_step_run",
+    "embedded_per_order_attribution_p50_ms", "reconcile_2000_emulator_s",
+    "reconcile_2000_emulator_queries", "reconcile_100k_embedded_s", "search_p95_ms_10000",
+    "fair_other_org_first_step_p95_ms",
+)  # fmt: skip
+
+
+def summary(**figures: float | None) -> Path:
+    """Merge figures into .local/bench/summary.json, with the load average and git revision.
+
+    Keys outside SUMMARY_KEYS are refused: the summary is the table, nothing else.
+    """
+    unknown = sorted(set(figures) - set(SUMMARY_KEYS))
+    if unknown:
+        raise KeyError(f"not a summary key: {unknown}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "summary.json"
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        document = {}
+    figures_now = {**dict.fromkeys(SUMMARY_KEYS), **document.get("figures", {}), **figures}
+    document = {
+        "figures": {key: figures_now[key] for key in SUMMARY_KEYS},
+        "load_average": os.getloadavg()[0],
+        "revision": _revision(),
+        "updatedAt": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def _revision() -> str | None:
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=OUT.parents[1], capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except OSError:
+        return None
+    return found.stdout.strip() or None
