@@ -7,13 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
 
 from emulators import official, processes
+from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.testing import RecordingServer
 
 ROOT = Path(__file__).parents[1]
@@ -153,3 +156,25 @@ def emulator_env(gcp_emulators) -> dict:
     os.environ["PUBSUB_EMULATOR_HOST"] = gcp_emulators["pubsub"].host
     os.environ["GOOGLE_CLOUD_PROJECT"] = "demo-playbooks"
     return gcp_emulators
+
+
+@pytest.fixture(params=["embedded", pytest.param("firestore", marks=pytest.mark.emulator)])
+def new_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], Any]]:
+    """A factory of empty stores of each backend: on Firestore, each one a database of its own."""
+    made: list[Any] = []
+
+    def make() -> Any:
+        if request.param == "embedded":
+            store: Any = EmbeddedStore(":memory:")
+        else:
+            request.getfixturevalue("emulator_env")
+            from playbook_core.adapters.firestore import FirestoreStore
+
+            store = FirestoreStore(f"demo-{uuid.uuid4().hex[:12]}")
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        if isinstance(store, EmbeddedStore):
+            store.close()

@@ -134,6 +134,12 @@ class CountingStore:
             self.inner.create(collection, doc_id, data)
             self._record("write", collection, 1)
 
+    def create_all(self, documents: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        with self._call():
+            self.inner.create_all(documents)
+            for collection, _, _ in documents:
+                self._record("write", collection, 1)
+
     def set(
         self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
     ) -> None:

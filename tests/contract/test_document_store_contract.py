@@ -21,6 +21,17 @@ def test_create_then_get_and_a_second_create_conflicts(backend, unique):
     assert store.get(col, "d1") == {"orgId": "org_a", "n": 1}
 
 
+def test_create_all_writes_every_document_or_none(backend, unique):
+    store, col, other = backend.store, f"contract_{unique}", f"contract_{unique}_b"
+    store.create_all([(col, "a1", {"n": 1}), (other, "b1", {"n": 2})])
+    assert (store.get(col, "a1"), store.get(other, "b1")) == ({"n": 1}, {"n": 2})
+    # One taken id refuses them all: nothing of the batch is written, the taken one is unchanged.
+    with pytest.raises(AlreadyExists):
+        store.create_all([(col, "a2", {"n": 3}), (other, "b1", {"n": 4}), (col, "a3", {})])
+    assert (store.get(col, "a2"), store.get(col, "a3")) == (None, None)
+    assert store.get(other, "b1") == {"n": 2}
+
+
 def test_set_replaces_and_merge_deep_merges_maps(backend, unique):
     store, col = backend.store, f"contract_{unique}"
     store.set(col, "d1", {"a": 1, "m": {"x": 1, "y": {"z": 1}}, "keep": True})

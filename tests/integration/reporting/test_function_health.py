@@ -7,7 +7,6 @@ Run would (K_SERVICE names the instance's function), all on one store, and asks 
 
 import logging
 import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,16 +43,10 @@ CLEARED = (
 )  # fmt: skip
 
 
-@pytest.fixture(params=["embedded", pytest.param("firestore", marks=pytest.mark.emulator)])
-def world(request):
+@pytest.fixture
+def world(new_store):
     """One store and clock shared by every function instance a test starts, on each backend."""
-    if request.param == "embedded":
-        store = EmbeddedStore(":memory:")
-    else:
-        request.getfixturevalue("emulator_env")
-        from playbook_core.adapters.firestore import FirestoreStore
-
-        store = FirestoreStore(f"demo-health-{uuid.uuid4().hex[:8]}")  # a database of its own
+    store = new_store()
     started = []
 
     class World:
@@ -87,8 +80,6 @@ def world(request):
     for app in started:
         app.bus.close()
         app.queue.close()
-    if isinstance(store, EmbeddedStore):
-        store.close()
 
 
 def provider_checks(body):

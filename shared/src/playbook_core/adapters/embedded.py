@@ -228,6 +228,13 @@ class EmbeddedStore:
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         self._atomically(lambda writes: writes.create(collection, doc_id, data))
 
+    def create_all(self, documents: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        def work(writes: _Writes) -> None:
+            for collection, doc_id, data in documents:  # one raising rolls all of them back
+                writes.create(collection, doc_id, data)
+
+        self._atomically(work)
+
     def set(
         self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
     ) -> None:

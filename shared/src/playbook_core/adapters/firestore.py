@@ -208,6 +208,14 @@ class FirestoreStore:
             ref = self.ref(collection, doc_id)
             ref.create(_to_store(data), retry=self._write_retry, timeout=self._timeout)
 
+    def create_all(self, documents: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        # One commit of `exists: false` preconditions: atomic, and ALREADY_EXISTS if any is taken.
+        batch = self.client().batch()
+        for collection, doc_id, data in documents:
+            batch.create(self.ref(collection, doc_id), _to_store(data))
+        with _translated(f"{len(documents)} documents"):
+            batch.commit(retry=self._write_retry, timeout=self._timeout)
+
     def set(
         self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
     ) -> None:

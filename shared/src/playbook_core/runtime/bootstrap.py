@@ -56,6 +56,7 @@ from playbook_core.service.execution.send_step import Senders
 from playbook_core.service.execution.step_handler import Engine
 from playbook_core.service.execution.step_handler import run_step as run_engine_step
 from playbook_core.service.ingress.event_log import Publishing
+from playbook_core.service.ingress.recent import Recent
 from playbook_core.service.reporting.health import check_health, report_configuration
 
 _log = logging.getLogger("playbooks.bootstrap")
@@ -105,6 +106,7 @@ class App:
     texts: SmsSender | None = None  # built on first use from the Blackleaf settings
     orders_reader: StoreOrders | None = None  # the store APIs, built on first catch-up
     status_reported_at: datetime | None = None
+    recent: Recent = field(default_factory=Recent, repr=False)  # what webhooks read, kept
     _status_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def secrets(self) -> Secrets:
@@ -227,8 +229,9 @@ class App:
     def publishing(self) -> Publishing:
         """The ports use cases that publish events take, bundled (service/ingress)."""
         return Publishing(
-            store=self.store, bus=self.bus, topic=self.settings.events_topic, clock=self.clock
-        )
+            store=self.store, bus=self.bus, topic=self.settings.events_topic, clock=self.clock,
+            recent=self.recent,
+        )  # fmt: skip
 
     def document_changed(self, change: DocumentChange) -> dict[str, Any]:
         from playbook_core.service.ingress import document_changes  # noqa: PLC0415

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, get_args
 
@@ -12,6 +12,7 @@ from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.ids import h
 from playbook_core.domain.records import EventLogRecord, EventOutcome
 from playbook_core.ports import Clock, DocumentStore, EventBus
+from playbook_core.service.ingress.recent import Recent
 
 EVENT_LOG_TTL = timedelta(days=30)
 OUTCOMES: frozenset[str] = frozenset(get_args(EventOutcome))
@@ -28,6 +29,7 @@ class Publishing:
     bus: EventBus
     topic: str
     clock: Clock
+    recent: Recent = field(default_factory=Recent, compare=False)  # this instance's reads
 
 
 def publish_event(envelope: EventEnvelope, *, bus: EventBus, topic: str) -> str:

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from playbook_core.domain.catch_up import updated_at as order_updated_at
@@ -52,9 +53,10 @@ from playbook_core.domain.webhooks import (
     woocommerce_source_id,
 )
 from playbook_core.logging import ALERT, bound, event
-from playbook_core.ports import Clock, DocumentStore, EventBus, Secrets, Transaction
+from playbook_core.ports import DocumentStore, Secrets, Transaction
 from playbook_core.service.authoring.settings import get_settings
 from playbook_core.service.ingress.event_log import Publishing, publish_event, record_outcome
+from playbook_core.service.ingress.recent import Recent
 from playbook_core.service.ingress.sources import verifying_refs
 from playbook_core.service.records import read_source
 
@@ -82,7 +84,6 @@ def receive_webhook(
     fallback_secret: str | None,
 ) -> Answer:  # fmt: skip
     """One delivery → (HTTP status, JSON body), in §6.1's order; never waits for an execution."""
-    store, bus, topic, clock = publishing.store, publishing.bus, publishing.topic, publishing.clock
     if platform not in {"shopify", "woocommerce"}:
         return 404, {"error": "unknown_platform"}
     chosen: Platform = "shopify" if platform == "shopify" else "woocommerce"
@@ -98,8 +99,7 @@ def receive_webhook(
     try:
         return _verified(
             chosen, lowered, body, signed=signed, topic_name=topic_name, address=address,
-            where=where, query_org_id=query_org_id,
-            store=store, secrets=secrets, bus=bus, topic=topic, clock=clock,
+            where=where, query_org_id=query_org_id, publishing=publishing, secrets=secrets,
             fallback_secret=fallback_secret,
         )  # fmt: skip
     except Unavailable:
@@ -109,18 +109,27 @@ def receive_webhook(
 
 def _verified(
     platform: Platform, headers: dict[str, str], body: bytes, *, signed: str, topic_name: str,
-    address: str, where: dict[str, Any], query_org_id: str | None, store: DocumentStore,
-    secrets: Secrets, bus: EventBus, topic: str, clock: Clock, fallback_secret: str | None,
+    address: str, where: dict[str, Any], query_org_id: str | None, publishing: Publishing,
+    secrets: Secrets, fallback_secret: str | None,
 ) -> Answer:  # fmt: skip
-    source = _find_source(platform, address, store)
+    now = publishing.clock.now()
+    recent = publishing.recent
+    source = _find_source(platform, address, publishing.store, recent, now)
     if source is None:
         event(
             _log, logging.WARNING, "webhook from an unknown source",
             security_event="webhook_unknown_source", source=address[:_LOGGED_TEXT], **where,
         )  # fmt: skip
         return 401, {"error": "unknown_source"}
+    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now, recent)
+    if not signature_matches(body, signed, keys, platform):
+        # Kept reads may predate a rotation or a re-registration: decide on fresh ones.
+        recent.forget_source(source.id)
+        source = _find_source(platform, address, publishing.store, recent, now)
+        if source is None:
+            return 401, {"error": "unknown_source"}
+        keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now, recent)
     where = {**where, "sourceKey": source.key, "orgId": source.org_id}
-    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, clock.now())
     if not signature_matches(body, signed, keys, platform):
         if lookup_failed:  # a secret we could not read may be the right one: let the sender retry
             raise Unavailable("a webhook secret could not be read")
@@ -138,16 +147,16 @@ def _verified(
     parsed = _parse(body)
     if parsed is None:
         return 400, {"error": "malformed_json"}
-    now = clock.now()
     delivery = _delivery(
         platform, headers, body, parsed=parsed, topic_name=topic_name, source=source, now=now
     )
-    delivery = _first_delivery_of(body, delivery, source, store)
     with bound(orgId=source.org_id, eventId=delivery.event_id):
-        return _dispatch(delivery, parsed, source, where, store=store, bus=bus, topic=topic)
+        return _dispatch(delivery, parsed, source, where, publishing=publishing, body=body)
 
 
-def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Source | None:
+def _find_source(
+    platform: Platform, address: str, store: DocumentStore, recent: Recent, now: datetime
+) -> _Source | None:
     """The registered, active source for the header's shop or store URL; None when there is none."""
     try:
         if platform == "shopify":
@@ -156,7 +165,9 @@ def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Sou
             source_id = woocommerce_source_id(normalise_source_url(address))
     except BadRequest:
         return None
-    document = read_source(store, source_id)
+    document = recent.sources.get(source_id, now, lambda: read_source(store, source_id))
+    if document is None:
+        recent.forget_source(source_id)  # an unknown store is read again: it may register
     if document is None or document.get("status") != "active" or not document.get("orgId"):
         return None
     return source_of(source_id, document)
@@ -181,14 +192,11 @@ def publish_delivery(
     where = {"platform": delivery.platform, "topic": delivery.topic, "sourceKey": source.key,
              "orgId": source.org_id, "via": "catch_up"}  # fmt: skip
     with bound(orgId=source.org_id, eventId=delivery.event_id):
-        return _dispatch(
-            delivery, parsed, source, where, store=publishing.store, bus=publishing.bus,
-            topic=publishing.topic, via_webhook=False,
-        )  # fmt: skip
+        return _dispatch(delivery, parsed, source, where, publishing=publishing, body=None)
 
 
 def _secrets_for(
-    source: _Source, secrets: Secrets, fallback_secret: str | None, now: datetime
+    source: _Source, secrets: Secrets, fallback_secret: str | None, now: datetime, recent: Recent
 ) -> tuple[list[str], bool]:
     """The source's own secrets (current first); the global one only when it has none (§2.2)."""
     listed = verifying_refs(source.document, now)  # the previous one only within its overlap
@@ -199,7 +207,7 @@ def _secrets_for(
     values, failed = [], False
     for reference in references:
         try:
-            values.append(secrets.get(reference))
+            values.append(recent.secrets.get(reference, now, partial(secrets.get, reference)))
         except NotFound:
             event(_log, logging.WARNING, "webhook secret reference missing", sourceKey=source.key)
         except Unavailable:
@@ -238,10 +246,11 @@ def _delivery(
     )  # fmt: skip
 
 
-def _first_delivery_of(
-    body: bytes, delivery: Delivery, source: _Source, store: DocumentStore
-) -> Delivery:
-    """The delivery these signed bytes first came as (same body, fresh headers: a replay of it)."""
+Claim = tuple[str, str, dict[str, Any]]  # (collection, id, document) to create
+
+
+def _content_claim(body: bytes, delivery: Delivery, source: _Source) -> Claim:
+    """These signed bytes, whatever headers they come with: a replay is the same delivery."""
     now = delivery.received_at
     claim = {
         "orgId": delivery.org_id, "platform": delivery.platform, "kind": "content",
@@ -249,7 +258,14 @@ def _first_delivery_of(
         "receivedAt": now, "expiresAt": now + timedelta(hours=REPLAY_TTL_HOURS),
     }  # fmt: skip
     claim_id = content_receipt_id(delivery.platform, source.key, delivery.topic, body)
-    first = _create_or_get(WEBHOOK_CLAIMS, claim_id, claim, store)
+    return WEBHOOK_CLAIMS, claim_id, claim
+
+
+def _first_delivery_of(
+    body: bytes, delivery: Delivery, source: _Source, store: DocumentStore
+) -> Delivery:
+    """The delivery these signed bytes first came as (same body, fresh headers: a replay of it)."""
+    first = _create_or_get(*_content_claim(body, delivery, source), store)
     replay_key = first.get("replayKey") if first is not None else None
     if not isinstance(replay_key, str) or replay_key == delivery.event_id:
         return delivery
@@ -258,29 +274,82 @@ def _first_delivery_of(
     return replace(delivery, event_id=replay_key)
 
 
-def _org_context(org_id: str, source: _Source, store: DocumentStore) -> OrgContext:
-    settings = get_settings(org_id=org_id, store=store)
-    threshold = source.document.get("lowStockThreshold")
-    if not isinstance(threshold, int):
-        threshold = int(settings["lowStockThreshold"])
-    organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
+def _org_context(org_id: str, source: _Source, publishing: Publishing) -> OrgContext:
+    store = publishing.store
+
+    def load() -> tuple[int, str, Any]:
+        settings = get_settings(org_id=org_id, store=store)
+        organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
+        country = str(settings["defaultCountry"] or "US")
+        return int(settings["lowStockThreshold"]), country, org_timezone(settings, organization)
+
+    threshold, country, zone = publishing.recent.orgs.get(org_id, publishing.clock.now(), load)
+    own = source.document.get("lowStockThreshold")
     return OrgContext(
-        low_stock_threshold=threshold, default_country=str(settings["defaultCountry"] or "US"),
-        timezone=org_timezone(settings, organization),
+        low_stock_threshold=own if isinstance(own, int) else threshold,
+        default_country=country, timezone=zone,
     )  # fmt: skip
 
 
 def _dispatch(
     delivery: Delivery, parsed: dict[str, Any], source: _Source, where: dict[str, Any], *,
-    store: DocumentStore, bus: EventBus, topic: str, via_webhook: bool = True,
+    publishing: Publishing, body: bytes | None,
 ) -> Answer:  # fmt: skip
-    routed = route(delivery, parsed, _org_context(delivery.org_id, source, store))
+    """Claim, publish, answer. `body` is the signed bytes of a webhook; None for the catch-up pass.
+
+    A delivery nothing has claimed yet (the common case) claims everything in one atomic write;
+    anything already claimed takes the step-by-step path, which decides what it is.
+    """
+    context = _org_context(delivery.org_id, source, publishing)
+    routed = route(delivery, parsed, context)
     primary = routed.events[0] if routed.events else ignored_envelope(delivery, parsed)
+    if _claimed_at_once(
+        delivery, routed=routed, primary=primary, parsed=parsed, source=source, body=body,
+        store=publishing.store,
+    ):  # fmt: skip
+        return _published(
+            delivery, routed=routed, primary=primary, source=source, where=where,
+            publishing=publishing, body=body,
+        )  # fmt: skip
+    if body is not None:
+        first = _first_delivery_of(body, delivery, source, publishing.store)
+        if first.event_id != delivery.event_id:  # a replay of an earlier delivery: its ids
+            delivery = first
+            routed = route(delivery, parsed, context)
+            primary = routed.events[0] if routed.events else ignored_envelope(delivery, parsed)
+    return _step_by_step(
+        delivery, parsed=parsed, routed=routed, primary=primary, source=source, where=where,
+        publishing=publishing, body=body,
+    )  # fmt: skip
+
+
+def _claimed_at_once(
+    delivery: Delivery, *, routed: Routed, primary: EventEnvelope, parsed: dict[str, Any],
+    source: _Source, body: bytes | None, store: DocumentStore,
+) -> bool:  # fmt: skip
+    """Create every claim this delivery needs in one write; False when any exists (or failed)."""
+    claims = [_order_creator_claim(delivery, routed, primary, source)]
+    claims.append(_order_state_claim(delivery, primary, parsed, source))
+    if body is not None:
+        claims.append(_content_claim(body, delivery, source))
+    claims.append((WEBHOOK_RECEIPTS, delivery.event_id, _receipt(delivery, primary)))
+    try:
+        store.create_all([claim for claim in claims if claim is not None])
+    except (AlreadyExists, Unavailable):
+        return False
+    return True
+
+
+def _step_by_step(
+    delivery: Delivery, *, parsed: dict[str, Any], routed: Routed, primary: EventEnvelope,
+    source: _Source, where: dict[str, Any], publishing: Publishing, body: bytes | None,
+) -> Answer:  # fmt: skip
+    store, via_webhook = publishing.store, body is not None
     if _older_than_seen(delivery, primary, parsed, source, store):
         # Under the delivery's own id: a transition's shared `ord_` entry keeps its outcome.
         held = primary.model_copy(update={"event_id": delivery.event_id})
         record_outcome(store=store, envelope=held, outcome="out_of_order")
-        _touch(source, delivery.received_at, store, via_webhook)
+        _touch(source, delivery.received_at, publishing, via_webhook)
         event(_log, logging.INFO, "webhook accepted", outcome="out_of_order", **where)
         return 200, {"received": True, "ignored": True, "reason": "out_of_order"}
     creator = _order_creator(delivery, routed, primary, source, store)
@@ -290,26 +359,33 @@ def _dispatch(
             else "order_transition_already_published"
         )  # fmt: skip
         return _duplicate(
-            creator,
-            reason,
-            delivery=delivery,
-            source=source,
-            where=where,
-            store=store,
-            via_webhook=via_webhook,
-        )
+            creator, reason, delivery=delivery, source=source, where=where,
+            publishing=publishing, via_webhook=via_webhook,
+        )  # fmt: skip
     claimed = _claim(delivery, primary, store)
     if claimed is not None and claimed.get("status") == "published":
         return _duplicate(
             claimed, "delivery_published", delivery=delivery, source=source, where=where,
-            store=store, via_webhook=via_webhook,
+            publishing=publishing, via_webhook=via_webhook,
         )  # fmt: skip
+    return _published(
+        delivery, routed=routed, primary=primary, source=source, where=where,
+        publishing=publishing, body=body,
+    )  # fmt: skip
+
+
+def _published(
+    delivery: Delivery, *, routed: Routed, primary: EventEnvelope, source: _Source,
+    where: dict[str, Any], publishing: Publishing, body: bytes | None,
+) -> Answer:  # fmt: skip
+    """Publish a claimed delivery's events, mark its receipt and answer."""
+    store = publishing.store
     if routed.ignored is not None:
         record_outcome(store=store, envelope=primary, outcome="ignored_topic")
     for envelope in routed.events:  # bus errors propagate: 503, and the retry publishes again
-        publish_event(envelope, bus=bus, topic=topic)
+        publish_event(envelope, bus=publishing.bus, topic=publishing.topic)
     _mark_published(delivery, store)
-    _touch(source, delivery.received_at, store, via_webhook)
+    _touch(source, delivery.received_at, publishing, body is not None)
     outcome = "ignored" if routed.ignored else "published"
     age = stale_age(delivery)
     if age is not None:  # processed all the same; the envelope carries `source.stale` (§6.4)
@@ -324,11 +400,28 @@ def _dispatch(
 
 def _duplicate(
     claim: dict[str, Any], reason: str, *, delivery: Delivery, source: _Source,
-    where: dict[str, Any], store: DocumentStore, via_webhook: bool = True,
+    where: dict[str, Any], publishing: Publishing, via_webhook: bool,
 ) -> Answer:  # fmt: skip
-    _touch(source, delivery.received_at, store, via_webhook)
+    _touch(source, delivery.received_at, publishing, via_webhook)
     event(_log, logging.INFO, "webhook duplicate", outcome="duplicate", reason=reason, **where)
     return 200, {"received": True, "duplicate": True, "eventId": claim.get("eventId")}
+
+
+def _order_state_claim(
+    delivery: Delivery, primary: EventEnvelope, parsed: dict[str, Any], source: _Source
+) -> Claim | None:
+    """The newest platform `updated_at` seen of this order; None for events of no order."""
+    order_id = primary.data.get("orderId")
+    moment = order_updated_at(delivery.platform, parsed)
+    if not primary.name.startswith("order.") or not isinstance(order_id, str) or moment is None:
+        return None
+    now = delivery.received_at
+    claim_id = "ost_" + h(delivery.platform, source.key, order_id)
+    return WEBHOOK_CLAIMS, claim_id, {
+        "orgId": delivery.org_id, "platform": delivery.platform, "kind": "order_state",
+        "orderId": order_id, "updatedAt": moment, "receivedAt": now,
+        "expiresAt": now + timedelta(days=ORDER_CREATED_TTL_DAYS),
+    }  # fmt: skip
 
 
 def _older_than_seen(
@@ -340,22 +433,16 @@ def _older_than_seen(
     It is recorded and publishes nothing, so an order's state never moves backwards. Creation is
     never held back: the order was created, and its claim already makes it once.
     """
-    order_id = primary.data.get("orderId")
-    moment = order_updated_at(delivery.platform, parsed)
-    if not primary.name.startswith("order.") or not isinstance(order_id, str) or moment is None:
+    claim = _order_state_claim(delivery, primary, parsed, source)
+    if claim is None:
         return False
-    claim_id = "ost_" + h(delivery.platform, source.key, order_id)
-    now = delivery.received_at
+    collection, claim_id, state = claim
 
     def work(tx: Transaction) -> bool:
-        seen = (tx.get(WEBHOOK_CLAIMS, claim_id) or {}).get("updatedAt")
-        if isinstance(seen, datetime) and seen > moment:
+        seen = (tx.get(collection, claim_id) or {}).get("updatedAt")
+        if isinstance(seen, datetime) and seen > state["updatedAt"]:
             return primary.name != "order.created"
-        tx.set(WEBHOOK_CLAIMS, claim_id, {
-            "orgId": delivery.org_id, "platform": delivery.platform, "kind": "order_state",
-            "orderId": order_id, "updatedAt": moment, "receivedAt": now,
-            "expiresAt": now + timedelta(days=ORDER_CREATED_TTL_DAYS),
-        })  # fmt: skip
+        tx.set(collection, claim_id, state)
         return False
 
     try:
@@ -365,11 +452,10 @@ def _older_than_seen(
         return False
 
 
-def _order_creator(
-    delivery: Delivery, routed: Routed, primary: EventEnvelope, source: _Source,
-    store: DocumentStore,
-) -> dict[str, Any] | None:  # fmt: skip
-    """Another delivery's claim on this order's creation or on this transition, else None.
+def _order_creator_claim(
+    delivery: Delivery, routed: Routed, primary: EventEnvelope, source: _Source
+) -> Claim | None:
+    """The claim on this order's creation or on this transition; None for other events.
 
     An order is created once per source and order id, and completed or cancelled once (its
     `ord_` event id), whichever delivery reports it first: a webhook, a retry with other
@@ -377,40 +463,49 @@ def _order_creator(
     """
     order_id = created_order_id(routed)
     if order_id is not None:
-        kind, claim_id = (
-            "order_created",
-            order_created_receipt_id(delivery.platform, source.key, order_id),
-        )
+        kind = "order_created"
+        claim_id = order_created_receipt_id(delivery.platform, source.key, order_id)
     elif primary.event_id.startswith("ord_"):
         kind, claim_id = "order_transition", "otc_" + primary.event_id.removeprefix("ord_")
     else:
         return None
     now = delivery.received_at
-    claim = {
+    return WEBHOOK_CLAIMS, claim_id, {
         "orgId": delivery.org_id, "platform": delivery.platform, "kind": kind,
         "topic": delivery.topic, "replayKey": delivery.event_id, "eventId": primary.event_id,
         "receivedAt": now, "expiresAt": now + timedelta(days=ORDER_CREATED_TTL_DAYS),
     }  # fmt: skip
-    first = _create_or_get(WEBHOOK_CLAIMS, claim_id, claim, store)
+
+
+def _order_creator(
+    delivery: Delivery, routed: Routed, primary: EventEnvelope, source: _Source,
+    store: DocumentStore,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Another delivery's claim on this order's creation or on this transition, else None."""
+    claim = _order_creator_claim(delivery, routed, primary, source)
+    first = None if claim is None else _create_or_get(*claim, store)
     # The same delivery again (a retry after a crash) keeps its claim; its receipt decides.
     if first is None or first.get("replayKey") == delivery.event_id:
         return None
     return first
 
 
-def _claim(
-    delivery: Delivery, primary: EventEnvelope, store: DocumentStore
-) -> dict[str, Any] | None:
-    """§6.4: create the receipt; the existing one when this delivery was seen before, else None."""
+def _receipt(delivery: Delivery, primary: EventEnvelope) -> dict[str, Any]:
     now = delivery.received_at
-    receipt = {
+    return {
         "orgId": delivery.org_id, "platform": delivery.platform, "replayKey": delivery.event_id,
         "topic": delivery.topic, "eventId": primary.event_id, "status": "received",
         "receivedAt": now, "expiresAt": now + timedelta(hours=REPLAY_TTL_HOURS),
     }  # fmt: skip
+
+
+def _claim(
+    delivery: Delivery, primary: EventEnvelope, store: DocumentStore
+) -> dict[str, Any] | None:
+    """§6.4: create the receipt; the existing one when this delivery was seen before, else None."""
     # Still `received` when found: an earlier attempt died before publishing; publishing again is
     # safe because every event id is deterministic.
-    return _create_or_get(WEBHOOK_RECEIPTS, delivery.event_id, receipt, store)
+    return _create_or_get(WEBHOOK_RECEIPTS, delivery.event_id, _receipt(delivery, primary), store)
 
 
 def _create_or_get(
@@ -427,6 +522,11 @@ def _create_or_get(
 
 
 def _mark_published(delivery: Delivery, store: DocumentStore) -> None:
+    """The receipt says its events went out: a later duplicate then publishes nothing.
+
+    A third round trip on the ack path, kept: without it a duplicate cannot tell a published
+    delivery from one whose first attempt died before publishing.
+    """
     try:
         store.update(
             WEBHOOK_RECEIPTS, delivery.event_id,
@@ -436,11 +536,15 @@ def _mark_published(delivery: Delivery, store: DocumentStore) -> None:
         event(_log, logging.WARNING, "webhook receipt not marked published")
 
 
-def _touch(source: _Source, now: datetime, store: DocumentStore, via_webhook: bool) -> None:
-    """`lastSeenAt`: when the store last sent a webhook (the catch-up pass is no webhook)."""
-    if not via_webhook:
+def _touch(source: _Source, now: datetime, publishing: Publishing, via_webhook: bool) -> None:
+    """`lastSeenAt`: when the store last sent a webhook (the catch-up pass is no webhook).
+
+    Written at most every SEEN_EVERY per source and instance: it says whether webhooks arrive.
+    """
+    stored = source.document.get("lastSeenAt")
+    if not via_webhook or not publishing.recent.seen.due(source.id, stored, now):
         return
     try:
-        store.update(WEBHOOK_SOURCES, source.id, {"lastSeenAt": now})
+        publishing.store.update(WEBHOOK_SOURCES, source.id, {"lastSeenAt": now})
     except (Unavailable, NotFound):  # bookkeeping only: the delivery itself succeeded
         event(_log, logging.WARNING, "webhook source lastSeenAt not updated", sourceKey=source.key)

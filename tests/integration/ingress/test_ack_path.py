@@ -1,0 +1,152 @@
+"""What a webhook's ack costs in store round trips, and what the instance keeps (issue #14).
+
+A warm instance keeps the source, its secrets and the org's settings (service/ingress/recent),
+so a new delivery is one atomic write of its claims, the publish, and the receipt's mark. What is
+kept never outlives FRESH_FOR, and a rotated secret works at once.
+"""
+
+import copy
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from playbook_core.adapters.memory import MemoryBus
+from playbook_core.adapters.secrets import StoreSecrets
+from playbook_core.domain.collections import WEBHOOK_SOURCES
+from playbook_core.domain.webhooks import signature
+from playbook_core.service.authoring.settings import patch_settings
+from playbook_core.service.ingress.event_log import Publishing
+from playbook_core.service.ingress.recent import FRESH_FOR, SEEN_EVERY, Recent
+from playbook_core.service.ingress.sources import delete_source, register_source, rotate_secret
+from playbook_core.service.ingress.webhooks import receive_webhook
+from playbook_core.testing import FrozenClock
+from tests.bench.counting import CountingStore
+from tests.integration.ingress.conftest import NOW, register_org
+from tests.integration.ingress.test_webhook_replay import SHOP, encoded, fixture
+
+ORG = "org_ack"
+SECRET = "shpss_ack-path-secret"
+SOURCE_ID = f"shopify_{SHOP}"
+
+
+@pytest.fixture
+def world(new_store):
+    return World(CountingStore(new_store()))
+
+
+class World:
+    def __init__(self, store):
+        self.store, self.clock, self.bus = store, FrozenClock(NOW), MemoryBus()
+        self.secrets = StoreSecrets(store)
+        register_org(store, ORG)
+        register_source(
+            org_id=ORG, platform="shopify", address=SHOP, secret=SECRET,
+            low_stock_threshold=None, store=store, secrets=self.secrets, clock=self.clock,
+        )  # fmt: skip
+        self.orders = 0
+
+    def instance(self):
+        """One function instance: what it keeps is its own."""
+        return Publishing(
+            store=self.store, bus=self.bus, topic="playbook-events", clock=self.clock,
+            recent=Recent(),
+        )  # fmt: skip
+
+    def order(self):
+        self.orders += 1
+        body = copy.deepcopy(fixture("shopify_orders_create.json"))
+        body["id"] = 820982911946154000 + self.orders
+        return encoded(body)
+
+    def deliver(self, publishing, body, *, key=None, secret=SECRET):
+        key = key or uuid.uuid4().hex
+        headers = {
+            "X-Shopify-Hmac-Sha256": signature(secret, body), "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Shop-Domain": SHOP, "X-Shopify-Event-Id": key,
+            "X-Shopify-Webhook-Id": f"wh-{key}", "Content-Type": "application/json",
+        }  # fmt: skip
+        return receive_webhook(
+            "shopify", headers=headers, body=body, remote_ip="127.0.0.1", query_org_id=None,
+            publishing=publishing, secrets=self.secrets, fallback_secret=None,
+        )  # fmt: skip
+
+
+def test_a_new_delivery_on_a_warm_instance_is_one_claim_write_and_one_mark(world):
+    publishing = world.instance()
+    assert world.deliver(publishing, world.order())[0] == 200  # warms the instance
+    for _ in range(3):
+        published = len(world.bus.published)
+        with world.store.measure() as counts:
+            status, answer = world.deliver(publishing, world.order())
+        assert (status, answer["event"]) == (200, "order.created")
+        assert len(world.bus.published) == published + 1
+        # Claims (content, order, order state, receipt) in one write; then the receipt's mark.
+        assert (counts.calls, counts.reads, counts.transactions) == (2, 0, 0)
+        assert counts.writes == 5
+
+
+def test_the_same_delivery_again_reads_what_decides_it_and_publishes_nothing(world):
+    publishing, body = world.instance(), world.order()
+    first = world.deliver(publishing, body, key="k1")
+    published = len(world.bus.published)
+    again = world.deliver(publishing, body, key="k1")
+    assert again == (200, {"received": True, "duplicate": True, "eventId": first[1]["eventId"]})
+    assert len(world.bus.published) == published
+    replayed = world.deliver(publishing, body, key="k2")  # the same bytes under new headers
+    assert replayed[1]["duplicate"] is True
+    assert len(world.bus.published) == published
+
+
+def test_a_deleted_source_is_refused_by_another_instance_once_its_copy_is_stale(world):
+    kept = world.instance()
+    assert world.deliver(kept, world.order())[0] == 200
+    delete_source(org_id=ORG, source_id=SOURCE_ID, store=world.store, secrets=world.secrets)
+    assert world.deliver(world.instance(), world.order()) == (401, {"error": "unknown_source"})
+    world.clock.advance(seconds=FRESH_FOR.total_seconds())
+    assert world.deliver(kept, world.order()) == (401, {"error": "unknown_source"})
+
+
+def test_a_rotated_secret_verifies_at_once_on_an_instance_that_kept_the_old_one(world):
+    kept = world.instance()
+    assert world.deliver(kept, world.order())[0] == 200
+    rotate_secret(
+        org_id=ORG, source_id=SOURCE_ID, secret="shpss_rotated-secret", store=world.store,
+        secrets=world.secrets, clock=world.clock,
+    )  # fmt: skip
+    status, answer = world.deliver(kept, world.order(), secret="shpss_rotated-secret")
+    assert (status, answer.get("event")) == (200, "order.created")
+    wrong = world.deliver(kept, world.order(), secret="shpss_never-registered")
+    assert wrong == (401, {"error": "invalid_signature"})
+
+
+def test_changed_settings_reach_a_warm_instance_within_fresh_for(world):
+    kept = world.instance()
+    assert world.deliver(kept, world.order())[0] == 200
+    org = kept.recent.orgs.get(ORG, world.clock.now(), lambda: None)
+    assert org[1] == "US"  # the default country the first delivery read
+    patch_settings(
+        org_id=ORG, changes={"defaultCountry": "GB"}, store=world.store, secrets=world.secrets,
+        clock=world.clock,
+    )  # fmt: skip
+    world.clock.advance(seconds=FRESH_FOR.total_seconds())
+    assert world.deliver(kept, world.order())[0] == 200
+    assert kept.recent.orgs.get(ORG, world.clock.now(), lambda: None)[1] == "GB"
+
+
+def test_last_seen_is_written_once_per_interval_not_per_delivery(world):
+    publishing = world.instance()
+    world.deliver(publishing, world.order())
+    assert world.store.get(WEBHOOK_SOURCES, SOURCE_ID)["lastSeenAt"] == NOW
+    world.clock.advance(seconds=SEEN_EVERY.total_seconds() - 1)
+    world.deliver(publishing, world.order())
+    assert world.store.get(WEBHOOK_SOURCES, SOURCE_ID)["lastSeenAt"] == NOW
+    world.clock.advance(seconds=1)
+    world.deliver(publishing, world.order())
+    later = NOW + SEEN_EVERY
+    assert world.store.get(WEBHOOK_SOURCES, SOURCE_ID)["lastSeenAt"] == later
+    # Another instance reads the stored mark: it does not write again within the interval.
+    world.clock.advance(seconds=60)
+    world.deliver(world.instance(), world.order())
+    assert world.store.get(WEBHOOK_SOURCES, SOURCE_ID)["lastSeenAt"] == later
+    assert timedelta(seconds=60) < SEEN_EVERY
