@@ -198,19 +198,6 @@ def test_a_cursor_is_opaque_url_safe_and_checked(store):
         store.query("c", limit=0)
 
 
-def test_prefilter_keeps_every_possible_match():
-    sql, params = embedded_query.prefilter(
-        [
-            Where("a.b", "==", "x"),
-            Where("n", "==", 1),
-            Where("odd key", "==", "y"),
-            Where("t", "<", 3),
-        ]
-    )
-    assert sql.count("json_extract") == 2
-    assert params == ['$."a"."b"', "x", '$."n"', 1]
-
-
 def test_stored_text_is_plain_json(store):
     # Readable with sqlite3 and jq when debugging the local stack.
     assert loads(dumps({"a": [1, "é"], "at": datetime(2026, 1, 1, tzinfo=UTC)})) == {

@@ -4,15 +4,23 @@ One connection serves every thread behind a lock (`:memory:` has no other way to
 other processes on the same file are kept consistent by WAL and the busy timeout. Every write,
 transactional or not, runs under `BEGIN IMMEDIATE`: the write lock is taken before the first read,
 so check-and-claim never races and never needs Firestore's retry loop.
+
+Queries run on SQLite indexes built from infra/firestore.indexes.json, the list Firestore deploys:
+each composite becomes a partial index of its collection group, and every field it names gets a
+single-field index, as Firestore gives every field one. They are created when a store opens, so an
+older file gains them; `embedded_query` says how SQL narrows and orders, and Python decides.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from playbook_core.adapters import embedded_query
@@ -35,7 +43,85 @@ CREATE TABLE IF NOT EXISTS documents (
 ) WITHOUT ROWID
 """
 _BATCH = 500  # ids per `IN (...)`, well under SQLite's bound-parameter limit
+_INDEX_PREFIX = "fs_"  # indexes this module owns: dropped at open when no longer declared
 _log = logging.getLogger(__name__)
+
+
+def _indexes_path() -> Path:
+    """infra/ of the repo (recognised by its layout), else beside the package in an artifact."""
+    package = Path(__file__).resolve().parents[1]
+    if package.parent.name == "src" and package.parents[1].name == "shared":
+        return package.parents[2] / "infra" / "firestore.indexes.json"
+    return package.parent / "firestore.indexes.json"
+
+
+INDEXES_PATH = _indexes_path()
+
+
+def declared_indexes(path: Path = INDEXES_PATH) -> list[embedded_query.Index]:
+    if not path.exists():  # a deploy artifact runs on Firestore; this store then scans
+        _log.warning("no %s: the embedded store runs without indexes", path)
+        return []
+    return embedded_query.parse_indexes(json.loads(path.read_text(encoding="utf-8")))
+
+
+def index_statements(indexes: Sequence[embedded_query.Index]) -> dict[str, tuple[str, str]]:
+    """(CREATE INDEX, planner statistics) per index name.
+
+    The name hashes the definition, so a changed definition is a new index and the old is dropped.
+    """
+    statements = {}
+    for index in [*indexes, *embedded_query.single_field_indexes(indexes)]:
+        columns, scope = embedded_query.index_columns(index), embedded_query.group_sql(index.group)
+        if columns is None or scope is None:
+            _log.warning("index on %s %s has no SQL form: skipped", index.group, index.fields)
+            continue
+        body = f"documents ({', '.join(columns)}) WHERE {scope}"
+        name = _INDEX_PREFIX + hashlib.sha256(body.encode()).hexdigest()[:16]
+        statements[name] = (f'CREATE INDEX IF NOT EXISTS "{name}" ON {body}', _stat(columns))
+    return statements
+
+
+# Fixed statistics, so plans depend on the query's shape as Firestore's do, not on the data: a
+# collection is large and each field's key divides it by ten. Without them SQLite takes
+# `collection = ?` on the primary key for ten rows and skips every index.
+_ROWS, _PER_COLLECTION = 1_000_000, 100_000
+
+
+def _stat(columns: Sequence[str]) -> str:
+    counts, rows = [_ROWS, _PER_COLLECTION], _PER_COLLECTION
+    for _ in range((len(columns) - 2) // 2):  # a (rank, key) pair per field
+        counts += [rows, max(rows // 10, 1)]
+        rows = counts[-1]
+    return " ".join(str(count) for count in [*counts, 1])
+
+
+def _create_indexes(conn: sqlite3.Connection, statements: Mapping[str, tuple[str, str]]) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # one process builds them; the others then find them
+    try:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'documents'"
+        )
+        ours = {name for (name,) in rows if name.startswith(_INDEX_PREFIX)}
+        for name in ours - statements.keys():
+            conn.execute(f'DROP INDEX "{name}"')
+        for name, (statement, _) in statements.items():
+            if name not in ours:
+                conn.execute(statement)
+        # Only ANALYZE may create sqlite_stat1; the limit keeps it cheap on a large old file.
+        conn.execute("PRAGMA analysis_limit = 100")
+        conn.execute("ANALYZE documents")
+        conn.execute("DELETE FROM sqlite_stat1 WHERE tbl = 'documents'")
+        conn.executemany(
+            "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('documents', ?, ?)",
+            [("documents", f"{_ROWS} {_PER_COLLECTION} 1")]
+            + [(name, stat) for name, (_, stat) in statements.items()],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    conn.execute("ANALYZE sqlite_schema")  # loads the statistics just written
 
 
 @contextlib.contextmanager
@@ -159,11 +245,20 @@ class _Transaction:
 
 class EmbeddedStore:
     def __init__(
-        self, path: str, on_commit: OnCommit | None = None, *, busy_timeout_s: float = 10.0
+        self,
+        path: str,
+        on_commit: OnCommit | None = None,
+        *,
+        busy_timeout_s: float = 10.0,
+        indexes: Sequence[embedded_query.Index] | None = None,
     ) -> None:
+        """`indexes` defaults to infra/firestore.indexes.json's."""
         self._lock = threading.RLock()
         self._on_commit = on_commit
         self._closed = False
+        chosen = declared_indexes() if indexes is None else list(indexes)
+        statements = index_statements(chosen)
+        self._indexed = {index.group for index in chosen}
         with _unavailable_on_error():
             # Autocommit mode: we issue BEGIN IMMEDIATE/COMMIT ourselves.
             self._conn = sqlite3.connect(
@@ -174,6 +269,7 @@ class EmbeddedStore:
                 self._conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
                 self._conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: no corruption
                 self._conn.execute(_SCHEMA)
+                _create_indexes(self._conn, statements)
             except sqlite3.Error:
                 self._conn.close()
                 raise
@@ -210,14 +306,37 @@ class EmbeddedStore:
     ) -> Page:
         _check_collection(collection)
         embedded_query.validate(where, limit)
-        narrowing, params = embedded_query.prefilter(where)
+        statement, params, ordered = self._select(collection, where, order_by)
         with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT id, data FROM documents WHERE collection = ?" + narrowing,  # noqa: S608 - placeholders only
-                (collection, *params),
-            ).fetchall()
-        docs = [Doc(doc_id, loads(data)) for doc_id, data in rows]
+            rows = conn.execute(statement, params)
+            try:
+                if ordered:
+                    return embedded_query.run_ordered(rows, where, order_by, limit, start_after)
+                found = rows.fetchall()
+            finally:
+                rows.close()  # an unfinished statement would pin its read snapshot
+        docs = [Doc(doc_id, loads(data)) for doc_id, data in found]
         return embedded_query.run(docs, where, order_by, limit, start_after)
+
+    def explain(
+        self, collection: str, where: Sequence[Where] = (), order_by: Sequence[OrderBy] = ()
+    ) -> list[str]:
+        """SQLite's plan for `query` (EXPLAIN QUERY PLAN details), to check an index serves it."""
+        statement, params, _ = self._select(collection, where, order_by)
+        with self._connection() as conn:
+            return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement, params)]
+
+    def _select(
+        self, collection: str, where: Sequence[Where], order_by: Sequence[OrderBy]
+    ) -> tuple[str, tuple[Any, ...], bool]:
+        """(statement, parameters, whether rows come in `to_sql`'s order) for a query."""
+        sql = embedded_query.to_sql(where, order_by)
+        # The partial indexes serve a query only when it repeats their condition verbatim.
+        group = collection.rsplit("/", 1)[-1]
+        scope = f" AND {embedded_query.group_sql(group)}" if group in self._indexed else ""
+        # Only SQL built here from checked paths and group names is spliced in; values are bound.
+        statement = "SELECT id, data FROM documents WHERE collection = ?" + scope + sql.where  # noqa: S608
+        return statement + sql.order_by, (collection, *sql.params), bool(sql.order_by)
 
     def ping(self) -> None:
         with self._connection() as conn:

@@ -1,19 +1,23 @@
 """Firestore query semantics for the embedded store: filters, cross-type ordering, page tokens.
 
-Evaluated in Python because Firestore's rules (1 == 1.0 but true != 1, null < bool < number <
-timestamp < string < array < map, `!=` skipping nulls, implicit order on inequality fields) have
-no faithful SQL form. SQL only pre-filters.
+Every clause is decided in Python, because Firestore's rules (1 == 1.0 but true != 1, null < bool <
+number < timestamp < string < array < map, `!=` skipping nulls, implicit order on inequality
+fields) have no faithful SQL form. SQL narrows and orders the candidates through indexes on a
+(rank, key) pair per field: the rank is the value's place in Firestore's type order and the key its
+`json_extract`, which SQLite orders as Firestore does within every rank but arrays and maps.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from playbook_core.adapters.embedded_fields import get_path, split_path
+from playbook_core.adapters.embedded_fields import get_path, loads, split_path
 from playbook_core.domain import page_tokens
 from playbook_core.domain.errors import BadRequest
 from playbook_core.domain.tagged_values import encode
@@ -165,7 +169,10 @@ def run(
     if start_after is not None:
         cursor = decode_cursor(start_after, len(orders))
         keyed = [item for item in keyed if _compare_keys(item[0], cursor, directions) > 0]
+    return _page(keyed, directions, limit)
 
+
+def _page(keyed: list[tuple[_Key, Doc]], directions: Sequence[Direction], limit: int) -> Page:
     def by_key(a: tuple[_Key, Doc], b: tuple[_Key, Doc]) -> int:
         return _compare_keys(a[0], b[0], directions)
 
@@ -175,24 +182,291 @@ def run(
     return Page([doc for _, doc in page], encode_cursor(page[-1][0]) if more else None)
 
 
-def prefilter(where: Sequence[Where]) -> tuple[str, list[Any]]:
-    """SQL narrowing the candidates: a superset of the matches, never fewer.
+# --- SQL: the (rank, key) pair indexes hold per field --------------------------------------------
 
-    Only `==` on plain strings and 64-bit numbers whose path needs no quoting; documents holding
-    a wrapped map (keys starting with "$") are always kept because their paths differ.
+# Firestore's type order as numbers; NaN and the infinities sit apart so a key never has to order
+# them (NaN first, as `compare` does). Only arrays and maps are ordered wrongly by their key.
+_SQL_NULL, _SQL_BOOL, _SQL_NAN, _SQL_NEG_INF, _SQL_NUMBER, _SQL_POS_INF = 0, 10, 15, 17, 20, 25
+_SQL_TIMESTAMP, _SQL_STRING, _SQL_ARRAY, _SQL_MAP = 30, 40, 80, 90
+_SQL_NUMBERS = frozenset({_SQL_NAN, _SQL_NEG_INF, _SQL_NUMBER, _SQL_POS_INF})
+_MAX_SQL_DEPTH = 3  # a dotted path of k parts has 2**(k-1) spellings (any map on the way wrapped)
+_SQL_OPS = {"<": "<", "<=": "<=", ">": ">=", ">=": ">="}  # `>` widened: see _sql_key
+
+
+@dataclass(frozen=True)
+class FieldSql:
+    """SQL expressions over `documents.data` for one field; indexes and queries share the text."""
+
+    rank: str
+    key: str
+
+
+def field_sql(path: str) -> FieldSql | None:
+    """None when the path needs quoting SQL cannot index; such clauses stay in Python."""
+    parts = path.split(".")
+    if len(parts) > _MAX_SQL_DEPTH or not all(part and set(part) <= _SQL_SAFE for part in parts):
+        return None
+    spellings = [""]
+    for i, part in enumerate(parts):
+        # A map holding a "$" key is stored wrapped as {"$m": {...}}; the document never is.
+        wrapped = [f'{s}."$m"' for s in spellings] if i else []
+        spellings = [f'{s}."{part}"' for s in [*spellings, *wrapped]]
+
+    def over(function: str, suffix: str = "") -> str:
+        calls = [f"{function}(data, '${s}{suffix}')" for s in spellings]
+        return calls[0] if len(calls) == 1 else f"COALESCE({', '.join(calls)})"
+
+    timestamp, special = over("json_type", '."$t"'), over("json_extract", '."$f"')
+    obj = (
+        f"CASE WHEN {timestamp} IS NOT NULL THEN {_SQL_TIMESTAMP} "
+        f"ELSE CASE {special} WHEN 'nan' THEN {_SQL_NAN} "
+        f"WHEN '-inf' THEN {_SQL_NEG_INF} WHEN 'inf' THEN {_SQL_POS_INF} ELSE {_SQL_MAP} END END"
+    )
+    rank = (
+        f"CASE {over('json_type')} WHEN 'null' THEN {_SQL_NULL} WHEN 'true' THEN {_SQL_BOOL} "
+        f"WHEN 'false' THEN {_SQL_BOOL} WHEN 'integer' THEN {_SQL_NUMBER} "
+        f"WHEN 'real' THEN {_SQL_NUMBER} WHEN 'text' THEN {_SQL_STRING} "
+        f"WHEN 'array' THEN {_SQL_ARRAY} WHEN 'object' THEN {obj} END"
+    )
+    return FieldSql(rank, over("json_extract"))
+
+
+def sql_rank(value: Any) -> int:
+    """The rank `field_sql(...).rank` computes for a stored value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return _SQL_NAN if math.isnan(value) else _SQL_POS_INF if value > 0 else _SQL_NEG_INF
+    if isinstance(value, datetime):
+        return _SQL_TIMESTAMP
+    if isinstance(value, str):
+        return _SQL_STRING
+    return {0: _SQL_NULL, 1: _SQL_BOOL, _NUMBER: _SQL_NUMBER, _ARRAY: _SQL_ARRAY}.get(
+        _rank(value), _SQL_MAP
+    )
+
+
+def _sql_key(value: Any) -> tuple[bool, Any]:
+    """(usable, what `field_sql(...).key` holds for this value).
+
+    Unusable where the key says nothing or lies: json_extract returns a string only up to its first
+    NUL (so such a target gets no bound, and `>` runs as `>=`: a stored "x<NUL>y" reads "x"), and
+    NaN, infinities, null, arrays and maps are told apart by rank alone.
     """
-    sql, params = [], []
+    rank = sql_rank(value)
+    if rank == _SQL_BOOL:
+        return True, int(value)
+    if rank == _SQL_NUMBER:
+        return True, value
+    if rank == _SQL_TIMESTAMP:
+        return True, json.dumps(encode(value), ensure_ascii=False, separators=(",", ":"))
+    if rank == _SQL_STRING:
+        return "\0" not in value, value
+    return False, None
+
+
+@dataclass(frozen=True)
+class SqlQuery:
+    where: str  # " AND …" terms: a superset of the matches, never fewer
+    params: tuple[Any, ...]
+    order_by: str  # " ORDER BY …", or "" when some order field has no SQL form
+    fixed: frozenset[str]  # fields whose rank an equality pins (left out of ORDER BY)
+
+
+def _clause_sql(  # noqa: C901, PLR0911 - one rule per operator and rank
+    f: FieldSql, clause: Where, params: list[Any]
+) -> tuple[str, bool]:
+    """(terms, whether they pin the rank) for one clause."""
+    op, value = clause.op, clause.value
+    if op in {"!=", "not-in"}:
+        return f"{f.rank} > {_SQL_NULL}", False  # the field exists and is not null
+    if op in {"array-contains", "array-contains-any"}:
+        return f"{f.rank} = {_SQL_ARRAY}", True
+    if op == "in":
+        ranks = {sql_rank(item) for item in value}
+        keys = [_sql_key(item) for item in value]
+        if len(ranks) != 1:
+            return f"{f.rank} IN ({', '.join(str(r) for r in sorted(ranks))})", False
+        if not all(usable for usable, _ in keys):
+            return f"{f.rank} = {ranks.pop()}", True
+        params += [key for _, key in keys]
+        return f"{f.rank} = {ranks.pop()} AND {f.key} IN ({', '.join('?' * len(keys))})", True
+    rank = sql_rank(value)
+    usable, key = _sql_key(value)
+    if op == "==":
+        if not usable:
+            return f"{f.rank} = {rank}", True
+        params.append(key)
+        return f"{f.rank} = {rank} AND {f.key} = ?", True
+    if rank in _SQL_NUMBERS:  # NaN and the infinities match ranges on numbers: no key bound
+        if not usable:
+            return f"{f.rank} BETWEEN {_SQL_NAN} AND {_SQL_POS_INF}", False
+        params.append(key)
+        return (
+            f"{f.rank} BETWEEN {_SQL_NAN} AND {_SQL_POS_INF} "
+            f"AND ({f.rank} <> {_SQL_NUMBER} OR {f.key} {op} ?)"
+        ), False
+    if not usable:
+        return f"{f.rank} = {rank}", True
+    params.append(key)
+    sql_op = _SQL_OPS[op] if rank == _SQL_STRING else op
+    return f"{f.rank} = {rank} AND {f.key} {sql_op} ?", True
+
+
+def to_sql(where: Sequence[Where], order_by: Sequence[OrderBy]) -> SqlQuery:
+    terms: list[str] = []
+    params: list[Any] = []
+    fixed: set[str] = set()
+    pinned: set[str] = set()  # fields whose key an `==` pins too
     for clause in where:
-        value, parts = clause.value, clause.field.split(".")
-        if clause.op != "==" or not all(part and set(part) <= _SQL_SAFE for part in parts):
+        f = field_sql(clause.field)
+        if f is None:
             continue
-        plain = isinstance(value, str) or (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and -(2**63) <= value < 2**63
+        term, fixes = _clause_sql(f, clause, params)
+        terms.append(f" AND {term}")
+        if fixes:
+            fixed.add(clause.field)
+        if clause.op == "==" and _sql_key(clause.value)[0]:
+            pinned.add(clause.field)
+    order: list[str] = []
+    for item in effective_order(where, order_by):
+        f = field_sql(item.field)
+        if f is None:
+            return SqlQuery("".join(terms), tuple(params), "", frozenset(fixed))
+        direction = " DESC" if item.direction == "desc" else ""
+        # SQLite sees no order in a column an `=` holds constant: naming it there costs a sort.
+        if item.field not in fixed:
+            order.append(f.rank + direction)
+        if item.field not in pinned:
+            order.append(f.key + direction)
+    # With no order field, a bare `id` would have SQLite walk the primary key (already in id
+    # order) past every index the filters could use; `+id` only sorts the rows they find.
+    order.append("+id" if terms and not order else "id")
+    return SqlQuery(
+        "".join(terms), tuple(params), " ORDER BY " + ", ".join(order), frozenset(fixed)
+    )
+
+
+def _coarse(value: Any) -> tuple[int, Any]:
+    """What SQL orders a value by: rank, then key (a string's key stops at its first NUL)."""
+    rank = sql_rank(value)
+    if rank == _SQL_STRING:
+        return rank, value.split("\0", 1)[0]
+    if rank == _SQL_BOOL:
+        return rank, int(value)
+    return rank, value if rank in {_SQL_NUMBER, _SQL_TIMESTAMP} else None
+
+
+def run_ordered(
+    rows: Iterable[tuple[str, str]],
+    where: Sequence[Where],
+    order_by: Sequence[OrderBy],
+    limit: int,
+    start_after: str | None,
+) -> Page:
+    """`run` over rows SQL sent in `to_sql`'s order: stops once the page is certain.
+
+    SQL's order is Firestore's between rows whose (rank, key) differ, so rows are taken a whole
+    tie group at a time and sorted here; an array or map in an order field (ordered by JSON text
+    in SQL) sends every row to `run` instead.
+    """
+    orders = effective_order(where, order_by)
+    directions = [order.direction for order in orders]
+    cursor = decode_cursor(start_after, len(orders)) if start_after is not None else None
+    seen: list[Doc] = []
+    keyed: list[tuple[_Key, Doc]] = []
+    last_group: tuple[Any, ...] | None = None
+    iterator = iter(rows)
+    for doc_id, data in iterator:
+        doc = Doc(doc_id, loads(data))
+        seen.append(doc)
+        if not all(matches(doc.data, clause) for clause in where):
+            continue
+        found = [get_path(doc.data, split_path(order.field)) for order in orders]
+        if not all(ok for ok, _ in found):
+            continue
+        values = [value for _, value in found]
+        if any(isinstance(value, list | dict) for value in values):
+            seen += [Doc(i, loads(d)) for i, d in iterator]
+            return run(seen, where, order_by, limit, start_after)
+        key: _Key = (values, doc.id)
+        if cursor is not None and _compare_keys(key, cursor, directions) <= 0:
+            continue
+        # Ids order ties unless a string's key was cut at a NUL: then the whole group is sorted.
+        tail = () if any(isinstance(value, str) for value in values) else (doc.id,)
+        group = (*(_coarse(value) for value in values), *tail)
+        if len(keyed) > limit and group != last_group:
+            break
+        keyed.append((key, doc))
+        last_group = group
+    return _page(keyed, directions, limit)
+
+
+# --- SQL: indexes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexField:
+    path: str
+    descending: bool = False
+    contains: bool = False  # an `arrayConfig: CONTAINS` entry
+
+
+@dataclass(frozen=True)
+class Index:
+    """One composite index as firestore.indexes.json declares it (`__name__` left out)."""
+
+    group: str
+    fields: tuple[IndexField, ...]
+
+
+def parse_indexes(declared: Any) -> list[Index]:
+    """The `indexes` of a firestore.indexes.json document."""
+    found = []
+    for entry in declared.get("indexes", []):
+        fields = tuple(
+            IndexField(
+                f["fieldPath"],
+                descending=f.get("order") == "DESCENDING",
+                contains=f.get("arrayConfig") == "CONTAINS",
+            )
+            for f in entry["fields"]
+            if f["fieldPath"] != "__name__"
         )
-        if plain:
-            sql.append(" AND (json_extract(data, ?) = ? OR instr(data, '\"$m\"') > 0)")
-            params += ["$." + ".".join(f'"{part}"' for part in parts), value]
-    return "".join(sql), params
+        found.append(Index(entry["collectionGroup"], fields))
+    return found
+
+
+def group_sql(group: str) -> str | None:
+    """The partial-index condition for a collection group; queries repeat it word for word."""
+    if not group or not set(group) <= _SQL_SAFE:
+        return None
+    return f"('/' || collection) GLOB '*/{group}'"
+
+
+def index_columns(index: Index) -> list[str] | None:
+    """SQL columns for `index`: collection, (rank, key) per field, then id (`__name__`).
+
+    An array-contains field has no column: its clause is decided in Python among the rows the other
+    columns find. None when a path has no SQL form.
+    """
+    columns = ["collection"]
+    for field in index.fields:
+        if field.contains:
+            continue
+        f = field_sql(field.path)
+        if f is None:
+            return None
+        direction = " DESC" if field.descending else ""
+        columns += [f.rank + direction, f.key + direction]
+    return [*columns, "id"]
+
+
+def single_field_indexes(indexes: Sequence[Index]) -> list[Index]:
+    """Firestore indexes every field alone; here, each field a composite names.
+
+    Left out: fields some composite of the group leads with, which already serve `==` alone.
+    """
+    leading = {
+        (i.group, i.fields[0].path) for i in indexes if i.fields and not i.fields[0].contains
+    }
+    named = {(i.group, f.path): None for i in indexes for f in i.fields if not f.contains}
+    return [Index(g, (IndexField(path),)) for g, path in named if (g, path) not in leading]
