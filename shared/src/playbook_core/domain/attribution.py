@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from playbook_core.domain.doc_fields import instant, text
@@ -297,3 +297,62 @@ def last_touch_at(
         if best is None or row[0] > best[0] or (row[0] == best[0] and row[1] < best[1]):
             best = row
     return best
+
+
+# --- candidates for many orders from one load of the org's deliveries (§9.3 batch reconcile) ---
+
+# (Order attribute, delivery field) per identity, as `candidates` queries them one by one.
+IDENTITY_FIELDS = (("customer_id", "customerId"), ("email", "recipientEmail"),
+                   ("phone", "recipientPhone"))  # fmt: skip
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class DeliveryIndex:
+    """Attributable deliveries per (field, value), in the per-identity query's own order.
+
+    That is sentAt desc, then id asc. Rows keep the documents `touch_from` refuses: the query's
+    limit counts them.
+    """
+
+    offsets: dict[tuple[str, str], list[timedelta]]  # _EPOCH − sentAt: ascending is newest first
+    rows: dict[tuple[str, str], list[Touch | None]]
+
+
+def delivery_index(deliveries: Iterable[tuple[str, Mapping[str, Any]]]) -> DeliveryIndex:
+    """(deliveryId, document) pairs → the index; only what `attributable == true` would match."""
+    grouped: dict[tuple[str, str], list[tuple[timedelta, str, Touch | None]]] = {}
+    for delivery_id, data in deliveries:
+        sent_at = data.get("sentAt")
+        if data.get("attributable") is not True or not isinstance(sent_at, datetime):
+            continue
+        touch = touch_from(delivery_id, data)
+        for _, field in IDENTITY_FIELDS:
+            value = data.get(field)
+            if isinstance(value, str):
+                grouped.setdefault((field, value), []).append(
+                    (_EPOCH - sent_at, delivery_id, touch)
+                )
+    offsets, rows = {}, {}
+    for key, found in grouped.items():
+        found.sort(key=lambda row: (row[0], row[1]))
+        offsets[key] = [row[0] for row in found]
+        rows[key] = [row[2] for row in found]
+    return DeliveryIndex(offsets, rows)
+
+
+def indexed_candidates(index: DeliveryIndex, order: Order, order_at: datetime,
+                       days: int) -> list[Touch]:  # fmt: skip
+    """What `candidates` finds for the order: per identity, the ≤ MAX_TOUCHES newest in window."""
+    start, end = window(order_at, days)
+    found: list[Touch] = []
+    for attribute, field in IDENTITY_FIELDS:
+        value = getattr(order, attribute)
+        offsets = index.offsets.get((field, value)) if value else None
+        if not offsets:
+            continue
+        first = bisect.bisect_left(offsets, _EPOCH - end)
+        last = bisect.bisect_right(offsets, _EPOCH - start, lo=first)
+        rows = index.rows[(field, value)][first : min(last, first + MAX_TOUCHES)]
+        found += [touch for touch in rows if touch is not None]
+    return found

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,19 +21,34 @@ from playbook_core.domain.collections import (
     CUSTOMERS,
     DELIVERIES,
     ORGANIZATIONS,
+    STATS,
+    SUMMARIES,
 )
 from playbook_core.domain.doc_fields import text
 from playbook_core.domain.envelope import EventEnvelope
+from playbook_core.domain.errors import NotFound
 from playbook_core.domain.normal_forms import normalise_currency, to_money
 from playbook_core.domain.timezones import DEFAULT_TIMEZONE, org_timezone, stored_zone
 from playbook_core.logging import event
-from playbook_core.ports import Clock, DocumentStore, OrderBy, Transaction, Where
+from playbook_core.ports import (
+    Clock,
+    DeleteField,
+    DocumentStore,
+    Increment,
+    OrderBy,
+    Transaction,
+    Where,
+)
 from playbook_core.service.dispatch.dispatcher import PushedMessage
+from playbook_core.service.paging import iterate
 from playbook_core.service.records import read_settings
 from playbook_core.service.reporting import counters
 
 ACTED_ON = frozenset({"order.created", "order.cancelled", "order.refunded"})
 TTL = timedelta(days=400)
+MAX_WRITES = 500  # per transaction: Firestore's long-standing cap on one commit
+SCAN_PAGE = 5_000  # pages of a reconcile scan: few calls, each well within a call's deadline
+IN_LIMIT = 30  # Firestore's cap on the values of one `in` filter
 _log = logging.getLogger("playbooks.attribution")
 
 
@@ -289,3 +306,244 @@ def _bump(  # noqa: PLR0917 - the attribution's facts, each needed once
             counters=deltas, shard_seed=seed, today=today,
         )  # fmt: skip
     deferred.flush()
+
+
+# --- many orders at once: the daily reconcile (§9.3) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    order: Order
+    decision: rules.Decision
+    writes: frozenset[tuple[str, str]]  # every document its transaction may write
+
+
+def attribute_orders(
+    orders: Sequence[Order], *, store: DocumentStore, clock: Clock, org: OrgRules,
+    absent_only: Collection[str] = (),
+) -> dict[str, str]:  # fmt: skip
+    """`attribute_order` for many orders of one org, with the same results, in bounded queries.
+
+    One paged scan of the org's deliveries over the union of the windows, ⌈emails/30⌉ customer
+    lookups for orders without a customer id, then transactions of ≤ MAX_WRITES writes, each
+    re-reading its attribution documents (so a concurrent live attribution is never counted
+    twice). Orders in `absent_only` are attributed only while they have no document at all
+    (else "known").
+    Returns the outcome per attribution id.
+    """
+    outcomes: dict[str, str] = {}
+    timed: dict[str, Order] = {}
+    for order in orders:
+        if order.order_at is None:
+            outcomes[order.id] = "no_order_time"
+        else:
+            timed.setdefault(order.id, order)
+    if not timed:
+        return outcomes
+    found = _with_customer_ids(list(timed.values()), store)
+    days = org.window_days
+    start = min(o.order_at for o in found if o.order_at) - timedelta(days=days)
+    end = max(o.order_at for o in found if o.order_at)
+    index = rules.delivery_index((doc.id, doc.data) for doc in iterate(store, DELIVERIES, [
+        Where("orgId", "==", _one_org(found)), Where("sentAt", ">=", start),
+        Where("sentAt", "<=", end),
+    ], page_size=SCAN_PAGE))  # fmt: skip
+    now = clock.now()
+    today = now.astimezone(org.timezone).date().isoformat()
+    plans = [_plan(o, index, org, today) for o in found]
+    for chunk in _chunks(plans):
+        work = functools.partial(
+            _commit, chunk=chunk, org=org, now=now, today=today, absent_only=absent_only
+        )
+        outcomes |= store.transaction(work)
+    return outcomes
+
+
+def _one_org(orders: Sequence[Order]) -> str:
+    """The one org every order belongs to: the scan and the counters are per org."""
+    org_ids = {o.org_id for o in orders}
+    if len(org_ids) != 1:
+        raise ValueError(f"attribute_orders takes one org's orders, not {sorted(org_ids)}")
+    return org_ids.pop()
+
+
+def _with_customer_ids(orders: list[Order], store: DocumentStore) -> list[Order]:
+    """`_with_customer_id` for many: the lowest customer id per email, 30 emails a query."""
+    emails = sorted({o.email for o in orders if o.email and not o.customer_id})
+    if not emails:
+        return orders
+    org_id, lowest = _one_org(orders), dict[str, str]()
+    for first in range(0, len(emails), IN_LIMIT):
+        chunk = emails[first : first + IN_LIMIT]
+        where = [Where("orgId", "==", org_id), Where("email", "in", chunk)]
+        for doc in iterate(store, CUSTOMERS, where, page_size=SCAN_PAGE):
+            email = doc.data.get("email")
+            if isinstance(email, str) and (email not in lowest or doc.id < lowest[email]):
+                lowest[email] = doc.id
+    return [
+        dataclasses.replace(o, customer_id=lowest[o.email])
+        if not o.customer_id and o.email in lowest
+        else o
+        for o in orders
+    ]
+
+
+def _plan(order: Order, index: rules.DeliveryIndex, org: OrgRules, today: str) -> _Plan:
+    order_at = order.order_at
+    assert order_at is not None  # noqa: S101 - attribute_orders kept only timed orders
+    touches = rules.indexed_candidates(index, order, order_at, org.window_days)
+    decision = rules.decide(
+        touches, order_at=order_at, window_days=org.window_days,
+        total_minor=order.total_minor or 0, currency=order.currency, org_currency=org.currency,
+    )  # fmt: skip
+    writes = {(ATTRIBUTIONS, order.id)}
+    local = order_at.astimezone(org.timezone).date().isoformat()
+    playbooks = {t.playbook_id for t in decision.touches}
+    for playbook_id in playbooks if decision.status == "attributed" else ():
+        shard = counters.shard_of(order.id)
+        writes.add((STATS, counters.stats_id(order.org_id, playbook_id, local, shard)))
+        if local < today:  # bump_past_day: the day's `all` doc and the summary may move too
+            writes |= {(STATS, counters.stats_id(order.org_id, playbook_id, local, counters.ALL)),
+                       (SUMMARIES, playbook_id)}  # fmt: skip
+    return _Plan(order, decision, frozenset(writes))
+
+
+def _chunks(plans: Iterable[_Plan]) -> Iterable[list[_Plan]]:
+    """Consecutive plans whose documents together stay within one commit's writes."""
+    chunk: list[_Plan] = []
+    writes: set[tuple[str, str]] = set()
+    for plan in plans:
+        if chunk and len(writes | plan.writes) > MAX_WRITES:
+            yield chunk
+            chunk, writes = [], set()
+        chunk.append(plan)
+        writes |= plan.writes
+    if chunk:
+        yield chunk
+
+
+def _commit(
+    tx: Transaction, *, chunk: list[_Plan], org: OrgRules, now: datetime, today: str,
+    absent_only: Collection[str],
+) -> dict[str, str]:  # fmt: skip
+    """`attribute_order`'s transaction for each order of the chunk, coalesced into one commit."""
+    buffer, outcomes = _Coalesced(tx), dict[str, str]()
+    for plan in chunk:
+        order = plan.order
+        current = buffer.get(ATTRIBUTIONS, order.id)
+        if current is not None and order.id in absent_only:
+            outcomes[order.id] = "known"  # a document the caller's scan did not see
+            continue
+        if settled(current):
+            outcomes[order.id] = "duplicate"
+            continue
+        doc = _document(order, org, current, now) | plan.decision.fields()
+        if order.total_minor and rules.refunded(doc) >= order.total_minor:
+            doc |= {"status": "void", "voidReason": "refunded"}  # refunds came first, in full
+        _bump(buffer, order.org_id, doc["localDate"], rules.credit(doc), order.id, today)
+        if current is None:
+            buffer.create(ATTRIBUTIONS, order.id, doc)
+        else:
+            buffer.set(ATTRIBUTIONS, order.id, doc)
+        outcomes[order.id] = str(doc["status"])
+    buffer.flush()
+    return outcomes
+
+
+class _Coalesced:
+    """A Transaction that holds every write until `flush`, one write per document.
+
+    Many orders' `_bump`s then read and move the same shard, `all` and summary documents in one
+    commit: a read sees the writes before it, as if each order had its own transaction, and the
+    commit carries their sum (Firestore reads must precede writes, and one commit should write a
+    document once).
+    """
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._seen: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._writes: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        key = (collection, doc_id)
+        if key not in self._seen:
+            self._seen[key] = self._tx.get(collection, doc_id)
+        return copy.deepcopy(self._seen[key])
+
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        self._put(collection, doc_id, "create", dict(data))
+
+    def set(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        kind = "create" if self._writes.get((collection, doc_id), ("",))[0] == "create" else "set"
+        self._put(collection, doc_id, kind, dict(data))
+
+    def update(self, collection: str, doc_id: str, changes: Mapping[str, Any]) -> None:
+        before = self.get(collection, doc_id)
+        if before is None:
+            raise NotFound(f"{collection}/{doc_id} does not exist")
+        after = _applied(before, changes)
+        key = (collection, doc_id)
+        kind, pending = self._writes.get(key, ("update", {}))
+        if kind == "update" and _mergeable(pending, changes):
+            self._writes[key] = ("update", _merged(pending, changes))
+        else:  # the whole document as it now stands: this transaction read it
+            self._writes[key] = ("create" if kind == "create" else "set", after)
+        self._seen[key] = after
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        raise NotImplementedError("attribution never deletes")  # keeps the buffer simple
+
+    def _put(self, collection: str, doc_id: str, kind: str, data: dict[str, Any]) -> None:
+        self.get(collection, doc_id)  # read before any write, as Firestore wants
+        self._writes[(collection, doc_id)] = (kind, data)
+        self._seen[(collection, doc_id)] = copy.deepcopy(data)
+
+    def flush(self) -> None:
+        for (collection, doc_id), (kind, data) in self._writes.items():
+            getattr(self._tx, kind)(collection, doc_id, data)
+
+
+def _applied(doc: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """An update's effect: dotted paths into maps, Increment adding to a number (else to 0)."""
+    out = copy.deepcopy(dict(doc))
+    for path, value in changes.items():
+        *parents, leaf = path.split(".")
+        node = out
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        if isinstance(value, Increment):
+            old = node.get(leaf)
+            base = old if isinstance(old, int | float) and not isinstance(old, bool) else 0
+            node[leaf] = base + value.amount
+        elif isinstance(value, DeleteField):
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return out
+
+
+def _mergeable(pending: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
+    """Two updates fold into one when they share no path but as increments of the same field."""
+    for path, value in changes.items():
+        for other in pending:
+            if (
+                other == path
+                and isinstance(value, Increment)
+                and isinstance(pending[other], Increment)
+            ):
+                continue
+            if other == path or other.startswith(path + ".") or path.startswith(other + "."):
+                return False
+    return True
+
+
+def _merged(pending: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(pending)
+    for path, value in changes.items():
+        before = out.get(path)
+        out[path] = (
+            Increment(before.amount + value.amount) if isinstance(before, Increment) else value
+        )
+    return out

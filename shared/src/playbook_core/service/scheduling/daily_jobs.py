@@ -6,7 +6,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,16 +26,16 @@ from playbook_core.domain.envelope import Customer, EventEnvelope, Source
 from playbook_core.domain.errors import AlreadyExists
 from playbook_core.domain.ids import h
 from playbook_core.logging import event
-from playbook_core.ports import Clock, DocumentStore, OrderBy, Where
+from playbook_core.ports import Clock, DocumentStore, OrderBy, Transaction, Where
 from playbook_core.service.ingress.event_log import Publishing, publish_event
 from playbook_core.service.paging import iterate
 from playbook_core.service.reporting import counters
-from playbook_core.service.reporting.attribution import OrgRules, attribute_order
+from playbook_core.service.reporting.attribution import SCAN_PAGE, OrgRules, attribute_orders
 from playbook_core.service.reporting.attribution import org_rules as read_org_rules
 
 JOBS = (("attribution", 3), ("lifecycle", 6))  # (job, local hour it is due from)
 RECENT = timedelta(hours=48)  # §9.3: late orders and late deliveries are looked at this far back
-PAGE, GET_BATCH, WORKERS = 500, 300, 8
+PAGE = 500
 BUDGET_S = 480.0  # stop starting jobs; the next hourly tick picks up the remaining orgs
 JOB_RUN_TTL = timedelta(days=30)
 _log = logging.getLogger("playbooks.daily")
@@ -105,26 +104,35 @@ def _guarded(
 
 
 def reconcile(org_id: str, org: OrgRules, *, store: DocumentStore, clock: Clock) -> dict[str, Any]:
-    """(b) re-evaluate recent unattributed, finalise older; (a) attribute missing; (c, d) stats."""
+    """(b) re-evaluate recent unattributed, finalise older; (a) attribute missing; (c, d) stats.
+
+    In batch (§9.3): the recent attributions, the recent orders and the deliveries their windows
+    span are each read once, in pages; the decisions are the per-order path's own.
+    """
     now = clock.now()
     since = now - RECENT
-    recent = [
-        Order(**{**_stored_order(doc.data), "org_id": org_id})
-        for doc in iterate(store, ATTRIBUTIONS, [
-            Where("orgId", "==", org_id), Where("status", "==", "unattributed"),
-            Where("orderAt", ">=", since),
-        ], [OrderBy("orderAt", "desc")], page_size=PAGE)
-        if doc.data.get("finalAt") is None
-    ]  # fmt: skip
-    reevaluated = _attribute_all(recent, org, store=store, clock=clock)
+    known: set[str] = set()
+    recent: list[Order] = []
+    for doc in iterate(store, ATTRIBUTIONS, [
+        Where("orgId", "==", org_id), Where("status", "in", list(_STATUSES)),
+        Where("orderAt", ">=", since),
+    ], [OrderBy("orderAt", "desc")], page_size=SCAN_PAGE):  # fmt: skip
+        known.add(doc.id)
+        if doc.data.get("status") == "unattributed" and doc.data.get("finalAt") is None:
+            recent.append(Order(**{**_stored_order(doc.data), "org_id": org_id}))
     finalised = _finalise(org_id, since, store=store, now=now)
     orders = {order.id: order for order in _recent_orders(org_id, since, store)}
-    known: set[str] = set()
-    ids = list(orders)
-    for start in range(0, len(ids), GET_BATCH):
-        known |= set(store.get_many(ATTRIBUTIONS, ids[start : start + GET_BATCH]))
     missing = [order for order_id, order in orders.items() if order_id not in known]
-    attributed = _attribute_all(missing, org, store=store, clock=clock)
+    # A document the scan did not see (a placeholder without orderAt, say) still makes an order
+    # known: `absent_only` leaves it alone, as the per-order reconcile's get_many did.
+    outcomes = attribute_orders(
+        [*recent, *missing], store=store, clock=clock, org=org,
+        absent_only={order.id for order in missing},
+    )  # fmt: skip
+    missing = [order for order in missing if outcomes.get(order.id) != "known"]
+    missing_ids = {order.id for order in missing}
+    attributed = sum(1 for i, o in outcomes.items() if o == "attributed" and i in missing_ids)
+    reevaluated = sum(1 for i, o in outcomes.items() if o == "attributed" and i not in missing_ids)
     yesterday = (now.astimezone(org.timezone).date() - timedelta(days=1)).isoformat()
     counters.compact_day(store, org_id=org_id, local_date=yesterday, now=now)
     counters.summarise(store, org_id=org_id, through_date=yesterday)
@@ -133,6 +141,9 @@ def reconcile(org_id: str, org: OrgRules, *, store: DocumentStore, clock: Clock)
         "reevaluated": len(recent), "attributedOnReevaluation": reevaluated,
         "finalised": finalised, "compacted": yesterday,
     }  # fmt: skip
+
+
+_STATUSES = ("attributed", "unattributed", "void")  # every status an attribution document has
 
 
 def _stored_order(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,24 +156,11 @@ def _stored_order(doc: Mapping[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _attribute_all(
-    orders: list[Order], org: OrgRules, *, store: DocumentStore, clock: Clock
-) -> int:
-    """Per order: its own queries and transaction; in parallel, as each waits on the network."""
-    if not orders:
-        return 0
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = list(
-            pool.map(lambda o: attribute_order(o, store=store, clock=clock, org=org), orders)
-        )
-    return sum(1 for r in results if r["outcome"] == "attributed")
-
-
 def _finalise(org_id: str, before: datetime, *, store: DocumentStore, now: datetime) -> int:
     """Unattributed orders older than 48 h become final; `finalAt == null` keeps this bounded.
 
     Always the first page again, not a cursor walk (service.paging.iterate): every update drops
-    its document out of the query.
+    its document out of the query. A page's updates are one transaction, so one commit.
     """
     count = 0
     while True:
@@ -171,11 +169,18 @@ def _finalise(org_id: str, before: datetime, *, store: DocumentStore, now: datet
             Where("finalAt", "==", None), Where("orderAt", "<", before),
         ]  # fmt: skip
         page = store.query(ATTRIBUTIONS, where, [OrderBy("orderAt", "desc")], limit=PAGE)
-        for doc in page.docs:  # each update drops the document out of the query
-            store.update(ATTRIBUTIONS, doc.id, {"finalAt": now, "updatedAt": now})
+        if page.docs:
+            store.transaction(
+                functools.partial(_make_final, ids=[d.id for d in page.docs], now=now)
+            )
         count += len(page.docs)
         if page.next_cursor is None:
             return count
+
+
+def _make_final(tx: Transaction, *, ids: list[str], now: datetime) -> None:
+    for doc_id in ids:
+        tx.update(ATTRIBUTIONS, doc_id, {"finalAt": now, "updatedAt": now})
 
 
 def _recent_orders(org_id: str, since: datetime, store: DocumentStore) -> Iterator[Order]:
@@ -193,7 +198,7 @@ def _recent_orders(org_id: str, since: datetime, store: DocumentStore) -> Iterat
     logged = iterate(store, EVENT_LOG, [
         Where("orgId", "==", org_id), Where("name", "==", "order.created"),
         Where("receivedAt", ">=", since),
-    ], [OrderBy("receivedAt", "desc")], page_size=PAGE)  # fmt: skip
+    ], [OrderBy("receivedAt", "desc")], page_size=SCAN_PAGE)  # fmt: skip
     for doc in logged:
         summary = doc.data.get("orderSummary")
         if not isinstance(summary, Mapping):
@@ -214,7 +219,7 @@ def _orders_by(store: DocumentStore, field: str, org_id: str, since: datetime) -
         where = [Where("retailerId", "==", org_id), Where("createdAt", ">=", since)]
     else:
         where = [Where("orgId", "==", org_id), Where("createdAt", ">=", since)]
-    return iterate(store, ORDERS, where, [OrderBy("createdAt", "desc")], page_size=PAGE)
+    return iterate(store, ORDERS, where, [OrderBy("createdAt", "desc")], page_size=SCAN_PAGE)
 
 
 # --- 06:00: lifecycle sweep (§5.1, §5.4) ---------------------------------------------------------
