@@ -400,6 +400,12 @@ def bench_three_step_run_enqueue_to_completed(
     print(f"{'store operations':<28}" + "".join(f"{c:>14}" for c in columns))
     for case in (*[f"step: {a}" for a in ACTIONS], "start_run (enqueue step 0)", "per run (all 4)"):
         print(f"{case:<28}" + "".join(f"{rows[case][c]:>14.2f}" for c in columns))
+    for name in ("enqueue", *ACTIONS):  # the last measured run's documents, by collection
+        last = seq["ops"][name][-1]
+        print(f"  {name:<12} {last.calls:>2} calls: " + ", ".join(
+            f"{key} {n}" for key, n in sorted(last.by_collection.items())
+        ))  # fmt: skip
+    harness.summary(store_calls_per_three_step_run=rows["per run (all 4)"]["store_calls"])
     t = rows[f"throughput ({WORKERS} workers)"]
     print(
         f"throughput: {t['sends']:.0f} sends in {t['total_s']:.1f} s = {t['per_second']:.1f} "

@@ -47,6 +47,9 @@ class ActionContext:
     render: dict[str, Any]  # the §3.5 context
     previous: StepRecord | None  # this step's stored doc from an earlier attempt
     now: datetime
+    # Documents (collection, id, data) the step handler writes with the step's result, in its
+    # transaction; None: write them at once. Deterministic ids, so a re-run writes the same.
+    writes: list[tuple[str, str, dict[str, Any]]] | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -184,21 +187,22 @@ def _dashboard_notice(
     store: DocumentStore, ctx: ActionContext, *, to: str | None, title: str | None, message: str
 ) -> None:
     execution = ctx.execution
-    store.set(
-        NOTIFICATIONS,
-        "ntf_" + h(execution["id"], ctx.index),
-        {
-            "orgId": execution["orgId"],
-            "channels": ["dashboard"],
-            "to": to,
-            "subject": title,
-            "body": message,
-            "sentAt": ctx.now,
-            "source": "playbook",
-            "playbookId": execution["playbookId"],
-            "executionId": execution["id"],
-        },
-    )
+    notice_id = "ntf_" + h(execution["id"], ctx.index)
+    notice = {
+        "orgId": execution["orgId"],
+        "channels": ["dashboard"],
+        "to": to,
+        "subject": title,
+        "body": message,
+        "sentAt": ctx.now,
+        "source": "playbook",
+        "playbookId": execution["playbookId"],
+        "executionId": execution["id"],
+    }
+    if ctx.writes is not None:
+        ctx.writes.append((NOTIFICATIONS, notice_id, notice))
+    else:
+        store.set(NOTIFICATIONS, notice_id, notice)
 
 
 def _slack_notice(

@@ -25,7 +25,7 @@ from playbook_core.domain.sending import (
     send_log_id,
 )
 from playbook_core.domain.text import one_line
-from playbook_core.ports import DocumentStore
+from playbook_core.ports import DocumentStore, Transaction
 from playbook_core.service.execution.actions import ActionContext
 from playbook_core.service.reporting import counters
 
@@ -164,49 +164,48 @@ def record_sent(
     provider_id: str,
     now: datetime,
 ) -> None:
+    """The delivery sent and its send log, in one write right after the provider call."""
     execution = ctx.execution
     attributable = bool(document["customerFacing"]) and not execution.get("dryRun")
-    store.set(
-        DELIVERIES,
-        document["id"],
-        {
-            **document,
-            "status": "sent",
-            "sentAt": now,
-            "providerMessageId": provider_id,
-            "attributable": attributable,
-            "leaseUntil": None,
-            "updatedAt": now,
-        },
-    )
+    sent = {
+        **document,
+        "status": "sent",
+        "sentAt": now,
+        "providerMessageId": provider_id,
+        "attributable": attributable,
+        "leaseUntil": None,
+        "updatedAt": now,
+    }
     key = document["id"].removeprefix("dlv_")
-    store.set(
-        COMMUNICATIONS,
-        send_log_id(key),
-        {
-            "orgId": execution["orgId"],
-            "kind": "send",
-            "customerEmail": document.get("recipientEmail"),
-            "customerPhone": document.get("recipientPhone"),
-            "customerId": document.get("customerId"),
-            "channel": document["channel"],
-            "direction": "outbound",
-            "type": "transactional" if document["transactional"] else "campaign",
-            "subject": document.get("subject"),
-            "preview": document.get("preview"),
-            "status": "sent",
-            "sentAt": now,
-            "agentName": ctx.definition.agent,
-            "playbookId": execution["playbookId"],
-            "executionId": execution["id"],
-            "deliveryId": document["id"],
-            "provider": document["provider"],
-            "providerMessageId": provider_id,
-            "createdAt": now,
-            "updatedAt": now,
-            "expiresAt": now + DELIVERY_TTL,
-        },
-    )
+    log = {
+        "orgId": execution["orgId"],
+        "kind": "send",
+        "customerEmail": document.get("recipientEmail"),
+        "customerPhone": document.get("recipientPhone"),
+        "customerId": document.get("customerId"),
+        "channel": document["channel"],
+        "direction": "outbound",
+        "type": "transactional" if document["transactional"] else "campaign",
+        "subject": document.get("subject"),
+        "preview": document.get("preview"),
+        "status": "sent",
+        "sentAt": now,
+        "agentName": ctx.definition.agent,
+        "playbookId": execution["playbookId"],
+        "executionId": execution["id"],
+        "deliveryId": document["id"],
+        "provider": document["provider"],
+        "providerMessageId": provider_id,
+        "createdAt": now,
+        "updatedAt": now,
+        "expiresAt": now + DELIVERY_TTL,
+    }
+
+    def work(tx: Transaction) -> None:
+        tx.set(DELIVERIES, document["id"], sent)
+        tx.set(COMMUNICATIONS, send_log_id(key), log)
+
+    store.transaction(work)
     counters.record_delivery(
         store, {**document, "sentAt": now}, counters={f"sent.{document['channel']}": 1}
     )

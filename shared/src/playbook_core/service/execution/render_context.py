@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from playbook_core.domain.collections import ORGANIZATIONS, steps_path
@@ -15,8 +15,14 @@ from playbook_core.service.records import read_settings
 
 def org_context(store: DocumentStore, org_id: str) -> dict[str, Any]:
     """`org.*`: settings first, then the existing app's organization document."""
-    settings = read_settings(store, org_id)
-    organization = store.get(ORGANIZATIONS, org_id) or {}
+    return org_fields(org_id, read_settings(store, org_id), store.get(ORGANIZATIONS, org_id))
+
+
+def org_fields(
+    org_id: str, settings: Mapping[str, Any], organization: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """`org.*` from documents already read (the step claim reads them in its transaction)."""
+    organization = organization or {}
     owner_email = organization.get("ownerEmail")
     return {
         "id": org_id,
@@ -33,24 +39,45 @@ def org_context(store: DocumentStore, org_id: str) -> dict[str, Any]:
 def step_outputs(store: DocumentStore, execution_id: str) -> dict[str, Any]:
     """`steps.<id>.output` for every finished earlier step of this execution."""
     page = store.query(steps_path(execution_id), order_by=[OrderBy("index")], limit=50)
+    return outputs_of(doc.data for doc in page.docs)
+
+
+def outputs_of(step_docs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """`steps.<id>` of the finished ones among step documents given in index order."""
     return {
-        doc.data["stepId"]: {"output": doc.data.get("output"), "status": doc.data.get("status")}
-        for doc in page.docs
-        if doc.data.get("status") in ("completed", "skipped")
+        doc["stepId"]: {"output": doc.get("output"), "status": doc.get("status")}
+        for doc in step_docs
+        if doc.get("status") in ("completed", "skipped")
     }
 
 
 def build_context(
     store: DocumentStore, execution: ExecutionRecord, playbook: Mapping[str, Any]
 ) -> dict[str, Any]:
+    return context_of(
+        execution,
+        playbook,
+        org=org_context(store, execution["orgId"]),
+        steps=step_outputs(store, execution["id"]),
+    )
+
+
+def context_of(
+    execution: ExecutionRecord,
+    playbook: Mapping[str, Any],
+    *,
+    org: dict[str, Any],
+    steps: dict[str, Any],
+) -> dict[str, Any]:
+    """The context from its parts: `org` as org_fields answers, `steps` as outputs_of does."""
     trigger = execution.get("trigger") or {}
     return {
         "event": execution.get("event") or {},
         "customer": execution.get("customer") or {},
-        "org": org_context(store, execution["orgId"]),
+        "org": org,
         "user": {"id": playbook.get("createdBy")},
         "current_user": {"id": execution.get("userId")},
-        "steps": step_outputs(store, execution["id"]),
+        "steps": steps,
         "execution": {
             "id": execution["id"],
             "triggeredBy": execution.get("triggeredBy"),

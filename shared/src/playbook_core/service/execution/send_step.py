@@ -136,6 +136,28 @@ def run_send(
     )  # fmt: skip
 
 
+def first_reads(
+    step: SendEmailStep | SendSmsStep, ctx: ActionContext, default_country: str
+) -> list[tuple[str, str]]:
+    """The documents `deliver` reads first (delivery, contact state), for the claim to read.
+
+    None when the message does not render: the step then fails before reading anything.
+    """
+    channel: Channel = "email" if isinstance(step, SendEmailStep) else "sms"
+    try:
+        message = render_message(channel, step.params, step.params.to, ctx, default_country)
+    except (Unsendable, ValueError, LookupError):  # the step meets the same error itself
+        return []
+    document = delivery_document(
+        ctx=ctx, message=message, key=idempotent_key(ctx, message), status="sending", now=ctx.now
+    )
+    reads = [(DELIVERIES, document["id"])]
+    if message.customer_facing:
+        state = contact_state_id(ctx.execution["orgId"], document["identityKey"])
+        reads.append((COMMUNICATIONS, state))
+    return reads
+
+
 def _written_by_agent(step: SendEmailStep | SendSmsStep, definition: Any) -> int | None:
     """The delegate step whose output the message's text renders, if any (the last one named)."""
     texts = [step.params.body or ""]
@@ -167,9 +189,11 @@ def deliver(
     existing = read_delivery(store, document["id"])
     if existing is not None and existing.get("status") in ("sent", "skipped"):
         return _already(document, existing["status"])
-    contact = store.get(
-        COMMUNICATIONS, contact_state_id(ctx.execution["orgId"], document["identityKey"])
-    )
+    contact = None  # an internal send takes no dedup or cap: its contact state goes unread
+    if message.customer_facing:
+        contact = store.get(
+            COMMUNICATIONS, contact_state_id(ctx.execution["orgId"], document["identityKey"])
+        )
     checked = None
     if message.customer_facing:
         # A reviewer approved this very delivery (held for approval): its wording is theirs.

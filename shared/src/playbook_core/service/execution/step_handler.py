@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from playbook_core.domain.collections import (
     EXECUTIONS,
+    ORGANIZATIONS,
+    SETTINGS,
     step_doc_id,
     steps_path,
     versions_path,
@@ -27,7 +30,7 @@ from playbook_core.domain.playbook import (
     SendSmsStep,
     WaitStep,
 )
-from playbook_core.domain.records import ExecutionRecord, StepRecord
+from playbook_core.domain.records import ExecutionRecord, SettingsRecord, StepRecord
 from playbook_core.domain.retry import attempts_allowed
 from playbook_core.logging import ALERT, event
 from playbook_core.ports import (
@@ -42,9 +45,10 @@ from playbook_core.ports import (
 )
 from playbook_core.service.execution import actions
 from playbook_core.service.execution.internal_notices import run_internal_email
-from playbook_core.service.execution.render_context import build_context
+from playbook_core.service.execution.render_context import context_of, org_fields, outputs_of
 from playbook_core.service.execution.run_start import StepTarget, enqueue_step
-from playbook_core.service.execution.send_step import Senders, SendPolicy, run_send
+from playbook_core.service.execution.send_step import Senders, SendPolicy, first_reads, run_send
+from playbook_core.service.execution.step_reads import Key, PinnedVersion, Prefetched, VersionCache
 from playbook_core.service.execution.step_task import StepTask
 from playbook_core.service.records import read_execution, read_settings, read_step, with_changes
 from playbook_core.service.reporting import counters
@@ -69,125 +73,163 @@ class Engine:
     senders: Senders
     harness: AgentHarness | None
     jitter: float = 1.0
+    # The instance's pinned versions: `dataclasses.replace` (a new jitter per step) shares it.
+    versions: VersionCache = field(default_factory=VersionCache, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What the claim's transaction decided: an answer, a tenant mismatch or a claimed step."""
+
+    answer: dict[str, Any] | None = None
+    mismatch: tuple[ExecutionRecord, str] | None = None  # (the run, which check failed)
+    ctx: actions.ActionContext | None = None  # the claimed step, ready to run
+    known: dict[Key, dict[str, Any] | None] = field(default_factory=dict)
+    # ((playbookId, version), the version) when this claim read it, for the instance to keep
+    read_version: tuple[tuple[str, int], PinnedVersion] | None = None
+
+
+_NOT_CLAIMED = {"acknowledged": True, "outcome": "not_claimed"}
 
 
 def run_step(task: StepTask, engine: Engine) -> dict[str, Any]:
     now = engine.clock.now()
-    execution = read_execution(engine.store, task.execution_id)
-    refused = _refusal(engine, execution, task, now)
-    if refused is not None:
-        return refused
-    assert execution is not None  # noqa: S101 - _refusal answered for a missing execution
-    version = engine.store.get(
-        versions_path(execution["playbookId"]), version_doc_id(execution["playbookVersion"])
-    )
-    if version is None or version.get("orgId") != execution["orgId"]:
-        return _tenant_mismatch(engine, execution, "version", now)
-    definition = definition_of(version)
-    claimed = _claim(engine, execution, definition, task, now)
-    if claimed is None:
-        return {"acknowledged": True, "outcome": "not_claimed"}
-    running, previous = claimed
-    outcome = _run(engine, running, definition, task, previous=previous, now=now)
+    claim = engine.store.transaction(partial(_claim, engine=engine, task=task, now=now))
+    if claim.read_version is not None:
+        engine.versions.put(*claim.read_version[0], claim.read_version[1])
+    if claim.mismatch is not None:
+        return _tenant_mismatch(engine, *claim.mismatch, now)
+    if claim.ctx is None:
+        answer = dict(claim.answer or _NOT_CLAIMED)
+        if answer["outcome"] == "missing_execution":
+            event(_log, logging.WARNING, "task for a missing execution acknowledged",
+                  executionId=task.execution_id, stepIndex=task.step_index)  # fmt: skip
+        return answer
+    # The step's own reads of what the claim just read are answered from the claim.
+    engine = replace(engine, store=Prefetched(engine.store, claim.known))
+    ctx = replace(claim.ctx, writes=[])
+    outcome = _run(engine, ctx)
+    previous = ctx.previous
     started = previous.get("startedAt", now) if previous is not None else now
-    return _record(engine, running, definition, task, outcome, started_at=started)
+    return _record(
+        engine, ctx.execution, ctx.definition, task, outcome, started_at=started,
+        writes=ctx.writes or [],
+    )  # fmt: skip
 
 
-def _refusal(
-    engine: Engine, execution: ExecutionRecord | None, task: StepTask, now: datetime
-) -> dict[str, Any] | None:
+def _refusal(execution: ExecutionRecord | None, task: StepTask) -> _Claim | None:
     """§7.3 steps 1–2: deliveries that are acknowledged without running anything."""
     if execution is None:
-        event(
-            _log,
-            logging.WARNING,
-            "task for a missing execution acknowledged",
-            executionId=task.execution_id,
-            stepIndex=task.step_index,
-        )
-        return {"acknowledged": True, "outcome": "missing_execution"}
+        return _Claim(answer={"acknowledged": True, "outcome": "missing_execution"})
     if execution.get("orgId") != task.org_id:
-        return _tenant_mismatch(engine, execution, "task", now)
+        return _Claim(mismatch=(execution, "task"))
     if execution.get("status") in TERMINAL:
-        return {"acknowledged": True, "outcome": "execution_terminal"}
+        return _Claim(answer={"acknowledged": True, "outcome": "execution_terminal"})
     if task.step_index < int(execution.get("currentStepIndex", 0)):
-        return {"acknowledged": True, "outcome": "step_already_done"}
+        return _Claim(answer={"acknowledged": True, "outcome": "step_already_done"})
     return None
 
 
-def _claim(
-    engine: Engine,
-    execution: ExecutionRecord,
-    definition: PlaybookDefinition,
-    task: StepTask,
-    now: datetime,
-) -> tuple[ExecutionRecord, StepRecord | None] | None:
+def _claim(tx: Transaction, *, engine: Engine, task: StepTask, now: datetime) -> _Claim:
+    """One transaction: the checks, the lease, and every document the step reads before acting.
+
+    Reads come first (the run, its pinned version unless this instance holds it, this step's
+    document, the earlier steps' documents, settings and organization, and a send's delivery
+    and contact state), then the two writes of the claim.
+    """
+    current = read_execution(tx, task.execution_id)
+    refused = _refusal(current, task)
+    if refused is not None:
+        return refused
+    assert current is not None  # noqa: S101 - _refusal answered for a missing execution
+    execution_id, org_id = current["id"], current["orgId"]
+    pinned_as = (current["playbookId"], int(current["playbookVersion"]))
+    pinned = engine.versions.get(*pinned_as)
+    read_version = None
+    if pinned is None:
+        version = tx.get(versions_path(pinned_as[0]), version_doc_id(pinned_as[1]))
+        if version is not None:
+            pinned = PinnedVersion(version.get("orgId"), definition_of(version))
+            read_version = (pinned_as, pinned)
+    if pinned is None or pinned.org_id != org_id:
+        return _Claim(mismatch=(current, "version"))
+    definition = pinned.definition
     step = definition.steps[task.step_index]
+    doc = read_step(tx, execution_id, task.step_index)
+    if not _claimable(doc, task, now):
+        return _Claim(answer=_NOT_CLAIMED, read_version=read_version)
+    path = steps_path(execution_id)
+    earlier = [read_step(tx, execution_id, index) for index in range(task.step_index)]
+    settings, organization = tx.get(SETTINGS, org_id), tx.get(ORGANIZATIONS, org_id)
+    known: dict[Key, dict[str, Any] | None] = {
+        (SETTINGS, org_id): settings,
+        (ORGANIZATIONS, org_id): organization,
+        **{(path, step_doc_id(i)): dict(d) if d else None for i, d in enumerate(earlier)},
+    }
     timeout = getattr(step, "timeout_seconds", None) or actions.DEFAULT_TIMEOUT_S
     lease = now + timedelta(seconds=timeout) + LEASE_MARGIN
-    path, doc_id = steps_path(execution["id"]), step_doc_id(task.step_index)
-
-    def work(tx: Transaction) -> tuple[ExecutionRecord, StepRecord | None] | None:
-        current = read_execution(tx, execution["id"])
-        doc = read_step(tx, execution["id"], task.step_index)
-        if current is None or current.get("status") in TERMINAL:
-            return None
-        if doc is not None:
-            if doc.get("status") in _FINISHED_STEPS or task.attempt < int(doc.get("attempt", 1)):
-                return None
-            lease_until = doc.get("leaseUntil")
-            if doc["status"] == "running" and lease_until is not None and lease_until > now:
-                return None
-        step_id = step.id or f"step_{task.step_index + 1}"  # as new_execution names it
-        statuses: dict[str, str] = {**current.get("stepStatuses", {}), step_id: "running"}
-        changes: dict[str, Any] = {
-            "status": "running" if current["status"] == "queued" else current["status"],
-            "startedAt": current.get("startedAt") or now,
-            "currentStepIndex": task.step_index,
-            "currentStep": step.id,
-            "heartbeatAt": now,
-            "expectedProgressBy": lease,
-            "stepStatuses": statuses,
-            "updatedAt": now,
-        }
-        if current["status"] == "pending_approval":
-            changes["status"] = "pending_approval"
-        tx.update(EXECUTIONS, execution["id"], changes)
-        claimed: StepRecord = {
-            "orgId": current["orgId"],
-            "executionId": current["id"],
-            "index": task.step_index,
-            "stepId": step_id,
-            "action": step.action,
-            "status": "running",
-            "attempt": task.attempt,
-            "leaseUntil": lease,
-            "startedAt": doc.get("startedAt", now) if doc is not None else now,
-        }
-        whole = {**doc, **claimed} if doc is not None else claimed
-        tx.set(
-            path, doc_id, {**whole, "expiresAt": step_expires_at(definition, task.step_index, now)}
-        )
-        return with_changes(current, changes), doc
-
-    return engine.store.transaction(work)
-
-
-def _run(
-    engine: Engine,
-    execution: ExecutionRecord,
-    definition: PlaybookDefinition,
-    task: StepTask,
-    *,
-    previous: StepRecord | None,
-    now: datetime,
-) -> StepOutcome:
-    step = definition.steps[task.step_index]
-    context = build_context(engine.store, execution, {"createdBy": execution.get("userId")})
+    step_id = step.id or f"step_{task.step_index + 1}"  # as new_execution names it
+    statuses: dict[str, str] = {**current.get("stepStatuses", {}), step_id: "running"}
+    changes: dict[str, Any] = {
+        "status": "running" if current["status"] == "queued" else current["status"],
+        "startedAt": current.get("startedAt") or now,
+        "currentStepIndex": task.step_index,
+        "currentStep": step.id,
+        "heartbeatAt": now,
+        "expectedProgressBy": lease,
+        "stepStatuses": statuses,
+        "updatedAt": now,
+    }
+    if current["status"] == "pending_approval":
+        changes["status"] = "pending_approval"
+    running = with_changes(current, changes)
+    render = context_of(
+        running, {"createdBy": running.get("userId")},
+        org=org_fields(org_id, settings or {}, organization),
+        steps=outputs_of(d for d in earlier if d is not None),
+    )  # fmt: skip
     ctx = actions.ActionContext(
-        execution, definition, task.step_index, task.attempt, context, previous, now
+        running, definition, task.step_index, task.attempt, render, doc, now
     )
-    if step.condition is not None and not evaluate(step.condition, context):
+    if isinstance(step, (SendEmailStep, SendSmsStep)):
+        country = SendPolicy.of(cast("SettingsRecord", settings or {})).default_country
+        for key in first_reads(step, ctx, country):
+            known[key] = tx.get(*key)
+    tx.update(EXECUTIONS, execution_id, changes)
+    claimed: StepRecord = {
+        "orgId": org_id,
+        "executionId": execution_id,
+        "index": task.step_index,
+        "stepId": step_id,
+        "action": step.action,
+        "status": "running",
+        "attempt": task.attempt,
+        "leaseUntil": lease,
+        "startedAt": doc.get("startedAt", now) if doc is not None else now,
+    }
+    whole = {**doc, **claimed} if doc is not None else claimed
+    tx.set(
+        path,
+        step_doc_id(task.step_index),
+        {**whole, "expiresAt": step_expires_at(definition, task.step_index, now)},
+    )
+    return _Claim(ctx=ctx, known=known, read_version=read_version)
+
+
+def _claimable(doc: StepRecord | None, task: StepTask, now: datetime) -> bool:
+    """Not finished, not an older attempt, not under another worker's live lease."""
+    if doc is None:
+        return True
+    if doc.get("status") in _FINISHED_STEPS or task.attempt < int(doc.get("attempt", 1)):
+        return False
+    lease_until = doc.get("leaseUntil")
+    return not (doc["status"] == "running" and lease_until is not None and lease_until > now)
+
+
+def _run(engine: Engine, ctx: actions.ActionContext) -> StepOutcome:
+    definition = ctx.definition
+    step = definition.steps[ctx.index]
+    if step.condition is not None and not evaluate(step.condition, ctx.render):
         trace = {"decision": "skipped_condition"}
         return StepOutcome("skipped", skip_reason="condition_false", extra={"trace": trace})
     if isinstance(step, DelegateStep):
@@ -291,8 +333,13 @@ def _record(
     outcome: StepOutcome,
     *,
     started_at: datetime,
+    writes: list[tuple[str, str, dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Write the step result and the execution summary first, then enqueue what comes next."""
+    """Write the step result and the execution summary first, then enqueue what comes next.
+
+    `writes`: documents the action left to write with its result (a dashboard notice), written
+    even when the run was closed meanwhile, as the action would have written them itself.
+    """
     now = engine.clock.now()
     step = definition.steps[task.step_index]
     result = plan(
@@ -335,6 +382,8 @@ def _record(
                 **step_doc,
             },
         )
+        for collection, doc_id, data in writes:
+            tx.set(collection, doc_id, data)
         if still_open:
             tx.update(EXECUTIONS, execution["id"], changes)
         return still_open
