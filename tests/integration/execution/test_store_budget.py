@@ -15,23 +15,10 @@ from playbook_core.service.execution.step_handler import run_step
 from playbook_core.service.execution.step_task import StepTask
 from tests.bench.counting import CountingStore
 from tests.integration.execution.conftest import _reset, _rig
+from tests.integration.execution.test_execution_engine import INTERNAL
 
 # delegate → send_email to the org's admin → notify dashboard, as `make bench` runs it
-THREE_STEPS = """
-name: Post-purchase thanks
-agent: craig
-triggers: [{type: event, eventName: order.completed}]
-steps:
-  - id: compose
-    action: delegate
-    params: {agent: craig, task: Write a thank-you, input: {order: "{{ event.data.orderNumber }}"}}
-  - id: email
-    action: send_email
-    params: {to: "{{ org.admin_email }}", subject: "{{ steps.compose.output.title }}", body: "{{ steps.compose.output.body }}"}
-  - id: tell_team
-    action: notify
-    params: {channel: dashboard, to: "role:admin", message: "Sent for {{ event.data.orderNumber }}"}
-"""
+THREE_STEPS = INTERNAL
 BUDGET = 15  # store calls from enqueue to completed; 39 before issue #14
 VERSIONS = "read playbooks/*/versions"
 
