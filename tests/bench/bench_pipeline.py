@@ -67,9 +67,11 @@ CRON_SECRET = "bench-pipeline-cron-secret"
 SHOP = "bench-pipeline.myshopify.com"
 SHOP_SECRET = "shpss_bench_pipeline_secret"
 TOPIC = "orders/create"
-DELIVERIES = 1_000
-REPEATS = 100  # 10% of the deliveries repeat an earlier X-Shopify-Event-Id
-SENDERS = 2  # client threads
+DELIVERIES = 2_000  # the burst (issue #14's table)
+REPEATS = 200  # 10% of the deliveries repeat an earlier X-Shopify-Event-Id
+SENDERS = 8  # client threads
+SUSTAINED_RATE = 50  # webhooks/s, held for SUSTAINED_S: event → first step under steady load
+SUSTAINED_S = 60
 WARM_UP = 5  # distinct deliveries before timing (their executions are left out of the figures)
 PACED = 50  # then one at a time, PACED_GAP_S apart: latency without a backlog
 PACED_GAP_S = 0.2
@@ -353,6 +355,31 @@ def _post_paced(gateway: str, deliveries: Deliveries, keys: list[str]) -> list[f
     return acks
 
 
+def _post_sustained(gateway: str, deliveries: Deliveries, keys: list[str]) -> dict[str, Any]:
+    """Each key at its own moment, SUSTAINED_RATE a second, from SENDERS threads."""
+    url = f"{gateway}/webhook_shopify/"
+    begin = time.perf_counter()
+    late: list[float] = []  # how far behind schedule a post went out (the client's own lag)
+
+    def send(index: int) -> int:
+        due = begin + index / SUSTAINED_RATE
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        else:
+            late.append(-wait)
+        body, headers = deliveries.request(keys[index])
+        with httpx.Client(timeout=60, trust_env=False) as http:
+            return http.post(url, content=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+        statuses = Counter(pool.map(send, range(len(keys))))
+    return {
+        "statuses": statuses, "wall_s": time.perf_counter() - begin,
+        "late_p95_s": sorted(late)[int(0.95 * len(late))] if late else 0.0,
+    }  # fmt: skip
+
+
 def _latency_rows(
     paced_acks: list[float], paced: list[dict[str, Any]], sent: dict[str, Any],
     burst: list[dict[str, Any]], logged: list[dict[str, Any]],
@@ -361,7 +388,7 @@ def _latency_rows(
     paced_spans = _latencies(paced)
     if paced_spans["started"]:
         rows["paced event → first step"] = harness.summarise(paced_spans["started"])
-    rows["burst ack (2 threads)"] = harness.summarise(sent["latencies"])
+    rows[f"burst ack ({SENDERS} threads)"] = harness.summarise(sent["latencies"])
     served = [e["durationMs"] / 1000 for e in logged if e.get("function") == "webhook_shopify"]
     if served:
         rows["burst ack, server (log)"] = harness.summarise(served)
@@ -374,7 +401,7 @@ def _latency_rows(
     rows |= {label: harness.summarise(spans[name]) for name, label in labels.items() if spans[name]}
     for row in rows.values():
         row["per_second"] = float("nan")  # latencies; the two rates are set below
-    rows["burst ack (2 threads)"]["per_second"] = len(sent["latencies"]) / sent["wall_s"]
+    rows[f"burst ack ({SENDERS} threads)"]["per_second"] = len(sent["latencies"]) / sent["wall_s"]
     started = [as_datetime(e.get("startedAt")) for e in burst if e.get("startedAt")]
     if started:
         first = min(as_datetime(e["event"]["receivedAt"]) for e in burst)  # type: ignore[type-var]
@@ -409,12 +436,23 @@ def bench_webhooks_through_the_local_stack(local_stack: dict[str, Any]) -> None:
     logged = gateway_log(local_stack)[logged_before:]
     burst = executions_for(store, org_id, {deliveries.event_id(key) for key in distinct})
 
+    steady_keys = [deliveries.new() for _ in range(SUSTAINED_RATE * SUSTAINED_S)]
+    steady_sent = _post_sustained(gateway, deliveries, steady_keys)
+    steady_settled = settle(store, org_id, WARM_UP + PACED + len(distinct) + len(steady_keys))
+    steady = executions_for(store, org_id, {deliveries.event_id(key) for key in steady_keys})
+
     rows = _latency_rows(paced_acks, paced, sent, burst, logged)
-    per_event = Counter(e["trigger"]["eventId"] for e in [*paced, *burst])
-    statuses = Counter(str(e.get("status")) for e in [*paced, *burst])
-    expected = len(paced_keys) + len(distinct)
+    steady_started = _latencies(steady)["started"]
+    if steady_started:
+        rows[f"sustained {SUSTAINED_RATE}/s: event → first step"] = {
+            **harness.summarise(steady_started),
+            "per_second": len(steady_keys) / steady_sent["wall_s"],
+        }
+    per_event = Counter(e["trigger"]["eventId"] for e in [*paced, *burst, *steady])
+    statuses = Counter(str(e.get("status")) for e in [*paced, *burst, *steady])
+    expected = len(paced_keys) + len(distinct) + len(steady_keys)
     rows["correctness"] = {
-        "deliveries": float(len(paced_keys) + len(plan)),
+        "deliveries": float(len(paced_keys) + len(plan) + len(steady_keys)),
         "distinct": float(expected),
         "acked_200": float(sent["statuses"].get(200, 0)),
         "answered_duplicate": float(sent["duplicates"]),
@@ -422,16 +460,27 @@ def bench_webhooks_through_the_local_stack(local_stack: dict[str, Any]) -> None:
         "executions_per_event_max": float(max(per_event.values(), default=0)),
         "completed": float(statuses.get("completed", 0)),
         "settle_s": settled["settle_s"],
+        "sustained_settle_s": steady_settled["settle_s"],
+        "sustained_acked_200": float(steady_sent["statuses"].get(200, 0)),
+        "sustained_client_late_p95_s": steady_sent["late_p95_s"],
     }
     notes = (
         f"{PACED} signed orders/create one every {PACED_GAP_S * 1000:.0f} ms (paced), then "
         f"{len(plan):,} ({REPEATS} repeats of earlier event ids) from {SENDERS} threads "
-        f"(burst) → {gateway}/webhook_shopify on the {local_stack['backend']} stack; "
+        f"(burst), then {SUSTAINED_RATE}/s for {SUSTAINED_S} s (sustained) "
+        f"→ {gateway}/webhook_shopify on the {local_stack['backend']} stack; "
         "1-step playbook (notify dashboard); targets ack p95 < 100 ms, event → first step "
         "running p95 < 1 s; per_second: webhooks/s (burst ack), first steps started/s; "
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     harness.report("pipeline_webhooks", rows, notes=notes)
+    sustained = rows.get(f"sustained {SUSTAINED_RATE}/s: event → first step", {})
+    harness.summary(
+        ack_p95_ms_paced=rows["paced ack (1 at a time)"]["p95_ms"],
+        burst_webhooks_per_s=rows[f"burst ack ({SENDERS} threads)"]["per_second"],
+        burst_ack_p95_ms=rows[f"burst ack ({SENDERS} threads)"]["p95_ms"],
+        sustained_event_to_first_step_p95_ms=sustained.get("p95_ms"),
+    )
     requests = Counter(f"{e.get('function')} {e.get('status')}" for e in logged)
     print(
         f"deliveries {PACED} paced + {len(plan):,} burst, distinct {expected:,}, burst HTTP "
@@ -625,6 +674,7 @@ def bench_store_operations_per_webhook(measured_store: tuple[str, Any]) -> None:
     )  # fmt: skip
     deliveries = Deliveries(run=uuid.uuid4().hex[:10])
     bus = MemoryBus()
+    publishing = Publishing(store=store, bus=bus, topic="playbook-events", clock=clock)
     samples: dict[str, list[Any]] = {"new delivery": [], "repeated delivery": []}
     durations: dict[str, list[float]] = {name: [] for name in samples}
     keys = [deliveries.new() for _ in range(WEBHOOK_SAMPLES)]
@@ -635,7 +685,7 @@ def bench_store_operations_per_webhook(measured_store: tuple[str, Any]) -> None:
                 started = time.perf_counter()
                 status, _ = receive_webhook(
                     "shopify", headers=headers, body=body, remote_ip="127.0.0.1",
-                    query_org_id=None, publishing=Publishing(store=store, bus=bus, topic="playbook-events", clock=clock), secrets=secrets,
+                    query_org_id=None, publishing=publishing, secrets=secrets,
                     fallback_secret=None,
                 )  # fmt: skip
                 durations[name].append(time.perf_counter() - started)
@@ -646,6 +696,7 @@ def bench_store_operations_per_webhook(measured_store: tuple[str, Any]) -> None:
         row = harness.summarise(durations[name][WEBHOOK_WARM_UP:])
         measured = counts[WEBHOOK_WARM_UP:]
         row.update(
+            calls=sum(c.calls for c in measured) / len(measured),
             reads=sum(c.reads for c in measured) / len(measured),
             writes=sum(c.writes for c in measured) / len(measured),
             store_ms=sum(c.store_s for c in measured) * 1000 / len(measured),
@@ -659,6 +710,9 @@ def bench_store_operations_per_webhook(measured_store: tuple[str, Any]) -> None:
         "else the one gateway process is doing"
     )
     harness.report("pipeline_webhook_handler", rows, notes=notes)
-    print(f"{'store operations':<28}{'reads':>14}{'writes':>14}{'store ms':>14}")
+    # Sequential round trips of a new delivery's ack: its store calls, then the one publish.
+    harness.summary(ack_store_roundtrips=rows["new delivery"]["calls"] + 1)
+    print(f"{'store operations':<28}{'calls':>14}{'reads':>14}{'writes':>14}{'store ms':>14}")
     for name, row in rows.items():
-        print(f"{name:<28}{row['reads']:>14.2f}{row['writes']:>14.2f}{row['store_ms']:>14.2f}")
+        cells = (row["calls"], row["reads"], row["writes"], row["store_ms"])
+        print(f"{name:<28}" + "".join(f"{cell:>14.2f}" for cell in cells))
