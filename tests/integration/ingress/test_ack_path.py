@@ -1,11 +1,13 @@
 """What a webhook's ack costs in store round trips, and what the instance keeps (issue #14).
 
-A warm instance keeps the source, its secrets and the org's settings (service/ingress/recent),
-so a new delivery is one atomic write of its claims, the publish, and the receipt's mark. What is
-kept never outlives FRESH_FOR, and a rotated secret works at once.
+A warm instance keeps secret values and the org's settings (service/ingress/recent), never the
+source: a new delivery is the source read, one atomic write of its claims, the publish and the
+receipt's mark. Settings never outlive FRESH_FOR; a store that changes hands is the new org's at
+once, and a rotated secret works at once.
 """
 
 import copy
+import json
 import uuid
 from datetime import timedelta
 
@@ -14,6 +16,7 @@ import pytest
 from playbook_core.adapters.memory import MemoryBus
 from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.domain.collections import WEBHOOK_SOURCES
+from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.webhooks import signature
 from playbook_core.service.authoring.settings import patch_settings
 from playbook_core.service.ingress.event_log import Publishing
@@ -28,6 +31,7 @@ from tests.integration.ingress.test_webhook_replay import SHOP, encoded, fixture
 ORG = "org_ack"
 SECRET = "shpss_ack-path-secret"
 SOURCE_ID = f"shopify_{SHOP}"
+FALLBACK = "shpss_the-apps-global-secret"  # SHOPIFY_WEBHOOK_SECRET
 
 
 @pytest.fixture
@@ -59,20 +63,22 @@ class World:
         body["id"] = 820982911946154000 + self.orders
         return encoded(body)
 
-    def deliver(self, publishing, body, *, key=None, secret=SECRET):
+    def deliver(
+        self, publishing, body, *, key=None, secret=SECRET, fallback=None, topic="orders/create"
+    ):
         key = key or uuid.uuid4().hex
         headers = {
-            "X-Shopify-Hmac-Sha256": signature(secret, body), "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Hmac-Sha256": signature(fallback or secret, body), "X-Shopify-Topic": topic,
             "X-Shopify-Shop-Domain": SHOP, "X-Shopify-Event-Id": key,
             "X-Shopify-Webhook-Id": f"wh-{key}", "Content-Type": "application/json",
         }  # fmt: skip
         return receive_webhook(
             "shopify", headers=headers, body=body, remote_ip="127.0.0.1", query_org_id=None,
-            publishing=publishing, secrets=self.secrets, fallback_secret=None,
+            publishing=publishing, secrets=self.secrets, fallback_secret=fallback,
         )  # fmt: skip
 
 
-def test_a_new_delivery_on_a_warm_instance_is_one_claim_write_and_one_mark(world):
+def test_a_new_delivery_on_a_warm_instance_is_the_source_read_one_claim_write_and_one_mark(world):
     publishing = world.instance()
     assert world.deliver(publishing, world.order())[0] == 200  # warms the instance
     for _ in range(3):
@@ -81,9 +87,22 @@ def test_a_new_delivery_on_a_warm_instance_is_one_claim_write_and_one_mark(world
             status, answer = world.deliver(publishing, world.order())
         assert (status, answer["event"]) == (200, "order.created")
         assert len(world.bus.published) == published + 1
-        # Claims (content, order, order state, receipt) in one write; then the receipt's mark.
-        assert (counts.calls, counts.reads, counts.transactions) == (2, 0, 0)
+        # The source; claims (content, order, order state, receipt) in one write; the mark.
+        assert (counts.calls, counts.reads, counts.transactions) == (3, 1, 0)
         assert counts.writes == 5
+
+
+def test_an_update_of_a_known_order_checks_its_state_then_claims_at_once(world):
+    publishing, order = world.instance(), world.order()
+    assert world.deliver(publishing, order)[0] == 200
+    update = json.loads(order)
+    update["updated_at"] = "2026-11-24T12:30:00Z"
+    update["note"] = "gift wrap"
+    with world.store.measure() as counts:
+        status, answer = world.deliver(publishing, encoded(update), topic="orders/updated")
+    assert (status, answer["event"]) == (200, "order.updated")
+    # The source; the order-state transaction; content claim + receipt in one write; the mark.
+    assert (counts.calls, counts.transactions) == (4, 1)
 
 
 def test_the_same_delivery_again_reads_what_decides_it_and_publishes_nothing(world):
@@ -98,13 +117,39 @@ def test_the_same_delivery_again_reads_what_decides_it_and_publishes_nothing(wor
     assert len(world.bus.published) == published
 
 
-def test_a_deleted_source_is_refused_by_another_instance_once_its_copy_is_stale(world):
+def test_a_store_that_changes_hands_is_the_new_orgs_at_once_on_a_warm_instance(world):
     kept = world.instance()
     assert world.deliver(kept, world.order())[0] == 200
     delete_source(org_id=ORG, source_id=SOURCE_ID, store=world.store, secrets=world.secrets)
-    assert world.deliver(world.instance(), world.order()) == (401, {"error": "unknown_source"})
-    world.clock.advance(seconds=FRESH_FOR.total_seconds())
     assert world.deliver(kept, world.order()) == (401, {"error": "unknown_source"})
+    # Another org registers the same shop, here with the same secret value: its events, not ours.
+    register_org(world.store, "org_next")
+    register_source(
+        org_id="org_next", platform="shopify", address=SHOP, secret=SECRET,
+        low_stock_threshold=None, store=world.store, secrets=world.secrets, clock=world.clock,
+    )  # fmt: skip
+    assert world.deliver(kept, world.order())[0] == 200
+    envelope = EventEnvelope.decode(world.bus.published[-1][1].data)
+    assert envelope.org_id == "org_next"
+
+
+def test_a_source_without_a_secret_of_its_own_changes_hands_at_once_too(world):
+    """Verified by the global fallback secret: nothing about the source may be kept."""
+    delete_source(org_id=ORG, source_id=SOURCE_ID, store=world.store, secrets=world.secrets)
+    register_source(
+        org_id=ORG, platform="shopify", address=SHOP, secret=None, low_stock_threshold=None,
+        store=world.store, secrets=world.secrets, clock=world.clock,
+    )  # fmt: skip
+    kept = world.instance()
+    assert world.deliver(kept, world.order(), fallback=FALLBACK)[0] == 200
+    delete_source(org_id=ORG, source_id=SOURCE_ID, store=world.store, secrets=world.secrets)
+    register_org(world.store, "org_next")
+    register_source(
+        org_id="org_next", platform="shopify", address=SHOP, secret=None,
+        low_stock_threshold=None, store=world.store, secrets=world.secrets, clock=world.clock,
+    )  # fmt: skip
+    assert world.deliver(kept, world.order(), fallback=FALLBACK)[0] == 200
+    assert EventEnvelope.decode(world.bus.published[-1][1].data).org_id == "org_next"
 
 
 def test_a_rotated_secret_verifies_at_once_on_an_instance_that_kept_the_old_one(world):

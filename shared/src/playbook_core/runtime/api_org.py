@@ -132,5 +132,4 @@ def patch_settings(call: Call) -> Response:
         org_id=org_id, changes=body, store=call.app.store, secrets=call.app.secrets(),
         clock=call.app.clock,
     )  # fmt: skip
-    call.app.publishing.recent.forget_org(org_id)  # webhooks here route with the new settings
     return json_response(result)

@@ -45,7 +45,6 @@ def register_webhook_source(call: Call) -> Response:
         low_stock_threshold=body.lowStockThreshold, store=call.app.store,
         secrets=call.app.secrets(), clock=call.app.clock, api_credentials=credentials,
     )  # fmt: skip
-    call.app.publishing.recent.forget_source(str(result["id"]))  # webhooks here see it at once
     return json_response(result, 201)
 
 
@@ -92,7 +91,6 @@ def rotate_webhook_secret(call: Call) -> Response:
         org_id=call.params["orgId"], source_id=call.params["sourceId"], secret=secret,
         store=call.app.store, secrets=call.app.secrets(), clock=call.app.clock,
     )  # fmt: skip
-    call.app.publishing.recent.forget_source(call.params["sourceId"])
     return json_response(result)
 
 
@@ -108,5 +106,4 @@ def delete_webhook_source(call: Call) -> Response:
         org_id=call.params["orgId"], source_id=call.params["sourceId"],
         store=call.app.store, secrets=call.app.secrets(),
     )  # fmt: skip
-    call.app.publishing.recent.forget_source(call.params["sourceId"])
     return Response(status=204)

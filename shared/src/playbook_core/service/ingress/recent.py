@@ -1,10 +1,9 @@
 """What a webhook's ack reads besides its claims, kept per instance for a few seconds (issue #14).
 
-A delivery needs its source, the source's secrets and its org's settings; read from the store for
-each one, they were most of the ack's round trips. Each instance keeps them for FRESH_FOR. A
-signature that fails against kept secrets is checked again against freshly read ones, so a
-rotated secret works at once; a deactivated source or changed settings reach another instance
-within FRESH_FOR, and this instance at once (the API forgets what it changes).
+Each instance keeps the secret values it read (by reference: a reference names one version of one
+org's secret, so a value never answers for another org or source) and each org's routing
+settings, for FRESH_FOR; a settings change reaches every instance within FRESH_FOR. The source
+document itself is read on every delivery: it says which org the store belongs to.
 """
 
 from __future__ import annotations
@@ -76,15 +75,8 @@ class SeenMarks:
 
 @dataclass(eq=False)
 class Recent:
-    """One instance's kept sources (by id), secret values (by reference) and org contexts."""
+    """One instance's kept secret values (by reference) and org contexts (by org id)."""
 
-    sources: Kept[str, Any] = field(default_factory=Kept)
     secrets: Kept[str, str] = field(default_factory=Kept)
     orgs: Kept[str, Any] = field(default_factory=Kept)
     seen: SeenMarks = field(default_factory=SeenMarks)
-
-    def forget_source(self, source_id: str) -> None:
-        self.sources.forget(source_id)
-
-    def forget_org(self, org_id: str) -> None:
-        self.orgs.forget(org_id)

@@ -113,22 +113,16 @@ def _verified(
     secrets: Secrets, fallback_secret: str | None,
 ) -> Answer:  # fmt: skip
     now = publishing.clock.now()
-    recent = publishing.recent
-    source = _find_source(platform, address, publishing.store, recent, now)
+    # Read on every delivery, never kept: which org a store belongs to decides whose playbooks
+    # its events reach, and a store can be deleted and registered by another org at any moment.
+    source = _find_source(platform, address, publishing.store)
     if source is None:
         event(
             _log, logging.WARNING, "webhook from an unknown source",
             security_event="webhook_unknown_source", source=address[:_LOGGED_TEXT], **where,
         )  # fmt: skip
         return 401, {"error": "unknown_source"}
-    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now, recent)
-    if not signature_matches(body, signed, keys, platform):
-        # Kept reads may predate a rotation or a re-registration: decide on fresh ones.
-        recent.forget_source(source.id)
-        source = _find_source(platform, address, publishing.store, recent, now)
-        if source is None:
-            return 401, {"error": "unknown_source"}
-        keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now, recent)
+    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now, publishing.recent)
     where = {**where, "sourceKey": source.key, "orgId": source.org_id}
     if not signature_matches(body, signed, keys, platform):
         if lookup_failed:  # a secret we could not read may be the right one: let the sender retry
@@ -154,9 +148,7 @@ def _verified(
         return _dispatch(delivery, parsed, source, where, publishing=publishing, body=body)
 
 
-def _find_source(
-    platform: Platform, address: str, store: DocumentStore, recent: Recent, now: datetime
-) -> _Source | None:
+def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Source | None:
     """The registered, active source for the header's shop or store URL; None when there is none."""
     try:
         if platform == "shopify":
@@ -165,9 +157,7 @@ def _find_source(
             source_id = woocommerce_source_id(normalise_source_url(address))
     except BadRequest:
         return None
-    document = recent.sources.get(source_id, now, lambda: read_source(store, source_id))
-    if document is None:
-        recent.forget_source(source_id)  # an unknown store is read again: it may register
+    document = read_source(store, source_id)
     if document is None or document.get("status") != "active" or not document.get("orgId"):
         return None
     return source_of(source_id, document)
@@ -303,6 +293,11 @@ def _dispatch(
     context = _org_context(delivery.org_id, source, publishing)
     routed = route(delivery, parsed, context)
     primary = routed.events[0] if routed.events else ignored_envelope(delivery, parsed)
+    # An update's order state exists once the order was seen: a read-compare-write, done first.
+    # A creation's is new: it joins the other claims (and is never held back).
+    update = primary.name != "order.created"
+    if update and _older_than_seen(delivery, primary, parsed, source, publishing.store):
+        return _held_back(delivery, primary, source, where, publishing=publishing, body=body)
     if _claimed_at_once(
         delivery, routed=routed, primary=primary, parsed=parsed, source=source, body=body,
         store=publishing.store,
@@ -319,7 +314,7 @@ def _dispatch(
             primary = routed.events[0] if routed.events else ignored_envelope(delivery, parsed)
     return _step_by_step(
         delivery, parsed=parsed, routed=routed, primary=primary, source=source, where=where,
-        publishing=publishing, body=body,
+        publishing=publishing, body=body, state_checked=update,
     )  # fmt: skip
 
 
@@ -329,7 +324,8 @@ def _claimed_at_once(
 ) -> bool:  # fmt: skip
     """Create every claim this delivery needs in one write; False when any exists (or failed)."""
     claims = [_order_creator_claim(delivery, routed, primary, source)]
-    claims.append(_order_state_claim(delivery, primary, parsed, source))
+    if primary.name == "order.created":  # an update's order state exists: it was checked first
+        claims.append(_order_state_claim(delivery, primary, parsed, source))
     if body is not None:
         claims.append(_content_claim(body, delivery, source))
     claims.append((WEBHOOK_RECEIPTS, delivery.event_id, _receipt(delivery, primary)))
@@ -340,18 +336,27 @@ def _claimed_at_once(
     return True
 
 
+def _held_back(
+    delivery: Delivery, primary: EventEnvelope, source: _Source, where: dict[str, Any], *,
+    publishing: Publishing, body: bytes | None,
+) -> Answer:  # fmt: skip
+    """An update older than one already seen: recorded, nothing published."""
+    # Under the delivery's own id: a transition's shared `ord_` entry keeps its outcome.
+    held = primary.model_copy(update={"event_id": delivery.event_id})
+    record_outcome(store=publishing.store, envelope=held, outcome="out_of_order")
+    _touch(source, delivery.received_at, publishing, body is not None)
+    event(_log, logging.INFO, "webhook accepted", outcome="out_of_order", **where)
+    return 200, {"received": True, "ignored": True, "reason": "out_of_order"}
+
+
 def _step_by_step(
     delivery: Delivery, *, parsed: dict[str, Any], routed: Routed, primary: EventEnvelope,
     source: _Source, where: dict[str, Any], publishing: Publishing, body: bytes | None,
+    state_checked: bool,
 ) -> Answer:  # fmt: skip
     store, via_webhook = publishing.store, body is not None
-    if _older_than_seen(delivery, primary, parsed, source, store):
-        # Under the delivery's own id: a transition's shared `ord_` entry keeps its outcome.
-        held = primary.model_copy(update={"event_id": delivery.event_id})
-        record_outcome(store=store, envelope=held, outcome="out_of_order")
-        _touch(source, delivery.received_at, publishing, via_webhook)
-        event(_log, logging.INFO, "webhook accepted", outcome="out_of_order", **where)
-        return 200, {"received": True, "ignored": True, "reason": "out_of_order"}
+    if not state_checked and _older_than_seen(delivery, primary, parsed, source, store):
+        return _held_back(delivery, primary, source, where, publishing=publishing, body=body)
     creator = _order_creator(delivery, routed, primary, source, store)
     if creator is not None:
         reason = (
