@@ -1,8 +1,8 @@
 """What a webhook's ack costs in store round trips, and what the instance keeps (issue #14).
 
-A warm instance keeps secret values and the org's settings (service/ingress/recent), never the
-source: a new delivery is the source read, one atomic write of its claims, the publish and the
-receipt's mark. Settings never outlive FRESH_FOR; a store that changes hands is the new org's at
+A warm instance keeps the org's settings (service/ingress/recent), never the source: a new
+delivery is the source read, the secret (StoreSecrets reads it; Secret Manager's adapter keeps it
+5 minutes), one atomic write of its claims, the publish and the receipt's mark. Settings never outlive FRESH_FOR; a store that changes hands is the new org's at
 once, and a rotated secret works at once.
 """
 
@@ -87,8 +87,8 @@ def test_a_new_delivery_on_a_warm_instance_is_the_source_read_one_claim_write_an
             status, answer = world.deliver(publishing, world.order())
         assert (status, answer["event"]) == (200, "order.created")
         assert len(world.bus.published) == published + 1
-        # The source; claims (content, order, order state, receipt) in one write; the mark.
-        assert (counts.calls, counts.reads, counts.transactions) == (3, 1, 0)
+        # Source, secret; claims (content, order, order state, receipt) in one write; the mark.
+        assert (counts.calls, counts.reads, counts.transactions) == (4, 2, 0)
         assert counts.writes == 5
 
 
@@ -101,8 +101,8 @@ def test_an_update_of_a_known_order_checks_its_state_then_claims_at_once(world):
     with world.store.measure() as counts:
         status, answer = world.deliver(publishing, encoded(update), topic="orders/updated")
     assert (status, answer["event"]) == (200, "order.updated")
-    # The source; the order-state transaction; content claim + receipt in one write; the mark.
-    assert (counts.calls, counts.transactions) == (4, 1)
+    # Source, secret; the order-state transaction; content claim + receipt at once; the mark.
+    assert (counts.calls, counts.transactions) == (5, 1)
 
 
 def test_the_same_delivery_again_reads_what_decides_it_and_publishes_nothing(world):

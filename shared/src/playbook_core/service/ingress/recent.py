@@ -1,9 +1,8 @@
 """What a webhook's ack reads besides its claims, kept per instance for a few seconds (issue #14).
 
-Each instance keeps the secret values it read (by reference: a reference names one version of one
-org's secret, so a value never answers for another org or source) and each org's routing
-settings, for FRESH_FOR; a settings change reaches every instance within FRESH_FOR. The source
-document itself is read on every delivery: it says which org the store belongs to.
+Each instance keeps each org's routing settings for FRESH_FOR; a settings change reaches every
+instance within FRESH_FOR. The source document is read on every delivery: it says which org the
+store belongs to. Secret values are the Secrets adapter's to keep (Secret Manager's: 5 minutes).
 """
 
 from __future__ import annotations
@@ -75,8 +74,7 @@ class SeenMarks:
 
 @dataclass(eq=False)
 class Recent:
-    """One instance's kept secret values (by reference) and org contexts (by org id)."""
+    """One instance's kept org contexts (by org id) and lastSeenAt marks."""
 
-    secrets: Kept[str, str] = field(default_factory=Kept)
     orgs: Kept[str, Any] = field(default_factory=Kept)
     seen: SeenMarks = field(default_factory=SeenMarks)

@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from playbook_core.domain.catch_up import updated_at as order_updated_at
@@ -56,7 +55,6 @@ from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import DocumentStore, Secrets, Transaction
 from playbook_core.service.authoring.settings import get_settings
 from playbook_core.service.ingress.event_log import Publishing, publish_event, record_outcome
-from playbook_core.service.ingress.recent import Recent
 from playbook_core.service.ingress.sources import verifying_refs
 from playbook_core.service.records import read_source
 
@@ -122,7 +120,7 @@ def _verified(
             security_event="webhook_unknown_source", source=address[:_LOGGED_TEXT], **where,
         )  # fmt: skip
         return 401, {"error": "unknown_source"}
-    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now, publishing.recent)
+    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now)
     where = {**where, "sourceKey": source.key, "orgId": source.org_id}
     if not signature_matches(body, signed, keys, platform):
         if lookup_failed:  # a secret we could not read may be the right one: let the sender retry
@@ -186,7 +184,7 @@ def publish_delivery(
 
 
 def _secrets_for(
-    source: _Source, secrets: Secrets, fallback_secret: str | None, now: datetime, recent: Recent
+    source: _Source, secrets: Secrets, fallback_secret: str | None, now: datetime
 ) -> tuple[list[str], bool]:
     """The source's own secrets (current first); the global one only when it has none (§2.2)."""
     listed = verifying_refs(source.document, now)  # the previous one only within its overlap
@@ -197,7 +195,7 @@ def _secrets_for(
     values, failed = [], False
     for reference in references:
         try:
-            values.append(recent.secrets.get(reference, now, partial(secrets.get, reference)))
+            values.append(secrets.get(reference))  # Secret Manager's adapter keeps values 5 min
         except NotFound:
             event(_log, logging.WARNING, "webhook secret reference missing", sourceKey=source.key)
         except Unavailable:
