@@ -25,13 +25,13 @@ EVENTS = ROOT / "tests" / "data" / "cloudevents"
 
 
 class DownStore(EmbeddedStore):
-    """Storage that is unreachable: every read fails the way the adapters report it."""
+    """Storage that is unreachable: every call fails the way the adapters report it."""
 
-    def get(self, _collection, _doc_id):
+    def _down(self, *_args, **_kwargs):
         raise Unavailable("firestore unreachable")
 
-    def ping(self):
-        raise Unavailable("firestore unreachable")
+    get = get_many = query = transaction = create = create_all = set = update = delete = _down
+    ping = _down
 
 
 def install(store):
