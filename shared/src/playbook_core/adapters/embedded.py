@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from playbook_core.adapters import embedded_query
-from playbook_core.adapters.embedded_fields import dumps, loads, merged, replaced, updated
+from playbook_core.adapters.embedded_fields import dumps, loads
 from playbook_core.domain.errors import AlreadyExists, NotFound, Unavailable
+from playbook_core.domain.field_writes import merged, replaced, updated
 from playbook_core.domain.ids import is_document_id
 from playbook_core.ports import Doc, OrderBy, Page, Transaction, Where
 

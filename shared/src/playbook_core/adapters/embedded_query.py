@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from playbook_core.adapters.embedded_fields import get_path, loads, split_path
+from playbook_core.adapters.embedded_fields import loads
 from playbook_core.domain import page_tokens
 from playbook_core.domain.errors import BadRequest
+from playbook_core.domain.field_writes import get_path, split_path
 from playbook_core.domain.tagged_values import encode
 from playbook_core.ports import Direction, Doc, OrderBy, Page, Where
 

@@ -27,12 +27,12 @@ from playbook_core.domain.collections import (
 from playbook_core.domain.doc_fields import text
 from playbook_core.domain.envelope import EventEnvelope
 from playbook_core.domain.errors import NotFound
+from playbook_core.domain.field_writes import updated
 from playbook_core.domain.normal_forms import normalise_currency, to_money
 from playbook_core.domain.timezones import DEFAULT_TIMEZONE, org_timezone, stored_zone
 from playbook_core.logging import event
 from playbook_core.ports import (
     Clock,
-    DeleteField,
     DocumentStore,
     Increment,
     OrderBy,
@@ -481,7 +481,7 @@ class _Coalesced:
         before = self.get(collection, doc_id)
         if before is None:
             raise NotFound(f"{collection}/{doc_id} does not exist")
-        after = _applied(before, changes)
+        after = updated(before, changes)
         key = (collection, doc_id)
         kind, pending = self._writes.get(key, ("update", {}))
         if kind == "update" and _mergeable(pending, changes):
@@ -501,27 +501,6 @@ class _Coalesced:
     def flush(self) -> None:
         for (collection, doc_id), (kind, data) in self._writes.items():
             getattr(self._tx, kind)(collection, doc_id, data)
-
-
-def _applied(doc: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """An update's effect: dotted paths into maps, Increment adding to a number (else to 0)."""
-    out = copy.deepcopy(dict(doc))
-    for path, value in changes.items():
-        *parents, leaf = path.split(".")
-        node = out
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        if isinstance(value, Increment):
-            old = node.get(leaf)
-            base = old if isinstance(old, int | float) and not isinstance(old, bool) else 0
-            node[leaf] = base + value.amount
-        elif isinstance(value, DeleteField):
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return out
 
 
 def _mergeable(pending: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
