@@ -3,6 +3,11 @@
 A task with `http_request.oidc_token` is pushed with `Authorization: Bearer <ID token>` as Google
 does, for `oidc_token.audience` or else the task URL; the token is unsigned (`alg: none`), which
 only functions running with PLAYBOOKS_LOCAL_OIDC accept.
+
+A queue has at most `rate_limits.max_concurrent_dispatches` pushes awaiting an answer; due tasks
+beyond that wait in due order for one of them to end (RunTask's push goes regardless). Each push
+runs on a thread of its own, so the queues' limits are the only bound and a saturated queue never
+holds up another. `max_dispatches_per_second` and `max_burst_size` are stored, not enforced.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import re
 import secrets
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
@@ -91,6 +96,15 @@ class _Live:
     previous: gs.HttpOutcome | None = None
 
 
+@dataclass(eq=False)
+class _Lane:
+    """A queue's pushes awaiting an answer, and its due tasks waiting for one of them to end."""
+
+    busy: int = 0
+    # (name, generation, dispatch_count) in due order; a push since then makes an entry stale
+    waiting: deque[tuple[str, int, int]] = field(default_factory=deque)
+
+
 class CloudTasksService:
     def __init__(self, *, backoff_scale: float = 1.0, signer: crypt.Signer | None = None) -> None:
         self._scale = backoff_scale
@@ -98,11 +112,16 @@ class CloudTasksService:
         self._queues: dict[str, tasks_v2.Queue] = {}
         self._live: dict[str, _Live] = {}
         self._gone: set[str] = set()  # executed/deleted names stay taken, as in Cloud Tasks
+        # By queue name; kept after DeleteQueue, so pushes still running count where they started.
+        self._lanes: defaultdict[str, _Lane] = defaultdict(_Lane)
         self._cond = threading.Condition()
         self._closed = False
         self._timer = DueTimer(self._cond, self._on_due, time.time, "tasks-dispatch")
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tasks-push")
-        self._http = httpx.Client(trust_env=False)  # never route local pushes through a proxy
+        # No proxy for local pushes; no cap on connections either, as httpx's default of 100
+        # would queue one queue's pushes behind another's (the queues' limits bound them).
+        self._http = httpx.Client(
+            trust_env=False, limits=httpx.Limits(max_connections=None, max_keepalive_connections=20)
+        )
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         return gs.service_handler(SERVICE, self, RPCS)
@@ -114,8 +133,8 @@ class CloudTasksService:
         with self._cond:
             self._closed = True
         self._timer.close()
-        # In-flight pushes may wait up to their dispatch_deadline; closing the client ends them.
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # In-flight pushes may wait up to their dispatch_deadline; closing the client ends them,
+        # and their threads are daemons, so none holds the process at exit.
         self._http.close()
 
     # --- queues -------------------------------------------------------------------------------
@@ -167,7 +186,9 @@ class CloudTasksService:
             except ValueError as exc:
                 gs.abort(context, _Code.INVALID_ARGUMENT, f"bad update_mask: {exc}")
             merged.state, merged.purge_time = current.state, current.purge_time  # output-only
-            return T.Queue(self._store_queue(merged, context))
+            stored = self._store_queue(merged, context)
+            self._release(stored.name)  # a raised limit lets waiting tasks go now
+            return T.Queue(stored)
 
     def delete_queue(self, request: T.DeleteQueueRequest, context: grpc.ServicerContext) -> None:
         with self._cond:
@@ -192,6 +213,7 @@ class CloudTasksService:
         with self._cond:
             queue = self._queue(request.name, context)
             queue.state = _RUNNING
+            self._lanes[request.name].waiting.clear()  # all pushed again below, in due order
             for live in self._live.values():  # re-queue what was held while paused
                 if live.queue == request.name and not live.in_flight:
                     self._push(live, live.task.schedule_time.timestamp())
@@ -271,6 +293,8 @@ class CloudTasksService:
             gs.abort(context, _Code.INVALID_ARGUMENT, "max_attempts must be set and positive")
         if retry.max_doublings < 0:
             gs.abort(context, _Code.INVALID_ARGUMENT, "max_doublings must not be negative")
+        if queue.rate_limits.max_concurrent_dispatches < 0:  # 0 is unset: the default applies
+            gs.abort(context, _Code.INVALID_ARGUMENT, "max_concurrent_dispatches is negative")
         stored = _defaults()
         T.Queue.pb(stored).MergeFrom(T.Queue.pb(queue))  # set fields override the defaults
         if stored.retry_config.min_backoff > stored.retry_config.max_backoff:
@@ -288,6 +312,7 @@ class CloudTasksService:
     def _drop_tasks(self, queue: str) -> None:
         for name in [n for n, live in self._live.items() if live.queue == queue]:
             self._forget(name)
+        self._lanes[queue].waiting.clear()  # every entry names a dropped task
 
     # --- dispatch -----------------------------------------------------------------------------
 
@@ -296,10 +321,36 @@ class CloudTasksService:
         live = self._live.get(name)
         if live is None or live.generation != generation:
             return  # deleted, done, or superseded by RunTask
-        if not forced and (live.in_flight or self._queues[live.queue].state == _PAUSED):
+        if forced:
+            self._start(live, generation)
+            return
+        if live.in_flight or self._queues[live.queue].state == _PAUSED:
             return  # a running push reschedules on failure; ResumeQueue pushes held tasks again
+        self._lanes[live.queue].waiting.append((name, generation, live.task.dispatch_count))
+        self._release(live.queue)
+
+    def _release(self, queue_name: str) -> None:
+        """Push the queue's waiting tasks, oldest due first, while it has room."""
+        lane, queue = self._lanes[queue_name], self._queues.get(queue_name)
+        if self._closed or queue is None or queue.state == _PAUSED:
+            return  # paused: ResumeQueue clears the lane and pushes its tasks again
+        while lane.waiting and lane.busy < queue.rate_limits.max_concurrent_dispatches:
+            name, generation, dispatches = lane.waiting.popleft()
+            live = self._live.get(name)
+            if (
+                live is None
+                or live.generation != generation
+                or live.task.dispatch_count != dispatches
+            ):
+                continue  # done, deleted, superseded by RunTask, or pushed by a duplicate entry
+            self._start(live, generation)
+
+    def _start(self, live: _Live, generation: int) -> None:
         call = self._begin_attempt(live)
-        self._pool.submit(self._attempt, live, generation, call)
+        # A thread per push, not a pool: its size would be one more limit, shared by all queues.
+        threading.Thread(
+            target=self._attempt, args=(live, generation, call), name="tasks-push", daemon=True
+        ).start()
 
     def _begin_attempt(self, live: _Live) -> gs.HttpCall:
         task, request, now = live.task, live.task.http_request, gs.utc_now()
@@ -319,6 +370,7 @@ class CloudTasksService:
             fixed["Authorization"] = token.authorization(request.url, now.timestamp(), self._signer)
         task.dispatch_count += 1
         live.in_flight += 1
+        self._lanes[live.queue].busy += 1
         if "first_attempt" not in task:  # Cloud Tasks keeps only the first dispatch time
             task.first_attempt = T.Attempt(dispatch_time=now)
         task.last_attempt = T.Attempt(schedule_time=task.schedule_time, dispatch_time=now)
@@ -335,12 +387,14 @@ class CloudTasksService:
             outcome = gs.send_http(self._http, call)
             with self._cond:
                 self._finish(live, generation, outcome)
-        except Exception:  # a pool thread would swallow it silently and leave the task stuck
+                self._release(live.queue)  # its slot is free: the next waiting task may go
+        except Exception:  # logged: uncaught, it would end the thread and leave the task stuck
             _log.exception("dispatching %s failed", live.task.name)
 
     def _finish(self, live: _Live, generation: int, outcome: gs.HttpOutcome) -> None:
         task, now = live.task, gs.utc_now()
         live.in_flight -= 1
+        self._lanes[live.queue].busy -= 1
         if self._closed or self._live.get(task.name) is not live:
             return  # deleted or purged meanwhile
         if outcome.status is not None:

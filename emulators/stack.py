@@ -157,6 +157,8 @@ def gateway_env(base: dict[str, str], state_dir: Path, endpoints: dict[str, Any]
         PLAYBOOKS_TASKS_INVOKER=wiring.invoker("cloud_tasks"),
         PLAYBOOKS_SCHEDULER_INVOKER=wiring.invoker("cloud_scheduler"),
         PLAYBOOKS_PUSH_INVOKER=wiring.invoker("pubsub_push"),
+        # Step tasks spread over the shards wiring creates, as Terraform configures it.
+        PLAYBOOKS_STEP_SHARDS=str(load_manifest().steps_queue().shards),
     )
     hosts = {
         "FIRESTORE_EMULATOR_HOST": endpoints["firestore"],

@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING
 from emulators import official, pubsub_push
 from playbook_core.adapters.service_tokens import OidcToken
 from playbook_core.config import Caller, caller_account
-from playbook_core.ports import QueueConfig
 from playbook_core.runtime.manifest import (
     FirestoreTrigger,
     Manifest,
     PubsubTrigger,
-    Queue,
     SchedulerTrigger,
 )
 
@@ -46,15 +44,6 @@ class Targets:
 def invoker(caller: Caller) -> str:
     """The service account a local caller's tokens name (the gateway gets the same values)."""
     return caller_account(caller, PROJECT)
-
-
-def queue_config(queue: Queue) -> QueueConfig:
-    return QueueConfig(
-        name=queue.name,
-        max_attempts=queue.retry.max_attempts,
-        min_backoff_s=float(queue.retry.min_backoff.removesuffix("s")),
-        max_backoff_s=float(queue.retry.max_backoff.removesuffix("s")),
-    )
 
 
 @contextmanager
@@ -112,9 +101,10 @@ def wire_queues(manifest: Manifest, targets: Targets) -> list[str]:
 
     queue = CloudTasksQueue(PROJECT, targets.region, emulator_host=targets.tasks)
     done: list[str] = []
-    for declared in manifest.queues:
-        queue.ensure_queue(queue_config(declared))
-        done.append(f"queue {declared.name} (max {declared.retry.max_attempts} attempts)")
+    for config in manifest.queue_configs():
+        queue.ensure_queue(config)
+        limit = config.max_concurrent_dispatches or "default"
+        done.append(f"queue {config.name} (max {config.max_attempts} attempts, {limit} at once)")
     return done
 
 

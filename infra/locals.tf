@@ -53,6 +53,10 @@ locals {
       MAILJET_FROM_NAME            = var.mailjet_from_name
       BLACKLEAF_API_BASE           = var.blackleaf_api_base
       AGENT_HARNESS_URL            = var.agent_harness_url
+      # Fair dispatch (domain/fairness.py): the steps queue's org shards, and each instance's
+      # pace of one org's run starts.
+      PLAYBOOKS_STEP_SHARDS               = module.manifest.step_shards
+      PLAYBOOKS_ORG_RUN_STARTS_PER_SECOND = var.org_run_starts_per_second
       # Whose OIDC tokens the internal entry points accept (defense in depth on top of IAM), and
       # the identity the code's own step and sweep tasks carry (per-task OIDC, tasks.tf).
       PLAYBOOKS_TASKS_INVOKER     = google_service_account.caller["cloud_tasks"].email

@@ -1,4 +1,4 @@
-# Cloud Tasks queues from the manifest. Their RetryConfig (maxAttempts, minBackoff, maxBackoff)
+# Cloud Tasks queues from the manifest, one per shard of a sharded queue. Their RetryConfig (maxAttempts, minBackoff, maxBackoff)
 # covers infrastructure failures only (the handler answered 5xx); step-level retries are new tasks
 # with a scheduleTime (domain.md §7.1, §7.5).
 #
@@ -20,6 +20,15 @@ resource "google_cloud_tasks_queue" "queue" {
     min_backoff   = each.value.retry.minBackoff
     max_backoff   = each.value.retry.maxBackoff
     max_doublings = 16 # ports.QueueConfig default, as the local emulator uses
+  }
+
+  # A step shard's ceiling: one org's burst never holds more than this many execute_step
+  # instances (concurrency 1 each, functions.tf). Unset: Cloud Tasks' default (1000).
+  dynamic "rate_limits" {
+    for_each = try(each.value.rateLimits.maxConcurrentDispatches, null) == null ? [] : [each.value.rateLimits]
+    content {
+      max_concurrent_dispatches = rate_limits.value.maxConcurrentDispatches
+    }
   }
 
   depends_on = [google_project_service.api]

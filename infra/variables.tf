@@ -121,6 +121,12 @@ variable "agent_harness_url" {
   default     = null
 }
 
+variable "org_run_starts_per_second" {
+  description = "PLAYBOOKS_ORG_RUN_STARTS_PER_SECOND: runs of one org an instance starts per second before it schedules the rest later (fair dispatch, domain/fairness.py). Null: the code's default."
+  type        = number
+  default     = null
+}
+
 variable "function_overrides" {
   description = "Per-function runtime settings that replace the defaults by trigger kind (infra/modules/manifest): {timeout_seconds, memory, max_instances, min_instances}."
   type = map(object({

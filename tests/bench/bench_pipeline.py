@@ -237,16 +237,21 @@ def setup_org(
         api.post(f"/orgs/{org_id}/webhook-sources", json=source).raise_for_status()
         if settings:
             api.patch(f"/orgs/{org_id}/settings", json=settings).raise_for_status()
-        created = api.post(
-            f"/orgs/{org_id}/playbooks",
-            content=playbook,
-            headers={"Content-Type": "application/yaml"},
-        )
-        created.raise_for_status()
-        playbook_id = str(created.json()["id"])
-        toggled = api.post(f"/orgs/{org_id}/playbooks/{playbook_id}:toggle", json={"enabled": True})
-        toggled.raise_for_status()
-        return playbook_id
+        return active_playbook(api, org_id, playbook)
+
+
+def active_playbook(api: httpx.Client, org_id: str, playbook: str) -> str:
+    """Create the playbook through the API client given, and turn it on; its id."""
+    created = api.post(
+        f"/orgs/{org_id}/playbooks",
+        content=playbook,
+        headers={"Content-Type": "application/yaml"},
+    )
+    created.raise_for_status()
+    playbook_id = str(created.json()["id"])
+    toggled = api.post(f"/orgs/{org_id}/playbooks/{playbook_id}:toggle", json={"enabled": True})
+    toggled.raise_for_status()
+    return playbook_id
 
 
 def post_all(gateway: str, deliveries: Deliveries, keys: list[str]) -> dict[str, Any]:

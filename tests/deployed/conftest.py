@@ -195,6 +195,7 @@ def deployed(
             "PLAYBOOKS_TASKS_INVOKER": wiring.invoker("cloud_tasks"),
             "PLAYBOOKS_SCHEDULER_INVOKER": wiring.invoker("cloud_scheduler"),
             "PLAYBOOKS_PUSH_INVOKER": wiring.invoker("pubsub_push"),
+            "PLAYBOOKS_ORG_RUN_STARTS_PER_SECOND": "20",
             "MAILJET_API_BASE": standins["mailjet"].url,
             "MAILJET_FROM_EMAIL": "playbooks@bakedbot.ai",
             "MAILJET_FROM_NAME": "BakedBot AI",

@@ -18,6 +18,7 @@ from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpc
 from emulators.cloud_tasks import backoff, start_tasks_emulator
 from playbook_core.testing import eventually
 from tests.conftest import assert_serves_until_sigterm
+from tests.unit.adapters.test_inprocess import HeldTarget
 
 LOCATION = "projects/demo-playbooks/locations/us-central1"
 SCALE = 0.01  # retry waits in hundredths: min_backoff 20 s becomes 0.2 s
@@ -51,10 +52,12 @@ def _retry(min_s=20, max_s=300, doublings=3, attempts=5):
     )
 
 
-def _new_queue(client, retry=None):
+def _new_queue(client, retry=None, *, concurrency=None):
     queue = tasks_v2.Queue(
         name=f"{LOCATION}/queues/q-{uuid.uuid4().hex[:12]}", retry_config=retry or _retry()
     )
+    if concurrency is not None:
+        queue.rate_limits = tasks_v2.RateLimits(max_concurrent_dispatches=concurrency)
     return client.create_queue(parent=LOCATION, queue=queue)
 
 
@@ -303,6 +306,99 @@ def test_the_oidc_audience_is_the_one_the_task_asks_for(client, queue, recorder)
     client.create_task(parent=queue.name, task=_task(recorder.url + path, oidc=oidc))
     (received,) = eventually(lambda: recorder.for_path(path))
     assert _bearer_parts(received)[1]["aud"] == "https://x/fn"
+
+
+@pytest.fixture
+def held():
+    target = HeldTarget()
+    yield target
+    target.stop()
+
+
+def _short(name):
+    return name.rsplit("/", 1)[1]
+
+
+def _create_held(client, queue, held, count):
+    names = [f"{queue.name}/tasks/t{n}" for n in range(count)]
+    for name in names:  # created one after another: due in this order
+        client.create_task(parent=queue.name, task=_task(held.url + "/held", name=name))
+    return names
+
+
+def test_a_queue_has_at_most_its_limit_of_pushes_awaiting_an_answer(client, held):
+    queue = _new_queue(client, concurrency=2)
+    assert queue.rate_limits.max_concurrent_dispatches == 2
+    q, marker = _short(queue.name), _new_queue(client)
+    _create_held(client, queue, held, 6)
+    # Due after the six, so dispatched after all of them were considered.
+    client.create_task(parent=marker.name, task=_task(held.url + "/free"))
+    held.wait(lambda t: t.arrived[_short(marker.name)] == 1 and t.in_flight[q] == 2)
+    assert sum(t.dispatch_count for t in client.list_tasks(parent=queue.name)) == 2
+
+    for answered in range(6):  # one answer at a time: each frees the place of the next task
+        held.wait(lambda t, n=answered: (t.answered[q], t.in_flight[q]) == (n, min(2, 6 - n)))
+        held.answer()
+    eventually(lambda: not list(client.list_tasks(parent=queue.name)))
+
+    assert held.arrived[q] == 6
+    assert held.peak[q] == 2
+    assert sorted(held.order[q][:2]) == ["t0", "t1"]
+    assert held.order[q][2:] == ["t2", "t3", "t4", "t5"]  # the waiting ones went in due order
+
+
+def test_a_saturated_queue_does_not_hold_up_another(client, held):
+    # 20 held pushes: a small pool of push threads shared by all queues would have none left.
+    busy, other = _new_queue(client, concurrency=20), _new_queue(client)
+    _create_held(client, busy, held, 24)
+    held.wait(lambda t: t.in_flight[_short(busy.name)] == 20)
+
+    client.create_task(parent=other.name, task=_task(held.url + "/free"))
+    held.wait(lambda t: t.arrived[_short(other.name)] == 1)
+
+    assert held.in_flight[_short(busy.name)] == 20  # all still held, none answered
+    held.open()
+    eventually(lambda: not list(client.list_tasks(parent=busy.name)))
+    assert held.arrived[_short(busy.name)] == 24
+
+
+def test_run_task_pushes_beyond_the_limit(client, held):
+    queue = _new_queue(client, concurrency=1)
+    q = _short(queue.name)
+    _, second = _create_held(client, queue, held, 2)
+    held.wait(lambda t: t.in_flight[q] == 1)
+
+    client.run_task(name=second)
+    held.wait(lambda t: t.in_flight[q] == 2)
+
+    assert held.order[q] == ["t0", "t1"]
+    held.open()
+    eventually(lambda: not list(client.list_tasks(parent=queue.name)))
+
+
+def test_waiting_tasks_stay_while_paused_and_go_when_the_limit_is_raised(client, held):
+    queue = _new_queue(client, concurrency=1)
+    q = _short(queue.name)
+    first, *waiting = _create_held(client, queue, held, 3)
+    held.wait(lambda t: t.in_flight[q] == 1)
+
+    client.pause_queue(name=queue.name)
+    held.answer()
+    eventually(lambda: _gone(client, first))
+    # Decided under the lock that removed t0: nothing took its place while paused.
+    assert [client.get_task(name=n).dispatch_count for n in waiting] == [0, 0]
+
+    client.resume_queue(name=queue.name)
+    held.wait(lambda t: t.in_flight[q] == 1)
+    raised = tasks_v2.Queue(
+        name=queue.name, rate_limits=tasks_v2.RateLimits(max_concurrent_dispatches=2)
+    )
+    client.update_queue(queue=raised, update_mask={"paths": ["rate_limits"]})
+    held.wait(lambda t: t.in_flight[q] == 2)  # the last one went without another answer
+
+    assert held.order[q] == ["t0", "t1", "t2"]
+    held.open()
+    eventually(lambda: not list(client.list_tasks(parent=queue.name)))
 
 
 def test_backoff_doubles_then_grows_linearly_up_to_the_cap():

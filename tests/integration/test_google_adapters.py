@@ -246,6 +246,24 @@ def test_ensure_queue_updates_the_retry_policy(ours, sink, unique):
     assert "Authorization" not in request.headers  # no service account configured, no token
 
 
+def test_ensure_queue_sets_then_updates_the_concurrency_limit(ours, unique):
+    queue = CloudTasksQueue(PROJECT, REGION, emulator_host=ours["tasks"])
+    name = f"q-{unique}"
+
+    def limits():
+        return queue.client().get_queue(name=queue.queue_path(name)).rate_limits
+
+    queue.ensure_queue(QueueConfig(name, max_concurrent_dispatches=2))
+    assert limits().max_concurrent_dispatches == 2
+
+    queue.ensure_queue(QueueConfig(name, max_concurrent_dispatches=5))
+    assert limits().max_concurrent_dispatches == 5
+    assert limits().max_dispatches_per_second == 500  # the other limits keep their defaults
+
+    queue.ensure_queue(QueueConfig(name))  # unset: the queue keeps its limit, as before
+    assert limits().max_concurrent_dispatches == 5
+
+
 # Cloud Scheduler (our emulator)
 def test_scheduler_job_is_created_then_updated_and_runs(ours, sink, unique):
     jobs = SchedulerJobs(PROJECT, REGION, ours["scheduler"], SERVICE_ACCOUNT)

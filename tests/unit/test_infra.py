@@ -241,24 +241,24 @@ def test_dead_letters_are_held_and_pushed_to_the_function_that_records_them(deri
 
 def test_queues_carry_the_manifest_retry_config(derived):
     manifest = load_manifest()
-    assert derived["queues"] == {
-        q.name: {
-            "name": q.name,
-            "retry": {
-                "maxAttempts": q.retry.max_attempts,
-                "minBackoff": q.retry.min_backoff,
-                "maxBackoff": q.retry.max_backoff,
-            },
-        }
-        for q in manifest.queues
-    }
+    # One queue per shard, each with its declared queue's retry policy and limits, exactly the
+    # queues bootstrap and the local wiring create.
+    assert sorted(derived["queues"]) == sorted(c.name for c in manifest.queue_configs())
+    for name, shard in derived["queues"].items():
+        declared = next(q for q in manifest.queues if name in q.shard_names())
+        assert shard == declared.model_dump(by_alias=True, exclude_defaults=True)
     block = resource_block("google_cloud_tasks_queue", "queue")
     for line in (
         "max_attempts  = each.value.retry.maxAttempts",
         "min_backoff   = each.value.retry.minBackoff",
         "max_backoff   = each.value.retry.maxBackoff",
+        "max_concurrent_dispatches = rate_limits.value.maxConcurrentDispatches",
     ):
         assert line in block
+    steps = manifest.steps_queue()
+    assert steps.shards > 1  # fair dispatch (issue #14)
+    assert steps.rate_limits is not None
+    assert derived["step_shards"] == steps.shards
     # No queue-level OIDC override: it would give sweep tasks execute_step's audience. The code
     # attaches per-task tokens of the identity Terraform hands it.
     assert "oidc_token {" not in block

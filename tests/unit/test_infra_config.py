@@ -61,6 +61,7 @@ EVERY_FUNCTION = {
     "PLAYBOOKS_TASKS_INVOKER": "the identity the Cloud Tasks client attaches to every task",
     "PLAYBOOKS_EVENTS_TOPIC": "the topic Terraform created from the manifest",
     "PLAYBOOKS_STEPS_QUEUE": "the queue Terraform created from the manifest",
+    "PLAYBOOKS_STEP_SHARDS": "how many shards of it Terraform created",
 }
 # The identity an internal entry point accepts from each caller (Settings.invoker).
 INVOKER_ENV: dict[str, str] = {
@@ -404,6 +405,7 @@ FUNCTIONS_READ: dict[str, typing.Callable[..., typing.Any]] = {
     "merge": lambda *maps: {k: v for mapping in maps for k, v in mapping.items()},
     "one": one,
     "length": len,
+    "range": lambda count: list(range(int(count))),
     "file": lambda path: Path(path).read_text(encoding="utf-8"),
     "yamldecode": yaml.safe_load,
     "jsondecode": json.loads,
@@ -528,6 +530,18 @@ def test_every_variable_terraform_sets_is_a_setting_and_secrets_are_never_plain(
             assert given.secrets <= secrets, function
 
 
+def _apply_time_value(value: typing.Any, name: str) -> str:
+    """What Cloud Run would pass: the value Terraform knows, else one of the setting's type."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    field_info = Settings.model_fields.get(name.removeprefix("PLAYBOOKS_").lower())
+    if field_info is not None and field_info.annotation in (int, float):
+        return "7"
+    return f"https://{name.lower()}.example"
+
+
 def test_settings_accept_each_functions_deployed_environment(monkeypatch):
     """Each function's environment as Cloud Run would start it: config accepts it, and it is not
     the local defaults."""
@@ -537,8 +551,7 @@ def test_settings_accept_each_functions_deployed_environment(monkeypatch):
         for name in settings_env():
             monkeypatch.delenv(name, raising=False)
         for name, value in given.env.items():
-            known = value if isinstance(value, str) else f"https://{name.lower()}.example"
-            monkeypatch.setenv(name, known)
+            monkeypatch.setenv(name, _apply_time_value(value, name))
         for name in given.secrets:
             monkeypatch.setenv(name, f"{name.lower()}-value-of-at-least-32-characters")
         monkeypatch.setenv("K_SERVICE", function.replace("_", "-"))

@@ -60,3 +60,33 @@ def test_a_pubsub_trigger_on_an_undeclared_topic_is_refused():
     by_name_raw["on_event_dead_lettered"]["trigger"]["topic"] = "playbook-events-deadd"
     with pytest.raises(ValidationError, match="undeclared topic"):
         Manifest.model_validate(raw)
+
+
+def test_a_sharded_queue_is_one_queue_per_shard_with_its_limits():
+    manifest = load_manifest()
+    steps = manifest.steps_queue()
+    configs = [c for c in manifest.queue_configs() if c.name in steps.shard_names()]
+    assert [c.name for c in configs] == [steps.name] + [
+        f"{steps.name}-{i}" for i in range(1, steps.shards)
+    ]
+    assert steps.rate_limits is not None
+    limit = steps.rate_limits.max_concurrent_dispatches
+    assert {(c.max_attempts, c.max_concurrent_dispatches) for c in configs} == {
+        (steps.retry.max_attempts, limit)
+    }
+
+
+@pytest.mark.parametrize(
+    "queue",
+    [
+        {"shards": 0},
+        {"shards": 33},
+        {"rateLimits": {"maxConcurrentDispatches": 0}},
+        {"rateLimits": {"maxDispatchesPerSecond": 5}},
+    ],
+)
+def test_a_queue_with_impossible_shards_or_limits_is_refused(queue):
+    raw = load_manifest().model_dump(by_alias=True, exclude_defaults=True)
+    raw["queues"][0].update(queue)
+    with pytest.raises(ValidationError):
+        Manifest.model_validate(raw)

@@ -7,7 +7,12 @@ locals {
 
   functions = { for f in local.manifest.functions : f.name => f }
   topics    = { for t in local.manifest.topics : t.name => t }
-  queues    = { for q in local.manifest.queues : q.name => q }
+  # A queue with `shards` is that many queues (domain/fairness.py): shard 0 keeps the base name.
+  queues = merge([
+    for q in local.manifest.queues : {
+      for i in range(try(q.shards, 1)) : (i == 0 ? q.name : "${q.name}-${i}") => q
+    }
+  ]...)
 
   dead_letter_topics = distinct([for t in values(local.topics) : t.deadLetter])
 
@@ -66,6 +71,7 @@ locals {
   # triggers are fed by. one() fails the plan if the manifest ever names two.
   events_topic = one(distinct([for s in values(local.push_subscriptions) : s.topic]))
   steps_queue  = one(distinct(values(local.task_targets)))
+  step_shards  = try(local.queues[local.steps_queue].shards, 1)
 
   # Who may invoke each function (IAM run.invoker), by trigger kind. HTTP functions are public:
   # the dashboard API verifies Firebase ID tokens in code and the webhooks verify HMACs.

@@ -41,7 +41,7 @@ output "topics" {
 }
 
 output "queues" {
-  description = "Manifest queues by name: {name, retry: {maxAttempts, minBackoff, maxBackoff}}."
+  description = "Manifest queues by name, one per shard: {name, retry: {maxAttempts, minBackoff, maxBackoff}, shards?, rateLimits?}."
   value       = local.queues
 
   precondition {
@@ -83,6 +83,11 @@ output "events_topic" {
 output "steps_queue" {
   description = "The queue step tasks go to (Settings.steps_queue)."
   value       = local.steps_queue
+}
+
+output "step_shards" {
+  description = "How many org shards the steps queue has (Settings.step_shards)."
+  value       = local.step_shards
 }
 
 output "invokers" {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     # an editor configures at Blackleaf): a custom domain in front of them; unset, the above.
     public_base_url: str | None = None
     steps_queue: str = "playbook-steps"
+    # How many org shards the steps queue has (the manifest's `shards`; Terraform and the local
+    # stack set it), and how many runs of one org an instance starts per second before it
+    # schedules the rest later (service/execution/pacing.py).
+    step_shards: Annotated[int, Field(ge=1, le=32)] = 1
+    org_run_starts_per_second: Annotated[float, Field(gt=0)] = 20.0
     events_topic: str = "playbook-events"
     region: str = "us-central1"
     # Caller identities whose OIDC tokens the internal entry points accept (and which the task

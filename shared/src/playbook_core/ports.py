@@ -135,6 +135,9 @@ class QueueConfig:
     min_backoff_s: float = 5.0
     max_backoff_s: float = 300.0
     max_doublings: int = 16
+    # Tasks of this queue running at once (Cloud Tasks' rate_limits.max_concurrent_dispatches);
+    # None: the service default. Step queues are sharded by org so one org cannot fill them all.
+    max_concurrent_dispatches: int | None = None
 
 
 class TaskQueue(Protocol):

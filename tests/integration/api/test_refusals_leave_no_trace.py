@@ -103,8 +103,8 @@ def world(request):
         snapshot = lambda: snapshot_firestore(database)  # noqa: E731
     bus, queue = InProcessBus(), InProcessTaskQueue()
     manifest = load_manifest()
-    for declared in manifest.queues:  # as bootstrap wires them: a run's first task has a queue
-        queue.create_queue(bootstrap._queue_config(manifest, declared.name))
+    for config in manifest.queue_configs():  # as bootstrap wires them, shards included
+        queue.create_queue(config)
     app = bootstrap.App(
         load_settings(), store, bus, queue, FrozenClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     )

@@ -146,8 +146,8 @@ def fuzzed_app(harness, monkeypatch):
     store = EmbeddedStore(":memory:")
     bus, queue = InProcessBus(), InProcessTaskQueue()
     manifest = load_manifest()
-    for declared in manifest.queues:  # as the stack wires them: runs get their first task
-        queue.create_queue(bootstrap._queue_config(manifest, declared.name))
+    for config in manifest.queue_configs():  # as bootstrap wires them, shards included
+        queue.create_queue(config)
     clock = FrozenClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     app = bootstrap.App(load_settings(), store, bus, queue, clock)
     store.set(SETTINGS, ORG, {"orgId": ORG, "tier": "growth"})

@@ -1,9 +1,13 @@
-"""In-process bus and queue beyond the contract: drain(), dead letters, giving up, backoff curve."""
+"""In-process bus and queue beyond the contract: drain(), dead letters, giving up, backoff curve,
+queue concurrency limits."""
 
 import base64
 import json
+import threading
 import time
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from google.cloud import tasks_v2
@@ -27,6 +31,86 @@ def ok():
     server = RecordingServer().start()
     yield server
     server.stop()
+
+
+class HeldTarget:
+    """An HTTP target that holds each request to `/held…` until `answer()` lets it go.
+
+    Per X-CloudTasks-QueueName it counts requests arrived, in flight (held or not), answered and
+    the most ever in flight at once, and (`order`) the task names as they arrived. A request stops
+    counting as in flight before its answer is sent, so `peak` never overstates what the pusher
+    allowed.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._tickets, self._open = 0, False
+        self.arrived: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+        self.order: defaultdict[str, list[str]] = defaultdict(list)
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                owner._serve(self.headers, held=self.path.startswith("/held"))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                """Quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _serve(self, headers, *, held: bool) -> None:
+        queue = headers["X-CloudTasks-QueueName"]
+        with self._cond:
+            self.arrived[queue] += 1
+            self.in_flight[queue] += 1
+            self.peak[queue] = max(self.peak[queue], self.in_flight[queue])
+            self.order[queue].append(headers["X-CloudTasks-TaskName"])
+            self._cond.notify_all()
+            if held:
+                self._cond.wait_for(lambda: self._tickets or self._open)
+                if not self._open:
+                    self._tickets -= 1
+            self.in_flight[queue] -= 1
+            self.answered[queue] += 1
+            self._cond.notify_all()
+
+    def wait(self, condition) -> None:
+        """Block until `condition(self)` holds (re-checked at every arrival and answer)."""
+        with self._cond:
+            assert self._cond.wait_for(lambda: condition(self), timeout=10), "never happened"
+
+    def answer(self) -> None:
+        """Let one held request (whichever wakes first) answer 200."""
+        with self._cond:
+            self._tickets += 1
+            self._cond.notify_all()
+
+    def open(self) -> None:
+        """Hold nothing from now on."""
+        with self._cond:
+            self._open = True
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        self.open()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def held():
+    target = HeldTarget()
+    yield target
+    target.stop()
 
 
 @pytest.fixture
@@ -118,3 +202,44 @@ def test_backoff_matches_the_cloud_tasks_emulator(failures):
         min_backoff=timedelta(seconds=0.5), max_backoff=timedelta(seconds=300), max_doublings=4
     )
     assert backoff(config, failures) == pytest.approx(emulator_backoff(retry, failures))
+
+
+def test_a_queue_has_at_most_its_limit_of_pushes_awaiting_an_answer(queue, held):
+    queue.create_queue(QueueConfig("q", max_concurrent_dispatches=2))
+    queue.create_queue(QueueConfig("marker"))
+    for n in range(6):
+        queue.enqueue(TaskRequest("q", f"t{n}", f"{held.url}/held", {}))
+    # Due after the six: without the limit, all six pushes would have started before this one.
+    queue.enqueue(TaskRequest("marker", "m", f"{held.url}/free", {}))
+    held.wait(lambda t: t.arrived["marker"] == 1 and t.in_flight["q"] == 2)
+    assert held.arrived["q"] == 2
+
+    for answered in range(6):  # one answer at a time: each frees the place of the next task
+        held.wait(lambda t, n=answered: (t.answered["q"], t.in_flight["q"]) == (n, min(2, 6 - n)))
+        held.answer()
+    queue.drain(5)
+
+    assert held.arrived["q"] == 6
+    assert held.peak["q"] == 2
+
+
+def test_a_full_queue_does_not_hold_up_another(queue, held):
+    queue.create_queue(QueueConfig("busy", max_concurrent_dispatches=2))
+    queue.create_queue(QueueConfig("other"))
+    # More tasks than the dispatcher has workers: a waiting task must not take one.
+    for n in range(10):
+        queue.enqueue(TaskRequest("busy", f"b{n}", f"{held.url}/held", {}))
+    held.wait(lambda t: t.in_flight["busy"] == 2)
+
+    queue.enqueue(TaskRequest("other", "o1", f"{held.url}/free", {}))
+    held.wait(lambda t: t.arrived["other"] == 1)
+
+    assert (held.arrived["busy"], held.in_flight["busy"]) == (2, 2)  # still held, none answered
+    held.open()
+    queue.drain(5)  # it waits for the tasks still waiting for a place
+    assert held.arrived["busy"] == 10
+
+
+def test_a_concurrency_limit_below_one_is_refused(queue):
+    with pytest.raises(ValueError, match="max_concurrent_dispatches"):
+        queue.create_queue(QueueConfig("q", max_concurrent_dispatches=0))

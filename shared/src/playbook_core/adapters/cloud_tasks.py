@@ -99,7 +99,11 @@ class CloudTasksQueue:
                 raise
 
     def ensure_queue(self, config: QueueConfig) -> None:
-        """Create the queue, or bring an existing one's retry policy to `config` (idempotent)."""
+        """Create the queue, or bring an existing one's retry policy to `config` (idempotent).
+
+        `max_concurrent_dispatches` is set (and updated) only when given; unset, the service's
+        default applies to a new queue and an existing queue keeps its limit.
+        """
         queue = tasks_v2.Queue(
             name=self.queue_path(config.name),
             retry_config=tasks_v2.RetryConfig(
@@ -109,6 +113,12 @@ class CloudTasksQueue:
                 max_doublings=config.max_doublings,
             ),
         )
+        paths = ["retry_config"]
+        if config.max_concurrent_dispatches is not None:
+            queue.rate_limits = tasks_v2.RateLimits(
+                max_concurrent_dispatches=config.max_concurrent_dispatches
+            )
+            paths.append("rate_limits.max_concurrent_dispatches")  # not the other rate limits
         parent = f"projects/{self._project}/locations/{self._location}"
         with _translated(f"queue {config.name}"):
             try:
@@ -118,7 +128,7 @@ class CloudTasksQueue:
             except gexc.AlreadyExists:
                 self.client().update_queue(
                     queue=queue,
-                    update_mask={"paths": ["retry_config"]},
+                    update_mask={"paths": paths},
                     retry=self._retry,
                     timeout=self._timeout,
                 )

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -207,11 +207,21 @@ class _Task:
     previous: int | None = None  # the last answer's status, 0 when there was none
 
 
+@dataclass(eq=False)
+class _Lane:
+    """A queue's pushes awaiting an answer, and its due tasks waiting for one of them to end."""
+
+    busy: int = 0
+    waiting: deque[_Task] = field(default_factory=deque)  # due order
+
+
 class InProcessTaskQueue(_Pusher):
     """Cloud Tasks in the process; the TaskQueue port plus `create_queue` and `drain`.
 
     With `service_account_email`, tasks carry its ID token as CloudTasksQueue's do (audience: the
-    target function's URL under `audience_base`, else the task URL).
+    target function's URL under `audience_base`, else the task URL). A queue with
+    `max_concurrent_dispatches` has at most that many pushes awaiting an answer; its due tasks
+    beyond that wait, in due order, without holding one of the dispatcher's workers.
     """
 
     def __init__(
@@ -227,6 +237,7 @@ class InProcessTaskQueue(_Pusher):
         self._service_account, self._audience_base = service_account_email, audience_base
         self._queues: dict[str, QueueConfig] = {}
         self._names: dict[str, set[str]] = {}  # every name ever used stays taken, as in Cloud Tasks
+        self._lanes: dict[str, _Lane] = {}
         self.enqueued: deque[TaskRequest] = deque(maxlen=_HISTORY)
 
     def create_queue(self, config: QueueConfig) -> None:
@@ -234,11 +245,14 @@ class InProcessTaskQueue(_Pusher):
             raise ValueError("a queue needs max_attempts >= 1 and max_doublings >= 0")
         if not 0 <= config.min_backoff_s <= config.max_backoff_s:
             raise ValueError("min_backoff must be between 0 and max_backoff")
+        if config.max_concurrent_dispatches is not None and config.max_concurrent_dispatches < 1:
+            raise ValueError("max_concurrent_dispatches must be at least 1")
         with self._lock:
             if config.name in self._queues:
                 raise AlreadyExists(f"queue {config.name} already exists")
             self._queues[config.name] = config
             self._names[config.name] = set()
+            self._lanes[config.name] = _Lane()
 
     def enqueue(self, task: TaskRequest) -> bool:
         if not _TASK_NAME.fullmatch(task.name):
@@ -262,6 +276,29 @@ class InProcessTaskQueue(_Pusher):
         return True
 
     def _dispatch(self, live: _Task) -> None:
+        """At the task's due time: push it, or leave it to the next of its queue's pushes to end."""
+        lane, limit = self._lanes[live.request.queue], live.config.max_concurrent_dispatches
+        with self._lock:
+            if limit is not None and lane.busy >= limit:
+                lane.waiting.append(live)
+                return
+            lane.busy += 1
+        self._push(live, lane)
+
+    def _push(self, live: _Task, lane: _Lane) -> None:
+        """One attempt, holding one of the lane's places; it hands the place to the next waiting."""
+        try:
+            self._attempt(live)
+        finally:
+            with self._lock:
+                waiting = lane.waiting.popleft() if lane.waiting else None
+                if waiting is None:
+                    lane.busy -= 1
+            # Scheduled before this job returns, so drain() never sees a moment without work.
+            if waiting is not None:
+                self._dispatcher.schedule(time.time(), functools.partial(self._push, waiting, lane))
+
+    def _attempt(self, live: _Task) -> None:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Google-Cloud-Tasks",

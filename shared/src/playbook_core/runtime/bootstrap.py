@@ -36,7 +36,6 @@ from playbook_core.ports import (
     DocumentStore,
     EventBus,
     IdFactory,
-    QueueConfig,
     Secrets,
     ServiceTokenVerifier,
     SmsSender,
@@ -50,6 +49,7 @@ from playbook_core.runtime.tasks import TaskAttempt
 from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.compliance.unsubscribe import UnsubscribeLinks
 from playbook_core.service.execution import step_task
+from playbook_core.service.execution.pacing import OrgPacer
 from playbook_core.service.execution.provider_alerts import Alerter
 from playbook_core.service.execution.run_start import Runs, StepTarget
 from playbook_core.service.execution.send_step import Senders
@@ -107,7 +107,11 @@ class App:
     orders_reader: StoreOrders | None = None  # the store APIs, built on first catch-up
     status_reported_at: datetime | None = None
     recent: Recent = field(default_factory=Recent, repr=False)  # what webhooks read, kept
+    pacer: OrgPacer = field(init=False, repr=False)  # this instance's per-org run starts
     _status_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.pacer = OrgPacer(self.settings.org_run_starts_per_second)
 
     def secrets(self) -> Secrets:
         if self.vault is None:
@@ -213,7 +217,10 @@ class App:
     @property
     def step_target(self) -> StepTarget:
         base = self.settings.functions_base_url.rstrip("/")
-        return StepTarget(queue=self.settings.steps_queue, url=f"{base}/execute_step/")
+        return StepTarget(
+            queue=self.settings.steps_queue, url=f"{base}/execute_step/",
+            shards=self.settings.step_shards, pacer=self.pacer,
+        )  # fmt: skip
 
     @property
     def runs(self) -> Runs:
@@ -456,16 +463,6 @@ def _service_token_verifier(settings: Settings) -> ServiceTokenVerifier:
     return GoogleServiceTokens(settings.google_oidc_certs_url)
 
 
-def _queue_config(manifest: Manifest, name: str) -> QueueConfig:
-    queue = next(q for q in manifest.queues if q.name == name)
-    return QueueConfig(
-        name=queue.name,
-        max_attempts=queue.retry.max_attempts,
-        min_backoff_s=float(queue.retry.min_backoff.removesuffix("s")),
-        max_backoff_s=float(queue.retry.max_backoff.removesuffix("s")),
-    )
-
-
 def _trigger_urls(settings: Settings, manifest: Manifest) -> dict[str, str]:
     """Firestore document pattern (`orders/{orderId}`) → the gateway's trigger route."""
     base, project = settings.functions_base_url, settings.project
@@ -514,8 +511,8 @@ def _build_embedded(settings: Settings) -> App:
         service_account_email=settings.invoker("cloud_tasks"),
         audience_base=settings.functions_base_url,
     )
-    for declared in manifest.queues:
-        queue.create_queue(_queue_config(manifest, declared.name))
+    for config in manifest.queue_configs():
+        queue.create_queue(config)
     return App(settings, store, bus, queue, SystemClock())
 
 

@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from playbook_core.domain.fairness import shard_queue_name
+from playbook_core.ports import QueueConfig
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -71,9 +74,33 @@ class Retry(_Strict):
     max_backoff: Annotated[str, Field(alias="maxBackoff", pattern=r"^[0-9]+s$")]
 
 
+class RateLimits(_Strict):
+    max_concurrent_dispatches: Annotated[int, Field(alias="maxConcurrentDispatches", ge=1, le=5000)]
+
+
 class Queue(_Strict):
     name: str
     retry: Retry
+    # Step queues are sharded by org (domain/fairness.py): `name`, `name-1` … `name-(shards-1)`.
+    shards: Annotated[int, Field(ge=1, le=32)] = 1
+    rate_limits: Annotated[RateLimits | None, Field(alias="rateLimits")] = None
+
+    def shard_names(self) -> list[str]:
+        return [shard_queue_name(self.name, index) for index in range(self.shards)]
+
+    def configs(self) -> list[QueueConfig]:
+        """One QueueConfig per shard, as bootstrap, the local wiring and Terraform create them."""
+        limits = self.rate_limits
+        return [
+            QueueConfig(
+                name=name,
+                max_attempts=self.retry.max_attempts,
+                min_backoff_s=float(self.retry.min_backoff.removesuffix("s")),
+                max_backoff_s=float(self.retry.max_backoff.removesuffix("s")),
+                max_concurrent_dispatches=limits.max_concurrent_dispatches if limits else None,
+            )
+            for name in self.shard_names()
+        ]
 
 
 class Delivery(_Strict):
@@ -96,6 +123,16 @@ class Manifest(_Strict):
             if isinstance(function.trigger, PubsubTrigger) and function.trigger.topic not in known:
                 raise ValueError(f"{function.name} listens on an undeclared topic")
         return self
+
+    def steps_queue(self) -> Queue:
+        """The queue tasks triggers are fed by (Settings.steps_queue; one, as Terraform checks)."""
+        names = {f.trigger.queue for f in self.functions if isinstance(f.trigger, TasksTrigger)}
+        (name,) = names
+        return next(q for q in self.queues if q.name == name)
+
+    def queue_configs(self) -> list[QueueConfig]:
+        """Every queue to create, shards included."""
+        return [config for queue in self.queues for config in queue.configs()]
 
     def delivery(self, trigger: PubsubTrigger) -> Delivery:
         """How a pubsub trigger's subscription gives up: as its topic says.

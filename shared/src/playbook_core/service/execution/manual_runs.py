@@ -18,7 +18,7 @@ from playbook_core.domain.tagged_values import unstorable
 from playbook_core.logging import event
 from playbook_core.ports import Clock, DocumentStore, IdFactory, TaskQueue
 from playbook_core.service.authoring.playbooks import load_playbook
-from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
+from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_first_step
 from playbook_core.service.records import read_execution, read_settings
 from playbook_core.service.reporting import counters
 
@@ -115,8 +115,7 @@ def run_manually(
         existing = read_execution(store, execution_id) or execution
         _heal(existing, store=store, queue=queue, target=target, clock=clock)
         return execution_id
-    enqueue_step(queue, target, execution, 0, 1)
-    store.update(EXECUTIONS, execution_id, {"firstTaskEnqueuedAt": clock.now()})
+    enqueue_first_step(queue, target, store, execution, clock.now())
     counters.record_execution(
         store, execution, at=execution["createdAt"], counters={"executions": 1}
     )
@@ -134,5 +133,4 @@ def _heal(
 ) -> None:
     """The first request may have died between create and enqueue; the task name dedups."""
     if execution.get("status") == "queued" and not execution.get("firstTaskEnqueuedAt"):
-        enqueue_step(queue, target, execution, 0, 1)
-        store.update(EXECUTIONS, execution["id"], {"firstTaskEnqueuedAt": clock.now()})
+        enqueue_first_step(queue, target, store, execution, clock.now())

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.documents import definition_of
 from playbook_core.domain.errors import AlreadyExists
-from playbook_core.domain.executions import new_execution, step_task_body, step_task_name
+from playbook_core.domain.executions import (
+    PROGRESS_DEADLINE,
+    new_execution,
+    step_task_body,
+    step_task_name,
+)
+from playbook_core.domain.fairness import step_queue
 from playbook_core.domain.records import ExecutionRecord
 from playbook_core.ports import Clock, DocumentStore, TaskQueue, TaskRequest
+from playbook_core.service.execution.pacing import OrgPacer
 from playbook_core.service.records import read_execution
 from playbook_core.service.reporting import counters
 
@@ -23,6 +30,11 @@ class StepTarget:
 
     queue: str
     url: str
+    shards: int = 1  # the queue's org shards (domain/fairness.py); 1: the queue itself
+    pacer: OrgPacer | None = field(default=None, compare=False, repr=False)  # None: no pacing
+
+    def queue_for(self, org_id: str) -> str:
+        return step_queue(self.queue, self.shards, org_id)
 
 
 @dataclass(frozen=True)
@@ -51,13 +63,29 @@ def enqueue_step(
         name = step_task_name(f"{execution['id']}:{nonce}", step_index, attempt)
     return queue.enqueue(
         TaskRequest(
-            queue=target.queue,
+            queue=target.queue_for(execution["orgId"]),
             name=name,
             url=target.url,
             body=step_task_body(execution, step_index, attempt),
             schedule_time=schedule_time,
         )
     )
+
+
+def enqueue_first_step(
+    queue: TaskQueue,
+    target: StepTarget,
+    store: DocumentStore,
+    execution: ExecutionRecord,
+    now: datetime,
+) -> None:
+    """Step 0's task, paced per org, then the mark that heals a run whose enqueue was lost."""
+    due = target.pacer.start_at(execution["orgId"], now) if target.pacer else None
+    enqueue_step(queue, target, execution, 0, 1, schedule_time=due)
+    changes: dict[str, Any] = {"firstTaskEnqueuedAt": now}
+    if due is not None:  # a paced run is waiting, not stuck: the reaper leaves it alone
+        changes["expectedProgressBy"] = due + PROGRESS_DEADLINE
+    store.update(EXECUTIONS, execution["id"], changes)
 
 
 def start_run(
@@ -89,11 +117,9 @@ def start_run(
     except AlreadyExists:
         existing = read_execution(store, execution_id) or execution
         if existing.get("status") == "queued" and not existing.get("firstTaskEnqueuedAt"):
-            enqueue_step(queue, target, existing, 0, 1)
-            store.update(EXECUTIONS, execution_id, {"firstTaskEnqueuedAt": clock.now()})
+            enqueue_first_step(queue, target, store, existing, clock.now())
         return existing, False
-    enqueue_step(queue, target, execution, 0, 1)
-    store.update(EXECUTIONS, execution_id, {"firstTaskEnqueuedAt": clock.now()})
+    enqueue_first_step(queue, target, store, execution, clock.now())
     counters.record_execution(
         store, execution, at=now, counters={"dryRuns" if dry_run else "executions": 1}
     )

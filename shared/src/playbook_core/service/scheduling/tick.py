@@ -27,7 +27,7 @@ from playbook_core.ports import (
 )
 from playbook_core.service.execution import approvals
 from playbook_core.service.execution.reaper import reap
-from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_step
+from playbook_core.service.execution.run_start import Runs, StepTarget, enqueue_first_step
 from playbook_core.service.ingress.event_log import Publishing
 from playbook_core.service.records import read_execution
 from playbook_core.service.reporting import counters
@@ -222,8 +222,7 @@ def _after_commit(
             counters.record_execution(store, execution, at=now, counters={"executions": 1})
         # A lost enqueue (crash after commit) is healed here on a duplicate, or by the reaper.
         if execution.get("status") == "queued" and not execution.get("firstTaskEnqueuedAt"):
-            enqueue_step(queue, target, execution, 0, 1)
-            store.update(EXECUTIONS, execution["id"], {"firstTaskEnqueuedAt": now})
+            enqueue_first_step(queue, target, store, execution, now)
     elif fired.outcome == "swept" and chosen is not None and chosen.slot is not None:
         local_date = chosen.slot.astimezone(resolve_timezone(schedule["timezone"])).date()
         queue.enqueue(
