@@ -11,6 +11,8 @@ root, as Eventarc would.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -19,12 +21,14 @@ import httpx
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 
-from emulators.gateway import TRIGGER_ROUTE
-
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 HOST = "127.0.0.1"
+# Where the Firestore emulator's --functions_emulator hook POSTs (operations.md §5).
+TRIGGER_ROUTE = re.compile(
+    r"^/functions/projects/(?P<project>[^/]+)/triggers/(?P=project):(?P<name>[a-z][a-z0-9_]*)/?$"
+)
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
      "content-length", "proxy-authorization", "proxy-connection"}
@@ -32,11 +36,30 @@ _HOP_BY_HOP = frozenset(
 _TIMEOUT_S = 600.0  # a function's own deadline ends a call, not the proxy
 
 
+def not_found(path: str, names: Iterable[str], start_response: StartResponse) -> Iterable[bytes]:
+    """A path that names no function: 404 problem+json, as every refusal of ours."""
+    body = json.dumps(
+        {
+            "type": "https://bakedbot.ai/problems/not-found",
+            "title": "Not Found",
+            "status": 404,
+            "detail": f"no function serves {path}; the first path segment names one of: "
+            + ", ".join(sorted(names)),
+        }
+    ).encode()
+    start_response(
+        "404 NOT FOUND",
+        [("Content-Type", "application/problem+json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
 class FunctionRouter:
     """WSGI: the first path segment names the function; `ports` says where each one listens."""
 
-    def __init__(self, ports: Mapping[str, int]) -> None:
+    def __init__(self, ports: Mapping[str, int], triggered: Iterable[str]) -> None:
         self._ports = dict(ports)
+        self._triggered = frozenset(triggered)  # functions the Firestore hook may reach
         self._http = httpx.Client(timeout=_TIMEOUT_S, trust_env=False)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -45,15 +68,14 @@ class FunctionRouter:
         raw = str(environ.get("RAW_URI") or environ.get("PATH_INFO") or "/")
         path, mark, query = raw.partition("?")
         trigger = TRIGGER_ROUTE.match(path)
-        if trigger:
+        if trigger and trigger["name"] in self._triggered:
             name, rest = trigger["name"], "/"
         else:
             name, _, tail = path.lstrip("/").partition("/")
             rest = f"/{tail}"
         port = self._ports.get(name)
         if port is None:
-            start_response("404 Not Found", [("Content-Length", "0")])
-            return [b""]
+            return not_found(path, self._ports, start_response)
         url = httpx.URL(f"http://{HOST}:{port}").copy_with(
             raw_path=(rest + mark + query).encode("latin-1")
         )
@@ -86,8 +108,8 @@ class FunctionRouter:
 
 
 class RunningRouter:
-    def __init__(self, ports: Mapping[str, int], port: int = 0) -> None:
-        self._router = FunctionRouter(ports)
+    def __init__(self, ports: Mapping[str, int], triggered: Iterable[str], port: int = 0) -> None:
+        self._router = FunctionRouter(ports, triggered)
         self._server = make_server(HOST, port, self._router, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -1,12 +1,19 @@
-"""One local process serving every manifest function at /<name>/..., like cloudfunctions.net."""
+"""Every manifest function at http://127.0.0.1:PORT/<name>/..., like cloudfunctions.net.
+
+On the emulators backend each function runs in a process of its own (`--function NAME`, serving
+it at its root), as Cloud Functions gives each its own instances, and this process only routes
+(`function_router.FunctionRouter`): a burst of webhooks is not served by the interpreter that runs
+steps. The embedded backend keeps every function in this one process, since its bus, task queue
+and triggers live in the process (runtime/bootstrap.py).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import re
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -16,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 import functions_framework
 from werkzeug.serving import make_server
 
+from emulators import processes
+from emulators.function_router import TRIGGER_ROUTE, FunctionRouter, not_found
 from playbook_core import logging as json_logging
+from playbook_core.config import load_settings
 from playbook_core.logging import event
 from playbook_core.runtime import bootstrap
 from playbook_core.runtime.manifest import FirestoreTrigger, Manifest, load_manifest
@@ -28,10 +38,6 @@ if TYPE_CHECKING:
 
 MAIN = Path(__file__).resolve().parents[1] / "functions" / "main.py"
 HOST = "127.0.0.1"
-# Where the Firestore emulator's --functions_emulator hook POSTs (operations.md §5).
-TRIGGER_ROUTE = re.compile(
-    r"^/functions/projects/(?P<project>[^/]+)/triggers/(?P=project):(?P<name>[a-z][a-z0-9_]*)/?$"
-)
 _TASK_HEADERS = {  # WSGI upper-cases header names; log them as Cloud Tasks spells them
     "HTTP_X_CLOUDTASKS_" + suffix.upper(): "X-CloudTasks-" + suffix
     for suffix in (
@@ -39,6 +45,7 @@ _TASK_HEADERS = {  # WSGI upper-cases header names; log them as Cloud Tasks spel
         "TaskPreviousResponse", "TaskRetryReason",
     )
 }  # fmt: skip
+WORKERS_READY_S = 90.0  # every function's process imports and builds its app at once
 _log = logging.getLogger("playbooks.gateway")
 
 
@@ -67,69 +74,144 @@ class Gateway:
             prefix, rest = f"/{name}", f"/{tail}"
         app = self._apps.get(name)
         if app is None:
-            return self._not_found(path, start_response)
+            return not_found(path, self._apps, start_response)
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
         environ["PATH_INFO"] = rest
-        return self._logged(name, path, app, environ, start_response)
+        return logged(name, path, app, environ, start_response)
 
-    def _logged(
-        self,
-        name: str,
-        path: str,
-        app: WSGIApplication,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-    ) -> Iterable[bytes]:
-        # Cloud Functions logs one request line per call; the X-CloudTasks-* headers are kept so
-        # retries can be read back from the log (which attempt, what the previous one answered).
-        seen: dict[str, str] = {}
-        started = time.monotonic()
 
-        def recording(status: str, headers: Any, exc_info: Any = None) -> Any:
-            seen["status"] = status
-            return start_response(status, headers, exc_info)
+def logged(
+    name: str,
+    path: str,
+    app: WSGIApplication,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+) -> Iterable[bytes]:
+    """One request line per call, as Cloud Functions logs.
 
-        try:
-            return app(environ, recording)
-        finally:
-            tasks = {
-                header: str(environ[key]) for key, header in _TASK_HEADERS.items() if key in environ
-            }
-            event(
-                _log, logging.INFO, "gateway request",
-                function=name, method=environ.get("REQUEST_METHOD"),
-                path=path,
-                status=int(seen.get("status", "500").split(" ", 1)[0]),
-                durationMs=round((time.monotonic() - started) * 1000, 1),
-                **({"cloudTasks": tasks} if tasks else {}),
-            )  # fmt: skip
+    The X-CloudTasks-* headers are kept so retries can be read back from the log (which attempt,
+    what the previous one answered).
+    """
+    seen: dict[str, str] = {}
+    started = time.monotonic()
 
-    def _not_found(self, path: str, start_response: StartResponse) -> Iterable[bytes]:
-        body = json.dumps(
-            {
-                "type": "https://bakedbot.ai/problems/not-found",
-                "title": "Not Found",
-                "status": 404,
-                "detail": f"no function serves {path}; the first path segment names one of: "
-                + ", ".join(sorted(self._apps)),
-            }
-        ).encode()
-        start_response(
-            "404 NOT FOUND",
-            [("Content-Type", "application/problem+json"), ("Content-Length", str(len(body)))],
-        )
-        return [body]
+    def recording(status: str, headers: Any, exc_info: Any = None) -> Any:
+        seen["status"] = status
+        return start_response(status, headers, exc_info)
+
+    try:
+        return app(environ, recording)
+    finally:
+        tasks = {
+            header: str(environ[key]) for key, header in _TASK_HEADERS.items() if key in environ
+        }
+        event(
+            _log, logging.INFO, "gateway request",
+            function=name, method=environ.get("REQUEST_METHOD"),
+            path=path,
+            status=int(seen.get("status", "500").split(" ", 1)[0]),
+            durationMs=round((time.monotonic() - started) * 1000, 1),
+            **({"cloudTasks": tasks} if tasks else {}),
+        )  # fmt: skip
+
+
+class OneFunction:
+    """WSGI: one function at the root, as its own service; the path is logged as the router's."""
+
+    def __init__(self, name: str, app: WSGIApplication) -> None:
+        self._name, self._app = name, app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = f"/{self._name}{environ.get('PATH_INFO') or '/'}"
+        return logged(self._name, path, self._app, environ, start_response)
+
+
+def _triggered(manifest: Manifest) -> list[str]:
+    """The functions the Firestore emulator's hook may reach."""
+    return [f.name for f in manifest.functions if isinstance(f.trigger, FirestoreTrigger)]
 
 
 def create_gateway(manifest: Manifest | None = None) -> Gateway:
     manifest = manifest or load_manifest()
-    triggered = [f.name for f in manifest.functions if isinstance(f.trigger, FirestoreTrigger)]
-    return Gateway(build_apps(manifest), triggered)
+    return Gateway(build_apps(manifest), _triggered(manifest))
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     del signum, frame
     raise KeyboardInterrupt  # werkzeug's serve_forever ends cleanly on it and closes the socket
+
+
+def _start_workers(manifest: Manifest) -> tuple[dict[str, int], list[subprocess.Popen[bytes]]]:
+    """One process per function on a port of its own; their output goes where ours does."""
+    ports = {f.name: processes.free_port() for f in manifest.functions}
+    workers = [
+        subprocess.Popen(
+            processes.python_module("emulators.gateway", "--port", str(port), "--function", name)
+        )
+        for name, port in ports.items()
+    ]
+    try:
+        _wait_listening(ports, workers)
+    except BaseException:
+        _stop(workers)
+        raise
+    return ports, workers
+
+
+def _wait_listening(ports: dict[str, int], workers: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + WORKERS_READY_S
+    waiting = dict(ports)
+    while waiting:
+        if dead := [name for name, w in zip(ports, workers, strict=True) if w.poll() is not None]:
+            raise RuntimeError(f"the process of {dead[0]} ended at start")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not serving after {WORKERS_READY_S:.0f} s: {sorted(waiting)}")
+        waiting = {name: port for name, port in waiting.items() if not _listening(port)}
+        time.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    """A worker listens only once its app is built, so a connection means it is ready."""
+    try:
+        socket.create_connection((HOST, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _serve(app: WSGIApplication, port: int, *, announce: bool = True) -> None:
+    """`announce`: the `ready <url>` line the stack waits for (a function's process is quiet)."""
+    server = make_server(HOST, port, app, threaded=True)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if announce:
+        print(f"ready http://{HOST}:{server.port}", flush=True)
+    server.serve_forever()
+
+
+def _route(port: int, manifest: Manifest) -> int:
+    """This process routes; every function runs in its own (the emulators backend)."""
+    try:
+        ports, workers = _start_workers(manifest)
+    except RuntimeError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    router = FunctionRouter(ports, _triggered(manifest))
+    try:
+        _serve(router, port)  # returns on SIGTERM (werkzeug ends serve_forever on the interrupt)
+    finally:
+        router.close()
+        _stop(workers)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,13 +220,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Serve every function of functions/manifest.yaml at http://127.0.0.1:PORT/<name>/",
     )
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--function", help="serve only this function, at the root (a worker)")
     args = parser.parse_args(argv)
     json_logging.configure()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # our request line replaces its own
-    gateway = create_gateway()
+    manifest = load_manifest()
     try:
         # Build the adapters now: a broken configuration fails the start, not the first request,
-        # and the embedded bus subscribes its push targets before anything publishes.
+        # and the embedded bus subscribes its push targets before anything publishes. On the
+        # emulators backend this process only routes, and each function's process builds its own.
+        if args.function is None and load_settings().backend == "emulators":
+            return _route(args.port, manifest)
         bootstrap.app()
     except Exception as exc:  # any start-up failure: one line on stderr, then exit
         reason = json_logging.redact(str(exc))  # a config error may quote a webhook URL
@@ -152,10 +238,14 @@ def main(argv: list[str] | None = None) -> int:
             f"gateway: the app could not be built: {type(exc).__name__}: {reason}", file=sys.stderr
         )
         return 1
-    server = make_server(HOST, args.port, gateway, threaded=True)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    print(f"ready http://{HOST}:{server.port}", flush=True)
-    server.serve_forever()
+    gateway: WSGIApplication
+    if args.function is None:
+        gateway = create_gateway(manifest)
+    else:
+        (function,) = [f for f in manifest.functions if f.name == args.function]
+        only = manifest.model_copy(update={"functions": [function]})
+        gateway = OneFunction(function.name, build_apps(only)[function.name])
+    _serve(gateway, args.port, announce=args.function is None)
     return 0
 
 

@@ -22,6 +22,7 @@ from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpc
 
 from emulators import processes, wiring
 from playbook_core.domain.collections import CUSTOMERS
+from playbook_core.runtime.manifest import load_manifest
 from playbook_core.testing import eventually
 from tests.conftest import require_official_emulators
 
@@ -153,6 +154,33 @@ def test_up_returns_quickly_and_every_endpoint_answers(stack):
     )
     assert isinstance(list(scheduler.list_jobs(parent=QUEUE.rsplit("/queues", 1)[0])), list)
     assert all(processes.alive(pid) for pid in stack.state["pids"].values())
+
+
+@pytest.mark.emulator
+def test_every_function_runs_in_a_process_of_its_own_behind_the_gateway(stack):
+    manifest = load_manifest()
+    served = {}
+    for pid in group_members([stack.state["pids"]["gateway"]]):
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        if "--function" in args:
+            served[args[args.index("--function") + 1]] = pid
+    assert set(served) == {f.name for f in manifest.functions}
+    assert len(set(served.values())) == len(served)
+    unknown = httpx.get(f"{stack.state['gateway']}/no_such_function/x", timeout=15)
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.emulator
+def test_the_steps_queue_is_sharded_with_each_shards_limit(stack):
+    steps = load_manifest().steps_queue()
+    client = tasks_client(stack)
+    assert steps.rate_limits is not None
+    for name in steps.shard_names():
+        queue = client.get_queue(name=QUEUE.replace("playbook-steps", name))
+        assert queue.rate_limits.max_concurrent_dispatches == (
+            steps.rate_limits.max_concurrent_dispatches
+        )
 
 
 @pytest.mark.emulator

@@ -39,7 +39,8 @@ class Echo(BaseHTTPRequestHandler):
 def router():
     backend = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
-    running = RunningRouter({"fn": backend.server_address[1]})
+    port = backend.server_address[1]
+    running = RunningRouter({"fn": port, "other": port}, triggered=["fn"])
     yield running
     running.stop()
     backend.shutdown()
@@ -70,4 +71,10 @@ def test_bodies_repeated_headers_and_trigger_routes(router):
     assert chunked.headers.get_list("set-cookie") == ["a=1", "b=2"]
     trigger = "/functions/projects/p/triggers/p:fn"
     assert httpx.post(router.url + trigger, content=b"{}", timeout=10).json()["path"] == "/"
-    assert httpx.get(router.url + "/nope/x", timeout=10).status_code == 404
+    # The Firestore hook reaches only document-triggered functions; other paths name none.
+    refused = httpx.post(router.url + "/functions/projects/p/triggers/p:other", timeout=10)
+    assert refused.status_code == 404
+    missing = httpx.get(router.url + "/nope/x", timeout=10)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert "fn, other" in missing.json()["detail"]

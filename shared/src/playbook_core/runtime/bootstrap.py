@@ -186,8 +186,8 @@ class App:
     def served_functions(self) -> tuple[str, ...]:
         """The provider-using functions this instance runs.
 
-        Deployed: the one K_SERVICE names. Locally: all of them (one process serves every
-        function behind the gateway).
+        Deployed: the one K_SERVICE names. Locally: all of them (the gateway's process, or each
+        function's own process behind it, reports them all).
         """
         known = sorted({function for users in PROVIDER_USERS.values() for function in users})
         service = self.settings.deployed_service
