@@ -5,8 +5,9 @@ maxConcurrentDispatches), this process plays a dispatching instance: production 
 the stack's Firestore and Cloud Tasks, starts BURST runs of org A's 1-step playbook from THREADS
 threads. While they start, it starts one run of org B (on another shard) and one of org C (on A's
 shard) every PROBE_GAP_S, and reads how long each waited for its first step (createdAt →
-startedAt). Twice in one run: as one unsharded, unpaced queue (before issue #14), then sharded and
-paced as deployed; every queue is purged between the two. Reports; never asserts on time.
+startedAt). Three times in one run: one unsharded, unpaced queue (before issue #14), shards
+without pacing, then sharded and paced as deployed; every queue is purged between phases.
+Reports; never asserts on time.
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ def bench_another_orgs_first_step_during_a_burst(tmp_path: Path) -> None:
         url = f"{gateway}/execute_step/"
         phases = {
             "before (one queue, no pacing)": StepTarget(steps.name, url),
+            f"shards alone ({steps.shards}, no pacing)": StepTarget(
+                steps.name, url, shards=steps.shards
+            ),
             f"after ({steps.shards} shards, {PACE:.0f} starts/s per org)": StepTarget(
                 steps.name, url, shards=steps.shards, pacer=OrgPacer(PACE)
             ),
