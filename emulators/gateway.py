@@ -29,7 +29,7 @@ from playbook_core import logging as json_logging
 from playbook_core.config import load_settings
 from playbook_core.logging import event
 from playbook_core.runtime import bootstrap
-from playbook_core.runtime.manifest import FirestoreTrigger, Manifest, load_manifest
+from playbook_core.runtime.manifest import Manifest, load_manifest
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -126,14 +126,9 @@ class OneFunction:
         return logged(self._name, path, self._app, environ, start_response)
 
 
-def _triggered(manifest: Manifest) -> list[str]:
-    """The functions the Firestore emulator's hook may reach."""
-    return [f.name for f in manifest.functions if isinstance(f.trigger, FirestoreTrigger)]
-
-
 def create_gateway(manifest: Manifest | None = None) -> Gateway:
     manifest = manifest or load_manifest()
-    return Gateway(build_apps(manifest), _triggered(manifest))
+    return Gateway(build_apps(manifest), manifest.document_triggered())
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -205,7 +200,7 @@ def _route(port: int, manifest: Manifest) -> int:
     except RuntimeError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 1
-    router = FunctionRouter(ports, _triggered(manifest))
+    router = FunctionRouter(ports, manifest.document_triggered())
     try:
         _serve(router, port)  # returns on SIGTERM (werkzeug ends serve_forever on the interrupt)
     finally:

@@ -166,8 +166,7 @@ def deployed(
     try:
         certs = CertsServer(key.read_bytes()).start()
         cleanup.append(certs.stop)
-        triggered = [f.name for f in manifest.functions if f.trigger.kind == "firestore"]
-        router = RunningRouter(ports, triggered, router_port)
+        router = RunningRouter(ports, manifest.document_triggered(), router_port)
         cleanup.append(router.stop)
         firestore = official.start_firestore(
             found, logs, functions_emulator=f"127.0.0.1:{router_port}"

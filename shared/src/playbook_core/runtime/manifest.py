@@ -130,6 +130,10 @@ class Manifest(_Strict):
         (name,) = names
         return next(q for q in self.queues if q.name == name)
 
+    def document_triggered(self) -> list[str]:
+        """Functions that Firestore document events reach (the only ones the hook may call)."""
+        return [f.name for f in self.functions if isinstance(f.trigger, FirestoreTrigger)]
+
     def queue_configs(self) -> list[QueueConfig]:
         """Every queue to create, shards included."""
         return [config for queue in self.queues for config in queue.configs()]
