@@ -171,6 +171,10 @@ class CountingTx:
         self.owner.add(reads=1)
         return self.tx.get(collection, doc_id)
 
+    def get_many(self, collection: str, doc_ids: Any) -> Any:
+        self.owner.add(reads=len(set(doc_ids)))
+        return self.tx.get_many(collection, doc_ids)
+
     # Explicit writes, no __getattr__: counters._is_store tells a store by hasattr(x, "query").
     def create(self, *args: Any) -> None:
         self.owner.add(writes=1)

@@ -197,6 +197,12 @@ class _CountingTx:
         finally:
             self._owner._record("read", collection, 1)
 
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        try:
+            return self._inner.get_many(collection, doc_ids)
+        finally:
+            self._owner._record("read", collection, len(set(doc_ids)))
+
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         self._inner.create(collection, doc_id, data)
         self._owner._record("write", collection, 1)

@@ -232,6 +232,28 @@ def test_transaction_reads_then_writes_atomically(backend, unique):
     assert store.get(col, "log") == {"saw": 1}
 
 
+def test_transaction_get_many_reads_what_exists_and_guards_creates(backend, unique):
+    store, col = backend.store, f"tx_{unique}"
+    store.create(col, "a", {"n": 1})
+    store.create(col, "b", {"n": 2})
+
+    def work(tx):
+        found = tx.get_many(col, ["a", "missing", "b", "a"])
+        tx.create(col, "missing", {"n": sum(d["n"] for d in found.values())})
+        return found
+
+    assert store.transaction(work) == {"a": {"n": 1}, "b": {"n": 2}}
+    assert store.get(col, "missing") == {"n": 3}
+
+    def again(tx):
+        tx.get_many(col, ["a", "missing"])
+        tx.create(col, "missing", {"n": 0})  # what get_many saw decides at once
+
+    with pytest.raises(AlreadyExists):
+        store.transaction(again)
+    assert store.get(col, "missing") == {"n": 3}
+
+
 def test_transaction_create_conflict_writes_nothing(backend, unique):
     store, col = backend.store, f"tx_{unique}"
     store.create(col, "claim", {"owner": "first"})

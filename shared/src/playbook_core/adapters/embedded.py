@@ -231,6 +231,10 @@ class _Transaction:
             raise ValueError("transactions must read before they write")
         return self._writes.read(collection, doc_id)
 
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found = {doc_id: self.get(collection, doc_id) for doc_id in dict.fromkeys(doc_ids)}
+        return {doc_id: doc for doc_id, doc in found.items() if doc is not None}
+
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         self._writes.create(collection, doc_id, data)
 

@@ -123,6 +123,15 @@ class _Tx:
         self._exists[ref.path] = snap.exists
         return _from_store(snap.to_dict()) if snap.exists else None
 
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not doc_ids:
+            return {}
+        refs = [self._store.ref(collection, doc_id) for doc_id in dict.fromkeys(doc_ids)]
+        snaps = list(self._tx.get_all(refs, **self._store.call_options()))
+        for snap in snaps:
+            self._exists[snap.reference.path] = snap.exists
+        return {snap.id: _from_store(snap.to_dict()) for snap in snaps if snap.exists}
+
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         exists = self._exists.get(self._store.ref(collection, doc_id).path)
         if exists is None and not self._wrote:  # reads must precede writes; else commit decides

@@ -113,6 +113,9 @@ class _Forgetting:
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         return self._tx.get(collection, doc_id)  # a transaction reads the store itself
 
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return self._tx.get_many(collection, doc_ids)
+
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         self._owner.forget(collection, doc_id)
         self._tx.create(collection, doc_id, data)

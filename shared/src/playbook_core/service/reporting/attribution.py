@@ -271,6 +271,9 @@ class _ReadsFirst:
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         return self._tx.get(collection, doc_id)
 
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return self._tx.get_many(collection, doc_ids)
+
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         self._writes.append(("create", (collection, doc_id, data)))
 
@@ -469,6 +472,10 @@ class _Coalesced:
         if key not in self._seen:
             self._seen[key] = self._tx.get(collection, doc_id)
         return copy.deepcopy(self._seen[key])
+
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        docs = {doc_id: self.get(collection, doc_id) for doc_id in dict.fromkeys(doc_ids)}
+        return {doc_id: doc for doc_id, doc in docs.items() if doc is not None}
 
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         self._put(collection, doc_id, "create", dict(data))

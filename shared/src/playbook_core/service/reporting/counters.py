@@ -286,8 +286,9 @@ def _settle_day(
     """One playbook's day: the correction and the `all` doc, in one transaction over its shards."""
 
     def work(tx: Transaction) -> list[str]:
-        shards = [tx.get(STATS, stats_id(org_id, playbook_id, day, s)) for s in _SHARD_IDS]
-        live = reports.total(d for d in shards if d is not None)
+        found = tx.get_many(STATS, [stats_id(org_id, playbook_id, day, s) for s in _SHARD_IDS])
+        shards = list(found.values())
+        live = reports.total(shards)
         wanted = {k: v for k, v in reports.flat(counted).items() if k not in _TRANSACTIONAL}
         wanted |= {k: v for k, v in reports.flat(live).items() if k in _TRANSACTIONAL}
         correction = reports.difference(wanted, live)
