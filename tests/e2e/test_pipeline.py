@@ -256,6 +256,7 @@ def test_the_same_delivery_again_is_a_duplicate_and_runs_nothing(pipeline):
     assert first.status_code == 200, first.text
     event_id = first.json()["eventId"]
     [run] = eventually(lambda: pipeline.runs(pipeline.usd, event_id=event_id), timeout=PIPELINE_S)
+    dispatched(pipeline, event_id)  # until then a retry publishes again (domain.md §6.4 step 3)
 
     again = pipeline.shopify("orders/create", body, key=key)  # Shopify's retry: same bytes, id
     assert again.status_code == 200

@@ -30,6 +30,7 @@ from playbook_core.service.authoring.playbooks import Authoring
 from playbook_core.service.dispatch.dispatcher import dispatch_message
 from playbook_core.service.execution.run_start import Runs, StepTarget
 from playbook_core.testing import FrozenClock, RecordingServer
+from tests.bench.counting import CountingStore
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ORG, OTHER = "org_a", "org_b"
@@ -197,7 +198,25 @@ def test_a_redelivered_message_or_a_republished_event_creates_and_enqueues_nothi
         ]
     assert len(world.executions()) == 1
     assert len(world.queue.enqueued) == 1
-    assert world.log("e1")["matches"][0]["outcome"] == "duplicate_event"
+    # The log keeps what the first dispatch did: "why did it run" is answered by that one.
+    assert world.log("e1")["outcome"] == "dispatched"
+    assert world.log("e1")["matches"][0]["outcome"] == "execution_created"
+
+
+@pytest.mark.parametrize("listening", [1, 5])
+def test_org_facts_are_read_once_per_event_however_many_playbooks_match(world, listening):
+    for n in range(listening):
+        world.playbook(f"pb_{n}", on("order.created"))
+    counted = CountingStore(world.store)
+    with counted.measure() as counts:
+        result = dispatch_message(
+            PubsubMessage("m1", event("order.created").attributes(), event("order.created").encode()),
+            runs=Runs(store=counted, queue=world.queue, target=world.target, clock=world.clock),
+        )  # fmt: skip
+    assert [m["outcome"] for m in result["matches"]] == ["execution_created"] * listening
+    # The organization (registry and zone) and the settings: once each, not once per run.
+    assert counts.by_collection["read organizations"] == 1
+    assert counts.by_collection["read playbook_settings"] == 1
 
 
 def test_order_completed_runs_a_playbook_listening_to_both_names_exactly_once(world):

@@ -14,6 +14,7 @@ from playbook_core.adapters.secrets import StoreSecrets
 from playbook_core.config import load_settings
 from playbook_core.domain.collections import ORGANIZATIONS
 from playbook_core.runtime import bootstrap
+from playbook_core.runtime.cloudevents import PubsubMessage
 from playbook_core.service.ingress.sources import register_source
 from playbook_core.testing import FrozenClock
 
@@ -56,3 +57,12 @@ def serving_webhooks(
         bus.close()
         queue.close()
         store.close()
+
+
+def dispatch_published(app: bootstrap.App) -> None:
+    """What on_event_published does with every message published so far (a repeat is a no-op).
+
+    A repeated delivery is a duplicate once its last event is logged (domain.md §6.4 step 3).
+    """
+    for n, (_, message) in enumerate(app.bus.published):
+        app.event_published(PubsubMessage(f"m{n}", dict(message.attributes), message.data))

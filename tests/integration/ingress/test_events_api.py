@@ -349,8 +349,9 @@ def test_the_log_filters_by_name_outcome_and_from_and_pages(api, dispatching):
     assert rest["nextPageToken"] is None
 
 
-def test_a_redelivery_is_logged_as_duplicate(api, dispatching):
+def test_a_redelivery_keeps_the_first_dispatchs_log_entry(api, dispatching):
     event_id = dispatching(body("s1"))
+    (first,) = api.as_().get(f"{EVENTS}?outcome=dispatched").get_json()["events"]
     _, message = api.app.bus.published[-1]
     target = StepTarget(queue="playbook-steps", url="http://127.0.0.1:9/unused")
 
@@ -359,9 +360,12 @@ def test_a_redelivery_is_logged_as_duplicate(api, dispatching):
         runs=Runs(store=api.app.store, queue=api.app.queue, target=target, clock=api.app.clock),
     )  # fmt: skip
 
-    (logged,) = api.as_().get(f"{EVENTS}?outcome=not_dispatched").get_json()["events"]
+    # The redelivery found its execution and created none: "why did it run" still says how.
+    assert not api.as_().get(f"{EVENTS}?outcome=not_dispatched").get_json()["events"]
+    (logged,) = api.as_().get(f"{EVENTS}?outcome=dispatched").get_json()["events"]
+    assert logged == first
     assert logged["eventId"] == event_id
-    assert [m["outcome"] for m in logged["matches"]] == ["duplicate_event"]
+    assert [m["outcome"] for m in logged["matches"]] == ["execution_created"]
 
 
 @pytest.mark.parametrize(

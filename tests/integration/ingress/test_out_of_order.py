@@ -14,7 +14,7 @@ import pytest
 
 from playbook_core.domain.collections import EVENT_LOG
 from playbook_core.domain.webhooks import signature
-from tests.integration.ingress.conftest import serving_webhooks
+from tests.integration.ingress.conftest import dispatch_published, serving_webhooks
 
 DATA = Path(__file__).parents[2] / "data" / "webhooks"
 SHOP, SHOP_SECRET = "order-shop.myshopify.com", "shpss_out-of-order-1"
@@ -96,6 +96,7 @@ def test_a_late_creation_is_still_published_once(hooks):
     created = body("shopify_orders_create.json", id=902, updated_at="2026-11-24T08:00:00Z")
     assert shopify(clients, fulfilled, "orders/fulfilled", "f-1")["event"] == "order.completed"
     assert shopify(clients, created, "orders/create", "c-1")["event"] == "order.created"
+    dispatch_published(_app)
     assert shopify(clients, created, "orders/create", "c-2")["duplicate"] is True
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from playbook_core.domain.collections import SECRETS, WEBHOOK_SOURCES
 from playbook_core.domain.webhooks import signature
+from playbook_core.service.ingress.recent import SOURCE_FRESH_FOR
 from playbook_core.service.ingress.sources import verifying_refs
 
 MAIN = str(Path(__file__).parents[3] / "functions" / "main.py")
@@ -245,6 +246,8 @@ def test_delete_removes_the_source_and_destroys_its_secrets(api):
     assert api.app.store.get(WEBHOOK_SOURCES, SOURCE) is None
     assert FIRST not in secret_values(api)
     assert SECOND not in secret_values(api)
+    # A webhook instance keeps a verified source up to SOURCE_FRESH_FOR; this app is one.
+    api.app.clock.advance(seconds=SOURCE_FRESH_FOR.total_seconds())
     assert deliver(api, SECOND, event_id="e1") == (401, "unknown_source")
     assert api.as_().get(ONE).status_code == 404
     assert api.as_().delete(ONE).status_code == 404

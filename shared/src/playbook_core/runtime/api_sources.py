@@ -104,6 +104,6 @@ def rotate_webhook_secret(call: Call) -> Response:
 def delete_webhook_source(call: Call) -> Response:
     sources.delete_source(
         org_id=call.params["orgId"], source_id=call.params["sourceId"],
-        store=call.app.store, secrets=call.app.secrets(),
+        store=call.app.store, secrets=call.app.secrets(), clock=call.app.clock,
     )  # fmt: skip
     return Response(status=204)

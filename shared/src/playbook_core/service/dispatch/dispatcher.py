@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -35,6 +36,7 @@ from playbook_core.service.compliance.consent import append_record
 from playbook_core.service.execution.run_start import Runs, start_run
 from playbook_core.service.ingress.event_log import record_first_outcome, record_outcome
 from playbook_core.service.paging import iterate
+from playbook_core.service.reporting.counters import org_zone
 
 WEBHOOK_PLATFORMS = frozenset({"shopify", "woocommerce"})
 ORDER_SUMMARY_EVENTS = frozenset({"order.created", "order.cancelled", "order.refunded"})
@@ -71,13 +73,20 @@ def dispatch_message(message: PushedMessage, *, runs: Runs) -> dict[str, Any]:
         envelope = with_canonical_name(envelope, name)
         # The existing app's registry: an org whose `organizations` document is gone (deleted,
         # or never there) runs nothing and creates no customer.
-        if store.get(ORGANIZATIONS, envelope.org_id) is None:
+        organization = store.get(ORGANIZATIONS, envelope.org_id)
+        if organization is None:
             event(_log, logging.WARNING, "event for an unknown org acknowledged", **ids)
             record_outcome(store=store, envelope=envelope, outcome="unknown_org")
             return {**ids, "eventName": envelope.name, "outcome": "unknown_org", "matches": []}
         envelope, customer = _enrich_customer(envelope, store=store, clock=clock)
-        outcome, matches = _dispatch(envelope, customer, runs=runs)
-        record_outcome(
+        outcome, matches = _dispatch(envelope, customer, organization, runs=runs)
+        # An execution existed and none was created: a redelivery, or a duplicate webhook
+        # published again before this event was logged (webhooks._went_out). The first stands.
+        keep_first = outcome != "dispatched" and any(
+            m["outcome"] == "duplicate_event" for m in matches
+        )
+        record = record_first_outcome if keep_first else record_outcome
+        record(
             store=store, envelope=envelope, outcome=outcome, matches=matches,
             identity_key=customer.get("identityKey"), order_summary=_order_summary(envelope),
         )  # fmt: skip
@@ -88,10 +97,12 @@ def dispatch_message(message: PushedMessage, *, runs: Runs) -> dict[str, Any]:
 def _dispatch(
     envelope: EventEnvelope,
     customer: dict[str, Any],
+    organization: dict[str, Any],
     *,
     runs: Runs,
 ) -> tuple[EventOutcome, list[dict[str, Any]]]:
     store = runs.store
+    zone: ZoneInfo | None = None  # read once per event, at its first run
     names = listener_names(envelope.name)
     playbook_ids = _listening_playbooks(envelope.org_id, names, store)
     if not playbook_ids:
@@ -126,13 +137,14 @@ def _dispatch(
             matches.append({**match, "outcome": "filtered"})
             continue
         execution_id = event_execution_id(envelope.event_id, playbook_id)
+        zone = zone or org_zone(store, envelope.org_id, organization)
         _, created = start_run(
             execution_id=execution_id, playbook=playbook,
             trigger={"type": "event", "triggerId": trigger_id, "eventId": envelope.event_id,
                      "eventName": envelope.name},
             customer=customer or None, event=snapshot,
             causation={"eventId": envelope.event_id, "chain": chain, "depth": depth},
-            user_id="system", dry_run=False, runs=runs,
+            user_id="system", dry_run=False, runs=runs, zone=zone,
         )  # fmt: skip
         outcome = "execution_created" if created else "duplicate_event"
         matches.append({**match, "outcome": outcome, "executionId": execution_id})

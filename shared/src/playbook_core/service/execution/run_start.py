@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playbook_core.domain.collections import EXECUTIONS
 from playbook_core.domain.documents import definition_of
@@ -99,11 +100,13 @@ def start_run(
     causation: dict[str, Any] | None,
     user_id: str,
     dry_run: bool,
+    zone: ZoneInfo | None = None,
 ) -> tuple[ExecutionRecord, bool]:
     """Create the execution and enqueue step 0; returns (execution, created).
 
     A duplicate id creates nothing; a queued run that never got its first task enqueued is
-    healed by enqueueing it again (the task name makes that safe).
+    healed by enqueueing it again (the task name makes that safe). `zone`: the org's, when the
+    caller has it (the run's counters are dated in it).
     """
     store, queue, target, clock = runs.store, runs.queue, runs.target, runs.clock
     now = clock.now()
@@ -121,6 +124,6 @@ def start_run(
         return existing, False
     enqueue_first_step(queue, target, store, execution, clock.now())
     counters.record_execution(
-        store, execution, at=now, counters={"dryRuns" if dry_run else "executions": 1}
+        store, execution, at=now, counters={"dryRuns" if dry_run else "executions": 1}, zone=zone
     )
     return execution, True

@@ -57,18 +57,34 @@ def record_outcome(
 
 
 def record_first_outcome(
-    *, store: DocumentStore, envelope: EventEnvelope, outcome: EventOutcome
+    *,
+    store: DocumentStore,
+    envelope: EventEnvelope,
+    outcome: EventOutcome,
+    matches: list[dict[str, Any]] | None = None,
+    identity_key: str | None = None,
+    order_summary: dict[str, Any] | None = None,
 ) -> bool:
     """Create the entry only if the event has none yet (one `create()`); True if it did.
 
-    For outcomes that must not hide what an earlier delivery recorded (`dead_lettered`).
+    For outcomes that must not hide what an earlier delivery recorded (`dead_lettered`, and a
+    redelivery that finds every execution already created).
     """
-    log_id, document = _entry(envelope, outcome, None, None, None)
+    log_id, document = _entry(envelope, outcome, matches, identity_key, order_summary)
     try:
         store.create(EVENT_LOG, log_id, document)
     except AlreadyExists:
         return False
     return True
+
+
+def logged(store: DocumentStore, envelope: EventEnvelope) -> bool:
+    """Whether the event has an event-log entry: the dispatcher (or the ack) recorded it."""
+    return store.get(EVENT_LOG, log_id_of(envelope)) is not None
+
+
+def log_id_of(envelope: EventEnvelope) -> str:
+    return "evl_" + h(envelope.org_id, envelope.event_id)
 
 
 def _entry(
@@ -80,7 +96,7 @@ def _entry(
 ) -> tuple[str, EventLogRecord]:
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown event-log outcome {outcome!r}")
-    log_id = "evl_" + h(envelope.org_id, envelope.event_id)
+    log_id = log_id_of(envelope)
     source: dict[str, Any] = {"kind": envelope.source.kind, "ref": envelope.source.ref}
     if envelope.source.stale:  # §6.4 rule 6: processed late, and how late
         source.update(stale=True, ageSeconds=envelope.source.age_seconds)

@@ -1,8 +1,10 @@
 """What a webhook's ack reads besides its claims, kept per instance for a few seconds (issue #14).
 
 Each instance keeps each org's routing settings for FRESH_FOR; a settings change reaches every
-instance within FRESH_FOR. The source document is read on every delivery: it says which org the
-store belongs to. Secret values are the Secrets adapter's to keep (Secret Manager's: 5 minutes).
+instance within FRESH_FOR. A verified source (its document and secret values) is kept for
+SOURCE_FRESH_FOR: a delivery its kept secrets do not verify reads it again (rotation, or the store
+registered again), and a store another org released cannot be registered again within that time
+(`sources.RELEASE_HOLD`), so a kept source never routes another org's deliveries.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 FRESH_FOR = timedelta(seconds=30)
+SOURCE_FRESH_FOR = timedelta(seconds=10)  # which org a store belongs to: kept shorter
 # `lastSeenAt` is for the health view (hours matter, seconds do not): one write per source per
 # instance at most this often, instead of one per delivery.
 SEEN_EVERY = timedelta(minutes=5)
@@ -32,13 +35,20 @@ class Kept(Generic[K, V]):
         self._entries: dict[K, tuple[datetime, V]] = {}
 
     def get(self, key: K, now: datetime, load: Callable[[], V]) -> V:
+        found = self.fresh(key, now)
+        if found is not None:
+            return found
+        value = load()  # outside the lock: a slow read must not hold up other keys
+        self.put(key, now, value)
+        return value
+
+    def fresh(self, key: K, now: datetime) -> V | None:
+        """The kept value while younger than `fresh_for`, else None (nothing is loaded)."""
         with self._lock:
             found = self._entries.get(key)
         if found is not None and timedelta(0) <= now - found[0] < self._fresh_for:
             return found[1]
-        value = load()  # outside the lock: a slow read must not hold up other keys
-        self.put(key, now, value)
-        return value
+        return None
 
     def put(self, key: K, now: datetime, value: V) -> None:
         with self._lock:
@@ -74,7 +84,8 @@ class SeenMarks:
 
 @dataclass(eq=False)
 class Recent:
-    """One instance's kept org contexts (by org id) and lastSeenAt marks."""
+    """One instance's kept org contexts (by org id), verified sources and lastSeenAt marks."""
 
     orgs: Kept[str, Any] = field(default_factory=Kept)
+    sources: Kept[str, Any] = field(default_factory=lambda: Kept(SOURCE_FRESH_FOR))
     seen: SeenMarks = field(default_factory=SeenMarks)

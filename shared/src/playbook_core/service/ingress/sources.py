@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from playbook_core.domain.catch_up import missed_in_window
-from playbook_core.domain.collections import WEBHOOK_SOURCES
+from playbook_core.domain.collections import WEBHOOK_CLAIMS, WEBHOOK_SOURCES
 from playbook_core.domain.errors import BadRequest, Conflict, NotFound, Unavailable
 from playbook_core.domain.records import SourceRecord
 from playbook_core.domain.secret_names import (
@@ -24,11 +24,16 @@ from playbook_core.domain.webhooks import (
     woocommerce_source_id,
 )
 from playbook_core.ports import Clock, DocumentStore, Secrets, Transaction, Where
+from playbook_core.service.ingress.recent import SOURCE_FRESH_FOR
 from playbook_core.service.records import read_source
 
 _log = logging.getLogger("playbooks.sources")
 MIN_SECRET_LENGTH = 8
 ROTATION_OVERLAP = timedelta(hours=24)  # the previous secret keeps verifying this long
+# A deleted store stays its org's this long: webhook instances keep a verified source up to
+# SOURCE_FRESH_FOR, so another org registering it sooner could get its deliveries routed to the
+# old org. Twice that: instances' clocks differ a little.
+RELEASE_HOLD = 2 * SOURCE_FRESH_FOR
 
 
 def register_source(
@@ -57,8 +62,10 @@ def register_source(
         )
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         raise BadRequest("a webhook secret has at least 8 characters")
+    now = clock.now()
     before = read_source(store, source_id)
     _refuse_if_taken(before, org_id)
+    _refuse_if_just_released(store, source_id, org_id, now)
     reference = secrets.put(webhook_secret_name(org_id, source_id), secret) if secret else None
     fresh = reference is not None and reference not in (
         before.get("secretRefs", []) if before else []
@@ -71,11 +78,11 @@ def register_source(
         else None
     )
     api_fresh = api_reference is not None and api_reference != api_before
-    now = clock.now()
 
     def work(tx: Transaction) -> SourceRecord:
         current = read_source(tx, source_id)
         _refuse_if_taken(current, org_id)
+        _refuse_if_just_released(tx, source_id, org_id, now)
         previous: Mapping[str, Any] = current or {}
         refs, expires = _rotated(org_id, source_id, previous, reference, now)
         kept_api = previous.get("apiCredentialsRef")
@@ -225,12 +232,23 @@ def rotate_secret(
     return public_view(source_id, document)
 
 
-def delete_source(*, org_id: str, source_id: str, store: DocumentStore, secrets: Secrets) -> None:
-    """Remove the source, then destroy its own secret versions: its deliveries stop verifying."""
+def delete_source(
+    *, org_id: str, source_id: str, store: DocumentStore, secrets: Secrets, clock: Clock
+) -> None:
+    """Remove the source, then destroy its own secret versions: its deliveries stop verifying.
+
+    Webhook instances that kept it accept its deliveries for SOURCE_FRESH_FOR more; a release
+    mark keeps other orgs from registering the store for RELEASE_HOLD.
+    """
+    now = clock.now()
 
     def work(tx: Transaction) -> SourceRecord:
         current = load_source(tx, org_id, source_id)
         tx.delete(WEBHOOK_SOURCES, source_id)
+        tx.set(WEBHOOK_CLAIMS, _release_id(source_id), {
+            "orgId": org_id, "kind": "source_released", "sourceId": source_id,
+            "releasedAt": now, "expiresAt": now + RELEASE_HOLD,
+        })  # fmt: skip
         return current
 
     document = store.transaction(work)
@@ -253,6 +271,24 @@ def retire_versions(secrets: Secrets, references: list[str]) -> None:
 def _refuse_if_taken(current: Mapping[str, Any] | None, org_id: str) -> None:
     if current is not None and current.get("orgId") != org_id:
         raise Conflict("this store is registered to another organization", code="source-taken")
+
+
+def _release_id(source_id: str) -> str:
+    return f"rel_{source_id}"
+
+
+def _refuse_if_just_released(
+    reader: DocumentStore | Transaction, source_id: str, org_id: str, now: datetime
+) -> None:
+    released = reader.get(WEBHOOK_CLAIMS, _release_id(source_id))
+    if released is None or released.get("orgId") == org_id:
+        return
+    at = released.get("releasedAt")
+    if isinstance(at, datetime) and timedelta(0) <= now - at < RELEASE_HOLD:
+        raise Conflict(
+            "this store was just removed from another organization: try again in a minute",
+            code="source-taken",
+        )
 
 
 def public_view(source_id: str, document: Mapping[str, Any]) -> dict[str, Any]:

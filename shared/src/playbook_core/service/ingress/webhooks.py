@@ -54,7 +54,12 @@ from playbook_core.domain.webhooks import (
 from playbook_core.logging import ALERT, bound, event
 from playbook_core.ports import DocumentStore, Secrets, Transaction
 from playbook_core.service.authoring.settings import get_settings
-from playbook_core.service.ingress.event_log import Publishing, publish_event, record_outcome
+from playbook_core.service.ingress.event_log import (
+    Publishing,
+    logged,
+    publish_event,
+    record_outcome,
+)
 from playbook_core.service.ingress.sources import verifying_refs
 from playbook_core.service.records import read_source
 
@@ -111,19 +116,20 @@ def _verified(
     secrets: Secrets, fallback_secret: str | None,
 ) -> Answer:  # fmt: skip
     now = publishing.clock.now()
-    # Read on every delivery, never kept: which org a store belongs to decides whose playbooks
-    # its events reach, and a store can be deleted and registered by another org at any moment.
-    source = _find_source(platform, address, publishing.store)
-    if source is None:
+    verifying, matched = _checked_source(
+        platform, address, body, signed, publishing=publishing, secrets=secrets,
+        fallback_secret=fallback_secret, now=now,
+    )  # fmt: skip
+    if verifying is None:
         event(
             _log, logging.WARNING, "webhook from an unknown source",
             security_event="webhook_unknown_source", source=address[:_LOGGED_TEXT], **where,
         )  # fmt: skip
         return 401, {"error": "unknown_source"}
-    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now)
+    source = verifying.source
     where = {**where, "sourceKey": source.key, "orgId": source.org_id}
-    if not signature_matches(body, signed, keys, platform):
-        if lookup_failed:  # a secret we could not read may be the right one: let the sender retry
+    if not matched:
+        if verifying.lookup_failed:  # a secret we could not read may be the right one: retry
             raise Unavailable("a webhook secret could not be read")
         event(
             _log, ALERT, "webhook signature invalid",
@@ -146,19 +152,61 @@ def _verified(
         return _dispatch(delivery, parsed, source, where, publishing=publishing, body=body)
 
 
-def _find_source(platform: Platform, address: str, store: DocumentStore) -> _Source | None:
-    """The registered, active source for the header's shop or store URL; None when there is none."""
+@dataclass(frozen=True)
+class _Verifying:
+    """A registered, active source and the secret values that verify its deliveries."""
+
+    source: _Source
+    keys: list[str]
+    lookup_failed: bool  # a secret could not be read: never kept, and a mismatch is retried
+
+
+def _source_id(platform: Platform, address: str) -> str | None:
+    """The source id the header's shop or store URL names; None when it names none."""
     try:
         if platform == "shopify":
-            source_id = shopify_source_id(shop_domain(address))
-        else:
-            source_id = woocommerce_source_id(normalise_source_url(address))
+            return shopify_source_id(shop_domain(address))
+        return woocommerce_source_id(normalise_source_url(address))
     except BadRequest:
         return None
-    document = read_source(store, source_id)
+
+
+def _checked_source(
+    platform: Platform, address: str, body: bytes, signed: str, *, publishing: Publishing,
+    secrets: Secrets, fallback_secret: str | None, now: datetime,
+) -> tuple[_Verifying | None, bool]:  # fmt: skip
+    """The delivery's source (None: unknown) and whether the signature verifies.
+
+    A source that verified is kept for SOURCE_FRESH_FOR (recent.py). A delivery its kept secrets
+    do not verify reads it again: its secret rotated, or the store was registered again.
+    """
+    source_id = _source_id(platform, address)
+    if source_id is None:
+        return None, False
+    kept = publishing.recent.sources
+    verifying = kept.fresh(source_id, now)
+    if verifying is not None and signature_matches(body, signed, verifying.keys, platform):
+        return verifying, True
+    verifying = _read_verifying(source_id, publishing, secrets, fallback_secret, now)
+    matched = verifying is not None and signature_matches(body, signed, verifying.keys, platform)
+    if verifying is not None and matched and not verifying.lookup_failed:
+        kept.put(source_id, now, verifying)
+    else:
+        kept.forget(source_id)
+    return verifying, matched
+
+
+def _read_verifying(
+    source_id: str, publishing: Publishing, secrets: Secrets, fallback_secret: str | None,
+    now: datetime,
+) -> _Verifying | None:  # fmt: skip
+    """The source as stored now, with its secrets; None when it is unknown or not active."""
+    document = read_source(publishing.store, source_id)
     if document is None or document.get("status") != "active" or not document.get("orgId"):
         return None
-    return source_of(source_id, document)
+    source = source_of(source_id, document)
+    keys, lookup_failed = _secrets_for(source, secrets, fallback_secret, now)
+    return _Verifying(source, keys, lookup_failed)
 
 
 def source_of(source_id: str, document: SourceRecord) -> _Source:
@@ -366,7 +414,7 @@ def _step_by_step(
             publishing=publishing, via_webhook=via_webhook,
         )  # fmt: skip
     claimed = _claim(delivery, primary, store)
-    if claimed is not None and claimed.get("status") == "published":
+    if claimed is not None and _went_out(claimed, routed, primary, store):
         return _duplicate(
             claimed, "delivery_published", delivery=delivery, source=source, where=where,
             publishing=publishing, via_webhook=via_webhook,
@@ -387,7 +435,6 @@ def _published(
         record_outcome(store=store, envelope=primary, outcome="ignored_topic")
     for envelope in routed.events:  # bus errors propagate: 503, and the retry publishes again
         publish_event(envelope, bus=publishing.bus, topic=publishing.topic)
-    _mark_published(delivery, store)
     _touch(source, delivery.received_at, publishing, body is not None)
     outcome = "ignored" if routed.ignored else "published"
     age = stale_age(delivery)
@@ -524,19 +571,18 @@ def _create_or_get(
     return None
 
 
-def _mark_published(delivery: Delivery, store: DocumentStore) -> None:
-    """The receipt says its events went out: a later duplicate then publishes nothing.
+def _went_out(
+    receipt: dict[str, Any], routed: Routed, primary: EventEnvelope, store: DocumentStore
+) -> bool:
+    """Whether the receipt's delivery was published: the dispatcher logged its last event.
 
-    A third round trip on the ack path, kept: without it a duplicate cannot tell a published
-    delivery from one whose first attempt died before publishing.
+    The ack path never marks its receipt (a third round trip): events go out in order, so the
+    last one's event-log entry proves them all published. Until the dispatcher has logged it, a
+    duplicate publishes again, which is safe: every event id is deterministic (§5.5).
     """
-    try:
-        store.update(
-            WEBHOOK_RECEIPTS, delivery.event_id,
-            {"status": "published", "publishedAt": delivery.received_at},
-        )  # fmt: skip
-    except (Unavailable, NotFound):  # published already; a later duplicate just republishes
-        event(_log, logging.WARNING, "webhook receipt not marked published")
+    if receipt.get("status") == "published":  # marked by the ack path before issue #14
+        return True
+    return logged(store, routed.events[-1] if routed.events else primary)
 
 
 def _touch(source: _Source, now: datetime, publishing: Publishing, via_webhook: bool) -> None:

@@ -141,10 +141,16 @@ def bump_past_day(
         tx.update(SUMMARIES, playbook_id, {f"last30.{k}": v for k, v in increments.items()})
 
 
-def org_zone(store: DocumentStore, org_id: str) -> ZoneInfo:
-    """The org's zone (§8.1); the organization document is read only when settings name none."""
+def org_zone(
+    store: DocumentStore, org_id: str, organization: Mapping[str, Any] | None = None
+) -> ZoneInfo:
+    """The org's zone (§8.1); the organization document is read only when settings name none.
+
+    `organization`: the document when the caller has read it already.
+    """
     settings = read_settings(store, org_id)
-    organization = None if stored_zone(settings) else store.get(ORGANIZATIONS, org_id)
+    if organization is None and not stored_zone(settings):
+        organization = store.get(ORGANIZATIONS, org_id)
     return org_timezone(settings, organization)
 
 
@@ -162,8 +168,11 @@ def record(
     at: datetime,
     counters: Mapping[str, int],
     fields: Mapping[str, Any] | None = None,
+    zone: ZoneInfo | None = None,
 ) -> None:
     """One hot-path event, dated in the org's zone; a dry run counts only `dryRuns`.
+
+    `zone`: the org's, when the caller knows it (dispatch reads it once per event).
 
     After the state change has committed: storage trouble here is logged, never raised, so a
     counter can never make a step run twice.
@@ -173,7 +182,7 @@ def record(
     if not any(counters.values()) and not fields:
         return
     try:
-        day = at.astimezone(org_zone(store, org_id)).date().isoformat()
+        day = at.astimezone(zone or org_zone(store, org_id)).date().isoformat()
         bump(
             store, org_id=org_id, playbook_id=playbook_id, local_date=day, counters=counters,
             shard_seed=execution_id, fields={**(fields or {}), "updatedAt": at},
@@ -189,13 +198,14 @@ def record_execution(
     at: datetime,
     counters: Mapping[str, int],
     fields: Mapping[str, Any] | None = None,
+    zone: ZoneInfo | None = None,
 ) -> None:
     if not execution.get("playbookId"):
         return  # not a run this product wrote (a forged task's target, say): nothing to count
     record(
         store, org_id=execution["orgId"], playbook_id=execution["playbookId"],
         execution_id=execution["id"], dry_run=bool(execution.get("dryRun")), at=at,
-        counters=counters, fields=fields,
+        counters=counters, fields=fields, zone=zone,
     )  # fmt: skip
 
 
