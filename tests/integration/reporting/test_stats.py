@@ -13,6 +13,7 @@ from playbook_core.ports import Where
 from playbook_core.service.execution import approvals, run_control
 from playbook_core.service.execution.run_start import Runs
 from playbook_core.service.reporting import attribution, counters
+from tests.bench.counting import CountingStore
 from tests.integration.execution.conftest import NOW, _reset, _rig
 from tests.integration.execution.conftest import rig as rig  # noqa: PLC0414 - the fixture
 from tests.integration.execution.conftest import standins as standins  # noqa: PLC0414 - the fixture
@@ -232,6 +233,36 @@ def test_compaction_recounts_the_documents_and_mends_the_shards(rig):
     assert len(corrections) == 1
     counters.compact_day(rig.store, org_id=rig.org, local_date=TODAY)  # nothing left to mend
     assert rig.store.get(STATS, corrections[0].id) == corrections[0].data
+
+
+@pytest.mark.parametrize("at_once", [counters.SETTLE_AT_ONCE, 2], ids=["one-commit", "chunked"])
+def test_compaction_settles_every_playbook_of_the_day_in_few_transactions(
+    rig, monkeypatch, at_once
+):
+    monkeypatch.setattr(counters, "SETTLE_AT_ONCE", at_once)
+    playbook_ids = []
+    for _ in range(3):
+        execution_id = rig.start(rig.playbook(INTERNAL))
+        playbook_ids.append(rig.execution(execution_id)["playbookId"])
+    rig.run_all()
+    for playbook_id in playbook_ids:  # each counted a failure twice (a redelivery)
+        bump(rig.store, {"failed": 1}, seed="again", playbook=playbook_id, org=rig.org)
+    counted = CountingStore(rig.store)
+    with counted.measure() as counts:
+        assert counters.compact_day(counted, org_id=rig.org, local_date=TODAY) == 3
+    assert counts.transactions == (1 if at_once >= 3 else 2)
+    truth = {"executions": 1, "completed": 1, "sent": {"email": 1}}
+    for playbook_id in playbook_ids:
+        compacted = rig.store.get(
+            STATS, counters.stats_id(rig.org, playbook_id, TODAY, counters.ALL)
+        )
+        assert reports.add({}, compacted) == truth
+    assert (
+        reports.difference(
+            {k: 3 * v for k, v in reports.flat(truth).items()}, day_total(rig.store, rig.org)
+        )
+        == {}
+    )  # the recount shards made every playbook's shards agree
 
 
 def test_compaction_keeps_the_latest_run(rig):

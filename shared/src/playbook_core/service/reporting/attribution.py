@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import logging
@@ -26,15 +25,12 @@ from playbook_core.domain.collections import (
 )
 from playbook_core.domain.doc_fields import text
 from playbook_core.domain.envelope import EventEnvelope
-from playbook_core.domain.errors import NotFound
-from playbook_core.domain.field_writes import updated
 from playbook_core.domain.normal_forms import normalise_currency, to_money
 from playbook_core.domain.timezones import DEFAULT_TIMEZONE, org_timezone, stored_zone
 from playbook_core.logging import event
 from playbook_core.ports import (
     Clock,
     DocumentStore,
-    Increment,
     OrderBy,
     Transaction,
     Where,
@@ -43,6 +39,7 @@ from playbook_core.service.dispatch.dispatcher import PushedMessage
 from playbook_core.service.paging import iterate
 from playbook_core.service.records import read_settings
 from playbook_core.service.reporting import counters
+from playbook_core.service.reporting.coalesced import Coalesced
 
 ACTED_ON = frozenset({"order.created", "order.cancelled", "order.refunded"})
 TTL = timedelta(days=400)
@@ -430,7 +427,8 @@ def _commit(
     absent_only: Collection[str],
 ) -> dict[str, str]:  # fmt: skip
     """`attribute_order`'s transaction for each order of the chunk, coalesced into one commit."""
-    buffer, outcomes = _Coalesced(tx), dict[str, str]()
+    buffer, outcomes = Coalesced(tx), dict[str, str]()
+    buffer.prefetch(key for plan in chunk for key in plan.writes)
     for plan in chunk:
         order = plan.order
         current = buffer.get(ATTRIBUTIONS, order.id)
@@ -451,85 +449,3 @@ def _commit(
         outcomes[order.id] = str(doc["status"])
     buffer.flush()
     return outcomes
-
-
-class _Coalesced:
-    """A Transaction that holds every write until `flush`, one write per document.
-
-    Many orders' `_bump`s then read and move the same shard, `all` and summary documents in one
-    commit: a read sees the writes before it, as if each order had its own transaction, and the
-    commit carries their sum (Firestore reads must precede writes, and one commit should write a
-    document once).
-    """
-
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-        self._seen: dict[tuple[str, str], dict[str, Any] | None] = {}
-        self._writes: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-
-    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
-        key = (collection, doc_id)
-        if key not in self._seen:
-            self._seen[key] = self._tx.get(collection, doc_id)
-        return copy.deepcopy(self._seen[key])
-
-    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        docs = {doc_id: self.get(collection, doc_id) for doc_id in dict.fromkeys(doc_ids)}
-        return {doc_id: doc for doc_id, doc in docs.items() if doc is not None}
-
-    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
-        self._put(collection, doc_id, "create", dict(data))
-
-    def set(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
-        kind = "create" if self._writes.get((collection, doc_id), ("",))[0] == "create" else "set"
-        self._put(collection, doc_id, kind, dict(data))
-
-    def update(self, collection: str, doc_id: str, changes: Mapping[str, Any]) -> None:
-        before = self.get(collection, doc_id)
-        if before is None:
-            raise NotFound(f"{collection}/{doc_id} does not exist")
-        after = updated(before, changes)
-        key = (collection, doc_id)
-        kind, pending = self._writes.get(key, ("update", {}))
-        if kind == "update" and _mergeable(pending, changes):
-            self._writes[key] = ("update", _merged(pending, changes))
-        else:  # the whole document as it now stands: this transaction read it
-            self._writes[key] = ("create" if kind == "create" else "set", after)
-        self._seen[key] = after
-
-    def delete(self, collection: str, doc_id: str) -> None:
-        raise NotImplementedError("attribution never deletes")  # keeps the buffer simple
-
-    def _put(self, collection: str, doc_id: str, kind: str, data: dict[str, Any]) -> None:
-        self.get(collection, doc_id)  # read before any write, as Firestore wants
-        self._writes[(collection, doc_id)] = (kind, data)
-        self._seen[(collection, doc_id)] = copy.deepcopy(data)
-
-    def flush(self) -> None:
-        for (collection, doc_id), (kind, data) in self._writes.items():
-            getattr(self._tx, kind)(collection, doc_id, data)
-
-
-def _mergeable(pending: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
-    """Two updates fold into one when they share no path but as increments of the same field."""
-    for path, value in changes.items():
-        for other in pending:
-            if (
-                other == path
-                and isinstance(value, Increment)
-                and isinstance(pending[other], Increment)
-            ):
-                continue
-            if other == path or other.startswith(path + ".") or path.startswith(other + "."):
-                return False
-    return True
-
-
-def _merged(pending: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(pending)
-    for path, value in changes.items():
-        before = out.get(path)
-        out[path] = (
-            Increment(before.amount + value.amount) if isinstance(before, Increment) else value
-        )
-    return out

@@ -27,6 +27,7 @@ from playbook_core.logging import event
 from playbook_core.ports import Doc, DocumentStore, Increment, Transaction, Where
 from playbook_core.service.paging import iterate
 from playbook_core.service.records import read_settings
+from playbook_core.service.reporting.coalesced import Coalesced
 
 SHARDS = 5
 ALL = "all"
@@ -34,6 +35,7 @@ RECOUNT = "recount"  # the shard that carries the daily recount's corrections
 WINDOW_DAYS = 30
 RETENTION = timedelta(days=400)
 PAGE = 500
+SETTLE_AT_ONCE = 100  # playbooks per compact_day transaction: 2 writes each, Firestore allows 500
 IN_LIMIT = 30  # Firestore's cap on the values of one `in` filter
 # Reports sum live shards for today, yesterday (rolled up at 03:00) and the day before (the
 # reconciliation attributes orders of the last 48 h); older days read `all` docs.
@@ -269,12 +271,13 @@ def compact_day(
     ):
         if doc.data.get("shard") != ALL:
             shards[str(doc.data["playbookId"])].append(doc.data)
-    for playbook_id in sorted(set(truth) | set(shards)):
-        _settle_day(
-            store, org_id=org_id, playbook_id=playbook_id, day=day,
-            counted=truth.get(playbook_id, {}), now=now,
-        )  # fmt: skip
-    return len(set(truth) | set(shards))
+    playbook_ids = sorted(set(truth) | set(shards))
+    for first in range(0, len(playbook_ids), SETTLE_AT_ONCE):
+        chunk = playbook_ids[first : first + SETTLE_AT_ONCE]
+        _settle_days(
+            store, org_id=org_id, day=day, counted={p: truth.get(p, {}) for p in chunk}, now=now
+        )
+    return len(playbook_ids)
 
 
 # Attribution counters move only inside the attribution's own transaction, so their shards are
@@ -284,42 +287,67 @@ _TRANSACTIONAL = frozenset({"attributedOrders", "attributedRevenueMinor", "evenS
 _SHARD_IDS = (*(str(n) for n in range(SHARDS)), RECOUNT)
 
 
-def _settle_day(
+def _settle_days(
     store: DocumentStore,
     *,
+    org_id: str,
+    day: str,
+    counted: Mapping[str, Mapping[str, Any]],
+    now: datetime | None,
+) -> None:
+    """Each playbook's day: its correction and `all` doc, in one transaction over their shards.
+
+    Every shard and `all` document is read in one round trip, and the writes go in one commit.
+    """
+
+    def work(tx: Transaction) -> dict[str, list[str]]:
+        buffer = Coalesced(tx)
+        buffer.prefetch(
+            (STATS, stats_id(org_id, playbook_id, day, shard))
+            for playbook_id in counted
+            for shard in (*_SHARD_IDS, ALL)
+        )
+        corrected = {
+            playbook_id: _settle_day(buffer, org_id, playbook_id, day, counts, now)
+            for playbook_id, counts in counted.items()
+        }
+        buffer.flush()
+        return corrected
+
+    for playbook_id, corrected in store.transaction(work).items():
+        if corrected:
+            event(_log, logging.WARNING, "stats corrected by the recount", orgId=org_id,
+                  playbookId=playbook_id, date=day, counters=corrected)  # fmt: skip
+
+
+def _settle_day(  # noqa: PLR0917 - one playbook's day, each fact needed once
+    tx: Transaction,
     org_id: str,
     playbook_id: str,
     day: str,
     counted: Mapping[str, Any],
     now: datetime | None,
-) -> None:
-    """One playbook's day: the correction and the `all` doc, in one transaction over its shards."""
-
-    def work(tx: Transaction) -> list[str]:
-        found = tx.get_many(STATS, [stats_id(org_id, playbook_id, day, s) for s in _SHARD_IDS])
-        shards = list(found.values())
-        live = reports.total(shards)
-        wanted = {k: v for k, v in reports.flat(counted).items() if k not in _TRANSACTIONAL}
-        wanted |= {k: v for k, v in reports.flat(live).items() if k in _TRANSACTIONAL}
-        correction = reports.difference(wanted, live)
-        if correction:
-            bump(
-                tx, org_id=org_id, playbook_id=playbook_id, local_date=day, counters=correction,
-                shard=RECOUNT,
-            )  # fmt: skip
-        currency = next((d["currency"] for d in shards if d and d.get("currency")), None)
-        tx.set(STATS, stats_id(org_id, playbook_id, day, ALL), {
-            **reports.nested(wanted), "orgId": org_id, "playbookId": playbook_id, "date": day,
-            "shard": ALL, "currency": currency, "lastRunAt": counted.get("lastRunAt"),
-            "lastRunStatus": counted.get("lastRunStatus"), "expiresAt": _expires(day),
-            "updatedAt": now,
-        })  # fmt: skip
-        return sorted(correction)
-
-    corrected = store.transaction(work)
-    if corrected:
-        event(_log, logging.WARNING, "stats corrected by the recount", orgId=org_id,
-              playbookId=playbook_id, date=day, counters=corrected)  # fmt: skip
+) -> list[str]:
+    """One playbook's day; returns the counters the recount corrected."""
+    found = tx.get_many(STATS, [stats_id(org_id, playbook_id, day, s) for s in _SHARD_IDS])
+    shards = list(found.values())
+    live = reports.total(shards)
+    wanted = {k: v for k, v in reports.flat(counted).items() if k not in _TRANSACTIONAL}
+    wanted |= {k: v for k, v in reports.flat(live).items() if k in _TRANSACTIONAL}
+    correction = reports.difference(wanted, live)
+    if correction:
+        bump(
+            tx, org_id=org_id, playbook_id=playbook_id, local_date=day, counters=correction,
+            shard=RECOUNT,
+        )  # fmt: skip
+    currency = next((d["currency"] for d in shards if d and d.get("currency")), None)
+    tx.set(STATS, stats_id(org_id, playbook_id, day, ALL), {
+        **reports.nested(wanted), "orgId": org_id, "playbookId": playbook_id, "date": day,
+        "shard": ALL, "currency": currency, "lastRunAt": counted.get("lastRunAt"),
+        "lastRunStatus": counted.get("lastRunStatus"), "expiresAt": _expires(day),
+        "updatedAt": now,
+    })  # fmt: skip
+    return sorted(correction)
 
 
 def _recount(
