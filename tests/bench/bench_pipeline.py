@@ -711,8 +711,8 @@ def bench_store_operations_per_webhook(measured_store: tuple[str, Any]) -> None:
     notes = (
         f"receive_webhook in process on the {kind} through a counting proxy, in-memory bus "
         f"(no publish latency); {WEBHOOK_SAMPLES - WEBHOOK_WARM_UP} signed orders/create, then "
-        "the same again as repeats; the stack's ack adds the publish, the gateway and whatever "
-        "else the one gateway process is doing"
+        "the same again as repeats (nothing dispatches them here, so each publishes again); the "
+        "stack's ack adds the publish, the gateway and whatever else the machine is doing"
     )
     harness.report("pipeline_webhook_handler", rows, notes=notes)
     # Sequential round trips of a new delivery's ack: its store calls, then the one publish.
