@@ -68,7 +68,7 @@ def record_first_outcome(
     """Create the entry only if the event has none yet (one `create()`); True if it did.
 
     For outcomes that must not hide what an earlier delivery recorded (`dead_lettered`, and a
-    redelivery that finds every execution already created).
+    dispatch that found an execution and created none).
     """
     log_id, document = _entry(envelope, outcome, matches, identity_key, order_summary)
     try:
