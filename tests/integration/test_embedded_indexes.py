@@ -215,15 +215,18 @@ INDEXES = [
 ]
 
 
+ORDERS = st.lists(
+    st.builds(OrderBy, st.sampled_from(FIELDS), st.sampled_from(["asc", "desc"])),
+    max_size=2,
+    unique_by=lambda o: o.field,
+)
+
+
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     docs=st.lists(DOC, min_size=1, max_size=12),
     where=st.lists(clauses(), max_size=3),
-    order_by=st.lists(
-        st.builds(OrderBy, st.sampled_from(FIELDS), st.sampled_from(["asc", "desc"])),
-        max_size=2,
-        unique_by=lambda o: o.field,
-    ),
+    order_by=ORDERS,
     limit=st.integers(1, 4),
     collection=st.sampled_from(["c", "p/x/c", "plain"]),
 )
@@ -247,7 +250,67 @@ INDEXES = [
     limit=1,
     collection="c",
 )
+@example(  # `in` over two ranks narrows by rank alone: "b" still has to be told from "a"
+    docs=[{"a": "b"}, {"a": True}, {"a": "a"}],
+    where=[Where("a", "in", [False, "a"])],
+    order_by=[],
+    limit=3,
+    collection="c",
+)
 def test_pages_equal_the_python_evaluator(docs, where, order_by, limit, collection):
+    assert_pages_equal_the_python_evaluator(docs, where, order_by, limit, collection)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    docs=st.lists(DOC | st.fixed_dictionaries({"a": PICKED}), min_size=6, max_size=30),
+    where=st.lists(clauses(), max_size=1),
+    order_by=ORDERS,
+    limit=st.integers(1, 3),
+)
+def test_long_walks_of_small_pages_equal_the_python_evaluator(docs, where, order_by, limit):
+    # Each page after the first starts its SQL at the token's place (`_after_sql`).
+    assert_pages_equal_the_python_evaluator(docs, where, order_by, limit, "c")
+
+
+def test_a_late_page_costs_what_the_first_does():
+    # The token bounds the SQL, so page 25 neither re-reads pages 1-24 nor filters its way past
+    # them in the index (SQLite seeks on the first lower bound it is given: the token's).
+    index = Index("c", (IndexField("orgId"), IndexField("sentAt")))
+    store = EmbeddedStore(":memory:", indexes=[index])
+    try:
+        store.create_all([
+            ("c", f"d{i:04}", {"orgId": "o", "sentAt": NOW + timedelta(seconds=i)})
+            for i in range(3000)
+        ])  # fmt: skip
+        where = [Where("orgId", "==", "o"), Where("sentAt", ">=", NOW)]
+        steps, cursor = [0], None
+        with store._connection() as conn:  # every 100 SQLite VM instructions: one step
+            conn.set_progress_handler(lambda: steps.__setitem__(-1, steps[-1] + 1), 100)
+        for _ in range(25):
+            page = store.query("c", where, limit=100, start_after=cursor)
+            steps.append(0)
+            cursor = page.next_cursor
+        steps.pop()
+        assert [d.id for d in page.docs] == [f"d{i:04}" for i in range(2400, 2500)]
+        assert steps[-1] < 2 * steps[0], steps  # page 25 against page 1
+    finally:
+        store.close()
+
+
+def test_small_pages_under_a_range_on_their_order_field_agree():
+    # The range pins the field's rank, so each token bounds the key column alone; every value of
+    # the pool as target, every direction, pages of one and two.
+    docs = [{"a": value} for value in POOL] + [{"a": value} for value in POOL[::3]]
+    for value in POOL:
+        for op in ("<", "<=", ">", ">="):
+            for order_by in ([], [OrderBy("a", "asc")], [OrderBy("a", "desc")]):
+                for limit in (1, 2):
+                    where = [Where("a", op, value)]
+                    assert_pages_equal_the_python_evaluator(docs, where, order_by, limit, "c")
+
+
+def assert_pages_equal_the_python_evaluator(docs, where, order_by, limit, collection):
     store = EmbeddedStore(":memory:", indexes=INDEXES)
     try:
         for i, data in enumerate(docs):

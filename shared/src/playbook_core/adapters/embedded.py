@@ -311,7 +311,11 @@ class EmbeddedStore:
     ) -> Page:
         _check_collection(collection)
         embedded_query.validate(where, limit)
-        statement, params, ordered = self._select(collection, where, order_by)
+        after = None
+        if start_after is not None:
+            orders = len(embedded_query.effective_order(where, order_by))
+            after = embedded_query.decode_cursor(start_after, orders)
+        statement, params, ordered = self._select(collection, where, order_by, after)
         with self._connection() as conn:
             rows = conn.execute(statement, params)
             try:
@@ -332,10 +336,14 @@ class EmbeddedStore:
             return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement, params)]
 
     def _select(
-        self, collection: str, where: Sequence[Where], order_by: Sequence[OrderBy]
+        self,
+        collection: str,
+        where: Sequence[Where],
+        order_by: Sequence[OrderBy],
+        after: embedded_query.SortKey | None = None,
     ) -> tuple[str, tuple[Any, ...], bool]:
         """(statement, parameters, whether rows come in `to_sql`'s order) for a query."""
-        sql = embedded_query.to_sql(where, order_by)
+        sql = embedded_query.to_sql(where, order_by, after)
         # The partial indexes serve a query only when it repeats their condition verbatim.
         group = collection.rsplit("/", 1)[-1]
         scope = f" AND {embedded_query.group_sql(group)}" if group in self._indexed else ""

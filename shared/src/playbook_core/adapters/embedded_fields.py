@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from playbook_core.domain.tagged_values import decode_map, encode_map
+from playbook_core.domain.tagged_values import decode_map, decode_tag, encode_map
 
 
 def dumps(data: Mapping[str, Any]) -> str:
@@ -18,5 +18,18 @@ def dumps(data: Mapping[str, Any]) -> str:
     return json.dumps(encode_map(data), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+_TAGS_DECODED = json.JSONDecoder(object_hook=decode_tag)
+
+
 def loads(text: str) -> dict[str, Any]:
+    # Without a wrapped map ("$m") every nested map holding "$t" or "$f" is a tag, so the C parser
+    # can decode tags as it goes. The top level is never a tag: one holding a field named "$t"
+    # or "$f" takes the slow path.
+    if '"$m"' not in text:
+        try:
+            data = _TAGS_DECODED.decode(text)
+        except (ValueError, TypeError):
+            data = None
+        if isinstance(data, dict):
+            return data
     return decode_map(json.loads(text))

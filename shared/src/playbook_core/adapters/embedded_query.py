@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,12 +54,17 @@ def _rank(value: Any) -> int:  # noqa: PLR0911 - one return per type reads as th
     return _ARRAY if isinstance(value, list) else _MAP
 
 
+_PLAIN = frozenset({str, datetime, int})  # exact types Python orders as Firestore does
+
+
 def _sign(a: Any, b: Any) -> int:
     return int(a > b) - int(a < b)
 
 
 def compare(a: Any, b: Any) -> int:  # noqa: PLR0911 - one rule per type
     """-1, 0 or 1 in Firestore's total order of values."""
+    if type(a) is type(b) and type(a) in _PLAIN:  # most comparisons: no rank to tell apart
+        return _sign(a, b)
     ra, rb = _rank(a), _rank(b)
     if ra != rb or ra == 0:
         return _sign(ra, rb)
@@ -130,10 +135,10 @@ def effective_order(where: Sequence[Where], order_by: Sequence[OrderBy]) -> list
     return [*order_by, *(OrderBy(name, direction) for name in implicit)]
 
 
-_Key = tuple[list[Any], str]
+SortKey = tuple[list[Any], str]
 
 
-def _compare_keys(a: _Key, b: _Key, directions: Sequence[Direction]) -> int:
+def _compare_keys(a: SortKey, b: SortKey, directions: Sequence[Direction]) -> int:
     for x, y, direction in zip(a[0], b[0], directions, strict=True):
         if found := compare(x, y):
             return -found if direction == "desc" else found
@@ -142,11 +147,11 @@ def _compare_keys(a: _Key, b: _Key, directions: Sequence[Direction]) -> int:
     return _sign(a[1], b[1])
 
 
-def encode_cursor(key: _Key) -> str:
+def encode_cursor(key: SortKey) -> str:
     return page_tokens.encode(key[0], key[1])
 
 
-def decode_cursor(cursor: str, orders: int) -> _Key:
+def decode_cursor(cursor: str, orders: int) -> SortKey:
     # Any id this store holds must page, including ids Firestore would refuse.
     return page_tokens.decode(cursor, orders, any_id=True)
 
@@ -160,7 +165,7 @@ def run(
 ) -> Page:
     orders = effective_order(where, order_by)
     directions = [order.direction for order in orders]
-    keyed: list[tuple[_Key, Doc]] = []
+    keyed: list[tuple[SortKey, Doc]] = []
     for doc in docs:
         if not all(matches(doc.data, clause) for clause in where):
             continue
@@ -170,14 +175,19 @@ def run(
     if start_after is not None:
         cursor = decode_cursor(start_after, len(orders))
         keyed = [item for item in keyed if _compare_keys(item[0], cursor, directions) > 0]
-    return _page(keyed, directions, limit)
+    _sort(keyed, directions)
+    return _page(keyed, limit)
 
 
-def _page(keyed: list[tuple[_Key, Doc]], directions: Sequence[Direction], limit: int) -> Page:
-    def by_key(a: tuple[_Key, Doc], b: tuple[_Key, Doc]) -> int:
+def _sort(keyed: list[tuple[SortKey, Doc]], directions: Sequence[Direction]) -> None:
+    def by_key(a: tuple[SortKey, Doc], b: tuple[SortKey, Doc]) -> int:
         return _compare_keys(a[0], b[0], directions)
 
     keyed.sort(key=functools.cmp_to_key(by_key))
+
+
+def _page(keyed: list[tuple[SortKey, Doc]], limit: int) -> Page:
+    """The first `limit` of sorted `keyed`, and a token when more follow."""
     page = keyed[:limit]
     more = len(keyed) > limit
     return Page([doc for _, doc in page], encode_cursor(page[-1][0]) if more else None)
@@ -274,61 +284,71 @@ class SqlQuery:
 
 def _clause_sql(  # noqa: C901, PLR0911 - one rule per operator and rank
     f: FieldSql, clause: Where, params: list[Any]
-) -> tuple[str, bool]:
-    """(terms, whether they pin the rank) for one clause."""
+) -> tuple[str, int | None]:
+    """(terms, the one rank they pin the field to, if they do) for one clause."""
     op, value = clause.op, clause.value
     if op in {"!=", "not-in"}:
-        return f"{f.rank} > {_SQL_NULL}", False  # the field exists and is not null
+        return f"{f.rank} > {_SQL_NULL}", None  # the field exists and is not null
     if op in {"array-contains", "array-contains-any"}:
-        return f"{f.rank} = {_SQL_ARRAY}", True
+        return f"{f.rank} = {_SQL_ARRAY}", _SQL_ARRAY
     if op == "in":
         ranks = {sql_rank(item) for item in value}
         keys = [_sql_key(item) for item in value]
         if len(ranks) != 1:
-            return f"{f.rank} IN ({', '.join(str(r) for r in sorted(ranks))})", False
+            return f"{f.rank} IN ({', '.join(str(r) for r in sorted(ranks))})", None
+        (rank,) = ranks
         if not all(usable for usable, _ in keys):
-            return f"{f.rank} = {ranks.pop()}", True
+            return f"{f.rank} = {rank}", rank
         params += [key for _, key in keys]
-        return f"{f.rank} = {ranks.pop()} AND {f.key} IN ({', '.join('?' * len(keys))})", True
+        return f"{f.rank} = {rank} AND {f.key} IN ({', '.join('?' * len(keys))})", rank
     rank = sql_rank(value)
     usable, key = _sql_key(value)
     if op == "==":
         if not usable:
-            return f"{f.rank} = {rank}", True
+            return f"{f.rank} = {rank}", rank
         params.append(key)
-        return f"{f.rank} = {rank} AND {f.key} = ?", True
+        return f"{f.rank} = {rank} AND {f.key} = ?", rank
     if rank in _SQL_NUMBERS:  # NaN and the infinities match ranges on numbers: no key bound
         if not usable:
-            return f"{f.rank} BETWEEN {_SQL_NAN} AND {_SQL_POS_INF}", False
+            return f"{f.rank} BETWEEN {_SQL_NAN} AND {_SQL_POS_INF}", None
         params.append(key)
         return (
             f"{f.rank} BETWEEN {_SQL_NAN} AND {_SQL_POS_INF} "
             f"AND ({f.rank} <> {_SQL_NUMBER} OR {f.key} {op} ?)"
-        ), False
+        ), None
     if not usable:
-        return f"{f.rank} = {rank}", True
+        return f"{f.rank} = {rank}", rank
     params.append(key)
     sql_op = _SQL_OPS[op] if rank == _SQL_STRING else op
-    return f"{f.rank} = {rank} AND {f.key} {sql_op} ?", True
+    return f"{f.rank} = {rank} AND {f.key} {sql_op} ?", rank
 
 
-def to_sql(where: Sequence[Where], order_by: Sequence[OrderBy]) -> SqlQuery:
+def to_sql(
+    where: Sequence[Where], order_by: Sequence[OrderBy], after: SortKey | None = None
+) -> SqlQuery:
+    """The SQL for a query; `after`, a decoded page token, starts the rows at its tie group."""
     terms: list[str] = []
     params: list[Any] = []
-    fixed: set[str] = set()
+    fixed: dict[str, int] = {}  # field -> the rank a clause pins it to
     pinned: set[str] = set()  # fields whose key an `==` pins too
     for clause in where:
         f = field_sql(clause.field)
         if f is None:
             continue
-        term, fixes = _clause_sql(f, clause, params)
+        term, rank = _clause_sql(f, clause, params)
         terms.append(f" AND {term}")
-        if fixes:
-            fixed.add(clause.field)
+        if rank is not None:
+            fixed[clause.field] = rank
         if clause.op == "==" and _sql_key(clause.value)[0]:
             pinned.add(clause.field)
+    orders, filtered = effective_order(where, order_by), bool(terms)
+    if after is not None:
+        # First: SQLite seeks on the first lower bound it meets, and the token's is the tightest.
+        first: list[Any] = []
+        terms.insert(0, _after_sql(orders, after, fixed, first))
+        params[:0] = first
     order: list[str] = []
-    for item in effective_order(where, order_by):
+    for item in orders:
         f = field_sql(item.field)
         if f is None:
             return SqlQuery("".join(terms), tuple(params), "", frozenset(fixed))
@@ -340,10 +360,38 @@ def to_sql(where: Sequence[Where], order_by: Sequence[OrderBy]) -> SqlQuery:
             order.append(f.key + direction)
     # With no order field, a bare `id` would have SQLite walk the primary key (already in id
     # order) past every index the filters could use; `+id` only sorts the rows they find.
-    order.append("+id" if terms and not order else "id")
+    order.append("+id" if filtered and not order else "id")
     return SqlQuery(
         "".join(terms), tuple(params), " ORDER BY " + ", ".join(order), frozenset(fixed)
     )
+
+
+def _after_sql(
+    orders: Sequence[OrderBy], after: SortKey, fixed: Mapping[str, int], params: list[Any]
+) -> str:
+    """Rows from the token's (rank, key) on in the first order field: a superset, never fewer.
+
+    Without it every page re-reads and decodes the rows of all the pages before it. A stored
+    string's key is its prefix up to a NUL, never greater than the string, so `>=` (`<=` when
+    descending) keeps every row at or past the token.
+    """
+    if not orders:
+        params.append(after[1])
+        return " AND id > ?"  # ids alone order the rows
+    order, value = orders[0], after[0][0]
+    f, fixed_rank = field_sql(order.field), fixed.get(order.field)
+    if f is None or isinstance(value, list | dict):
+        return ""  # ordered by JSON text in SQL: run_ordered hands these rows to `run` anyway
+    rank, (usable, key) = sql_rank(value), _sql_key(value)
+    op = "<=" if order.direction == "desc" else ">="
+    if fixed_rank is not None and (fixed_rank != rank or not usable):
+        return ""  # every row has the pinned rank; only a forged token names another
+    if not usable:
+        return f" AND {f.rank} {op} {rank}"
+    params.append(key)
+    if fixed_rank is not None:
+        return f" AND {f.key} {op} ?"  # a plain range on the index's key column
+    return f" AND ({f.rank}, {f.key}) {op} ({rank}, ?)"
 
 
 def _coarse(value: Any) -> tuple[int, Any]:
@@ -354,6 +402,32 @@ def _coarse(value: Any) -> tuple[int, Any]:
     if rank == _SQL_BOOL:
         return rank, int(value)
     return rank, value if rank in {_SQL_NUMBER, _SQL_TIMESTAMP} else None
+
+
+_EXACT_RANKS = {  # the ranks whose key SQL compares exactly as `matches` does, per operator
+    "==": frozenset({_SQL_BOOL, _SQL_TIMESTAMP, _SQL_STRING}),
+    "in": frozenset({_SQL_BOOL, _SQL_TIMESTAMP, _SQL_STRING}),
+    "<": frozenset({_SQL_TIMESTAMP, _SQL_STRING}),
+    "<=": frozenset({_SQL_TIMESTAMP, _SQL_STRING}),
+    ">=": frozenset({_SQL_TIMESTAMP, _SQL_STRING}),
+    ">": frozenset({_SQL_TIMESTAMP}),  # on strings SQL widens `>` to `>=` (see _sql_key)
+}
+_NUL = "\\u0000"  # how a NUL anywhere in a document is written in its stored JSON
+
+
+def decided_in_sql(clause: Where) -> bool:
+    """Whether `to_sql`'s terms for `clause` are exactly `matches`, on rows without a NUL.
+
+    Their keys then hold the whole value: a string's is no longer cut at a NUL, a timestamp's is
+    its canonical UTC text, which orders as the instants do. Numbers stay re-checked (SQLite's
+    int/real comparisons), as do arrays, maps and every operator not listed.
+    """
+    ranks = _EXACT_RANKS.get(clause.op)
+    if ranks is None or field_sql(clause.field) is None:
+        return False
+    values = clause.value if clause.op == "in" else [clause.value]
+    found = {sql_rank(v) for v in values}  # `in` over several ranks narrows by rank alone
+    return len(found) == 1 and found <= ranks and all(_sql_key(v)[0] for v in values)
 
 
 def run_ordered(
@@ -373,22 +447,26 @@ def run_ordered(
     directions = [order.direction for order in orders]
     cursor = decode_cursor(start_after, len(orders)) if start_after is not None else None
     seen: list[Doc] = []
-    keyed: list[tuple[_Key, Doc]] = []
+    keyed: list[tuple[SortKey, Doc]] = []
     last_group: tuple[Any, ...] | None = None
+    tied = False  # SQL's order is final unless two rows shared a (rank, key) group
+    rechecked = [clause for clause in where if not decided_in_sql(clause)]
+    paths = [split_path(order.field) for order in orders]
     iterator = iter(rows)
     for doc_id, data in iterator:
         doc = Doc(doc_id, loads(data))
         seen.append(doc)
-        if not all(matches(doc.data, clause) for clause in where):
+        clauses = where if _NUL in data else rechecked
+        if not all(matches(doc.data, clause) for clause in clauses):
             continue
-        found = [get_path(doc.data, split_path(order.field)) for order in orders]
+        found = [get_path(doc.data, path) for path in paths]
         if not all(ok for ok, _ in found):
             continue
         values = [value for _, value in found]
         if any(isinstance(value, list | dict) for value in values):
             seen += [Doc(i, loads(d)) for i, d in iterator]
             return run(seen, where, order_by, limit, start_after)
-        key: _Key = (values, doc.id)
+        key: SortKey = (values, doc.id)
         if cursor is not None and _compare_keys(key, cursor, directions) <= 0:
             continue
         # Ids order ties unless a string's key was cut at a NUL: then the whole group is sorted.
@@ -396,9 +474,12 @@ def run_ordered(
         group = (*(_coarse(value) for value in values), *tail)
         if len(keyed) > limit and group != last_group:
             break
+        tied = tied or group == last_group
         keyed.append((key, doc))
         last_group = group
-    return _page(keyed, directions, limit)
+    if tied:
+        _sort(keyed, directions)
+    return _page(keyed, limit)
 
 
 # --- SQL: indexes ---------------------------------------------------------------------------------

@@ -71,11 +71,17 @@ def decode(raw: Any) -> Any:
     if isinstance(raw, dict):
         if _MAP in raw:
             return decode_map(raw[_MAP])
-        if _TIMESTAMP in raw:
-            return datetime.fromisoformat(raw[_TIMESTAMP]).astimezone(UTC)
-        if _FLOAT in raw:
-            return float(raw[_FLOAT])
-        return decode_map(raw)
+        found = decode_tag(raw)
+        return decode_map(raw) if found is raw else found
+    return raw
+
+
+def decode_tag(raw: dict[str, Any]) -> Any:
+    """The timestamp or float a tag map stands for; any other map as it is."""
+    if _TIMESTAMP in raw:
+        return datetime.fromisoformat(raw[_TIMESTAMP]).astimezone(UTC)
+    if _FLOAT in raw:
+        return float(raw[_FLOAT])
     return raw
 
 
