@@ -11,13 +11,13 @@ it is forgotten, so a later read sees that write.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from playbook_core.domain.field_writes import copied
 from playbook_core.domain.playbook import PlaybookDefinition
 from playbook_core.ports import DocumentStore, Transaction
 
@@ -67,7 +67,7 @@ class Prefetched:
 
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         if (collection, doc_id) in self._known:
-            known: dict[str, Any] | None = copy.deepcopy(self._known[(collection, doc_id)])
+            known: dict[str, Any] | None = copied(self._known[(collection, doc_id)])
             return known  # a copy: callers own what they get, as from a store
         return self.inner.get(collection, doc_id)
 

@@ -8,13 +8,12 @@ round trip per collection (`prefetch`).
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from playbook_core.domain.errors import NotFound
-from playbook_core.domain.field_writes import updated
+from playbook_core.domain.field_writes import copied, updated
 from playbook_core.ports import Increment, Transaction
 
 
@@ -34,7 +33,7 @@ class Coalesced:
         key = (collection, doc_id)
         if key not in self._seen:
             self._seen[key] = self._tx.get(collection, doc_id)
-        return copy.deepcopy(self._seen[key])
+        return copied(self._seen[key])
 
     def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         self.prefetch((collection, doc_id) for doc_id in doc_ids)
@@ -77,7 +76,7 @@ class Coalesced:
     def _put(self, collection: str, doc_id: str, kind: str, data: dict[str, Any]) -> None:
         self.get(collection, doc_id)  # read before any write, as Firestore wants
         self._writes[(collection, doc_id)] = (kind, data)
-        self._seen[(collection, doc_id)] = copy.deepcopy(data)
+        self._seen[(collection, doc_id)] = copied(data)
 
     def flush(self) -> None:
         for (collection, doc_id), (kind, data) in self._writes.items():
