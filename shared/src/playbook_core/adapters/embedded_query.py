@@ -20,7 +20,7 @@ from typing import Any
 from playbook_core.adapters.embedded_fields import loads
 from playbook_core.domain import page_tokens
 from playbook_core.domain.errors import BadRequest
-from playbook_core.domain.field_writes import get_path, split_path
+from playbook_core.domain.field_writes import FieldPath, get_path, split_path
 from playbook_core.domain.tagged_values import encode
 from playbook_core.ports import Direction, Doc, OrderBy, Page, Where
 
@@ -430,6 +430,34 @@ def decided_in_sql(clause: Where) -> bool:
     return len(found) == 1 and found <= ranks and all(_sql_key(v)[0] for v in values)
 
 
+def _order_values(data: dict[str, Any], paths: Sequence[FieldPath]) -> list[Any] | None:
+    """The document's value per order field; None when one is missing (the row is skipped)."""
+    values = []
+    for path in paths:
+        found, value = get_path(data, path)
+        if not found:
+            return None
+        values.append(value)
+    return values
+
+
+def _group(values: Sequence[Any], doc_id: str) -> tuple[Any, ...] | None:
+    """What SQL orders the row by; None when an array or map is among the values.
+
+    Ids order ties unless a string's key was cut at a NUL: a string leaves the id out, so the
+    whole group is sorted here.
+    """
+    coarse: list[Any] = []
+    tail: tuple[str, ...] = (doc_id,)
+    for value in values:
+        if isinstance(value, list | dict):
+            return None
+        if isinstance(value, str):
+            tail = ()
+        coarse.append(_coarse(value))
+    return (*coarse, *tail)
+
+
 def run_ordered(
     rows: Iterable[tuple[str, str]],
     where: Sequence[Where],
@@ -457,21 +485,18 @@ def run_ordered(
         doc = Doc(doc_id, loads(data))
         seen.append(doc)
         clauses = where if _NUL in data else rechecked
-        if not all(matches(doc.data, clause) for clause in clauses):
+        if clauses and not all(matches(doc.data, clause) for clause in clauses):
             continue
-        found = [get_path(doc.data, path) for path in paths]
-        if not all(ok for ok, _ in found):
+        values = _order_values(doc.data, paths)
+        if values is None:
             continue
-        values = [value for _, value in found]
-        if any(isinstance(value, list | dict) for value in values):
+        group = _group(values, doc.id)
+        if group is None:
             seen += [Doc(i, loads(d)) for i, d in iterator]
             return run(seen, where, order_by, limit, start_after)
         key: SortKey = (values, doc.id)
         if cursor is not None and _compare_keys(key, cursor, directions) <= 0:
             continue
-        # Ids order ties unless a string's key was cut at a NUL: then the whole group is sorted.
-        tail = () if any(isinstance(value, str) for value in values) else (doc.id,)
-        group = (*(_coarse(value) for value in values), *tail)
         if len(keyed) > limit and group != last_group:
             break
         tied = tied or group == last_group

@@ -48,7 +48,8 @@ def get_path(data: Mapping[str, Any], path: FieldPath) -> tuple[bool, Any]:
     """(found, value) at a dotted path; a non-map on the way means absent."""
     current: Any = data
     for part in path:
-        if not isinstance(current, Mapping) or part not in current:
+        # dict first: a C check, where an ABC's isinstance costs several times that.
+        if not isinstance(current, dict | Mapping) or part not in current:
             return False, None
         current = current[part]
     return True, current
