@@ -7,6 +7,7 @@ same number of queries for 10 orders as for 200, and change nothing when it runs
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from playbook_core.domain.collections import (
     STATS,
     SUMMARIES,
 )
+from playbook_core.domain.errors import Unavailable
 from playbook_core.ports import OrderBy, Where
 from playbook_core.service.paging import iterate
 from playbook_core.service.reporting import attribution, counters
@@ -260,3 +262,43 @@ def test_the_queries_do_not_grow_with_the_orders_and_a_rerun_changes_nothing(new
         0,
     )
     assert snapshot(store.inner) == before
+
+
+class _Observing:
+    """Records whether the cyclic collector ran at each query; fails queries once told to."""
+
+    def __init__(self, inner):
+        self.inner, self.collecting, self.fail = inner, [], False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def query(self, *args, **kwargs):
+        self.collecting.append(gc.isenabled())
+        if self.fail:
+            raise Unavailable("the store went away")
+        return self.inner.query(*args, **kwargs)
+
+
+def test_the_collector_pauses_for_the_batch_and_resumes_however_it_ends(new_store):
+    store = _Observing(new_store())
+    seed(store.inner, 10)
+    assert gc.isenabled()
+
+    batch_reconcile(store)
+    assert store.collecting
+    assert not any(store.collecting)
+    assert gc.isenabled()
+
+    store.fail = True
+    with pytest.raises(Unavailable):
+        batch_reconcile(store)
+    assert gc.isenabled()
+
+    gc.disable()  # a caller's own choice stands
+    try:
+        store.fail = False
+        batch_reconcile(store)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
