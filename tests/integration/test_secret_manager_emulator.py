@@ -3,6 +3,7 @@ client, and the SecretManagerSecrets adapter against it."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -416,3 +417,41 @@ def test_settings_the_emulator_would_not_act_on_are_refused(client, extra):
                 "secret": secret,
             }
         )
+
+
+class _Stalling(grpc.GenericRpcHandler):
+    """Takes every call and never answers; notes how long each caller said it would wait."""
+
+    def __init__(self):
+        self.deadlines = []
+
+    def service(self, _call):
+        def stall(request, context):
+            self.deadlines.append(context.time_remaining())
+            while context.is_active():  # until the caller gives up
+                threading.Event().wait(0.05)
+            return b""
+
+        return grpc.unary_unary_rpc_method_handler(stall)
+
+
+def test_a_stalled_secret_manager_is_unavailable_within_the_call_deadline():
+    stalling = _Stalling()
+    server = grpc.server(ThreadPoolExecutor(max_workers=4), handlers=[stalling])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    vault = SecretManagerSecrets(PROJECT, f"127.0.0.1:{port}", timeout_s=0.5)
+    try:
+        for call in (
+            lambda: vault.get(f"{PARENT}/secrets/s/versions/1"),
+            lambda: vault.put("s", "value"),
+            lambda: vault.discard(f"{PARENT}/secrets/s/versions/1"),
+        ):
+            with pytest.raises(Unavailable):
+                call()
+    finally:
+        vault.client().transport.close()
+        server.stop(grace=None)
+    # Each call told the server it would wait half a second, not the client's 60 s default.
+    assert len(stalling.deadlines) >= 3
+    assert all(0 < remaining <= 0.5 for remaining in stalling.deadlines)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # imported on first use: it loads grpc, which not every funct
     from playbook_core.adapters.grpc_clients import LazyClient
 
 CACHE_SECONDS = 300
+CALL_TIMEOUT_S = 5.0  # the whole call, retries included: a webhook's ack may be waiting on it
 
 
 class StoreSecrets:
@@ -57,8 +58,10 @@ class SecretManagerSecrets:
         emulator_host: str | None = None,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        timeout_s: float = CALL_TIMEOUT_S,
     ) -> None:
         self.project = project
+        self._timeout_s = timeout_s
         self._emulator_host = emulator_host
         self._monotonic = monotonic  # the cache's clock; tests step it past CACHE_SECONDS
         self._client: LazyClient[Any] | None = None
@@ -94,7 +97,8 @@ class SecretManagerSecrets:
                     "parent": parent,
                     "secret_id": name,
                     "secret": {"replication": {"automatic": {}}},
-                }
+                },
+                timeout=self._timeout_s,
             )
         except exceptions.AlreadyExists:
             pass
@@ -102,7 +106,8 @@ class SecretManagerSecrets:
             raise Unavailable("Secret Manager is unavailable") from exc
         try:
             version = client.add_secret_version(
-                request={"parent": f"{parent}/secrets/{name}", "payload": {"data": value.encode()}}
+                request={"parent": f"{parent}/secrets/{name}", "payload": {"data": value.encode()}},
+                timeout=self._timeout_s,
             )
         except exceptions.GoogleAPIError as exc:
             raise Unavailable("Secret Manager is unavailable") from exc
@@ -116,7 +121,9 @@ class SecretManagerSecrets:
             if cached is not None and self._monotonic() - cached[0] < CACHE_SECONDS:
                 return cached[1]
         try:
-            response = self.client().access_secret_version(request={"name": reference})
+            response = self.client().access_secret_version(
+                request={"name": reference}, timeout=self._timeout_s
+            )
         except (
             exceptions.NotFound,
             exceptions.FailedPrecondition,
@@ -138,7 +145,9 @@ class SecretManagerSecrets:
         with self._lock:
             self._cache.pop(reference, None)
         try:
-            self.client().destroy_secret_version(request={"name": reference})
+            self.client().destroy_secret_version(
+                request={"name": reference}, timeout=self._timeout_s
+            )
         except (exceptions.NotFound, exceptions.FailedPrecondition, exceptions.InvalidArgument):
             pass  # already gone, or no version of ours at all: nothing to destroy
         except exceptions.GoogleAPIError as exc:
