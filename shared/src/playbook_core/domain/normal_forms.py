@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,19 +50,8 @@ def parse_phone(value: object, default_country: str = "US") -> Phone:
         return Phone()
     if not isinstance(value, str):  # phones are text: a bare int has lost any leading 0 or +
         return Phone(dropped=INVALID_PHONE)
-    text, country = value.strip(), default_country.strip().upper()
-    # Cached: a batch meets one customer's phone on many rows. Long text is never kept alive.
-    parse = _parse_text if len(text) <= _CACHED_UP_TO else _parse_text.__wrapped__
-    return parse(text, country)
-
-
-_CACHED_UP_TO = 40  # characters; a formatted number with an extension fits
-
-
-@functools.lru_cache(maxsize=8192)
-def _parse_text(value: str, country: str) -> Phone:
     try:
-        number = phonenumbers.parse(value, country)
+        number = phonenumbers.parse(value.strip(), default_country.strip().upper())
     except phonenumbers.NumberParseException:  # not a number, or a national one with no country
         return Phone(dropped=INVALID_PHONE)
     if not phonenumbers.is_valid_number(number):
