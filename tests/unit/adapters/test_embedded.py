@@ -225,6 +225,8 @@ _VALUES = st.recursive(
 @example({"$f": "1", "a": 1})  # top-level fields that read like tags stay fields
 @example({"$t": "2026-01-01T00:00:00+00:00"})
 @example({"$t": 1, "m": {"$t": "x"}})
+@example({"$t": "0001-01-01T00:00:00+01:00"})  # no datetime can hold it: was OverflowError
+@example({"$t": "9999-12-31T23:59:59", "x": 1})
 def test_every_storable_document_reads_back_as_written(document):
     # `loads` decodes most documents in the JSON parser; tag-like keys at any depth must not fool it.
     text = dumps(document)

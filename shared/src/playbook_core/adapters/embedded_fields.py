@@ -28,7 +28,8 @@ def loads(text: str) -> dict[str, Any]:
     if '"$m"' not in text:
         try:
             data = _TAGS_DECODED.decode(text)
-        except (ValueError, TypeError):
+        # A top-level "$t" field read as a tag: any text, so any way a datetime can refuse it.
+        except (ValueError, TypeError, ArithmeticError, OSError):
             data = None
         if isinstance(data, dict):
             return data

@@ -34,6 +34,8 @@ def copied(value: _T) -> _T:
         return {key: copied(item) for key, item in value.items()}  # type: ignore[return-value]
     if isinstance(value, list):
         return [copied(item) for item in value]  # type: ignore[return-value]
+    if isinstance(value, tuple):  # written as an array; maps inside it are still maps
+        return tuple(copied(item) for item in value)  # type: ignore[return-value]
     return value
 
 
