@@ -127,6 +127,8 @@ TAMPERED = {
     "nan-literal": token(b'{"v":[NaN],"id":"pb_1"}'),
     "array-in-array": token({"v": [[[1]]], "id": "pb_1"}),
     "bad-map-tag": token({"v": [{"$m": 5}], "id": "pb_1"}),
+    "time-before-year-1": token({"v": [{"$t": "0001-01-01T00:00:00+01:00"}], "id": "pb_1"}),
+    "float-overflow": token(b'{"v":[{"$f":' + b"9" * 400 + b'}],"id":"pb_1"}'),
     "deep-and-broken": token(b"[" * 700 + b"]" * 60),
 }
 

@@ -42,8 +42,17 @@ def decode(token: str, orders: int | None = None, *, any_id: bool = False) -> tu
         json.dumps(raw, ensure_ascii=False).encode()  # lone surrogates: not UTF-8, not storable
         values, doc_id = [tagged_values.decode(value) for value in raw["v"]], raw["id"]
         canonical = encode(values, doc_id)
-    # RecursionError: `[[[…` deep; the others: not base64, not JSON, not the shape, not storable.
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+    # RecursionError: `[[[…` deep; ArithmeticError, OSError: a time or float out of range; the
+    # others: not base64, not JSON, not the shape, not storable.
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        RecursionError,
+        ArithmeticError,
+        OSError,
+    ) as exc:
         raise BadRequest(_FORGED, code=CODE) from exc
     # Re-encoding must give the token back: no extra keys, no padding, UTC timestamps only.
     if canonical != token or not isinstance(doc_id, str) or not doc_id:
