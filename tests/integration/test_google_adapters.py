@@ -9,6 +9,7 @@ import os
 import socket
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -179,6 +180,17 @@ def test_transaction_writes_are_checked_by_reads_or_at_commit(store, unique):
 
 
 # Pub/Sub
+@pytest.mark.emulator
+def test_a_waited_on_publish_is_not_held_for_a_batch_yet_concurrent_ones_share_one(bus, unique):
+    topic = f"batching-{unique}"
+    bus.ensure_topic(topic, f"{topic}-dead")
+    # The client's default holds every message 10 ms for company; an ack waits on its publish.
+    assert bus.publisher().batch_settings.max_latency <= 0.001
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(lambda n: bus.publish(topic, b"{}", {"n": str(n)}), range(64)))
+    assert len(set(ids)) == 64
+
+
 @pytest.mark.emulator
 def test_wiring_helpers_are_idempotent_and_repoint_the_push(bus, sink, unique):
     topic, sub, dead = f"events-{unique}", f"events-{unique}-gw", f"events-{unique}-dead"

@@ -39,6 +39,12 @@ def _translated(what: str) -> Iterator[None]:
         raise errors.PlaybooksError(f"pubsub failed ({type(exc).__name__})") from exc
 
 
+# The client holds each message up to 10 ms by default, hoping to batch; every publish here is
+# waited on (a webhook's ack waits for it). 1 ms still batches concurrent requests: on the
+# emulator, sequential publishes 15.7 -> 4.3 ms p50, 8 threads 530 -> 1,638/s.
+_BATCHING = pubsub_v1.types.BatchSettings(max_latency=0.001)
+
+
 class PubsubBus:
     """EventBus on Pub/Sub (or its emulator: the client reads PUBSUB_EMULATOR_HOST itself).
 
@@ -58,7 +64,7 @@ class PubsubBus:
     def publisher(self) -> Any:
         with self._lock:  # built on first use: importing the adapter needs no credentials
             if self._publisher is None:
-                self._publisher = pubsub_v1.PublisherClient()
+                self._publisher = pubsub_v1.PublisherClient(batch_settings=_BATCHING)
             return self._publisher
 
     def subscriber(self) -> Any:
