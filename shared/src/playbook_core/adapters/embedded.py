@@ -311,21 +311,18 @@ class EmbeddedStore:
     ) -> Page:
         _check_collection(collection)
         embedded_query.validate(where, limit)
-        after = None
-        if start_after is not None:
-            orders = len(embedded_query.effective_order(where, order_by))
-            after = embedded_query.decode_cursor(start_after, orders)
+        after = embedded_query.decode_after(where, order_by, start_after)
         statement, params, ordered = self._select(collection, where, order_by, after)
         with self._connection() as conn:
             rows = conn.execute(statement, params)
             try:
                 if ordered:
-                    return embedded_query.run_ordered(rows, where, order_by, limit, start_after)
+                    return embedded_query.run_ordered(rows, where, order_by, limit, after)
                 found = rows.fetchall()
             finally:
                 rows.close()  # an unfinished statement would pin its read snapshot
         docs = [Doc(doc_id, loads(data)) for doc_id, data in found]
-        return embedded_query.run(docs, where, order_by, limit, start_after)
+        return embedded_query.evaluate(docs, where, order_by, limit, after)
 
     def explain(
         self, collection: str, where: Sequence[Where] = (), order_by: Sequence[OrderBy] = ()

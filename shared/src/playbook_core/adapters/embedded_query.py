@@ -163,6 +163,27 @@ def run(
     limit: int,
     start_after: str | None,
 ) -> Page:
+    """The page Firestore answers over `docs`, after the page token `start_after`."""
+    return evaluate(docs, where, order_by, limit, decode_after(where, order_by, start_after))
+
+
+def decode_after(
+    where: Sequence[Where], order_by: Sequence[OrderBy], start_after: str | None
+) -> SortKey | None:
+    """The sort key a page token names, checked against the query's number of orders."""
+    if start_after is None:
+        return None
+    return decode_cursor(start_after, len(effective_order(where, order_by)))
+
+
+def evaluate(
+    docs: Sequence[Doc],
+    where: Sequence[Where],
+    order_by: Sequence[OrderBy],
+    limit: int,
+    after: SortKey | None,
+) -> Page:
+    """`run` with the token already decoded."""
     orders = effective_order(where, order_by)
     directions = [order.direction for order in orders]
     keyed: list[tuple[SortKey, Doc]] = []
@@ -172,9 +193,8 @@ def run(
         values = [get_path(doc.data, split_path(order.field)) for order in orders]
         if all(found for found, _ in values):  # ordering by a field skips docs without it
             keyed.append((([value for _, value in values], doc.id), doc))
-    if start_after is not None:
-        cursor = decode_cursor(start_after, len(orders))
-        keyed = [item for item in keyed if _compare_keys(item[0], cursor, directions) > 0]
+    if after is not None:
+        keyed = [item for item in keyed if _compare_keys(item[0], after, directions) > 0]
     _sort(keyed, directions)
     return _page(keyed, limit)
 
@@ -381,7 +401,7 @@ def _after_sql(
     order, value = orders[0], after[0][0]
     f, fixed_rank = field_sql(order.field), fixed.get(order.field)
     if f is None or isinstance(value, list | dict):
-        return ""  # ordered by JSON text in SQL: run_ordered hands these rows to `run` anyway
+        return ""  # ordered by JSON text in SQL: run_ordered hands these rows to `evaluate` anyway
     rank, (usable, key) = sql_rank(value), _sql_key(value)
     op = "<=" if order.direction == "desc" else ">="
     if fixed_rank is not None and (fixed_rank != rank or not usable):
@@ -463,17 +483,16 @@ def run_ordered(
     where: Sequence[Where],
     order_by: Sequence[OrderBy],
     limit: int,
-    start_after: str | None,
+    after: SortKey | None,
 ) -> Page:
-    """`run` over rows SQL sent in `to_sql`'s order: stops once the page is certain.
+    """`evaluate` over rows SQL sent in `to_sql`'s order: stops once the page is certain.
 
     SQL's order is Firestore's between rows whose (rank, key) differ, so rows are taken a whole
     tie group at a time and sorted here; an array or map in an order field (ordered by JSON text
-    in SQL) sends every row to `run` instead.
+    in SQL) sends every row to `evaluate` instead.
     """
     orders = effective_order(where, order_by)
     directions = [order.direction for order in orders]
-    cursor = decode_cursor(start_after, len(orders)) if start_after is not None else None
     seen: list[Doc] = []
     keyed: list[tuple[SortKey, Doc]] = []
     last_group: tuple[Any, ...] | None = None
@@ -493,9 +512,9 @@ def run_ordered(
         group = _group(values, doc.id)
         if group is None:
             seen += [Doc(i, loads(d)) for i, d in iterator]
-            return run(seen, where, order_by, limit, start_after)
+            return evaluate(seen, where, order_by, limit, after)
         key: SortKey = (values, doc.id)
-        if cursor is not None and _compare_keys(key, cursor, directions) <= 0:
+        if after is not None and _compare_keys(key, after, directions) <= 0:
             continue
         if len(keyed) > limit and group != last_group:
             break
