@@ -437,7 +437,8 @@ class _Stalling(grpc.GenericRpcHandler):
 
 def test_a_stalled_secret_manager_is_unavailable_within_the_call_deadline():
     stalling = _Stalling()
-    server = grpc.server(ThreadPoolExecutor(max_workers=4), handlers=[stalling])
+    # Enough workers that a retry never queues behind a stall that has not yet noticed its caller left.
+    server = grpc.server(ThreadPoolExecutor(max_workers=16), handlers=[stalling])
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     vault = SecretManagerSecrets(PROJECT, f"127.0.0.1:{port}", timeout_s=0.5)
@@ -452,6 +453,10 @@ def test_a_stalled_secret_manager_is_unavailable_within_the_call_deadline():
     finally:
         vault.client().transport.close()
         server.stop(grace=None)
-    # Each call told the server it would wait half a second, not the client's 60 s default.
+    # Each call told the server it would wait about half a second, not the client's 60 s default. The
+    # wire format rounds the timeout up, and a retry picked up by a busy server may be past its
+    # deadline already, so the check is a loose upper bound.
     assert len(stalling.deadlines) >= 3
-    assert all(0 < remaining <= 0.5 for remaining in stalling.deadlines)
+    assert all(remaining is not None and remaining < 1 for remaining in stalling.deadlines), (
+        stalling.deadlines
+    )
