@@ -61,11 +61,8 @@ class PushRelay:
         host: str = HOST,
         port: int = 0,
         signer: crypt.Signer | None = None,
-        *,
-        pullers: int = PULLERS,
     ) -> None:
         self._signer = signer  # signs the OIDC tokens (deployed-shape tests); None: unsigned
-        self._pullers = pullers
         self._pulling: Counter[str] = Counter()  # live pullers per subscription
         self._pulling_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -148,7 +145,7 @@ class PushRelay:
         with self._pulling_lock:
             if self._stopping.is_set():
                 return
-            missing = self._pullers - self._pulling[subscription]
+            missing = PULLERS - self._pulling[subscription]
             self._pulling[subscription] += missing
         for _ in range(missing):
             threading.Thread(target=self._pull_loop, args=(subscription,), daemon=True).start()

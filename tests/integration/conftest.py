@@ -10,6 +10,7 @@ import pytest
 from playbook_core.adapters.embedded import EmbeddedStore
 from playbook_core.adapters.firebase_auth import local_claims, unsigned_token
 from playbook_core.adapters.inprocess import InProcessBus, InProcessTaskQueue
+from playbook_core.adapters.pubsub import PubsubBus
 from playbook_core.config import load_settings
 from playbook_core.runtime import bootstrap
 from playbook_core.testing import FrozenClock
@@ -69,3 +70,11 @@ def serving_api(store, clock):
     bootstrap.use(None)
     bus.close()
     queue.close()
+
+
+@pytest.fixture
+def bus(emulator_env):
+    """Our Pub/Sub adapter on the official emulator (project demo-playbooks)."""
+    made = PubsubBus("demo-playbooks")
+    yield made
+    made.close()

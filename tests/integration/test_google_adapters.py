@@ -39,13 +39,6 @@ def store(emulator_env):
 
 
 @pytest.fixture
-def bus(emulator_env):
-    bus = PubsubBus(PROJECT)
-    yield bus
-    bus.close()
-
-
-@pytest.fixture
 def sink():
     server = RecordingServer().start()
     yield server

@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from emulators import pubsub_push
-from playbook_core.adapters.pubsub import PubsubBus
 from playbook_core.testing import RecordingServer, eventually
 
 PROJECT = "demo-playbooks"
@@ -60,13 +59,6 @@ class SlowEndpoint:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-@pytest.fixture
-def bus(emulator_env):
-    made = PubsubBus(PROJECT)
-    yield made
-    made.close()
 
 
 @pytest.fixture
