@@ -125,11 +125,15 @@ def settled(doc: Mapping[str, Any] | None) -> bool:
 def attribute_order(
     order: Order, *, store: DocumentStore, clock: Clock, org: OrgRules | None = None
 ) -> dict[str, Any]:
-    """§9.2: one query per present identity, then one transaction (create + stats)."""
+    """§9.2: one query per present identity, then one transaction (create + stats).
+
+    Whether the order is settled is read once, in the transaction: a first delivery, the usual
+    case, pays no read ahead of it; a redelivery pays the queries and changes nothing.
+    """
     summary = {"attributionId": order.id, "orderId": order.order_id}
     order_at = order.order_at
-    if order_at is None or settled(store.get(ATTRIBUTIONS, order.id)):
-        return {**summary, "outcome": "duplicate" if order_at else "no_order_time"}
+    if order_at is None:
+        return {**summary, "outcome": "no_order_time"}
     org = org or org_rules(store, order.org_id)
     order = _with_customer_id(order, store)
     touches = candidates(store, order, order_at, org.window_days)
@@ -155,7 +159,7 @@ def attribute_order(
         return str(doc["status"])
 
     outcome = store.transaction(work)
-    last = decision.last_touch
+    last = decision.last_touch if outcome != "duplicate" else None
     return {**summary, "outcome": outcome, "playbookId": last.playbook_id if last else None}
 
 
