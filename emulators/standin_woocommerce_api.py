@@ -2,9 +2,9 @@
 
 One server answers `GET /{storeHost}/wp-json/wc/v3/orders` for any store, keyed by the host of
 the store's URL. Orders are posted in the REST/webhook JSON shape (`POST /__orders {store,
-order}`) and listed as WooCommerce lists them: filtered by `modified_after` & co., ordered, paged,
-with `X-WP-Total` and `X-WP-TotalPages`. Auth is the consumer key and secret, as HTTP Basic or
-as `consumer_key`/`consumer_secret` query parameters.
+order}`) and listed as WooCommerce lists them: filtered by `modified_after` & co. and `exclude`,
+ordered, paged, with `X-WP-Total` and `X-WP-TotalPages`. Auth is the consumer key and secret, as
+HTTP Basic or as `consumer_key`/`consumer_secret` query parameters.
 """
 
 from __future__ import annotations
@@ -105,12 +105,15 @@ class _Listing:
     use_gmt: bool
     bounds: tuple[tuple[str, str, bool, datetime], ...]  # (GMT field, local field, after?, date)
     statuses: frozenset[str]
+    excluded: frozenset[int]
 
     def selects(self, order: dict[str, Any]) -> bool:
         for gmt, local, after, bound in self.bounds:
             moment = _order_moment(order, gmt, local, use_gmt=self.use_gmt)
             if not (moment > bound if after else moment < bound):
                 return False
+        if order.get("id") in self.excluded:
+            return False
         return not self.statuses or order.get("status") in self.statuses
 
     def sort_key(self, order: dict[str, Any]) -> tuple[Any, ...]:
@@ -121,6 +124,16 @@ class _Listing:
         return (*moments, int(order["id"]))
 
 
+def _ordering(query: Mapping[str, str]) -> tuple[str, bool] | Reply:
+    """(orderby, descending), or the 400 for either."""
+    order_by, direction = query.get("orderby", "date"), query.get("order", "desc")
+    if order_by not in _ORDER_BY:
+        return _invalid("orderby", f"orderby is not one of {', '.join(_ORDER_BY)}.")
+    if direction not in ("asc", "desc"):
+        return _invalid("order", "order is not one of asc, desc.")
+    return order_by, direction == "desc"
+
+
 def _listing(query: Mapping[str, str]) -> _Listing | Reply:
     """The parameters of `GET …/orders`, or the 400 WooCommerce answers for a bad one."""
     per_page, page = query.get("per_page", "10"), query.get("page", "1")
@@ -129,11 +142,9 @@ def _listing(query: Mapping[str, str]) -> _Listing | Reply:
         return _invalid("per_page", why)
     if not page.isdigit() or int(page) < 1:
         return _invalid("page", "page must be greater than or equal to 1")
-    order_by, direction = query.get("orderby", "date"), query.get("order", "desc")
-    if order_by not in _ORDER_BY:
-        return _invalid("orderby", f"orderby is not one of {', '.join(_ORDER_BY)}.")
-    if direction not in ("asc", "desc"):
-        return _invalid("order", "order is not one of asc, desc.")
+    ordering = _ordering(query)
+    if isinstance(ordering, Reply):
+        return ordering
     bounds = []
     for param, (gmt, local, after) in _DATE_PARAMS.items():
         if param in query:
@@ -144,11 +155,13 @@ def _listing(query: Mapping[str, str]) -> _Listing | Reply:
                 return _invalid(param, f"{param} is not a valid date.")
             bounds.append((gmt, local, after, bound))
     statuses = frozenset(query.get("status", "any").split(",")) - {"", "any"}
+    excluded = [item.strip() for item in query.get("exclude", "").split(",") if item.strip()]
+    if not all(item.isdigit() for item in excluded):  # WordPress reads a list as wp_parse_list
+        return _invalid("exclude", "exclude[0] is not of type integer.")
     return _Listing(
-        per_page=int(per_page), page=int(page), order_by=order_by,
-        descending=direction == "desc",
+        per_page=int(per_page), page=int(page), order_by=ordering[0], descending=ordering[1],
         use_gmt=query.get("dates_are_gmt", "false").lower() in ("true", "1"),
-        bounds=tuple(bounds), statuses=statuses,
+        bounds=tuple(bounds), statuses=statuses, excluded=frozenset(map(int, excluded)),
     )  # fmt: skip
 
 

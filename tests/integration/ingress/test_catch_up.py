@@ -245,6 +245,41 @@ def test_a_pass_that_dies_half_way_and_runs_again_loses_and_duplicates_nothing(s
     assert runs_by_playbook(stores.app)["pb_order_created"] == 25
 
 
+class ChangesAnOrderAfterTheFirstPage:
+    """The real adapter; after the first page, the store changes that page's first order."""
+
+    def __init__(self, inner, stores, order):
+        self.inner, self.stores, self.order, self.calls = inner, stores, order, 0
+
+    def orders_since(self, *args):
+        page = self.inner.orders_since(*args)
+        self.calls += 1
+        if self.calls == 1:
+            self.stores.add("woocommerce", self.order)
+        return page
+
+
+def test_an_order_changed_during_a_woocommerce_pass_skips_no_other(stores):
+    """Page by number, the change moves order 8400 to the end and page 2 starts at 8403."""
+    orders = [
+        woo_order(8400 + n, status="processing", modified=NOW - timedelta(minutes=90 - n))
+        for n in range(6)
+    ]
+    stores.add("woocommerce", *orders)
+    small_pages = StoreApiOrders(
+        shopify_base=None, shopify_version=SHOPIFY_ADMIN_API_VERSION,
+        woocommerce_base=stores.woo.url, woocommerce_page=2,
+    )  # fmt: skip
+    changed = woo_order(8400, status="completed", modified=NOW - timedelta(minutes=1))
+    stores.app.orders_reader = ChangesAnOrderAfterTheFirstPage(small_pages, stores, changed)
+    summary = stores.catch_up(stores.woo_id)
+    created = {event_id for _, event_id in stores.events("order.created")}
+    assert len(created) == 6  # 8402 too, which page numbers skip
+    assert len(stores.events("order.completed")) == 1  # 8400's change, read at the end
+    assert runs_by_playbook(stores.app)["pb_order_created"] == 6  # one run per order
+    assert summary["outcome"] == "done"
+
+
 def test_a_silent_woocommerce_store_raises_one_alert_and_shows_it(stores):
     stores.add("woocommerce", woo_order(8301, status="processing"))
     first = stores.catch_up(stores.woo_id)

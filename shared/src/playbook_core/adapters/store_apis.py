@@ -2,7 +2,12 @@
 
 Shopify: the Admin GraphQL API, orders by `updated_at` with keyset cursors; each node is rebuilt
 into the REST/webhook order JSON, so `normalise.shopify_order` reads it as it reads a webhook.
-WooCommerce: the REST API, whose orders already have the webhook shape; pages by number.
+WooCommerce: the REST API, whose orders already have the webhook shape. It pages by number, and
+an order modified during a pass moves to the end of the listing, so the next page would start one
+order later and skip one never read. A pass therefore moves `modified_after` instead: each page
+starts a second before the previous page's last `date_modified_gmt`, `exclude`-ing the ids read
+in that second. A page that is all one second (more orders changed in it than a page holds) is
+followed by that second alone, by id, less the ids read (by page number past 500 of them).
 
 A throttle is an answer, not an error: `OrdersPage.wait_s` says how long to wait before asking
 for the same page again (Shopify's cost bucket, WooCommerce's 429). No answer, a timeout or a
@@ -12,10 +17,12 @@ for the same page again (Shopify's cost bucket, WooCommerce's 429). No answer, a
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -23,6 +30,7 @@ import httpx
 
 from playbook_core.adapters import provider_errors
 from playbook_core.domain.errors import PermanentProviderError, Unavailable
+from playbook_core.domain.normal_forms import parse_timestamp
 from playbook_core.ports import OrdersPage
 
 SHOPIFY_LINE_ITEMS = 10  # lines fetched with each order; a longer order's rest come after
@@ -30,6 +38,7 @@ SHOPIFY_MAX_PAGE = 14  # orders per query that keep its cost under Shopify's 100
 SHOPIFY_PAGE = 10
 WOOCOMMERCE_MAX_PAGE = 100
 WOOCOMMERCE_PAGE = 50
+WOOCOMMERCE_MAX_EXCLUDE = 500  # ids one request names (about 4 KB of URL); then by page number
 _MORE_LINE_ITEMS = 100  # per follow-up query: cost 503
 _DEFAULT_WAIT_S = 1.0  # a throttle that does not say for how long
 _MIN_WAIT_S = 0.1
@@ -447,9 +456,13 @@ class WooCommerceApi:
         return f"{parts.scheme}://{host}{parts.path.rstrip('/')}/wp-json/wc/v3/orders"
 
     def orders_modified_after(  # noqa: PLR0917 - the request's parameters, in the order it reads
-        self, source_url: str, key: str, secret: str, since: datetime, page: int, per_page: int
-    ) -> OrdersPage:
-        """Orders modified after `since`, oldest first; `next_cursor` is the next page number."""
+        self, source_url: str, key: str, secret: str, since: datetime, page: int, per_page: int,
+        *, before: datetime | None = None, exclude: tuple[int, ...] = (),
+    ) -> OrdersPage:  # fmt: skip
+        """Orders modified after `since`, oldest first; `next_cursor` is the next page number.
+
+        With `before`, only those modified before it too, by id; `exclude` leaves those ids out.
+        """
         if not 0 < per_page <= WOOCOMMERCE_MAX_PAGE or page < 1:
             raise ValueError(f"page must be ≥ 1 and per_page 1 to {WOOCOMMERCE_MAX_PAGE}")
         if not key or not secret:
@@ -460,11 +473,15 @@ class WooCommerceApi:
         params = {
             "modified_after": _utc_text(since).removesuffix("Z"),
             "dates_are_gmt": "true",
-            "orderby": "modified",
+            "orderby": "modified" if before is None else "id",
             "order": "asc",
             "per_page": str(per_page),
             "page": str(page),
         }
+        if before is not None:
+            params["modified_before"] = _utc_text(before).removesuffix("Z")
+        if exclude:
+            params["exclude"] = ",".join(str(order_id) for order_id in exclude)
         url = self.url(source_url)
         with _answered(_WOOCOMMERCE):
             response = self.http.get(
@@ -535,9 +552,72 @@ class StoreApiOrders:
             )
         key = credentials.get("consumerKey") or ""
         secret = credentials.get("consumerSecret") or ""
-        if cursor is not None and not cursor.isdigit():
-            raise ValueError("a WooCommerce cursor is a page number")
-        page = int(cursor) if cursor else 1
-        return self.woocommerce.orders_modified_after(
-            address, key, secret, since, page, self.woocommerce_page
+        at = _WooPosition.decode(cursor) if cursor else _WooPosition(after=since)
+        answered = self.woocommerce.orders_modified_after(
+            address, key, secret, at.after, at.page, self.woocommerce_page,
+            before=at.after + timedelta(seconds=2) if at.one_second else None, exclude=at.read,
+        )  # fmt: skip
+        if answered.wait_s is not None:
+            return OrdersPage(orders=[], next_cursor=cursor, wait_s=answered.wait_s)
+        following = at.following(answered)
+        return OrdersPage(
+            orders=answered.orders, next_cursor=following.encode() if following else None
         )
+
+
+@dataclass(frozen=True)
+class _WooPosition:
+    """Where a WooCommerce pass reads next (the module doc says why not by page number)."""
+
+    after: datetime  # modified_after: orders changed after this second
+    read: tuple[int, ...] = ()  # ids changed in the second after `after`, read already
+    one_second: bool = False  # only that second, by id
+    page: int = 1
+
+    def following(self, answered: OrdersPage) -> _WooPosition | None:
+        if self.one_second:
+            return self._in_second(answered)
+        if answered.next_cursor is None:
+            return None
+        seconds = [_modified_second(order) for order in answered.orders]
+        last = seconds[-1]
+        if last is None:  # nothing to move by
+            return replace(self, page=self.page + 1)
+        at_last = _ids(
+            o for o, second in zip(answered.orders, seconds, strict=True) if second == last
+        )
+        if last - timedelta(seconds=1) > self.after:
+            return _WooPosition(after=last - timedelta(seconds=1), read=at_last)
+        # The whole page changed in one second, and more may have: read that second by id.
+        return _WooPosition(after=self.after, read=self.read + at_last, one_second=True)
+
+    def _in_second(self, answered: OrdersPage) -> _WooPosition:
+        if answered.next_cursor is None:  # the crowded second is read: go on after it
+            return _WooPosition(after=self.after + timedelta(seconds=1))
+        ids = _ids(answered.orders)
+        if len(self.read) + len(ids) <= WOOCOMMERCE_MAX_EXCLUDE:
+            return replace(self, read=self.read + ids)
+        return replace(self, page=self.page + 1)
+
+    def encode(self) -> str:
+        return json.dumps([_utc_text(self.after), self.read, self.one_second, self.page])
+
+    @staticmethod
+    def decode(cursor: str) -> _WooPosition:
+        try:
+            after, read, one_second, page = json.loads(cursor)
+            moment, read, page = parse_timestamp(after), tuple(read), int(page)
+        except (ValueError, TypeError) as exc:
+            raise ValueError("not a WooCommerce cursor of this adapter") from exc
+        if moment is None or page < 1 or not all(isinstance(i, int) for i in read):
+            raise ValueError("not a WooCommerce cursor of this adapter")
+        return _WooPosition(moment, read, one_second is True, page)
+
+
+def _modified_second(order: dict[str, Any]) -> datetime | None:
+    moment = parse_timestamp(order.get("date_modified_gmt"))
+    return moment.replace(microsecond=0) if moment else None
+
+
+def _ids(orders: Iterable[dict[str, Any]]) -> tuple[int, ...]:
+    return tuple(order["id"] for order in orders if isinstance(order.get("id"), int))
