@@ -30,6 +30,7 @@ from emulators.standins import (
     start_standins,
     start_woocommerce_api,
 )
+from playbook_core.adapters import store_apis
 from playbook_core.adapters.store_apis import (
     SHOPIFY_LINE_ITEMS,
     SHOPIFY_MAX_PAGE,
@@ -774,6 +775,17 @@ def test_shopify_bucket_refills_in_real_time(http):
     assert after["restoreRate"] == 1000.0
 
 
+def woo_store_of(http, woo, seconds, per_page) -> StoreApiOrders:
+    """A store whose order n changed `seconds[n - 1]` after T0, read `per_page` at a time."""
+    http.delete(f"{woo.url}/__orders")
+    for order_id, second in enumerate(seconds, start=1):
+        post_woo(http, woo, woo_order(order_id, T0 + timedelta(seconds=second)))
+    return StoreApiOrders(
+        shopify_base=None, shopify_version=VERSION, woocommerce_base=woo.url,
+        woocommerce_page=per_page,
+    )  # fmt: skip
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -790,13 +802,7 @@ def test_woo_pass_reads_every_order_while_orders_change_property(
     `seconds`: each order's modification, seconds after T0 (shared seconds are crowded pages);
     `touched`: (after page n, order index) modified again during the pass.
     """
-    http.delete(f"{woo.url}/__orders")
-    for order_id, second in enumerate(seconds, start=1):
-        post_woo(http, woo, woo_order(order_id, T0 + timedelta(seconds=second)))
-    orders = StoreApiOrders(
-        shopify_base=None, shopify_version=VERSION, woocommerce_base=woo.url,
-        woocommerce_page=per_page,
-    )  # fmt: skip
+    orders = woo_store_of(http, woo, seconds, per_page)
     credentials = {"consumerKey": KEY, "consumerSecret": SECRET}
     read, cursor, pages, moved = Counter(), None, 0, Counter()
     while True:
@@ -818,3 +824,31 @@ def test_woo_pass_reads_every_order_while_orders_change_property(
     assert set(read) == set(range(1, len(seconds) + 1))
     # Read once; an order changed during the pass may come again in its new state.
     assert all(1 <= read[order_id] <= 1 + moved[order_id] for order_id in read), (read, moved)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seconds=st.lists(st.integers(0, 3), min_size=1, max_size=12), per_page=st.integers(1, 3))
+def test_woo_pass_past_the_exclude_limit_pages_a_crowded_second_by_number_property(
+    woo, http, seconds, per_page
+):
+    """With more ids read in one second than a request may name, the rest come by page number."""
+    orders = woo_store_of(http, woo, seconds, per_page)
+    credentials = {"consumerKey": KEY, "consumerSecret": SECRET}
+    read, cursor, limit = Counter(), None, store_apis.WOOCOMMERCE_MAX_EXCLUDE
+    store_apis.WOOCOMMERCE_MAX_EXCLUDE = 2
+    try:
+        for _ in range(3 * len(seconds) + 2):
+            page = orders.orders_since(
+                "woocommerce", STORE, credentials, T0 - timedelta(hours=1), cursor
+            )
+            read.update(order["id"] for order in page.orders)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    finally:
+        store_apis.WOOCOMMERCE_MAX_EXCLUDE = limit
+
+    assert cursor is None  # the pass ended
+    assert read == Counter(range(1, len(seconds) + 1))  # each order once
