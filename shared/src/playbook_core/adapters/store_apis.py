@@ -7,7 +7,7 @@ an order modified during a pass moves to the end of the listing, so the next pag
 order later and skip one never read. A pass therefore moves `modified_after` instead: each page
 starts a second before the previous page's last `date_modified_gmt`, `exclude`-ing the ids read
 in that second. A page that is all one second (more orders changed in it than a page holds) is
-followed by that second alone, by id, less the ids read (by page number past 500 of them).
+followed by that second alone, by id, less the ids read (by page number past 200 of them).
 
 A throttle is an answer, not an error: `OrdersPage.wait_s` says how long to wait before asking
 for the same page again (Shopify's cost bucket, WooCommerce's 429). No answer, a timeout or a
@@ -38,7 +38,7 @@ SHOPIFY_MAX_PAGE = 14  # orders per query that keep its cost under Shopify's 100
 SHOPIFY_PAGE = 10
 WOOCOMMERCE_MAX_PAGE = 100
 WOOCOMMERCE_PAGE = 50
-WOOCOMMERCE_MAX_EXCLUDE = 500  # ids one request names (about 4 KB of URL); then by page number
+WOOCOMMERCE_MAX_EXCLUDE = 200  # ids one request names (~2 KB of URL, commas escaped); then by page
 _MORE_LINE_ITEMS = 100  # per follow-up query: cost 503
 _DEFAULT_WAIT_S = 1.0  # a throttle that does not say for how long
 _MIN_WAIT_S = 0.1
@@ -580,8 +580,8 @@ class _WooPosition:
         if answered.next_cursor is None:
             return None
         seconds = [_modified_second(order) for order in answered.orders]
-        last = seconds[-1]
-        if last is None:  # nothing to move by
+        last = seconds[-1] if seconds else None
+        if last is None:  # nothing to move by (an empty page that promises more: orders hidden)
             return replace(self, page=self.page + 1)
         at_last = _ids(
             o for o, second in zip(answered.orders, seconds, strict=True) if second == last
@@ -595,9 +595,9 @@ class _WooPosition:
         if answered.next_cursor is None:  # the crowded second is read: go on after it
             return _WooPosition(after=self.after + timedelta(seconds=1))
         ids = _ids(answered.orders)
-        if len(self.read) + len(ids) <= WOOCOMMERCE_MAX_EXCLUDE:
+        if ids and len(self.read) + len(ids) <= WOOCOMMERCE_MAX_EXCLUDE:
             return replace(self, read=self.read + ids)
-        return replace(self, page=self.page + 1)
+        return replace(self, page=self.page + 1)  # nothing to exclude by, or too much: by number
 
     def encode(self) -> str:
         return json.dumps([_utc_text(self.after), self.read, self.one_second, self.page])
