@@ -100,7 +100,7 @@ class CertsServer:
     """Serves the certificates at Google's two paths; counts fetches (caching is observable)."""
 
     def __init__(self, private_pem: bytes, host: str = HOST, port: int = 0) -> None:
-        body = json.dumps(certificates(private_pem)).encode()
+        self._published = certificates(private_pem)
         self.fetches = 0
         owner = self
 
@@ -110,6 +110,7 @@ class CertsServer:
                     self.send_error(404)
                     return
                 owner.fetches += 1
+                body = json.dumps(owner._published).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Cache-Control", "public, max-age=3600")
@@ -122,6 +123,10 @@ class CertsServer:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def publish(self, private_pem: bytes) -> None:
+        """Serve this key's certificate too, as Google does ahead of signing with a new key."""
+        self._published = {**self._published, **certificates(private_pem)}
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ bus, and the official Pub/Sub emulator with the stack's push relay.
 """
 
 import base64
+import functools
 import json
 import threading
 import time
@@ -445,6 +446,43 @@ def test_google_auth_accepts_a_signed_token_of_the_caller_and_caches_the_keys(ce
 def test_google_auth_refuses(certs, token, refused):
     with pytest.raises(refused):
         GoogleServiceTokens(certs.url).verify(token(certs), audience=AUDIENCE, callers={CALLER})
+
+
+def test_a_new_google_key_is_fetched_for_at_most_every_30_s(tmp_path):
+    """Keys published just before their first use are accepted within 30 s, not after the
+    5-minute cache; made-up key ids cannot make an instance fetch more often than that."""
+    server = CertsServer(write_key(tmp_path / "current.pem").read_bytes()).start()
+    clock = [1000.0]
+    try:
+        verifier = GoogleServiceTokens(server.oidc_certs_url, clock=lambda: clock[0])
+        current = load_signer(tmp_path / "current.pem")
+        verify = functools.partial(verifier.verify, audience=AUDIENCE, callers={CALLER})
+        assert verify(google_jwt.encode(current, google_claims()).decode())["email"] == CALLER
+        server.publish(write_key(tmp_path / "next.pem").read_bytes())
+        rotated = google_jwt.encode(load_signer(tmp_path / "next.pem"), google_claims()).decode()
+        made_up = google_jwt.encode(
+            crypt.RSASigner.from_string((tmp_path / "next.pem").read_bytes(), key_id="made-up"),
+            google_claims(),
+        ).decode()  # fmt: skip
+        fetched = server.fetches
+
+        with pytest.raises(Unauthenticated):  # the keys were fetched a moment ago
+            verify(rotated)
+        assert server.fetches == fetched
+        clock[0] += 31
+        assert verify(rotated)["email"] == CALLER
+        assert server.fetches == fetched + 1
+        for _ in range(5):
+            with pytest.raises(Unauthenticated):
+                verify(made_up)
+        clock[0] += 31
+        for _ in range(5):
+            with pytest.raises(Unauthenticated):
+                verify(made_up)
+        assert server.fetches == fetched + 2  # one per 30 s, however many tokens
+        assert verify(google_jwt.encode(current, google_claims()).decode())["email"] == CALLER
+    finally:
+        server.stop()
 
 
 def test_unreachable_google_keys_are_a_503_not_a_verdict_on_the_caller(certs):

@@ -103,7 +103,7 @@ class FirebaseTokens:
 
     RS256 signature by a key of `certs_url` (chosen by `kid`), audience and issuer of this
     project, `exp`/`iat`, `auth_time` in the past and a non-empty `sub`. The certificates are
-    fetched once per instance per 5 minutes.
+    fetched once per instance per 5 minutes, and again for a key they lack (at most every 30 s).
     """
 
     def __init__(
@@ -119,7 +119,7 @@ class FirebaseTokens:
         from google.auth import exceptions  # noqa: PLC0415 - cold-start cost only when used
         from google.oauth2 import id_token  # noqa: PLC0415
 
-        require_rs256_with_kid(token)
+        self._request.expect_key(self._certs_url, require_rs256_with_kid(token))
         try:
             claims = id_token.verify_token(
                 token, self._request, audience=self.project, certs_url=self._certs_url,

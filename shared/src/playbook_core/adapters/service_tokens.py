@@ -140,7 +140,7 @@ class LocalServiceTokens:
         return _identity(claims, callers)
 
 
-def require_rs256_with_kid(token: str) -> None:
+def require_rs256_with_kid(token: str) -> str:
     """Google signs ID tokens RS256 and names the key (`kid`): anything else is refused here.
 
     Without a `kid` google-auth would try every published certificate; Google and Firebase
@@ -155,14 +155,19 @@ def require_rs256_with_kid(token: str) -> None:
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise Unauthenticated("the token names no signing key (kid)")
+    return kid
 
 
 class CachedCertsRequest(transport.Request):
     """google-auth's transport, remembering the certificates: one fetch per instance per TTL.
 
     Google rotates the signing keys with days of overlap; a fetch per call would add a round trip
-    to every task and push.
+    to every task and push. A token signed by a key the remembered certificates lack fetches them
+    again (`expect_key`), at most once per REFETCH_AFTER_S: a key published just before its first
+    use is accepted within that, not after the TTL, and made-up key ids cannot make us fetch more.
     """
+
+    REFETCH_AFTER_S = 30.0
 
     def __init__(self, ttl_s: float, clock: Callable[[], float]) -> None:
         from google.auth.transport import requests  # noqa: PLC0415
@@ -171,6 +176,20 @@ class CachedCertsRequest(transport.Request):
         self._ttl_s, self._clock = ttl_s, clock
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[float, Any]] = {}
+        self._fetched_at: dict[str, float] = {}
+
+    def expect_key(self, url: str, kid: str) -> None:
+        """Forget the certificates of `url` if they lack `kid` and were fetched long enough ago."""
+        with self._lock:
+            hit = self._cached.get(url)
+            if hit is None or self._clock() < self._fetched_at[url] + self.REFETCH_AFTER_S:
+                return
+            try:
+                known = json.loads(hit[1].data)
+            except (ValueError, TypeError, AttributeError):
+                known = {}
+            if not isinstance(known, dict) or kid not in known:
+                del self._cached[url]
 
     def __call__(
         self,
@@ -191,7 +210,8 @@ class CachedCertsRequest(transport.Request):
         response = self._inner(url, method=method, **kwargs)
         if response.status == 200:  # only a good answer is remembered
             with self._lock:
-                self._cached[url] = (self._clock() + self._ttl_s, response)
+                self._fetched_at[url] = self._clock()
+                self._cached[url] = (self._fetched_at[url] + self._ttl_s, response)
         return response
 
 
@@ -215,7 +235,7 @@ class GoogleServiceTokens:
         from google.auth import exceptions  # noqa: PLC0415 - cold-start cost only when used
         from google.oauth2 import id_token  # noqa: PLC0415
 
-        require_rs256_with_kid(token)
+        self._request.expect_key(self._certs_url, require_rs256_with_kid(token))
         try:
             claims = id_token.verify_token(
                 token, self._request, audience=audience, certs_url=self._certs_url,
