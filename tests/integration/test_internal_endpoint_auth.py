@@ -485,6 +485,29 @@ def test_a_new_google_key_is_fetched_for_at_most_every_30_s(tmp_path):
         server.stop()
 
 
+def test_a_failed_fetch_for_an_unknown_key_keeps_the_keys_we_had(tmp_path):
+    """A made-up key id while Google's key endpoint is down must not turn every call into a 503."""
+    server = CertsServer(write_key(tmp_path / "current.pem").read_bytes()).start()
+    clock = [1000.0]
+    verifier = GoogleServiceTokens(server.oidc_certs_url, clock=lambda: clock[0])
+    verify = functools.partial(verifier.verify, audience=AUDIENCE, callers={CALLER})
+    current = google_jwt.encode(load_signer(tmp_path / "current.pem"), google_claims()).decode()
+    made_up = google_jwt.encode(
+        crypt.RSASigner.from_string((tmp_path / "current.pem").read_bytes(), key_id="made-up"),
+        google_claims(),
+    ).decode()  # fmt: skip
+    assert verify(current)["email"] == CALLER
+    server.stop()  # Google's endpoint is unreachable from now on
+    clock[0] += 31
+
+    with pytest.raises(Unauthenticated):  # the fetch it asks for fails; the kept keys lack it
+        verify(made_up)
+    assert verify(current)["email"] == CALLER  # the kept keys still serve
+    clock[0] += 300  # past what the kept keys were good for
+    with pytest.raises(Unavailable):
+        verify(current)
+
+
 def test_unreachable_google_keys_are_a_503_not_a_verdict_on_the_caller(certs):
     with pytest.raises(Unavailable):
         GoogleServiceTokens("http://127.0.0.1:9/certs").verify(

@@ -162,9 +162,10 @@ class CachedCertsRequest(transport.Request):
     """google-auth's transport, remembering the certificates: one fetch per instance per TTL.
 
     Google rotates the signing keys with days of overlap; a fetch per call would add a round trip
-    to every task and push. A token signed by a key the remembered certificates lack fetches them
-    again (`expect_key`), at most once per REFETCH_AFTER_S: a key published just before its first
-    use is accepted within that, not after the TTL, and made-up key ids cannot make us fetch more.
+    to every task and push. A token signed by a key the remembered certificates lack asks for
+    them again (`expect_key`), at most once per REFETCH_AFTER_S: a key published just before its
+    first use is accepted within that, not after the TTL, and made-up key ids cannot make us fetch
+    more. A fetch that fails keeps the certificates we had, for as long as they were good.
     """
 
     REFETCH_AFTER_S = 30.0
@@ -176,20 +177,21 @@ class CachedCertsRequest(transport.Request):
         self._ttl_s, self._clock = ttl_s, clock
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[float, Any]] = {}
-        self._fetched_at: dict[str, float] = {}
+        self._asked_at: dict[str, float] = {}  # the last fetch tried, answered or not
+        self._stale: set[str] = set()  # a key they lack was asked for
 
     def expect_key(self, url: str, kid: str) -> None:
-        """Forget the certificates of `url` if they lack `kid` and were fetched long enough ago."""
+        """Mark the certificates of `url` stale if they lack `kid` and were asked for long ago."""
         with self._lock:
             hit = self._cached.get(url)
-            if hit is None or self._clock() < self._fetched_at[url] + self.REFETCH_AFTER_S:
+            if hit is None or self._clock() < self._asked_at[url] + self.REFETCH_AFTER_S:
                 return
             try:
                 known = json.loads(hit[1].data)
             except (ValueError, TypeError, AttributeError):
                 known = {}
             if not isinstance(known, dict) or kid not in known:
-                del self._cached[url]
+                self._stale.add(url)
 
     def __call__(
         self,
@@ -200,18 +202,29 @@ class CachedCertsRequest(transport.Request):
         timeout: Any = 10.0,  # bounded: a hung fetch must not hold the request
         **kwargs: Any,
     ) -> Any:
+        from google.auth import exceptions  # noqa: PLC0415
+
         kwargs.update(body=body, headers=headers, timeout=timeout)
         if method != "GET" or body is not None:
             return self._inner(url, method=method, **kwargs)
         with self._lock:
+            now = self._clock()
             hit = self._cached.get(url)
-            if hit is not None and hit[0] > self._clock():
-                return hit[1]
-        response = self._inner(url, method=method, **kwargs)
-        if response.status == 200:  # only a good answer is remembered
-            with self._lock:
-                self._fetched_at[url] = self._clock()
-                self._cached[url] = (self._fetched_at[url] + self._ttl_s, response)
+            good = hit if hit is not None and hit[0] > now else None
+            if good is not None and url not in self._stale:
+                return good[1]
+            self._stale.discard(url)
+            self._asked_at[url] = now
+        try:
+            response = self._inner(url, method=method, **kwargs)
+        except exceptions.TransportError:
+            if good is None:
+                raise
+            return good[1]
+        if response.status != 200:  # only a good answer is remembered
+            return response if good is None else good[1]
+        with self._lock:
+            self._cached[url] = (self._clock() + self._ttl_s, response)
         return response
 
 
