@@ -176,7 +176,7 @@ class CachedCertsRequest(transport.Request):
         self._inner = requests.Request()
         self._ttl_s, self._clock = ttl_s, clock
         self._lock = threading.Lock()
-        self._cached: dict[str, tuple[float, Any]] = {}
+        self._cached: dict[str, tuple[float, Any, frozenset[str]]] = {}  # (until, answer, kids)
         self._asked_at: dict[str, float] = {}  # the last fetch tried, answered or not
         self._stale: set[str] = set()  # a key they lack was asked for
 
@@ -184,13 +184,9 @@ class CachedCertsRequest(transport.Request):
         """Mark the certificates of `url` stale if they lack `kid` and were asked for long ago."""
         with self._lock:
             hit = self._cached.get(url)
-            if hit is None or self._clock() < self._asked_at[url] + self.REFETCH_AFTER_S:
+            if hit is None or kid in hit[2]:
                 return
-            try:
-                known = json.loads(hit[1].data)
-            except (ValueError, TypeError, AttributeError):
-                known = {}
-            if not isinstance(known, dict) or kid not in known:
+            if self._clock() >= self._asked_at[url] + self.REFETCH_AFTER_S:
                 self._stale.add(url)
 
     def __call__(
@@ -223,9 +219,19 @@ class CachedCertsRequest(transport.Request):
             return good[1]
         if response.status != 200:  # only a good answer is remembered
             return response if good is None else good[1]
+        kids = _key_ids(response)
         with self._lock:
-            self._cached[url] = (self._clock() + self._ttl_s, response)
+            self._cached[url] = (self._clock() + self._ttl_s, response, kids)
         return response
+
+
+def _key_ids(response: Any) -> frozenset[str]:
+    """The key ids a certificates answer (`{kid: PEM}`) names, read once when it is kept."""
+    try:
+        published = json.loads(response.data)
+    except (ValueError, TypeError, AttributeError):
+        return frozenset()
+    return frozenset(published) if isinstance(published, dict) else frozenset()
 
 
 class GoogleServiceTokens:
