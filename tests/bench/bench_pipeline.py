@@ -62,7 +62,8 @@ from playbook_core.service.ingress.event_log import Publishing
 from playbook_core.service.ingress.sources import register_source
 from playbook_core.service.ingress.webhooks import receive_webhook
 from playbook_core.service.paging import iterate
-from tests.bench import counting, harness
+from tests.bench import counting, harness, profiling
+from tests.bench.profiling import processes
 
 ROOT = Path(__file__).parents[2]
 ORDER = ROOT / "tests" / "data" / "webhooks" / "shopify_orders_create.json"
@@ -75,6 +76,8 @@ REPEATS = 200  # 10% of the deliveries repeat an earlier X-Shopify-Event-Id
 SENDERS = 8  # client threads
 SUSTAINED_RATE = 50  # webhooks/s, held for SUSTAINED_S: event → first step under steady load
 SUSTAINED_S = 60
+PROFILED = 400  # a burst sampled by profilers, on its own org (its figures are not kept)
+PROFILE_S = 20
 WARM_UP = 5  # distinct deliveries before timing (their executions are left out of the figures)
 PACED = 50  # then one at a time, PACED_GAP_S apart: latency without a backlog
 PACED_GAP_S = 0.2
@@ -143,27 +146,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         yield state
 
 
-def _processes() -> dict[int, tuple[int, float, list[str]]]:
-    """pid → (parent pid, CPU seconds used, command line) of every process we can read."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            found[int(entry.name)] = (
-                int(fields[1]),
-                (int(fields[11]) + int(fields[12])) / tick,
-                cmdline,
-            )
-    return found
-
-
 def stack_cpu(stack: dict[str, Any]) -> dict[str, float]:
     """CPU seconds used so far by each part of the stack; each function's process on its own."""
-    table = _processes()
+    table = processes()
     children: dict[int, list[int]] = {}
     for pid, (parent, _, _) in table.items():
         children.setdefault(parent, []).append(pid)
@@ -604,6 +589,23 @@ def bench_webhooks_through_the_local_stack(local_stack: dict[str, Any]) -> None:
         )
     else:
         print("executions: exactly one per distinct delivery, none lost")
+
+
+def bench_where_the_stack_spends_its_cpu(local_stack: dict[str, Any]) -> None:
+    """A burst sampled by profilers (its latencies are not kept): the CPU behind the rows above."""
+    org_id = f"org_bench_prof_{uuid.uuid4().hex[:8]}"
+    setup_org(local_stack["gateway"], org_id, PLAYBOOK)
+    store = open_store(local_stack)
+    store.set(ORGANIZATIONS, org_id, {"name": org_id})
+    deliveries = Deliveries(run=uuid.uuid4().hex[:10])
+    keys = [deliveries.new() for _ in range(PROFILED)]
+    with profiling.profiled(local_stack, PROFILE_S) as profile:
+        post_all(local_stack["gateway"], deliveries, keys)
+        settle(store, org_id, len(keys))
+    harness.OUT.mkdir(parents=True, exist_ok=True)
+    (harness.OUT / "pipeline_profile.json").write_text(json.dumps(profile, indent=2) + "\n")
+    print(f"\n== pipeline_profile ==  {PROFILED} deliveries, sampled for the first {PROFILE_S} s")
+    profiling.print_profile(profile)
 
 
 # --- 2. store operations per dispatched event ----------------------------------------------------
