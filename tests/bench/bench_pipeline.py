@@ -221,9 +221,9 @@ def all_executions(store: DocumentStore, where: list[Where]) -> list[dict[str, A
 class Deliveries:
     """Signed orders/create bodies with their headers; repeats reuse an earlier delivery whole."""
 
-    def __init__(self, run: str) -> None:
+    def __init__(self, run: str, shop: str = SHOP) -> None:
         self.template = json.loads(ORDER.read_text())
-        self.run = run
+        self.run, self.shop = run, shop
         self.keys: list[str] = []  # distinct X-Shopify-Event-Id values, in first-sent order
         self._bodies: dict[str, bytes] = {}
 
@@ -244,7 +244,7 @@ class Deliveries:
         headers = {
             "X-Shopify-Hmac-Sha256": signature(SHOP_SECRET, body),
             "X-Shopify-Topic": TOPIC,
-            "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-Shop-Domain": self.shop,
             "X-Shopify-Event-Id": key,
             "X-Shopify-Webhook-Id": f"wh-{key}",
             "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
@@ -253,7 +253,7 @@ class Deliveries:
         return body, headers
 
     def event_id(self, key: str) -> str:
-        return shopify_event_id(SHOP, TOPIC, key)
+        return shopify_event_id(self.shop, TOPIC, key)
 
 
 def _plan(deliveries: Deliveries, rng: random.Random) -> list[str]:
@@ -266,14 +266,15 @@ def _plan(deliveries: Deliveries, rng: random.Random) -> list[str]:
 
 
 def setup_org(
-    gateway: str, org_id: str, playbook: str, settings: dict[str, Any] | None = None
-) -> str:
+    gateway: str, org_id: str, playbook: str, settings: dict[str, Any] | None = None,
+    shop: str = SHOP,
+) -> str:  # fmt: skip
     """Through the API as the system: the Shopify source, settings, one active playbook."""
     headers = {"X-Cron-Secret": CRON_SECRET}
     with httpx.Client(
         base_url=f"{gateway}/playbooks_api/v1", headers=headers, timeout=30, trust_env=False
     ) as api:
-        source = {"platform": "shopify", "shopDomain": SHOP, "secret": SHOP_SECRET}
+        source = {"platform": "shopify", "shopDomain": shop, "secret": SHOP_SECRET}
         api.post(f"/orgs/{org_id}/webhook-sources", json=source).raise_for_status()
         if settings:
             api.patch(f"/orgs/{org_id}/settings", json=settings).raise_for_status()
@@ -593,11 +594,11 @@ def bench_webhooks_through_the_local_stack(local_stack: dict[str, Any]) -> None:
 
 def bench_where_the_stack_spends_its_cpu(local_stack: dict[str, Any]) -> None:
     """A burst sampled by profilers (its latencies are not kept): the CPU behind the rows above."""
-    org_id = f"org_bench_prof_{uuid.uuid4().hex[:8]}"
-    setup_org(local_stack["gateway"], org_id, PLAYBOOK)
+    org_id, shop = f"org_bench_prof_{uuid.uuid4().hex[:8]}", "bench-profile.myshopify.com"
+    setup_org(local_stack["gateway"], org_id, PLAYBOOK, shop=shop)
     store = open_store(local_stack)
     store.set(ORGANIZATIONS, org_id, {"name": org_id})
-    deliveries = Deliveries(run=uuid.uuid4().hex[:10])
+    deliveries = Deliveries(run=uuid.uuid4().hex[:10], shop=shop)
     keys = [deliveries.new() for _ in range(PROFILED)]
     with profiling.profiled(local_stack, PROFILE_S) as profile:
         post_all(local_stack["gateway"], deliveries, keys)
