@@ -12,6 +12,10 @@ and the list page's search shape (`orgId ==, <array> array-contains`), on arrays
 elements. A cost that grows with the collection while the org's share stays at 10 documents
 is the emulator's; the list-page and pipeline figures carry it.
 
+A second case keeps the queried collection at the org's 10 documents and grows another one: a
+query also pays, more slowly, for documents elsewhere in the database, and the pipeline bench
+leaves tens of thousands there (executions, their steps, events, claims, receipts).
+
 Benchmarks report; they never assert on time (architecture.md §6).
 """
 
@@ -25,11 +29,12 @@ from typing import Any
 
 from emulators import official
 from playbook_core.adapters.firestore import FirestoreStore
-from playbook_core.domain.collections import CUSTOMERS
+from playbook_core.domain.collections import CUSTOMERS, EXECUTIONS, LISTENERS
 from playbook_core.ports import Where
 from tests.bench import harness
 
 SIZES = (1_000, 4_000, 16_000)
+ELSEWHERE = (0, 5_000, 20_000)  # documents in another collection; the queried one keeps 10
 ORG = "org_measured"
 OWN = 10  # the measured org's documents, at every size
 SAMPLES = {"get": 30, "query": 20, "array": 6}
@@ -47,11 +52,11 @@ def _document(n: int) -> dict[str, Any]:
     }
 
 
-def _grow(client: Any, start: int, end: int) -> None:
+def _grow(client: Any, start: int, end: int, collection: str = CUSTOMERS) -> None:
     def commit(first: int) -> None:
         batch = client.batch()
         for n in range(first, min(first + BATCH, end)):
-            batch.set(client.collection(CUSTOMERS).document(f"cus_{n:06d}"), _document(n))
+            batch.set(client.collection(collection).document(f"doc_{n:06d}"), _document(n))
         batch.commit()
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -73,7 +78,7 @@ def bench_query_cost_grows_with_the_collection(firestore_emulator: official.Emul
     store = FirestoreStore(official.PROJECT)
     mine = Where("orgId", "==", ORG)
     cases: dict[str, tuple[Callable[[], Any], int]] = {
-        "get by id": (lambda: store.get(CUSTOMERS, "cus_000003"), SAMPLES["get"]),
+        "get by id": (lambda: store.get(CUSTOMERS, "doc_000003"), SAMPLES["get"]),
         "orgId, email ==": (
             lambda: store.query(CUSTOMERS, [mine, Where("email", "==", "buyer3@bench.example")], limit=1),
             SAMPLES["query"],
@@ -111,3 +116,33 @@ def bench_query_cost_grows_with_the_collection(firestore_emulator: official.Emul
         p50 = [rows[f"{s:>6,} {case}"]["p50_ms"] for s in SIZES]
         slope = (p50[-1] - p50[0]) / (SIZES[-1] - SIZES[0]) * 1000
         print(f"{case:<26}" + "".join(f"{v:>16.1f}" for v in p50) + f"   {slope:>8.2f}")
+
+
+def bench_query_cost_grows_with_other_collections(firestore_emulator: official.Emulator) -> None:
+    os.environ["FIRESTORE_EMULATOR_HOST"] = firestore_emulator.host
+    store = FirestoreStore(f"{official.PROJECT}-elsewhere")  # not the customers above
+    _grow(store.client(), 0, OWN, LISTENERS)
+    mine = [Where("orgId", "==", ORG)]
+    rows: dict[str, dict[str, float]] = {}
+    grown = 0
+    for size in ELSEWHERE:
+        _grow(store.client(), grown, size, EXECUTIONS)
+        grown = size
+        assert len(store.query(LISTENERS, mine).docs) == OWN  # measures a real answer
+        rows[f"{size:>6,} elsewhere: orgId == (10 docs)"] = _timed(
+            lambda: store.query(LISTENERS, mine), SAMPLES["query"]
+        )
+        rows[f"{size:>6,} elsewhere: get by id"] = _timed(
+            lambda: store.get(LISTENERS, "doc_000003"), SAMPLES["get"]
+        )
+    harness.report(
+        "emulator_queries_elsewhere",
+        rows,
+        notes=(
+            f"official Firestore emulator; a collection of the org's {OWN} documents, another "
+            f"collection of {', '.join(f'{s:,}' for s in ELSEWHERE)} documents"
+        ),
+    )
+    p50 = [rows[f"{s:>6,} elsewhere: orgId == (10 docs)"]["p50_ms"] for s in ELSEWHERE]
+    slope = (p50[-1] - p50[0]) / (ELSEWHERE[-1] - ELSEWHERE[0]) * 1000
+    print(f"query of 10 documents: {slope:.2f} ms more per 1,000 documents in another collection")
