@@ -601,11 +601,18 @@ def bench_where_the_stack_spends_its_cpu(local_stack: dict[str, Any]) -> None:
     deliveries = Deliveries(run=uuid.uuid4().hex[:10], shop=shop)
     keys = [deliveries.new() for _ in range(PROFILED)]
     with profiling.profiled(local_stack, PROFILE_S) as profile:
-        post_all(local_stack["gateway"], deliveries, keys)
-        settle(store, org_id, len(keys))
+        sent = post_all(local_stack["gateway"], deliveries, keys)
+        settled = settle(store, org_id, len(keys))
+    profile["burst"] = {"statuses": dict(sent["statuses"]), **settled}
     harness.OUT.mkdir(parents=True, exist_ok=True)
     (harness.OUT / "pipeline_profile.json").write_text(json.dumps(profile, indent=2) + "\n")
-    print(f"\n== pipeline_profile ==  {PROFILED} deliveries, sampled for the first {PROFILE_S} s")
+    print(
+        f"\n== pipeline_profile ==  {PROFILED} deliveries, sampled for the first {PROFILE_S} s; "
+        f"HTTP {dict(sent['statuses'])}, executions {settled['created']} created, "
+        f"{settled['finished']} finished"
+    )
+    if sent["statuses"].get(200, 0) != len(keys) or settled["finished"] != len(keys):
+        print("!!! the profiled burst did not run whole: the profile is not of the pipeline")
     profiling.print_profile(profile)
 
 

@@ -6,8 +6,10 @@ with a note when its tool is missing (py-spy comes with `shared[bench]`; jstack 
 - py-spy (`--gil`: only samples that hold the GIL, so Python CPU, not waiting) on every function
   process and the router. A sample counts for the package of its innermost frame that has one,
   so a lock taken inside gRPC is gRPC's time, and a dataclass built by our code is ours.
-- jstack on the Firestore emulator's JVM, twice a second: each busy request thread under the gRPC
-  method it serves, and the emulator's own innermost frame (which of its steps the time is in).
+- jstack on the Firestore emulator's JVM, a dump then a 0.5 s pause: each busy request thread
+  under the gRPC method it serves, and the emulator's own innermost frame (which of its steps the
+  time is in). Each dump pauses the JVM at a safepoint, one reason the profiled burst's own
+  latencies are not kept.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from typing import Any
 # A frame's full file name → whose CPU it is (first match wins).
 _PACKAGES = [
     ("our code", ("/playbook_core/", "/functions/main.py", "/emulators/")),
-    ("Google client libraries (proto-plus, api_core)", ("-packages/google/", "-packages/proto/")),
+    ("Google client libraries (google-cloud-*, api_core, auth, protobuf, proto-plus)", ("-packages/google/", "-packages/proto/")),
     ("gRPC", ("-packages/grpc/",)),
-    ("HTTP serving (werkzeug, Flask)", ("/werkzeug/", "/flask/", "/functions_framework/", "/http/", "/socketserver.py", "/httpx/", "/httpcore/", "/h11/")),
+    ("HTTP serving (werkzeug, Flask)", ("/werkzeug/", "/flask/", "/functions_framework/", "/http/server.py", "/socketserver.py")),
+    ("HTTP client (httpx)", ("/httpx/", "/httpcore/", "/h11/", "/http/client.py")),
+    ("CloudEvents", ("-packages/cloudevents/",)),
     ("pydantic", ("-packages/pydantic",)),
     ("logging", ("/logging/",)),
     ("json", ("/json/",)),
@@ -113,10 +117,18 @@ def summarise_python(raw: str, top: int = 8) -> dict[str, Any]:
     }
 
 
-def _jstack_busy(jstack: str, pid: int) -> list[list[str]]:
-    """The emulator's runnable request threads, as frame lists (innermost first)."""
+def _jstack_busy(jstack: str, pid: int) -> list[list[str]] | None:
+    """The emulator's runnable request threads, as frame lists (innermost first); None: no dump."""
     command = [jstack, str(pid)]
-    out = subprocess.run(command, capture_output=True, text=True, check=False).stdout  # noqa: S603
+    try:
+        done = subprocess.run(  # noqa: S603 - a JDK tool on our own emulator's pid
+            command, capture_output=True, text=True, errors="replace", timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    out = done.stdout
     busy = []
     for block in out.split("\n\n"):
         if "java.lang.Thread.State: RUNNABLE" not in block:
@@ -128,7 +140,9 @@ def _jstack_busy(jstack: str, pid: int) -> list[list[str]]:
     return busy
 
 
-def summarise_java(samples: list[list[str]]) -> dict[str, Any]:
+def summarise_java(samples: list[list[str]], dumps: int, failed: int) -> dict[str, Any]:
+    if failed and not dumps:
+        return {"skipped": f"jstack could not dump the emulator ({failed} attempts)"}
     by_method: collections.Counter[str] = collections.Counter()
     for frames in samples:
         methods = (m[1] for f in frames if (m := _GRPC_METHOD.search(f)))
@@ -142,6 +156,8 @@ def summarise_java(samples: list[list[str]]) -> dict[str, Any]:
         if any(".datastore." in f for f in frames)
     )
     return {
+        "dumps": dumps,
+        "failed_dumps": failed,
         "busy_samples": len(samples),
         "by_grpc_method": dict(by_method.most_common()),
         "building_a_query_index_table": indexing,
@@ -149,53 +165,77 @@ def summarise_java(samples: list[list[str]]) -> dict[str, Any]:
     }
 
 
+def _sample_java(
+    jstack: str, pid: int, seconds: int, stop: threading.Event, into: dict[str, Any]
+) -> None:
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        busy = _jstack_busy(jstack, pid)
+        if busy is None:
+            into["failed"] += 1
+        else:
+            into["dumps"] += 1
+            into["samples"].extend(busy)
+        stop.wait(0.5)
+
+
+def _record(
+    spy: str, pid: int, name: str, scratch: Path, seconds: int
+) -> tuple[str, subprocess.Popen[bytes], Path]:
+    out = scratch / f"{name}.txt"
+    command = [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", str(_PY_SPY_HZ), "--gil",
+               "--full-filenames", "--nonblocking", "-f", "raw", "-o", str(out)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603 - py-spy on our own pids
+    return name, process, out
+
+
+def _finish(recorder: tuple[str, subprocess.Popen[bytes], Path], seconds: int) -> dict[str, Any]:
+    _, process, out = recorder
+    try:
+        _, err = process.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+    if out.exists():
+        return summarise_python(out.read_text(errors="replace"))
+    return {"skipped": err.decode(errors="replace")[-200:].strip()}  # most often: no ptrace
+
+
 @contextmanager
 def profiled(stack: dict[str, Any], seconds: int) -> Iterator[dict[str, Any]]:
-    """Sample the stack for `seconds` from entry; the dict fills in when the block ends."""
+    """Sample the stack for `seconds` from entry (or to the block's end); fills the dict at exit."""
     result: dict[str, Any] = {"seconds": seconds, "python": {}, "firestore_emulator": {}}
-    spy = py_spy()
     recorders: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    java: dict[str, Any] = {"samples": [], "dumps": 0, "failed": 0}
+    stop, sampler = threading.Event(), None
     scratch = Path(tempfile.mkdtemp(prefix="profile-"))
-    if spy is None:
-        result["python"] = {"skipped": "py-spy is not installed (pip install -e 'shared[bench]')"}
-    else:
-        for pid, name in _targets(stack).items():
-            out = scratch / f"{name}.txt"
-            command = [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", str(_PY_SPY_HZ),
-                       "--gil", "--full-filenames", "--nonblocking", "-f", "raw", "-o", str(out)]  # fmt: skip
-            process = subprocess.Popen(  # noqa: S603 - py-spy on our own pids
-                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-            )
-            recorders.append((name, process, out))
-    java: list[list[str]] = []
-    stop = threading.Event()
-
-    def sample_java(jstack: str, emulator: int) -> None:
-        deadline = time.monotonic() + seconds
-        while not stop.is_set() and time.monotonic() < deadline:
-            java.extend(_jstack_busy(jstack, emulator))
-            stop.wait(0.5)
-
-    sampler = None
-    jstack, emulator = shutil.which("jstack"), stack.get("pids", {}).get("firestore")
-    if jstack and emulator:
-        sampler = threading.Thread(target=sample_java, args=(jstack, emulator), daemon=True)
-        sampler.start()
-    else:
-        result["firestore_emulator"] = {"skipped": "no jstack (a JDK) or no Firestore emulator"}
     try:
+        spy = py_spy()
+        if spy is None:
+            result["python"] = {
+                "skipped": "py-spy is not installed: pip install -e 'shared[bench]'"
+            }
+        else:
+            for pid, name in _targets(stack).items():  # appended one by one: all reaped below
+                recorders.append(_record(spy, pid, name, scratch, seconds))
+        jstack, emulator = shutil.which("jstack"), stack.get("pids", {}).get("firestore")
+        if jstack and emulator:
+            sampler = threading.Thread(
+                target=_sample_java, args=(jstack, emulator, seconds, stop, java), daemon=True
+            )
+            sampler.start()
+        else:
+            result["firestore_emulator"] = {"skipped": "no jstack (a JDK) or no Firestore emulator"}
         yield result
     finally:
-        for name, process, out in recorders:
-            _, err = process.communicate(timeout=seconds + 60)
-            if out.exists():
-                result["python"][name] = summarise_python(out.read_text(errors="replace"))
-            else:  # no permission to attach (ptrace), most often
-                result["python"][name] = {"skipped": err.decode(errors="replace")[-200:].strip()}
         stop.set()
+        for recorder in recorders:
+            result["python"][recorder[0]] = _finish(recorder, seconds)
         if sampler is not None:
-            sampler.join()
-            result["firestore_emulator"] = summarise_java(java)
+            sampler.join(timeout=30)
+            result["firestore_emulator"] = summarise_java(
+                java["samples"], java["dumps"], java["failed"]
+            )
         shutil.rmtree(scratch, ignore_errors=True)
 
 
