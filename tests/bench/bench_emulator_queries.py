@@ -119,7 +119,7 @@ def bench_query_cost_grows_with_the_collection(firestore_emulator: official.Emul
         print(f"{case:<26}" + "".join(f"{v:>16.1f}" for v in p50) + f"   {slope:>8.2f}")
 
 
-def bench_query_cost_grows_with_other_collections(firestore_emulator: official.Emulator) -> None:
+def bench_query_cost_against_other_collections(firestore_emulator: official.Emulator) -> None:
     os.environ["FIRESTORE_EMULATOR_HOST"] = firestore_emulator.host
     official.reset_firestore(firestore_emulator)  # the customers above are not "elsewhere" at 0
     store = FirestoreStore(official.PROJECT)
